@@ -1,0 +1,1 @@
+"""Subcommands of the `vidreid` CLI (one module each)."""

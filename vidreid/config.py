@@ -1,0 +1,183 @@
+"""Experiment configuration: nested dataclasses loaded from YAML, with dotted `key=value` overrides.
+
+Unknown keys are an error (a typo must never silently fall back to a default).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthped"           # registered dataset name (vidreid.data.list_datasets())
+    root: str = "data/synthped"         # dataset root folder
+    protocol: str = "mars"              # evaluation protocol: mars (official) | gao (torchreid / Gao & Nevatia)
+    split: int = 0                      # split index for datasets with several (iLIDS-VID, PRID2011)
+    synth: dict = field(default_factory=dict)  # SynthPed options (ids, cams, size, seed ...) used when generating root
+    height: int = 256                   # input frame height
+    width: int = 128                    # input frame width
+    seq_len: int = 4                    # T: frames per training clip
+    train_sampling: str = "consecutive" # consecutive | rrs | evenly
+    test_sampling: str = "dense"        # dense | rrs | evenly | all
+    test_seq_len: int = 0               # T at test time (0 = same as seq_len)
+    num_instances: int = 4              # K: tracklets per identity in a PK batch
+    batch_size: int = 32                # clips per training batch (P*K)
+    test_batch_size: int = 32           # clips per extraction batch
+    workers: int = 2                    # DataLoader worker processes (0 = load in the main process)
+    pad: int = 10                       # zero padding before the random crop (0 disables pad+crop)
+    flip: float = 0.5                   # horizontal flip probability
+    random_erasing: float = 0.0         # random erasing probability (same box on every frame of a clip)
+    mean: tuple = (0.485, 0.456, 0.406)  # ImageNet normalisation
+    std: tuple = (0.229, 0.224, 0.225)
+    strict: bool = False                # corrupt/missing frame: error (True) or skip with a warning (False)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tp"                    # registered model name (vidreid.models.list_models())
+    backbone: str = "resnet50"          # resnet18 | resnet34 | resnet50
+    last_stride: int = 1                # stride of layer4 (1 keeps a 16x8 map at 256x128)
+    pretrained: str | None = None       # None | "imagenet" | path to a torchvision-style state dict
+    kwargs: dict = field(default_factory=dict)  # model-specific options (e.g. bnneck, num_parts, spatial_norm)
+
+
+@dataclass
+class LossConfig:
+    ce_weight: float = 1.0              # weight of cross-entropy on the logits
+    label_smoothing: float = 0.1        # epsilon of label-smoothed cross-entropy
+    triplet_weight: float = 1.0         # weight of batch-hard triplet on every feature the model returns
+    triplet_margin: float = 0.3         # hard margin; 0 or negative selects the soft margin log(1+exp(d_ap-d_an))
+    triplet_distance: str = "euclidean" # distance inside the triplet loss: euclidean | cosine
+    reg_weights: dict = field(default_factory=dict)  # regulariser name -> weight (missing names weigh 1.0)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"                  # adam | sgd | adamw
+    lr: float = 3e-4                    # base learning rate
+    weight_decay: float = 5e-4
+    momentum: float = 0.9               # SGD only
+    scheduler: str = "step"             # step | cosine | none
+    warmup_epochs: int = 0              # linear warm-up from lr*warmup_factor
+    warmup_factor: float = 0.1
+    step_size: int = 50                 # step scheduler: decay every step_size epochs
+    gamma: float = 0.1                  # step scheduler: decay factor
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    iters_per_epoch: int = 0            # 0 = one pass of the PK sampler
+    eval_every: int = 10                # evaluate every N epochs (0 = only at the end)
+    log_every: int = 20                 # iterations between log lines
+    seed: int = 0
+    device: str = "auto"                # auto | cpu | cuda | cuda:N
+    amp: str = "off"                    # off | bf16 | fp16
+    output_dir: str = "runs/default"
+    threads: int = 0                    # torch intra-op threads (0 = torch default)
+
+
+@dataclass
+class EvalConfig:
+    protocol: str = ""                  # "" = data.protocol
+    sampling: str = ""                  # "" = data.test_sampling
+    metric: str = "euclidean"           # euclidean | cosine
+    rerank: bool = False                # k-reciprocal re-ranking (Zhong et al., CVPR 2017)
+    max_rank: int = 50
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_FREE_DICTS = {"kwargs", "reg_weights", "synth"}  # dict fields whose keys are not checked here
+
+
+def _merge(obj, updates: dict, where: str, source: str) -> None:
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{source}: {where or 'top level'} must be a mapping, got {type(updates).__name__}")
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in updates.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            raise ConfigError(f"{source}: unknown config key {path!r}; valid keys here: {', '.join(names)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            _merge(current, value, path, source)
+        elif key in _FREE_DICTS and isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {path} must be a mapping")
+            current.update(value)
+        else:
+            setattr(obj, key, _coerce(value, current, path, source))
+
+
+def _coerce(value: Any, current: Any, path: str, source: str) -> Any:
+    if current is None or value is None:
+        return value
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{source}: {path} must be true/false, got {value!r}")
+    if isinstance(current, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)):
+            return type(current)(value) if isinstance(current, float) or float(value).is_integer() else value
+        raise ConfigError(f"{source}: {path} must be a number, got {value!r}")
+    if isinstance(current, tuple) and isinstance(value, (list, tuple)):
+        return tuple(value)
+    if isinstance(current, str) and not isinstance(value, str):
+        raise ConfigError(f"{source}: {path} must be a string, got {value!r}")
+    return value
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """["train.epochs=5", "model.kwargs.bnneck=true"] -> nested dict (values parsed as YAML scalars)."""
+    nested: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.epochs=5)")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else ""
+        node = nested
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None) -> Config:
+    cfg = Config()
+    if path:
+        try:
+            with open(path) as f:
+                raw = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML ({e})") from None
+        _merge(cfg, raw, "", path)
+    if overrides:
+        _merge(cfg, parse_overrides(overrides), "", "command line")
+    return cfg
+
+
+def config_from_dict(d: dict) -> Config:
+    cfg = Config()
+    _merge(cfg, d, "", "checkpoint")
+    return cfg

@@ -1,0 +1,41 @@
+"""Losses shared by every model: label-smoothed cross-entropy and batch-hard triplet (hard / soft margin)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Softmax cross-entropy; with eps > 0 the target is (1-eps)*onehot + eps/num_classes (Szegedy et al.)."""
+    return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+
+
+def pairwise_distance(x: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
+    """(B, D) -> (B, B). Euclidean (not squared, as in Hermans et al.) or cosine distance."""
+    if metric == "cosine":
+        x = F.normalize(x, dim=1)
+        return 1.0 - x @ x.t()
+    sq = (x * x).sum(1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.t())
+    return d2.clamp_min(1e-12).sqrt()
+
+
+def batch_hard_triplet(features: torch.Tensor, pids: torch.Tensor, margin: float = 0.3,
+                       metric: str = "euclidean") -> torch.Tensor:
+    """Batch-hard triplet loss (Hermans et al., 2017): for each anchor, its farthest positive and nearest negative.
+
+    margin > 0: mean(max(0, margin + d_ap - d_an)); margin <= 0: soft margin mean(log(1 + exp(d_ap - d_an))).
+    Anchors with no positive or no negative in the batch are ignored.
+    """
+    dist = pairwise_distance(features, metric)                       # (B, B)
+    same = pids[:, None] == pids[None, :]
+    eye = torch.eye(len(pids), dtype=torch.bool, device=pids.device)
+    pos_mask, neg_mask = same & ~eye, ~same
+    valid = pos_mask.any(1) & neg_mask.any(1)
+    if not valid.any():
+        return features.sum() * 0.0
+    d_ap = dist.masked_fill(~pos_mask, float("-inf")).amax(1)[valid]
+    d_an = dist.masked_fill(~neg_mask, float("inf")).amin(1)[valid]
+    if margin > 0:
+        return F.relu(margin + d_ap - d_an).mean()
+    return F.softplus(d_ap - d_an).mean()

@@ -1,0 +1,43 @@
+"""timm-style model registry: small builder functions, one uniform model interface.
+
+Every model maps a clip batch `(B, T, 3, H, W)` to
+  * training mode: a `ModelOutput` (logits, named features for metric losses, named regularisers);
+  * eval mode: a `(B, D)` feature tensor, or `(features, attention_dict)` with `return_attention=True`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+@dataclass
+class ModelOutput:
+    logits: torch.Tensor | list[torch.Tensor]                        # (B, num_classes) for cross-entropy (list = several heads)
+    features: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B, D); each gets the triplet loss
+    regularizers: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> scalar, weighted by the config
+    attention: dict[str, torch.Tensor] = field(default_factory=dict)     # optional explanation tensors
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    _MODELS[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
+    if name not in _MODELS:
+        raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(list_models())}")
+    try:
+        return _MODELS[name](num_classes=num_classes, **kwargs)
+    except TypeError as e:  # unknown keyword -> say which model and what it takes
+        raise ConfigError(f"model {name!r}: {e}") from None
