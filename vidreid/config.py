@@ -135,6 +135,11 @@ def _coerce(value: Any, current: Any, path: str, source: str) -> Any:
             return value
         raise ConfigError(f"{source}: {path} must be true/false, got {value!r}")
     if isinstance(current, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{source}: {path} must be a number, got {value!r}") from None
         if isinstance(value, (int, float)):
             return type(current)(value) if isinstance(current, float) or float(value).is_integer() else value
         raise ConfigError(f"{source}: {path} must be a number, got {value!r}")
@@ -161,8 +166,11 @@ def parse_overrides(overrides: list[str]) -> dict:
     return nested
 
 
-def load_config(path: str | None = None, overrides: list[str] | None = None) -> Config:
+def load_config(path: str | None = None, overrides: list[str] | None = None, base: dict | None = None) -> Config:
+    """Defaults, then `base` (e.g. a checkpoint's config), then the YAML file, then the overrides."""
     cfg = Config()
+    if base:
+        _merge(cfg, base, "", "checkpoint config")
     if path:
         try:
             with open(path) as f:

@@ -1,4 +1,5 @@
 from .registry import ModelOutput, build_model, list_models, register_model
 from . import tp  # noqa: F401  (registers the models)
+from . import sta, temporal, drsta  # noqa: F401
 
 __all__ = ["ModelOutput", "build_model", "list_models", "register_model"]

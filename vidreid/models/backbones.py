@@ -136,11 +136,14 @@ def load_pretrained(model: ResNet, arch: str, pretrained: str) -> None:
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{pretrained}: does not match {arch}: missing {sorted(missing)[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {sorted(unexpected)[:5]}{'...' if len(unexpected) > 5 else ''}")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"{pretrained}: does not match {arch}: {len(missing)} missing keys {missing[:3]}, "
+                              f"{len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of other shape {wrong[:3]}")
+    model.load_state_dict(state)
 
 
 def build_backbone(arch: str = "resnet50", last_stride: int = 1, pretrained: str | None = None) -> ResNet:

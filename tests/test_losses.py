@@ -1,0 +1,47 @@
+import math
+
+import pytest
+import torch
+
+from vidreid.losses import batch_hard_triplet, cross_entropy, pairwise_distance
+
+
+def test_label_smoothing_hand_value():
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0]])
+    # uniform logits: CE = log 4 whatever the smoothing
+    assert cross_entropy(logits, torch.tensor([2]), 0.1).item() == pytest.approx(math.log(4))
+    logits = torch.tensor([[10.0, 0.0]])
+    eps = 0.2
+    logp = torch.log_softmax(logits, 1)[0]
+    expected = -((1 - eps + eps / 2) * logp[0] + (eps / 2) * logp[1])
+    assert cross_entropy(logits, torch.tensor([0]), eps).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_batch_hard_triplet_hand_case():
+    # 1-D features: ids 0 at {0, 1}, id 1 at {3, 7}
+    f = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+    pids = torch.tensor([0, 0, 1, 1])
+    # anchors: 0: ap=1 an=3 ; 1: ap=1 an=2 ; 3: ap=4 an=2 ; 7: ap=4 an=6
+    hard = [max(0, 0.3 + 1 - 3), max(0, 0.3 + 1 - 2), max(0, 0.3 + 4 - 2), max(0, 0.3 + 4 - 6)]
+    assert batch_hard_triplet(f, pids, 0.3).item() == pytest.approx(sum(hard) / 4, rel=1e-5)
+    soft = [math.log1p(math.exp(a - n)) for a, n in [(1, 3), (1, 2), (4, 2), (4, 6)]]
+    assert batch_hard_triplet(f, pids, 0.0).item() == pytest.approx(sum(soft) / 4, rel=1e-5)
+
+
+def test_triplet_ignores_anchors_without_positive_and_has_grad():
+    f = torch.randn(5, 8, requires_grad=True)
+    pids = torch.tensor([0, 0, 1, 2, 2])
+    loss = batch_hard_triplet(f, pids, 0.3)
+    loss.backward()
+    assert f.grad is not None and torch.isfinite(f.grad).all()
+    assert batch_hard_triplet(f, torch.tensor([0, 1, 2, 3, 4]), 0.3).item() == 0.0
+
+
+def test_pairwise_distance_matches_cdist():
+    x = torch.randn(6, 5)
+    d, ref = pairwise_distance(x), torch.cdist(x, x)
+    off = ~torch.eye(6, dtype=torch.bool)
+    assert torch.allclose(d[off], ref[off], atol=1e-4)
+    assert (d.diagonal() < 1e-2).all()  # sqrt of a float32 round-off, not exactly 0
+    c = pairwise_distance(x, "cosine")
+    assert torch.allclose(c.diagonal(), torch.zeros(6), atol=1e-6)

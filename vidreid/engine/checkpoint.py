@@ -1,0 +1,131 @@
+"""Checkpoints that can never run code.
+
+A checkpoint is a `.safetensors` file: the model weights plus JSON metadata (model name, number of classes,
+the full config, vidreid version, epoch). Resumable training state (optimizer, scheduler, RNG states) lives
+next to it in `<stem>.state.pt`, a plain tensor/dict file loaded with `torch.load(weights_only=True)`.
+All writes go to a temporary file in the same folder followed by `os.replace`, so a crash never leaves a
+truncated file under the real name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..errors import CheckpointError
+
+
+@contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path in path's folder; on success rename it over `path`, on failure delete it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+
+def save_checkpoint(path: str, model: nn.Module, meta: dict) -> None:
+    """Write model weights + metadata (model, num_classes, config, epoch ...) as safetensors, atomically."""
+    from safetensors.torch import save_file
+    model = getattr(model, "module", model)  # unwrap DDP
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"vidreid_version": __version__, "meta": json.dumps(meta, default=str)}
+    with atomic_path(path) as tmp:
+        save_file(state, tmp, metadata=metadata)
+
+
+def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (state_dict, meta). Refuses anything that is not a safetensors file."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        from safetensors import safe_open
+        with safe_open(path, framework="pt") as f:
+            metadata = f.metadata() or {}
+        state = load_file(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a vidreid safetensors checkpoint ({e}); "
+                              "pickled .pth/.pt checkpoints are refused because loading them can run code") from None
+    meta = json.loads(metadata.get("meta", "{}"))
+    meta.setdefault("vidreid_version", metadata.get("vidreid_version"))
+    return state, meta
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str = "checkpoint",
+                 allow_new_classifier: bool = False) -> list[str]:
+    """Load `state` into `model`, naming mismatching keys. Classifier weights of another class count are
+    skipped when `allow_new_classifier` (evaluation only needs the feature extractor). Returns skipped keys."""
+    own = model.state_dict()
+    skipped = []
+    if allow_new_classifier:
+        for k in list(state):
+            if k in own and own[k].shape != state[k].shape and "classifier" in k:
+                skipped.append(k)
+                state = {kk: vv for kk, vv in state.items() if kk != k}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong_shape:
+        def show(keys):
+            return ", ".join(keys[:6]) + (f" ... (+{len(keys) - 6})" if len(keys) > 6 else "")
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {show(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {show(unexpected)}")
+        if wrong_shape:
+            parts.append("shape mismatch: " + show([f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+                                                    for k in wrong_shape]))
+        raise CheckpointError(f"{path} does not fit this model ({'; '.join(parts)})")
+    model.load_state_dict(state, strict=False if skipped else True)
+    return skipped
+
+
+def save_training_state(path: str, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_training_state(path: str) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"training state not found: {path}") from None
+    except Exception as e:  # pickle.UnpicklingError for anything that would need code to load
+        raise CheckpointError(f"{path}: refused to load ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                              "only weights-only training states written by vidreid are accepted") from None
+
+
+def build_model_from_checkpoint(path: str, num_classes: int | None = None, device: str | torch.device = "cpu"):
+    """-> (model in eval mode, meta). With num_classes different from the checkpoint's, the backbone and
+    feature layers are loaded and the classifier re-initialised (only the features matter for evaluation)."""
+    from ..config import config_from_dict
+    from ..models import build_model
+    state, meta = read_checkpoint(path)
+    if "config" not in meta or "num_classes" not in meta:
+        raise CheckpointError(f"{path}: checkpoint metadata lacks config/num_classes (not written by vidreid train)")
+    cfg = config_from_dict(meta["config"])
+    n = num_classes or meta["num_classes"]
+    model = build_model(cfg.model.name, num_classes=n, backbone=cfg.model.backbone,
+                        last_stride=cfg.model.last_stride, pretrained=None, **cfg.model.kwargs)
+    load_weights(model, state, path, allow_new_classifier=n != meta["num_classes"])
+    return model.to(device).eval(), meta

@@ -1,0 +1,113 @@
+"""TA and RNN — the temporal-attention and recurrent baselines of Gao & Nevatia, "Revisiting Temporal Modeling
+for Video-based Person ReID" (BMVC 2018). TP, the third baseline of the paper, lives in tp.py.
+
+TA: per-frame backbone map (C, h, w) -> Conv2d(C -> 256, kernel = the whole h x w map) + ReLU -> (B, T, 256)
+    -> Conv1d(256 -> 1, k=3, pad=1) over time -> softmax over T -> weights a (B, T) on the per-frame GAP features.
+RNN: per-frame GAP features (B, T, C) -> LSTM(C -> 512) -> outputs averaged over time -> 512-d clip feature.
+
+Deviations / decisions:
+  * The authors' model factory maps "ta" to the pooling model by a typo, so their "TA" results use uniform 1/T
+    weights. Ours really attends (methods.md); a test checks the weights move away from uniform while training.
+  * The authors' code applies a ReLU after the temporal Conv1d; methods.md does not, and we follow methods.md
+    (a ReLU there can zero every score of a clip, which collapses the softmax to uniform weights).
+  * The spatial conv's kernel is the full map, so its size is fixed when the model is built: `input_size=(H, W)`
+    (default 256x128) gives the map size through the backbone's stride (16 with last_stride=1, 32 with 2; each
+    stride-2 stage rounds up). A clip of another size raises a ConfigError naming the expected size. With
+    ResNet-50 and last stride 1 that kernel is 16x8 (2048*256*128 = 67M weights); the authors used a 7x4 kernel
+    (224x112 input, last stride 2).
+  * Default last_stride is 1, as for TP in vidreid, so TP/TA/RNN compare on the same backbone; the authors used 2.
+  * `bnneck` as in TP (off by default = the paper).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from .backbones import build_backbone
+from .heads import ClassifierHead
+from .registry import ModelOutput, register_model
+
+
+def feature_map_size(input_size: tuple[int, int], last_stride: int) -> tuple[int, int]:
+    """Backbone output size for an (H, W) input: conv1, maxpool, layer2, layer3 (and layer4 with last_stride 2)
+    each halve the size, rounding up (kernel 3/7 convs with padding 1/3, 1x1 downsample convs)."""
+    halvings = 4 + (last_stride == 2)
+    h, w = input_size
+    for _ in range(halvings):
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+    return h, w
+
+
+def temporal_attention_weights(scores: torch.Tensor) -> torch.Tensor:
+    """(B, T) temporal scores -> (B, T) weights, softmax over the frames (sum to 1 per clip)."""
+    return F.softmax(scores, dim=1)                                    # (B, T)
+
+
+class TemporalAttention(nn.Module):
+    def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
+                 pretrained: str | None = None, input_size: tuple[int, int] = (256, 128),
+                 attention_dim: int = 256, bnneck: bool = False):
+        super().__init__()
+        self.backbone = build_backbone(backbone, last_stride, pretrained)
+        channels = self.feat_dim = self.backbone.out_channels
+        self.input_size = tuple(int(v) for v in input_size)
+        self.map_size = feature_map_size(self.input_size, last_stride)
+        self.spatial_conv = nn.Conv2d(channels, attention_dim, kernel_size=self.map_size)  # whole map -> 1x1
+        self.temporal_conv = nn.Conv1d(attention_dim, 1, kernel_size=3, padding=1)
+        self.head = ClassifierHead(channels, num_classes, bnneck)
+
+    def attention_scores(self, fmaps: torch.Tensor, batch: int) -> torch.Tensor:
+        """(B*T, C, h, w) -> (B, T) unnormalised temporal scores."""
+        if tuple(fmaps.shape[2:]) != self.map_size:
+            raise ConfigError(
+                f"ta: built for input_size={self.input_size} (feature map {self.map_size}), got a feature map of "
+                f"{tuple(fmaps.shape[2:])}; build the model with input_size=(data.height, data.width)")
+        a = F.relu(self.spatial_conv(fmaps))                           # (B*T, 256, 1, 1)
+        a = a.flatten(1).unflatten(0, (batch, -1))                     # (B, T, 256)
+        return self.temporal_conv(a.transpose(1, 2)).squeeze(1)        # (B, T)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+        B, T = x.shape[:2]
+        fmaps = self.backbone(x.flatten(0, 1))                         # (B*T, C, h, w)
+        weights = temporal_attention_weights(self.attention_scores(fmaps, B))  # (B, T)
+        frame_feats = fmaps.mean((2, 3)).view(B, T, -1)                # (B, T, C)
+        f = torch.einsum("bt,btc->bc", weights, frame_feats)           # (B, C)
+        logits, f_test = self.head(f)                                  # (B, classes), (B, C)
+        if self.training:
+            return ModelOutput(logits=logits, features={"feat": f}, attention={"temporal": weights})
+        return (f_test, {"temporal": weights}) if return_attention else f_test
+
+
+class RecurrentTemporal(nn.Module):
+    def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
+                 pretrained: str | None = None, hidden_dim: int = 512, bnneck: bool = False):
+        super().__init__()
+        self.backbone = build_backbone(backbone, last_stride, pretrained)
+        self.lstm = nn.LSTM(self.backbone.out_channels, hidden_dim, num_layers=1, batch_first=True)
+        self.feat_dim = hidden_dim
+        self.head = ClassifierHead(hidden_dim, num_classes, bnneck)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+        B, T = x.shape[:2]
+        fmaps = self.backbone(x.flatten(0, 1))                         # (B*T, C, h, w)
+        frame_feats = fmaps.mean((2, 3)).view(B, T, -1)                # (B, T, C)
+        outputs, _ = self.lstm(frame_feats)                            # (B, T, 512)
+        f = outputs.mean(1)                                            # (B, 512)  average over time (Gao & Nevatia)
+        logits, f_test = self.head(f)                                  # (B, classes), (B, 512)
+        if self.training:
+            return ModelOutput(logits=logits, features={"feat": f})
+        return (f_test, {}) if return_attention else f_test
+
+
+@register_model
+def ta(num_classes: int, **kwargs) -> nn.Module:
+    return TemporalAttention(num_classes, **kwargs)
+
+
+@register_model
+def rnn(num_classes: int, **kwargs) -> nn.Module:
+    return RecurrentTemporal(num_classes, **kwargs)
