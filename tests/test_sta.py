@@ -77,8 +77,8 @@ def test_inter_frame_regulariser_hand_value():
     clips = torch.stack([CLIP[0], torch.stack([F0, F0])])         # (2, 2, 2, 4, 2)
     g = spatial_attention(clips)
     pairs = torch.tensor([[1, 0], [0, 1]])
-    # g0 - g1 = [[-5/24]*2, [1/8]*2, [1/24]*4]: squared sum (50 + 72 + 4) / 576
-    expected = math.sqrt(126) / 24 / 2
+    # g0 - g1 = [[-5/24]*2, [3/24]*2, [1/24]*4]: squared sum (50 + 18 + 4) / 576 = 1/8
+    expected = math.sqrt(1 / 8) / 2
     assert inter_frame_regulariser(g, pairs).item() == pytest.approx(expected, rel=1e-6)
 
 

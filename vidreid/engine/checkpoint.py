@@ -81,7 +81,7 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str = "
             if k in own and own[k].shape != state[k].shape and "classifier" in k:
                 skipped.append(k)
                 state = {kk: vv for kk, vv in state.items() if kk != k}
-    missing = sorted(set(own) - set(state))
+    missing = sorted(set(own) - set(state) - set(skipped))
     unexpected = sorted(set(state) - set(own))
     wrong_shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong_shape:

@@ -83,8 +83,8 @@ def inter_frame_regulariser(g: torch.Tensor, pairs: torch.Tensor) -> torch.Tenso
     """Step 5: Reg = mean over clips of ||g_i - g_j||_F; g (B, T, h, w), pairs (B, 2) frame indices -> scalar."""
     batch_idx = torch.arange(g.shape[0], device=g.device)             # (B,)
     diff = g[batch_idx, pairs[:, 0]] - g[batch_idx, pairs[:, 1]]       # (B, h, w)
-    # sqrt has an infinite derivative at 0 (identical maps, T = 1): clamp the squared norm first.
-    return diff.pow(2).sum((1, 2)).clamp_min(_EPS).sqrt().mean() if g.shape[1] > 1 else g.sum() * 0.0
+    # torch's norm has a zero (sub)gradient at 0, so identical maps (or T = 1, i = j = 0) give Reg = 0, no NaN.
+    return torch.linalg.matrix_norm(diff).mean()                      # scalar; Frobenius by default
 
 
 def gather_frame_per_block(blocks: torch.Tensor, frame_idx: torch.Tensor) -> torch.Tensor:

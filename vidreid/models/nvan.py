@@ -1,0 +1,152 @@
+"""NVAN and STE-NVAN — Liu et al., "Spatially and Temporally Efficient Non-local Attention Network for Video-based
+Person Re-Identification" (BMVC 2019); authors' code github.com/jackie840129/STE-NVAN (net/resnet.py, net/models.py).
+
+NVAN (methods.md, "NVAN and STE-NVAN"):
+  * ResNet-50, last stride 1. Embedded-Gaussian non-local blocks (nonlocal_block.py) over all T*h*w positions of a
+    clip: 2 in layer2 (after its last two bottlenecks), 3 in layer3 (after its last three) -- the authors'
+    `--non_layers 0 2 3 0`. Around each block the frame batch (B*T, C, h, w) is viewed as (B, C, T, h, w).
+  * Feature pooling layer (FPL): (B, 2048, T, 16, 8) -> 3D average pool -> f (B, 2048) -> BN1d (bias frozen) -> f_bn
+    -> Linear(2048 -> classes, no bias): the BNNeck ClassifierHead. Training returns logits = classifier(f_bn) and
+    features {"feat": f} (the soft-margin triplet is the config's `loss.triplet_margin: 0`); eval returns f_bn (the
+    config uses cosine distance). Any T >= 1.
+
+STE-NVAN = NVAN with
+  (a) spatial reduction: StripeNonLocalBlock (16 horizontal stripes per frame, W(y) broadcast over each stripe);
+  (b) temporal reduction: every non-local runs within pairs of consecutive frames (t, t+1), and the frames are
+      max-pooled pairwise after layer2 and after layer3 (T: 8 -> 4 -> 2), so layer3 runs on T/2 frames and layer4 on
+      T/4. Hence T % 4 == 0 (FrameCountError otherwise; `all`-frames testing needs a multiple-of-4 clip length).
+  The paper's pipeline is followed (T 8 -> 4 -> 2); one version of the authors' code instead keeps T/2 + 1 frames
+  after layer3 (max of frames 0-1, frame 2 kept, frame 3 dropped), which looks like an experiment left in.
+
+return_attention=True (eval): {"nonlocal": received attention of the last non-local block of layer3}, i.e. the
+attention matrix averaged over its query positions, which is where the clip as a whole looks:
+  NVAN     (B, T, h, w)  over the layer3 map (16x8 at 256x128); sums to 1 over (T, h, w) per clip;
+  STE-NVAN (B, T/2, S)   over the S stripes of the T/2 layer3 frames; sums to 1 over each pair of frames.
+The full (T*h*w)^2 matrix (1024^2 per clip at layer3, 4096^2 at layer2) is not returned: too big to keep.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .backbones import build_backbone
+from .heads import ClassifierHead
+from .nonlocal_block import NonLocalBlock, StripeNonLocalBlock
+from .registry import ModelOutput, register_model
+
+
+class FrameCountError(ConfigError, ValueError):
+    """The clip length T does not suit the model (printed by the CLI as one line)."""
+
+
+class NonLocalVideoNet(nn.Module):
+    """ResNet backbone with non-local blocks after the last bottlenecks of layer2/layer3, FPL and BNNeck head.
+
+    stripe=False, temporal_reduction=False is NVAN; stripe=True, temporal_reduction=True is STE-NVAN.
+    """
+
+    def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
+                 pretrained: str | None = None, nonlocal_blocks: tuple[int, int] = (2, 3),
+                 stripe: bool = False, num_stripes: int = 16, temporal_reduction: bool = False,
+                 name: str = "nvan"):
+        super().__init__()
+        self.name = name
+        self.backbone = build_backbone(backbone, last_stride, pretrained)  # torchvision names: ImageNet loads as is
+        self.temporal_reduction = temporal_reduction
+        n2, n3 = (int(n) for n in nonlocal_blocks)
+        block_cls = StripeNonLocalBlock if stripe else NonLocalBlock
+        extra = {"num_stripes": num_stripes} if stripe else {}
+        self.nonlocal2, self.nonlocal2_after = self._make_blocks(self.backbone.layer2, n2, 128, block_cls, extra)
+        self.nonlocal3, self.nonlocal3_after = self._make_blocks(self.backbone.layer3, n3, 256, block_cls, extra)
+        self.feat_dim = self.backbone.out_channels
+        self.head = ClassifierHead(self.feat_dim, num_classes, bnneck=True)   # FPL's BN1d (bias frozen) + Linear
+
+    def _make_blocks(self, layer: nn.Sequential, count: int, planes: int, block_cls, extra: dict):
+        if not 0 <= count <= len(layer):
+            raise ConfigError(f"{self.name}: nonlocal_blocks asks for {count} blocks in a layer of {len(layer)} "
+                              f"residual blocks (resnet50: at most 4 in layer2, 6 in layer3)")
+        channels = planes * type(layer[0]).expansion
+        blocks = nn.ModuleList(block_cls(channels, **extra) for _ in range(count))
+        after = list(range(len(layer) - count, len(layer)))            # indices of the last `count` bottlenecks
+        return blocks, after
+
+    def _check_frames(self, T: int) -> None:
+        if self.temporal_reduction and T % 4:
+            raise FrameCountError(
+                f"{self.name}: T (frames per clip) must be divisible by 4, got T={T}: frames are max-pooled in pairs "
+                f"after layer2 and after layer3 (T -> T/2 -> T/4); set data.seq_len / data.test_seq_len to a "
+                f"multiple of 4 (the paper uses 8)")
+
+    def _nonlocal(self, block: nn.Module, x: torch.Tensor, group: int, want_attention: bool):
+        """(B*T, C, h, w) -> same, the non-local running over groups of `group` consecutive frames."""
+        NT, C, h, w = x.shape
+        clips = x.view(NT // group, group, C, h, w).transpose(1, 2)   # (N, C, group, h, w)
+        if want_attention:
+            clips, attention = block(clips, return_attention=True)
+        else:
+            clips, attention = block(clips), None
+        return clips.transpose(1, 2).reshape(NT, C, h, w), attention
+
+    def _layer(self, layer, blocks, after, x, group, want_attention):
+        attention = None
+        for i, residual_block in enumerate(layer):
+            x = residual_block(x)
+            if i in after:
+                j = after.index(i)
+                x, attention = self._nonlocal(blocks[j], x, group, want_attention and j == len(blocks) - 1)
+        return x, attention
+
+    @staticmethod
+    def _pairwise_max(x: torch.Tensor) -> torch.Tensor:
+        """(B*T, C, h, w) -> (B*T/2, C, h, w): max over frames (2k, 2k+1) of each clip (T even)."""
+        NT, C, h, w = x.shape
+        return x.view(NT // 2, 2, C, h, w).amax(1)
+
+    def video_maps(self, x: torch.Tensor, want_attention: bool = False):
+        """(B, T, 3, H, W) -> (B, T', C, h, w) backbone maps (T' = T, or T/4 with temporal reduction),
+        and the received attention of the last layer3 block (or None)."""
+        B, T = x.shape[:2]
+        self._check_frames(T)
+        group = 2 if self.temporal_reduction else T                    # frames one non-local sees together
+        bb = self.backbone
+        x = bb.layer1(bb.stem(x.flatten(0, 1)))                        # (B*T, C1, h1, w1)
+        x, _ = self._layer(bb.layer2, self.nonlocal2, self.nonlocal2_after, x, group, False)
+        if self.temporal_reduction:
+            x = self._pairwise_max(x)                                  # (B*T/2, C2, h2, w2)
+        x, attention = self._layer(bb.layer3, self.nonlocal3, self.nonlocal3_after, x, group, want_attention)
+        t3, (h3, w3) = x.shape[0] // B, x.shape[2:]                   # frames and map size at layer3
+        if self.temporal_reduction:
+            x = self._pairwise_max(x)                                  # (B*T/4, C3, h3, w3)
+        x = bb.layer4(x)                                               # (B*T', C, h, w)
+        received = None
+        if attention is not None:                                      # (N, L, L), rows sum to 1
+            received = attention.mean(1).reshape(B, t3, -1)            # mean over the queries: (B, t3, tokens/frame)
+            if not isinstance(self.nonlocal3[-1], StripeNonLocalBlock):
+                received = received.view(B, t3, h3, w3)                # NVAN: (B, T, h3, w3)
+        return x.view(B, -1, *x.shape[1:]), received
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+        want = return_attention and not self.training
+        maps, received = self.video_maps(x, want)                      # (B, T', C, h, w)
+        f = maps.mean((1, 3, 4))                                       # (B, C)  FPL: 3D average pool over T', h, w
+        logits, f_bn = self.head(f)                                    # BN1d (frozen bias) -> Linear (no bias)
+        if self.training:
+            return ModelOutput(logits=logits, features={"feat": f})
+        if return_attention:
+            return f_bn, ({"nonlocal": received} if received is not None else {})
+        return f_bn
+
+
+@register_model
+def nvan(num_classes: int, **kwargs) -> nn.Module:
+    """NVAN: kwargs backbone, last_stride (1), pretrained, nonlocal_blocks=(2, 3)."""
+    return NonLocalVideoNet(num_classes, stripe=False, temporal_reduction=False, name="nvan", **kwargs)
+
+
+@register_model
+def ste_nvan(num_classes: int, **kwargs) -> nn.Module:
+    """STE-NVAN: kwargs backbone, last_stride (1), pretrained, nonlocal_blocks=(2, 3), num_stripes=16,
+    temporal_reduction=True (False keeps only the stripe reduction, for ablation)."""
+    kwargs.setdefault("temporal_reduction", True)
+    return NonLocalVideoNet(num_classes, stripe=True, name="ste_nvan", **kwargs)
