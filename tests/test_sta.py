@@ -82,9 +82,11 @@ def test_inter_frame_regulariser_hand_value():
     assert inter_frame_regulariser(g, pairs).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_regulariser_is_zero_for_one_frame():
-    g = spatial_attention(CLIP[:, :1])
-    assert inter_frame_regulariser(g, sample_frame_pairs(1, 1)).item() == 0.0
+def test_regulariser_is_zero_for_one_frame_with_finite_gradient():
+    fmaps = CLIP[:, :1].clone().requires_grad_(True)
+    reg = inter_frame_regulariser(spatial_attention(fmaps), sample_frame_pairs(1, 1))
+    reg.backward()
+    assert reg.item() == 0.0 and torch.isfinite(fmaps.grad).all()
 
 
 def test_sample_frame_pairs_distinct_and_reproducible():

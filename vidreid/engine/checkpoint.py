@@ -119,13 +119,12 @@ def build_model_from_checkpoint(path: str, num_classes: int | None = None, devic
     """-> (model in eval mode, meta). With num_classes different from the checkpoint's, the backbone and
     feature layers are loaded and the classifier re-initialised (only the features matter for evaluation)."""
     from ..config import config_from_dict
-    from ..models import build_model
+    from .train import build_for_dataset
     state, meta = read_checkpoint(path)
     if "config" not in meta or "num_classes" not in meta:
         raise CheckpointError(f"{path}: checkpoint metadata lacks config/num_classes (not written by vidreid train)")
     cfg = config_from_dict(meta["config"])
     n = num_classes or meta["num_classes"]
-    model = build_model(cfg.model.name, num_classes=n, backbone=cfg.model.backbone,
-                        last_stride=cfg.model.last_stride, pretrained=None, **cfg.model.kwargs)
+    model = build_for_dataset(cfg, n, pretrained=False)
     load_weights(model, state, path, allow_new_classifier=n != meta["num_classes"])
     return model.to(device).eval(), meta

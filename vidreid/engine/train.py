@@ -111,10 +111,12 @@ def setup_logging(run_dir: str) -> None:
     log.addHandler(TqdmHandler())
 
 
-def build_for_dataset(cfg: Config, num_classes: int) -> nn.Module:
+def build_for_dataset(cfg: Config, num_classes: int, pretrained: bool = True) -> nn.Module:
+    """The configured model for `num_classes` identities and the configured frame size."""
     m = cfg.model
-    return build_model(m.name, num_classes=num_classes, backbone=m.backbone, last_stride=m.last_stride,
-                       pretrained=m.pretrained, **m.kwargs)
+    return build_model(m.name, num_classes=num_classes, input_size=(cfg.data.height, cfg.data.width),
+                       backbone=m.backbone, last_stride=m.last_stride,
+                       pretrained=m.pretrained if pretrained else None, **m.kwargs)
 
 
 def train(cfg: Config, progress: bool = True) -> dict:
@@ -133,7 +135,7 @@ def train(cfg: Config, progress: bool = True) -> dict:
     loader = build_train_loader(dataset, cfg.data, seed=cfg.train.seed)
     model = build_for_dataset(cfg, dataset.num_train_pids).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info(f"model {cfg.model.name} ({cfg.model.backbone}, last_stride={cfg.model.last_stride}): "
+    log.info(f"model {cfg.model.name} ({cfg.model.backbone}): "
              f"{n_params / 1e6:.2f} M parameters, {dataset.num_train_pids} classes, device {device}")
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))

@@ -47,14 +47,17 @@ class NonLocalVideoNet(nn.Module):
     """
 
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
-                 pretrained: str | None = None, nonlocal_blocks: tuple[int, int] = (2, 3),
+                 pretrained: str | None = None, nonlocal_blocks: tuple[int, int] | None = None,
                  stripe: bool = False, num_stripes: int = 16, temporal_reduction: bool = False,
                  name: str = "nvan"):
         super().__init__()
         self.name = name
         self.backbone = build_backbone(backbone, last_stride, pretrained)  # torchvision names: ImageNet loads as is
         self.temporal_reduction = temporal_reduction
-        n2, n3 = (int(n) for n in nonlocal_blocks)
+        if nonlocal_blocks is None:   # the paper's (2, 3), capped for ResNet-18's 2-block layer3 (fast CPU runs)
+            n2, n3 = min(2, len(self.backbone.layer2)), min(3, len(self.backbone.layer3))
+        else:
+            n2, n3 = (int(n) for n in nonlocal_blocks)
         block_cls = StripeNonLocalBlock if stripe else NonLocalBlock
         extra = {"num_stripes": num_stripes} if stripe else {}
         self.nonlocal2, self.nonlocal2_after = self._make_blocks(self.backbone.layer2, n2, 128, block_cls, extra)
@@ -140,13 +143,14 @@ class NonLocalVideoNet(nn.Module):
 
 @register_model
 def nvan(num_classes: int, **kwargs) -> nn.Module:
-    """NVAN: kwargs backbone, last_stride (1), pretrained, nonlocal_blocks=(2, 3)."""
+    """NVAN: kwargs backbone, last_stride (1), pretrained, nonlocal_blocks=(2, 3) (None: (2, 3), or (2, 2) with
+    resnet18 whose layer3 has 2 residual blocks)."""
     return NonLocalVideoNet(num_classes, stripe=False, temporal_reduction=False, name="nvan", **kwargs)
 
 
 @register_model
 def ste_nvan(num_classes: int, **kwargs) -> nn.Module:
-    """STE-NVAN: kwargs backbone, last_stride (1), pretrained, nonlocal_blocks=(2, 3), num_stripes=16,
+    """STE-NVAN: kwargs backbone, last_stride (1), pretrained, nonlocal_blocks=(2, 3) (as nvan), num_stripes=16,
     temporal_reduction=True (False keeps only the stripe reduction, for ablation)."""
     kwargs.setdefault("temporal_reduction", True)
     return NonLocalVideoNet(num_classes, stripe=True, name="ste_nvan", **kwargs)

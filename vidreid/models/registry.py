@@ -25,18 +25,28 @@ class ModelOutput:
     attention: dict[str, torch.Tensor] = field(default_factory=dict)     # optional explanation tensors
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    _MODELS[fn.__name__] = fn
-    return fn
+def register_model(fn: Callable[..., nn.Module] | None = None, *, takes_input_size: bool = False):
+    """Decorator; `takes_input_size=True` marks models whose layers depend on the frame size (they then
+    receive `input_size=(H, W)` from `build_model`)."""
+    def deco(f):
+        f.takes_input_size = takes_input_size
+        _MODELS[f.__name__] = f
+        return f
+    return deco(fn) if fn is not None else deco
 
 
 def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
+def build_model(name: str, num_classes: int, input_size: tuple[int, int] | None = None, **kwargs) -> nn.Module:
+    """Build a registered model. `input_size=(H, W)` is passed on only to models whose layers depend on it;
+    kwargs set to None (e.g. last_stride) are dropped so the model's own default applies."""
     if name not in _MODELS:
         raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(list_models())}")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if input_size is not None and _MODELS[name].takes_input_size:
+        kwargs["input_size"] = tuple(input_size)
     try:
         return _MODELS[name](num_classes=num_classes, **kwargs)
     except TypeError as e:  # unknown keyword -> say which model and what it takes

@@ -21,6 +21,7 @@ vidreid choices where the paper is silent (no official code exists):
   * P1 passes gradients to the picked frame's features only (argmax is not differentiable); S receives gradients
     through P2 and Reg.
   * T = 1 is allowed: S = 1, P1 = P2 = f, Reg = 0.
+  * A frame whose map is all zeros gets g = 0 (no mass) instead of a division by zero.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ _EPS = 1e-12
 # --------------------------------------------------------------------------- formulas (unit-tested directly)
 def spatial_attention(fmaps: torch.Tensor, norm: str = "l1") -> torch.Tensor:
     """Step 2: (B, T, C, h, w) -> g (B, T, h, w), each frame's map normalised over its h*w positions."""
-    energy = fmaps.pow(2).sum(2)                                       # (B, T, h, w)  sum_d f^2 >= 0
+    # in float32: a sum of 2048 squares overflows fp16 under autocast
+    energy = fmaps.float().pow(2).sum(2)                               # (B, T, h, w)  sum_d f^2 >= 0
     flat = energy.flatten(2)                                           # (B, T, h*w)
     if norm == "l1":
         denom = flat.sum(-1, keepdim=True)                             # (B, T, 1)  = l1 norm (entries >= 0)

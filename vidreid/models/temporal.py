@@ -103,7 +103,7 @@ class RecurrentTemporal(nn.Module):
         return (f_test, {}) if return_attention else f_test
 
 
-@register_model
+@register_model(takes_input_size=True)
 def ta(num_classes: int, **kwargs) -> nn.Module:
     return TemporalAttention(num_classes, **kwargs)
 

@@ -1,0 +1,216 @@
+"""RRU + STIM — Liu et al., "Spatial and Temporal Mutual Promotion for Video-based Person Re-identification"
+(AAAI 2019). A Refining Recurrent Unit (RRU) repairs each frame's feature map from the history of the tracklet, a
+Spatial-Temporal clues Integration Module (STIM, 3D convolutions) turns the refined maps into the video feature.
+
+Recurrence (methods.md, "RRU + STIM"), X_t = backbone map (C, h, w) of frame t:
+  S_0 = X_0; for t >= 1:
+    u      = ReLU(BN(Conv1x1_{2C -> 256}(concat(S_{t-1} - X_t, X_t - X_{t-1}))))       (256, h, w)
+    s      = Conv1x1(ReLU(Conv_{kernel = h x w}(mean_channels(u))))  reshaped to        (1, h, w)   spatial branch
+    c      = Conv1x1_{256 -> C}(mean_{h,w}(u))                                          (C, 1, 1)   channel branch
+    z      = sigmoid(s * c)                                                             (C, h, w)
+    S_t    = (1 - z) * S_{t-1} + z * X_t
+STIM: Conv3d 1x1x1 (C -> 256) + BN + ReLU -> Conv3d 3x3x3 (256 -> 256, zero padding) + BN + ReLU -> mean over T, h, w
+-> 256-d video feature -> Linear(256 -> classes).
+Losses: CE on the video feature's logits + batch-hard triplet on the video feature ("feat") + batch-hard triplet on the
+horizontal part features of the refined maps ("parts").
+
+vidreid choices (documented deviations / decisions where the paper is silent):
+  * Backbone: ResNet-50 (last stride 1: 2048 x 16 x 8 maps at 256x128) instead of the paper's Inception-v3 at 299x299
+    (8 x 8 maps), so every model shares one backbone. The spatial branch's first conv covers the whole map, so its
+    kernel is the backbone map size computed from the `input_size=(H, W)` kwarg (default 256x128); a clip of another
+    size raises a ConfigError naming the size the model was built for.
+  * Spatial branch width: `spatial_hidden` units between the whole-map conv and the 1x1 conv (default h*w, i.e. an
+    MLP over the positions of the channel-mean map that does not shrink it).
+  * Part features: the refined maps S averaged over T and W give (C, h); their rows are average-pooled into
+    `num_parts` (default 4) horizontal parts and returned CONCATENATED as one feature "parts" (B, num_parts * C).
+    One entry rather than one per part because the trainer gives every feature entry the full triplet weight: P
+    separate entries would weigh the part term P times the video term and change the balance with P. The
+    Euclidean distance of the concatenation is sqrt(sum of per-part squared distances), so every part contributes.
+  * The backbone runs on all frames of a training clip in one batched call; the recurrence itself is sequential in
+    t (a loop over T-1 steps, which is the method).
+  * Eval streams: `forward_stream` takes the clip as a tensor (cut into `eval_chunk` frames) or as an iterable of
+    (B, t_i, 3, H, W) chunks; the backbone runs per chunk, the RRU per frame, and STIM's 3x3x3 conv over a sliding
+    window of 3 projected maps with a running sum, so memory does not grow with the tracklet length. The result is
+    the same as the one-shot forward (tested). Any T >= 1 (T = 1: S = X, STIM sees zero padding on both sides).
+  * return_attention: {"gates": (B, T, h, w)} = the update gate z averaged over channels (1 = take the new frame,
+    0 = keep the history); frame 0 reads 1 since S_0 = X_0.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from .backbones import build_backbone
+from .heads import ClassifierHead
+from .registry import ModelOutput, register_model
+
+
+def backbone_map_size(input_size: tuple[int, int], last_stride: int) -> tuple[int, int]:
+    """(H, W) input -> (h, w) ResNet output: conv1, maxpool, layer2, layer3 and (last_stride 2) layer4 each halve the
+    size rounding up (7x7/3x3 kernels with padding 3/1, stride 2)."""
+    h, w = input_size
+    for _ in range(4 + (last_stride == 2)):
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+    return h, w
+
+
+class RRU(nn.Module):
+    """Refining Recurrent Unit: one gated update S_t = (1 - z) S_{t-1} + z X_t per frame (see the module doc)."""
+
+    def __init__(self, channels: int, map_size: tuple[int, int], hidden: int = 256,
+                 spatial_hidden: int | None = None):
+        super().__init__()
+        self.channels = channels
+        self.map_size = (h, w) = tuple(map_size)
+        spatial_hidden = spatial_hidden or h * w
+        self.fuse = nn.Sequential(nn.Conv2d(2 * channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden),
+                                  nn.ReLU(inplace=True))
+        self.spatial_conv = nn.Conv2d(1, spatial_hidden, kernel_size=(h, w))   # conv over the whole map -> 1x1
+        self.spatial_out = nn.Conv2d(spatial_hidden, h * w, 1)                   # one logit per position
+        self.channel_out = nn.Conv2d(hidden, channels, 1)                        # one logit per channel
+
+    def gate(self, S_prev: torch.Tensor, X_prev: torch.Tensor, X_t: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) x 3 -> update gate z (N, C, h, w) in (0, 1)."""
+        N = X_t.shape[0]
+        if tuple(X_t.shape[2:]) != self.map_size:
+            raise ConfigError(
+                f"rru_stim: built for {self.map_size[0]}x{self.map_size[1]} feature maps (the spatial gate's kernel "
+                f"is the whole map), got {X_t.shape[2]}x{X_t.shape[3]}; build the model with "
+                f"input_size=(data.height, data.width)")
+        u = self.fuse(torch.cat([S_prev - X_t, X_t - X_prev], 1))             # (N, 256, h, w)
+        spatial = self.spatial_out(F.relu(self.spatial_conv(u.mean(1, keepdim=True))))  # (N, h*w, 1, 1)
+        spatial = spatial.view(N, 1, *self.map_size)                         # (N, 1, h, w)
+        channel = self.channel_out(u.mean((2, 3), keepdim=True))             # (N, C, 1, 1)
+        return torch.sigmoid(spatial * channel)                              # (N, C, h, w)
+
+    def step(self, S_prev: torch.Tensor, X_prev: torch.Tensor, X_t: torch.Tensor):
+        """One refinement: -> (S_t (N, C, h, w), z (N, C, h, w))."""
+        z = self.gate(S_prev, X_prev, X_t)
+        return (1 - z) * S_prev + z * X_t, z
+
+    def forward(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """X (B, T, C, h, w) -> refined maps S (B, T, C, h, w), channel-mean gates (B, T, h, w) (frame 0: 1)."""
+        S = [X[:, 0]]
+        gates = [X.new_ones(X.shape[0], *X.shape[3:])]
+        for t in range(1, X.shape[1]):                                   # the recurrence is sequential in t
+            S_t, z = self.step(S[-1], X[:, t - 1], X[:, t])
+            S.append(S_t)
+            gates.append(z.mean(1))
+        return torch.stack(S, 1), torch.stack(gates, 1)
+
+
+class STIM(nn.Module):
+    """Spatial-Temporal clues Integration Module: two 3D conv stages, then the mean over T, h, w -> (B, dim)."""
+
+    def __init__(self, in_channels: int, dim: int = 256):
+        super().__init__()
+        self.dim = dim
+        self.project = nn.Sequential(nn.Conv3d(in_channels, dim, 1, bias=False), nn.BatchNorm3d(dim),
+                                     nn.ReLU(inplace=True))
+        # time padding is applied explicitly (zeros in the projected space, as Conv3d(padding=1) would) so that
+        # the streaming path can run the same conv over sliding windows of 3 frames
+        self.temporal = nn.Sequential(nn.Conv3d(dim, dim, 3, padding=(0, 1, 1), bias=False), nn.BatchNorm3d(dim),
+                                      nn.ReLU(inplace=True))
+
+    def forward(self, S: torch.Tensor) -> torch.Tensor:
+        """S (B, C, T, h, w) -> (B, dim)."""
+        P = F.pad(self.project(S), (0, 0, 0, 0, 1, 1))                   # (B, dim, T+2, h, w) zero frame each side
+        return self.temporal(P).mean((2, 3, 4))                          # (B, dim)
+
+    def window_sum(self, P: torch.Tensor) -> torch.Tensor:
+        """Projected maps P (B, dim, L, h, w), L >= 3, no padding -> sum over the L-2 output frames of their
+        spatial means (B, dim)."""
+        return self.temporal(P).mean((3, 4)).sum(2)
+
+
+class RRUSTIM(nn.Module):
+    def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
+                 pretrained: str | None = None, input_size: tuple[int, int] = (256, 128), stim_dim: int = 256,
+                 rru_hidden: int = 256, spatial_hidden: int | None = None, num_parts: int = 4,
+                 eval_chunk: int = 32, bnneck: bool = False):
+        super().__init__()
+        self.backbone = build_backbone(backbone, last_stride, pretrained)
+        C = self.backbone.out_channels
+        self.map_size = backbone_map_size(tuple(int(v) for v in input_size), last_stride)
+        if num_parts < 1 or num_parts > self.map_size[0]:
+            raise ConfigError(f"rru_stim: num_parts must be in 1..{self.map_size[0]} (feature-map rows), got {num_parts}")
+        self.num_parts = num_parts
+        self.eval_chunk = eval_chunk
+        self.rru = RRU(C, self.map_size, rru_hidden, spatial_hidden)
+        self.stim = STIM(C, stim_dim)
+        self.feat_dim = stim_dim
+        self.head = ClassifierHead(stim_dim, num_classes, bnneck)
+
+    def frame_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> (B, T, C, h, w): the backbone on every frame in one batched call."""
+        B, T = x.shape[:2]
+        fmap = self.backbone(x.flatten(0, 1))                            # (B*T, C, h, w)
+        return fmap.view(B, T, *fmap.shape[1:])
+
+    def part_features(self, S: torch.Tensor) -> torch.Tensor:
+        """Refined maps (B, T, C, h, w) -> (B, num_parts * C): mean over T and W, rows pooled into parts."""
+        rows = S.mean((1, 4))                                            # (B, C, h)
+        parts = F.adaptive_avg_pool1d(rows, self.num_parts)              # (B, C, P)
+        return parts.transpose(1, 2).flatten(1)                          # (B, P*C) part-major
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+        if not self.training:
+            return self.forward_stream(x, self.eval_chunk, return_attention)
+        S, _ = self.rru(self.frame_maps(x))                              # (B, T, C, h, w)
+        video = self.stim(S.transpose(1, 2))                             # (B, 256)
+        logits, _ = self.head(video)
+        return ModelOutput(logits=logits, features={"feat": video, "parts": self.part_features(S)})
+
+    def forward_stream(self, clips: torch.Tensor | Iterable[torch.Tensor], chunk: int | None = None,
+                       return_attention: bool = False):
+        """Eval feature of a clip whose frames arrive in chunks; memory is bounded by the chunk, not by T.
+
+        clips: (B, T, 3, H, W) (cut into `chunk` frames, default eval_chunk) or an iterable of (B, t_i, 3, H, W).
+        Returns the (B, stim_dim) test feature, and {"gates": (B, T, h, w)} with return_attention.
+        """
+        if isinstance(clips, torch.Tensor):
+            clips = clips.split(chunk or self.eval_chunk, dim=1)
+        S = X_prev = pending = None
+        total, frames, gates = 0.0, 0, []
+        for x in clips:
+            X = self.frame_maps(x)                                       # (B, t, C, h, w)
+            refined = []
+            for t in range(X.shape[1]):
+                X_t = X[:, t]
+                if S is None:                                            # S_0 = X_0
+                    S, z_mean = X_t, X_t.new_ones(X_t.shape[0], *X_t.shape[2:])
+                else:
+                    S, z = self.rru.step(S, X_prev, X_t)
+                    z_mean = z.mean(1)
+                X_prev = X_t
+                refined.append(S)
+                if return_attention:
+                    gates.append(z_mean)
+            P = self.stim.project(torch.stack(refined, 2))               # (B, dim, t, h, w)
+            if pending is None:                                          # the zero frame before frame 0
+                pending = P.new_zeros(*P.shape[:2], 1, *P.shape[3:])
+            window = torch.cat([pending, P], 2)                          # (B, dim, L, h, w)
+            if window.shape[2] >= 3:
+                total = total + self.stim.window_sum(window)             # outputs of the frames with both neighbours
+            pending = window[:, :, -2:].clone()                          # drop the rest of the window
+            frames += X.shape[1]
+        if frames == 0:
+            raise ConfigError("rru_stim: forward_stream got a clip with no frames")
+        total = total + self.stim.window_sum(F.pad(pending, (0, 0, 0, 0, 0, 1)))  # last frame, zero frame after
+        video = total / frames                                           # (B, dim) mean over T (and h, w)
+        _, f_test = self.head(video)
+        if return_attention:
+            return f_test, {"gates": torch.stack(gates, 1)}             # (B, T, h, w)
+        return f_test
+
+
+@register_model
+def rru_stim(num_classes: int, **kwargs) -> nn.Module:
+    """RRU + STIM: kwargs backbone (resnet50), last_stride (1), pretrained, input_size=(256, 128), stim_dim=256,
+    rru_hidden=256, spatial_hidden=None (h*w), num_parts=4, eval_chunk=32, bnneck=False."""
+    return RRUSTIM(num_classes, **kwargs)
