@@ -81,8 +81,11 @@ def test_pk_sampler_composition_and_epochs():
     for batch in np.array(e0).reshape(-1, 4):
         ids = np.array(pids)[batch].reshape(2, 2)
         assert (ids == ids[:, :1]).all() and ids[0, 0] != ids[1, 0]
-    e1 = list(s)                                                  # next pass = epoch 1
-    assert e1 != e0
+    again = list(s)                                               # a second pass in the same epoch: new order
+    assert again != e0
+    s.set_epoch(1)
+    e1 = list(s)
+    assert e1 != e0 and e1 != again
     s.set_epoch(0)
     assert len(s) == len(e0) and list(s) == e0
     assert list(PKSampler(pids, 2, 4, seed=3)) == e0

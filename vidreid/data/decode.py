@@ -1,0 +1,127 @@
+"""Frame decoding: simplejpeg (libjpeg-turbo) for JPEG, PIL otherwise; corrupt frames skipped or fatal.
+
+`read_frame(path)` -> uint8 (H, W, 3) RGB. Given a target size, a JPEG at least twice as large as the target is
+decoded directly at reduced scale (libjpeg's DCT scaling, factors 1/2, 1/4, 1/8): still >= the target, much faster.
+
+`read_clip(frames, indices, ...)` decodes the frames of one clip (each distinct frame once) and handles bad frames:
+strict=False (default) -> a `CorruptFrameWarning` naming the file, and the frame is filled with the nearest readable
+frame of the tracklet (the clip's own frames first); strict=True -> `DatasetError` naming the file.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import simplejpeg
+from PIL import Image
+
+from ..errors import DatasetError
+
+_JPEG_MAGIC = b"\xff\xd8"
+_bad_frames: set[str] = set()  # per process: frames already found unreadable (warned once, never decoded again)
+
+
+class CorruptFrameWarning(UserWarning):
+    """A frame could not be read and was replaced by another frame of its tracklet."""
+
+
+class FrameReadError(Exception):
+    """Internal: one frame could not be read (converted to a warning or a DatasetError by read_clip)."""
+
+
+def _decode_pil(path: str, data: bytes | None = None) -> np.ndarray:
+    import io
+    with Image.open(io.BytesIO(data) if data is not None else path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def read_frame(path: str, min_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode one frame -> uint8 (H, W, 3) RGB. `min_size=(h, w)`: the decoded frame may be smaller than the file
+    (JPEG only, by a factor >= 2) but never smaller than (h, w). Raises FrameReadError if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise FrameReadError(f"{path}: cannot read ({e.strerror or e})") from None
+    if data[:2] == _JPEG_MAGIC:
+        h, w = min_size if min_size else (0, 0)
+        try:
+            # min_factor=2: only the fast power-of-two DCT scales; a target < 2x smaller decodes at full size
+            return simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=h, min_width=w, min_factor=2)
+        except ValueError:
+            pass  # truncated/corrupt, or a variant turbojpeg cannot convert (CMYK...): PIL decides
+    try:
+        return _decode_pil(path, data)
+    except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
+        raise FrameReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def _resize_uint8(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if img.shape[:2] == tuple(size):
+        return img
+    return np.asarray(Image.fromarray(img).resize((size[1], size[0]), Image.BILINEAR))
+
+
+def read_clip(frames: Sequence[str], indices, size: tuple[int, int] | None = None, strict: bool = False,
+              ) -> np.ndarray:
+    """Decode frames[indices] -> uint8 (T, H, W, 3).
+
+    `size=(height, width)` is the model input size: it enables reduced-scale JPEG decoding, and frames of different
+    sizes within one clip are each resized to it (frames of one size are left for the clip transform to resize in
+    one op). Unreadable frames: see the module docstring.
+    """
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    unique, inverse = np.unique(indices, return_inverse=True)
+    decoded: dict[int, np.ndarray] = {}
+    bad: list[int] = []
+    for i in unique.tolist():                                     # one decode per distinct frame of the clip
+        img = _try_read(frames[i], size, strict)
+        if img is None:
+            bad.append(i)
+        else:
+            decoded[i] = img
+    if bad:
+        _fill_bad(frames, bad, decoded, size, strict)
+    imgs = [decoded[i] for i in unique.tolist()]
+    if len({im.shape for im in imgs}) > 1:
+        if size is None:
+            raise DatasetError(f"frames of different sizes in one clip ({frames[unique[0]]} ...) and no target size")
+        imgs = [_resize_uint8(im, size) for im in imgs]
+    return np.stack(imgs)[inverse.reshape(-1)]                   # (T, H, W, 3)
+
+
+def _try_read(path: str, size, strict: bool) -> np.ndarray | None:
+    if path in _bad_frames and not strict:
+        return None
+    try:
+        return read_frame(path, size)
+    except FrameReadError as e:
+        if strict:
+            raise DatasetError(f"{e} (data.strict=true; set it false to skip bad frames with a warning)") from None
+        _bad_frames.add(path)
+        warnings.warn(f"skipping unreadable frame {e}; filled with a neighbouring frame of its tracklet",
+                      CorruptFrameWarning, stacklevel=3)
+        return None
+
+
+def _fill_bad(frames: Sequence[str], bad: list[int], decoded: dict[int, np.ndarray], size, strict: bool) -> None:
+    """Replace each bad frame by the nearest good one: first among the clip's decoded frames, else by scanning the
+    tracklet outwards from the bad frame (decoding as needed)."""
+    good = np.fromiter(decoded, dtype=np.int64, count=len(decoded))
+    for b in bad:
+        if good.size:
+            decoded[b] = decoded[int(good[np.argmin(np.abs(good - b))])]
+            continue
+        order = np.argsort(np.abs(np.arange(len(frames)) - b), kind="stable")
+        for j in order.tolist():
+            if j in bad:
+                continue
+            img = _try_read(frames[j], size, strict)
+            if img is not None:
+                decoded[j] = decoded[b] = img
+                good = np.array([j], dtype=np.int64)          # later bad frames of this clip reuse it
+                break
+        else:
+            raise DatasetError(f"no readable frame in the tracklet of {frames[b]} ({len(frames)} frames, all corrupt "
+                               f"or missing)")

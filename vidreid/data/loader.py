@@ -1,0 +1,234 @@
+"""Training and test DataLoaders over tracklets: clip sampling, decoding in workers, clip-consistent transforms.
+
+Reproducibility: the training sampler draws, from (seed, epoch), both the PK batch composition and one 63-bit seed per
+item; each item's clip sampling and augmentation use a numpy Generator seeded with that item seed. The batches of an
+epoch are therefore a function of (seed, epoch) only: the same with 0, 1 or 8 workers, and after a resume
+(call `loader.sampler.set_epoch(epoch)` before each epoch; every further pass over the loader within an epoch, and
+every pass when set_epoch is never called, draws a new order).
+"""
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..errors import ConfigError, DatasetError
+from .decode import read_clip
+from .sampling import check_mode, clip_counts, sample_clip
+from .transforms import ClipTransform
+from .types import Tracklet, VideoReIDDataset
+
+
+class VideoTrainDataset(Dataset):
+    """Item `i` or `(i, item_seed)` -> (clip (T, 3, H, W) float32, pid, camid), one random clip of tracklet i."""
+
+    def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampling: str, transform: ClipTransform,
+                 strict: bool = False):
+        check_mode(sampling, train=True)
+        _check_nonempty(tracklets)
+        self.tracklets, self.seq_len, self.sampling = list(tracklets), int(seq_len), sampling
+        self.transform, self.strict = transform, strict
+        self._fallback_rng: tuple[int, np.random.Generator] | None = None
+
+    def __len__(self) -> int:
+        return len(self.tracklets)
+
+    def _rng(self, item_seed) -> np.random.Generator:
+        if item_seed is not None:
+            return np.random.default_rng(item_seed)
+        # plain int indices: one stream per process, seeded by torch (distinct per worker); keyed by pid so forked
+        # workers do not inherit the parent's stream
+        if self._fallback_rng is None or self._fallback_rng[0] != os.getpid():
+            self._fallback_rng = (os.getpid(), np.random.default_rng([torch.initial_seed(), os.getpid()]))
+        return self._fallback_rng[1]
+
+    def __getitem__(self, item):
+        index, item_seed = item if isinstance(item, tuple) else (item, None)
+        rng = self._rng(item_seed)
+        t = self.tracklets[index]
+        frame_idx = sample_clip(len(t.frames), self.seq_len, self.sampling, True, rng)[0]  # (T,)
+        clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+        return self.transform(clip, rng), t.pid, t.camid                                 # (T, 3, H, W)
+
+
+class VideoTestDataset(Dataset):
+    """Every test clip of every tracklet: item -> (clip (T, 3, H, W) float32, tracklet index).
+
+    `dense` gives ceil(L/T) clips per tracklet (consecutive items share the tracklet index); `all` gives one clip of
+    the whole tracklet (T = L varies, so batch it one at a time); other modes give one clip per tracklet.
+    """
+
+    def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampling: str, transform: ClipTransform,
+                 strict: bool = False):
+        check_mode(sampling, train=False)
+        _check_nonempty(tracklets)
+        self.tracklets, self.seq_len, self.sampling = list(tracklets), int(seq_len), sampling
+        self.transform, self.strict = transform, strict
+        self.lengths = np.fromiter((len(t.frames) for t in self.tracklets), dtype=np.int64, count=len(self.tracklets))
+        counts = clip_counts(self.lengths, self.seq_len, sampling)
+        self.clip_end = np.cumsum(counts)                       # item i belongs to tracklet searchsorted(end, i, right)
+        self.clip_start = self.clip_end - counts
+
+    def __len__(self) -> int:
+        return int(self.clip_end[-1]) if len(self.clip_end) else 0
+
+    def clip_tracklet_index(self) -> np.ndarray:
+        """(len(self),) int64: the tracklet index of every item, in order."""
+        return np.repeat(np.arange(len(self.tracklets)), self.clip_end - self.clip_start)
+
+    def __getitem__(self, item: int):
+        t_idx = int(np.searchsorted(self.clip_end, item, side="right"))
+        t = self.tracklets[t_idx]
+        clips = sample_clip(len(t.frames), self.seq_len, self.sampling, False)  # (num_clips, T)
+        frame_idx = clips[item - self.clip_start[t_idx]]
+        clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+        return self.transform(clip), t_idx
+
+
+def _check_nonempty(tracklets: Sequence[Tracklet]) -> None:
+    for i, t in enumerate(tracklets):
+        if len(t.frames) == 0:
+            raise DatasetError(f"tracklet {i} (pid {t.pid}, camid {t.camid}) has no frames")
+
+
+class PKSampler(Sampler[int]):
+    """Identity-balanced sampler (Hermans et al., "In Defense of the Triplet Loss", 2017; torchreid's
+    RandomIdentitySampler): every batch of `batch_size` = P*K indices holds P distinct identities x K tracklets.
+
+    Per epoch, each identity's tracklets are shuffled and cut into groups of K (identities with fewer than K
+    tracklets are sampled with replacement to K; leftovers < K are dropped); batches then take P identities at
+    random among those with groups left, until fewer than P remain. Everything is drawn from
+    numpy Generator(seed, epoch, pass): `set_epoch(e)` selects the epoch and resets the pass counter; each
+    iteration uses the next pass, so iterating twice within one epoch (iters_per_epoch > len) gives two different
+    orders, and resuming at epoch e with set_epoch(e) reproduces it. The number of batches varies slightly
+    between epochs (the random draw can strand a few groups at the end).
+    """
+
+    def __init__(self, pids: Sequence[int], num_instances: int, batch_size: int, seed: int = 0):
+        self.K, self.batch_size, self.seed = int(num_instances), int(batch_size), int(seed)
+        if self.K <= 0 or self.batch_size <= 0 or self.batch_size % self.K:
+            raise ConfigError(f"data.batch_size ({batch_size}) must be a positive multiple of data.num_instances "
+                              f"({num_instances}): a PK batch holds P identities x K tracklets")
+        self.P = self.batch_size // self.K
+        pids = np.asarray(pids, dtype=np.int64)
+        order = np.argsort(pids, kind="stable")
+        self.unique_pids, starts = np.unique(pids[order], return_index=True)
+        self.groups = np.split(order, starts[1:])                # tracklet indices of each identity
+        if len(self.unique_pids) < self.P:
+            raise ConfigError(f"a PK batch needs P = batch_size / num_instances = {self.P} identities, but the "
+                              f"training set has only {len(self.unique_pids)}")
+        self.epoch, self.pass_index = 0, 0
+        self._cache: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.pass_index = int(epoch), 0
+
+    def epoch_indices(self, epoch: int, pass_index: int = 0) -> np.ndarray:
+        """All indices of one pass, (num_batches * batch_size,) int64, batch after batch."""
+        key = (int(epoch), int(pass_index))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        rng = np.random.default_rng([self.seed, *key])
+        chunks, owner = [], []
+        for i, idxs in enumerate(self.groups):                   # loop over identities, not frames
+            idxs = rng.choice(idxs, self.K, replace=True) if len(idxs) < self.K else rng.permutation(idxs)
+            n = len(idxs) // self.K
+            chunks.append(idxs[:n * self.K].reshape(n, self.K))
+            owner.append(np.full(n, i))
+        chunks, owner = np.concatenate(chunks), np.concatenate(owner)  # (num_groups, K), (num_groups,)
+        # groups of one identity are consumed in order; next[i] = next unused group row of identity i
+        first = np.searchsorted(owner, np.arange(len(self.groups)))
+        left = np.bincount(owner, minlength=len(self.groups))
+        batches = []
+        while np.count_nonzero(left) >= self.P:                  # one iteration per batch
+            ids = rng.choice(np.flatnonzero(left), self.P, replace=False)
+            batches.append(chunks[first[ids]].reshape(-1))
+            first[ids] += 1
+            left[ids] -= 1
+        out = np.concatenate(batches).astype(np.int64) if batches else np.zeros(0, dtype=np.int64)
+        self._cache = (key, out)
+        return out
+
+    def __iter__(self) -> Iterator[int]:
+        key = (self.epoch, self.pass_index)
+        self.pass_index += 1
+        return iter(self.epoch_indices(*key).tolist())
+
+    def __len__(self) -> int:
+        return len(self.epoch_indices(self.epoch, self.pass_index))
+
+
+class ItemSeedSampler(Sampler[tuple]):
+    """Wraps a PKSampler: yields (index, item_seed), item seeds drawn from (seed, epoch) so that each item's clip
+    and augmentation do not depend on which worker loads it. `set_epoch` is forwarded."""
+
+    def __init__(self, sampler: PKSampler, seed: int = 0):
+        self.sampler, self.seed = sampler, int(seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch
+
+    def __iter__(self):
+        key = (self.sampler.epoch, self.sampler.pass_index)
+        indices = list(self.sampler)                             # advances the sampler's pass counter
+        seeds = np.random.default_rng([self.seed, *key, 1]).integers(0, 2 ** 63 - 1, size=len(indices))
+        return iter(zip(indices, seeds.tolist()))
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+def _worker_init(worker_id: int) -> None:
+    # torch gives each worker base_seed + worker_id (base_seed from the loader's seeded generator); derive the
+    # other libraries' seeds from it, and keep one thread per worker (the workers already run in parallel)
+    seed = torch.initial_seed() % 2 ** 32
+    np.random.seed(seed)
+    random.seed(seed)
+    torch.set_num_threads(1)
+
+
+def _loader_kwargs(cfg, seed: int) -> dict:
+    if cfg.workers < 0:
+        raise ConfigError(f"data.workers must be >= 0, got {cfg.workers}")
+    if cfg.height <= 0 or cfg.width <= 0:
+        raise ConfigError(f"data.height and data.width must be positive, got {cfg.height}x{cfg.width}")
+    return dict(num_workers=cfg.workers, persistent_workers=cfg.workers > 0, pin_memory=torch.cuda.is_available(),
+                worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(int(seed)))
+
+
+def build_train_loader(dataset: VideoReIDDataset, cfg, seed: int = 0) -> DataLoader:
+    """PK batches of `cfg.batch_size` clips: yields (clips (B, T, 3, H, W) float32, pids (B,) int64,
+    camids (B,) int64), with B = cfg.batch_size, K = cfg.num_instances, T = cfg.seq_len, cfg.train_sampling."""
+    if cfg.seq_len <= 0:
+        raise ConfigError(f"data.seq_len must be positive, got {cfg.seq_len}")
+    train = VideoTrainDataset(dataset.train, cfg.seq_len, cfg.train_sampling, ClipTransform.from_config(cfg, True),
+                              cfg.strict)
+    pk = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed)
+    return DataLoader(train, batch_size=cfg.batch_size, sampler=ItemSeedSampler(pk, seed), drop_last=True,
+                      **_loader_kwargs(cfg, seed))
+
+
+def build_test_loader(tracklets: list[Tracklet], cfg, sampling: str | None = None,
+                      seq_len: int | None = None) -> DataLoader:
+    """Every test clip in order: yields (clips (N, T, 3, H, W) float32, track_idx (N,) int64), N <= test_batch_size.
+
+    sampling defaults to cfg.test_sampling, seq_len to cfg.test_seq_len or cfg.seq_len. `dense` yields several clips
+    per tracklet (average their features per track_idx); `all` yields one whole tracklet per batch (N = 1, T = L).
+    """
+    sampling = sampling or cfg.test_sampling
+    seq_len = seq_len or cfg.test_seq_len or cfg.seq_len
+    if seq_len <= 0:
+        raise ConfigError(f"test clip length must be positive, got {seq_len}")
+    test = VideoTestDataset(tracklets, seq_len, sampling, ClipTransform.from_config(cfg, False), cfg.strict)
+    batch_size = 1 if sampling == "all" else cfg.test_batch_size
+    if batch_size <= 0:
+        raise ConfigError(f"data.test_batch_size must be positive, got {cfg.test_batch_size}")
+    return DataLoader(test, batch_size=batch_size, shuffle=False, drop_last=False, **_loader_kwargs(cfg, 0))

@@ -1,0 +1,368 @@
+"""Writing SynthPed to disk in the MARS or DukeMTMC-VideoReID layout; `generate_synthped` and `ensure_synthped`."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ...errors import DatasetError
+from .config import GENERATOR_VERSION, SynthPedConfig, make_config
+from .plan import Plan, build_plan
+from .render import TrackletPlan, make_background, render_tracklet
+
+MARKER = "synthped.json"
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created by: vidreid synthped".ljust(116)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# file names
+# ----------------------------------------------------------------------------------------------------------------------
+def mars_pid(pid: int) -> str:
+    """MARS person folder / name prefix: 4 characters; pid -1 is written '00-1'."""
+    return "00-1" if pid == -1 else f"{pid:04d}"
+
+
+def assign_files(plan: Plan) -> None:
+    """Set `files` (paths relative to the dataset root) on every tracklet of the plan."""
+    cfg = plan.cfg
+    if cfg.layout == "mars":
+        for folder, tracks in (("bbox_train", plan.train), ("bbox_test", plan.test)):
+            for t in tracks:
+                p = mars_pid(t.pid)
+                t.files = tuple(f"{folder}/{p}/{p}C{t.cam}T{t.number:04d}F{f:03d}.jpg"
+                                for f in range(1, t.n_frames + 1))
+        return
+    # DukeV: <split>/<pid4>/<tracklet4>/<pid4>C<cam>F<index4>X<frame in the camera's video, 5 digits>.jpg
+    query = set(plan.query)
+    clock = {c.index: int(np.random.default_rng([cfg.seed, 12, c.index]).integers(0, 5000)) for c in plan.cameras}
+    per_pid: dict = {}
+    for i, t in enumerate(plan.train + plan.test):
+        split = "train" if t.split == "train" else ("query" if i - len(plan.train) in query else "gallery")
+        per_pid[t.pid] = per_pid.get(t.pid, 0) + 1
+        start = clock[t.cam]
+        clock[t.cam] = start + t.n_frames + 7
+        t.files = tuple(f"{split}/{t.pid:04d}/{per_pid[t.pid]:04d}/{t.pid:04d}C{t.cam}F{f:04d}X{(start + f) % 100000:05d}.jpg"
+                        for f in range(1, t.n_frames + 1))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# rendering workers
+# ----------------------------------------------------------------------------------------------------------------------
+_W: dict = {}
+
+
+def _init_worker(cfg, palette, cameras, root):
+    _W.clear()
+    _W.update(cfg=cfg, palette=palette, cameras={c.index: c for c in cameras}, root=root, backgrounds={})
+
+
+def _background(cam_index: int) -> np.ndarray:
+    bgs = _W["backgrounds"]
+    if cam_index not in bgs:
+        bgs[cam_index] = make_background(_W["cfg"], _W["cameras"][cam_index])
+    return bgs[cam_index]
+
+
+def _render_and_write(t: TrackletPlan) -> tuple[int, int]:
+    import simplejpeg
+
+    cfg, cam = _W["cfg"], _W["cameras"][t.cam]
+    frames = render_tracklet(t, cfg, cam, _background(t.cam), _W["palette"])
+    total = 0
+    root = _W["root"]
+    for img, rel in zip(frames, t.files):
+        data = simplejpeg.encode_jpeg(img, quality=cam.quality, colorspace="RGB", colorsubsampling="420")
+        with open(os.path.join(root, rel), "wb") as fh:
+            fh.write(data)
+        total += len(data)
+    return t.uid, total
+
+
+def _render_all(plan: Plan, root: str, workers: int, progress: bool) -> int:
+    tracks = sorted(plan.train + plan.test, key=lambda t: -t.n_frames)  # longest first: better load balance
+    for d in sorted({os.path.dirname(f) for t in tracks for f in t.files}):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    init = (plan.cfg, plan.palette, plan.cameras, root)
+    n_total, done, total_bytes = sum(t.n_frames for t in tracks), 0, 0
+    last = time.perf_counter()
+
+    def report(final=False):
+        nonlocal last
+        if progress and (final or time.perf_counter() - last > 2.0):
+            last = time.perf_counter()
+            end = "\n" if final else ("\r" if sys.stderr.isatty() else "\n")
+            print(f"synthped: {done}/{n_total} frames", end=end, file=sys.stderr, flush=True)
+
+    frames_of = {t.uid: t.n_frames for t in tracks}
+    if workers <= 1:
+        _init_worker(*init)
+        for t in tracks:
+            _, nbytes = _render_and_write(t)
+            total_bytes += nbytes
+            done += t.n_frames
+            report()
+    else:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with multiprocessing.get_context(method).Pool(workers, _init_worker, init) as pool:
+            for uid, nbytes in pool.imap_unordered(_render_and_write, tracks, chunksize=1):
+                total_bytes += nbytes
+                done += frames_of[uid]
+                report()
+    report(final=True)
+    return total_bytes
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# index files
+# ----------------------------------------------------------------------------------------------------------------------
+def _atomic_write(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def save_mat(path: str, name: str, array: np.ndarray) -> None:
+    """scipy.io.savemat (MAT v5) with a fixed header text (scipy stamps the creation time: not reproducible)."""
+    from scipy.io import savemat
+
+    buf = io.BytesIO()
+    savemat(buf, {name: array}, format="5", do_compression=False)
+    data = bytearray(buf.getvalue())
+    data[:116] = _MAT_HEADER
+    _atomic_write(path, bytes(data))
+
+
+def _track_table(tracks: list[TrackletPlan]) -> np.ndarray:
+    n = np.array([t.n_frames for t in tracks], dtype=np.int64)
+    end = np.cumsum(n)
+    table = np.stack([end - n + 1, end, [t.pid for t in tracks], [t.cam for t in tracks]], axis=1)
+    return table.astype(np.int32)  # (N, 4): [start, end, pid, camid], 1-based inclusive lines
+
+
+def _write_mars_index(plan: Plan, root: str) -> None:
+    info = os.path.join(root, "info")
+    os.makedirs(info, exist_ok=True)
+    for split, tracks in (("train", plan.train), ("test", plan.test)):
+        names = "".join(os.path.basename(f) + "\n" for t in tracks for f in t.files)
+        _atomic_write(os.path.join(info, f"{split}_name.txt"), names.encode())
+        save_mat(os.path.join(info, f"tracks_{split}_info.mat"), f"track_{split}_info", _track_table(tracks))
+    q = np.asarray(plan.query, dtype=np.int64) + 1
+    if q.size and q.max() > np.iinfo(np.uint16).max:
+        raise DatasetError(f"synthped: {q.max()} test tracklets do not fit MARS' uint16 query_IDX; use fewer ids")
+    save_mat(os.path.join(info, "query_IDX.mat"), "query_IDX", q.astype(np.uint16).reshape(1, -1))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# metadata and statistics
+# ----------------------------------------------------------------------------------------------------------------------
+def _occluded_frac(t: TrackletPlan) -> float:
+    return 0.0 if t.occlusion is None else (t.occlusion["end"] - t.occlusion["start"]) / t.n_frames
+
+
+def _record(t: TrackletPlan, cfg, position: int) -> dict:
+    rec = {"pid": t.pid, "cam": t.cam, "frames": t.n_frames, "kind": t.kind, "view": t.view,
+           "occluder": None, "occluded": None, "occluded_frac": round(_occluded_frac(t), 4),
+           "occlusion_heavy": _occluded_frac(t) >= cfg.occlusion_heavy_frac and t.occlusion is not None,
+           "bad_frames": [[f, m] for f, m, *_ in t.bad_frames]}
+    if cfg.layout == "mars":
+        rec["row"] = position + 1
+    else:
+        rec["dir"] = os.path.dirname(t.files[0])
+    if t.occlusion is not None:
+        o = t.occlusion
+        rec["occluder"] = o["kind"]
+        rec["occluded"] = [o["start"], o["end"]]  # frame range [start, end), 0-based
+        rec["band"] = o["band"]                    # ["x" | "y", lo, hi] as a share of the frame width | height
+    return rec
+
+
+def _metadata(plan: Plan, total_bytes: int) -> tuple[dict, dict]:
+    cfg = plan.cfg
+    tracks = plan.train + plan.test
+    heavy = [t.occlusion is not None and _occluded_frac(t) >= cfg.occlusion_heavy_frac for t in plan.test]
+    occluded = [t.occlusion is not None for t in plan.test]
+    twin_pids = set(plan.twins) | {b for b, _ in plan.twins.values()}
+    qset = set(plan.query)
+    test_ids = [t for t in plan.test if t.kind == "id"]
+    views = {v: sum(t.view == v for t in tracks if t.person is not None) for v in ("front", "back", "side")}
+    stats = {
+        "layout": cfg.layout, "size": cfg.size, "seed": cfg.seed, "cams": cfg.cams,
+        "ids": cfg.ids, "train_ids": len(plan.train_pids), "test_ids": len(plan.test_pids),
+        "train": {"ids": len({t.pid for t in plan.train}), "tracklets": len(plan.train),
+                  "frames": sum(t.n_frames for t in plan.train)},
+        "test": {"ids": len({t.pid for t in test_ids}), "tracklets": len(plan.test),
+                 "frames": sum(t.n_frames for t in plan.test),
+                 "distractor_tracklets": sum(t.kind == "distractor" for t in plan.test),
+                 "junk_tracklets": sum(t.kind == "junk" for t in plan.test)},
+        "query": {"tracklets": len(plan.query), "frames": sum(plan.test[i].n_frames for i in plan.query)},
+        "gallery": {"tracklets": len(plan.test) if cfg.layout == "mars" else len(plan.test) - len(plan.query)},
+        "occlusion_rate": round(sum(t.occlusion is not None for t in tracks) / len(tracks), 4),
+        "occluded_frame_rate": round(sum(t.n_frames * _occluded_frac(t) for t in tracks)
+                                     / sum(t.n_frames for t in tracks), 4),
+        "occlusion_heavy_queries": sum(heavy[i] for i in plan.query),
+        "twins": len(twin_pids), "twin_pairs": len(plan.twins),
+        "bad_detection_tracklets": sum(bool(t.bad_frames) for t in tracks),
+        "views": views, "tracklet_frames_min": min(t.n_frames for t in tracks),
+        "tracklet_frames_max": max(t.n_frames for t in tracks), "bytes": total_bytes,
+    }
+    records = {"train": [_record(t, cfg, i) for i, t in enumerate(plan.train)]}
+    if cfg.layout == "mars":
+        records["test"] = [_record(t, cfg, i) for i, t in enumerate(plan.test)]
+        slices = {
+            # 1-based rows of info/tracks_test_info.mat, and 0-based positions in query_IDX order
+            "occlusion_heavy": {"test_rows": [i + 1 for i, h in enumerate(heavy) if h],
+                                "query": [k for k, i in enumerate(plan.query) if heavy[i]]},
+            "occluded": {"test_rows": [i + 1 for i, o in enumerate(occluded) if o],
+                         "query": [k for k, i in enumerate(plan.query) if occluded[i]]},
+            "twin": {"query": [k for k, i in enumerate(plan.query) if plan.test[i].pid in twin_pids]},
+        }
+    else:
+        gallery = [i for i in range(len(plan.test)) if i not in qset]
+        records["query"] = [_record(plan.test[i], cfg, k) for k, i in enumerate(plan.query)]
+        records["gallery"] = [_record(plan.test[i], cfg, k) for k, i in enumerate(gallery)]
+        slices = {
+            # 0-based positions in query order (by pid) / gallery order (by pid, tracklet folder), and the folders
+            "occlusion_heavy": {"query": [k for k, i in enumerate(plan.query) if heavy[i]],
+                                "gallery": [k for k, i in enumerate(gallery) if heavy[i]],
+                                "dirs": [os.path.dirname(plan.test[i].files[0]) for i in range(len(plan.test))
+                                         if heavy[i]]},
+            "occluded": {"query": [k for k, i in enumerate(plan.query) if occluded[i]],
+                         "gallery": [k for k, i in enumerate(gallery) if occluded[i]]},
+            "twin": {"query": [k for k, i in enumerate(plan.query) if plan.test[i].pid in twin_pids]},
+        }
+    identities = []
+    for pid in sorted(plan.persons):
+        p = plan.persons[pid]
+        identities.append({
+            "pid": pid, "split": "train" if pid in set(plan.train_pids) else "test",
+            "twin_of": plan.twins[pid][0] if pid in plan.twins else None,
+            "twin_part": plan.twins[pid][1] if pid in plan.twins else None,
+            "top_texture": p.top_texture, "backpack": p.backpack is not None, "bag": p.bag is not None,
+            "hat": p.hat is not None, "cams": sorted({t.cam for t in tracks if t.kind == "id" and t.pid == pid}),
+        })
+    meta = {
+        "format": "synthped", "generator_version": GENERATOR_VERSION, "complete": True,
+        "config": cfg.to_dict(), "stats": stats,
+        "cameras": [dataclasses.asdict(c) for c in plan.cameras],
+        "identities": identities, "tracklets": records, "slices": slices,
+    }
+    return meta, stats
+
+
+def format_stats(stats: dict) -> str:
+    tr, te, q = stats["train"], stats["test"], stats["query"]
+    lines = [
+        f"SynthPed {stats['layout']} {stats['size']} seed={stats['seed']}: {stats['ids']} ids, {stats['cams']} cameras",
+        f"  train   {tr['ids']:>5} ids {tr['tracklets']:>6} tracklets {tr['frames']:>8} frames",
+        f"  test    {te['ids']:>5} ids {te['tracklets']:>6} tracklets {te['frames']:>8} frames "
+        f"({te['distractor_tracklets']} distractor, {te['junk_tracklets']} junk tracklets)",
+        f"  query         {q['tracklets']:>10} tracklets {q['frames']:>8} frames; "
+        f"gallery {stats['gallery']['tracklets']} tracklets",
+        f"  occlusion: {stats['occlusion_rate']:.1%} of tracklets, {stats['occluded_frame_rate']:.1%} of frames, "
+        f"{stats['occlusion_heavy_queries']} occlusion-heavy queries",
+        f"  twins: {stats['twins']} ids ({stats['twin_pairs']} pairs); bad detections in "
+        f"{stats['bad_detection_tracklets']} tracklets; views {stats['views']}",
+        f"  tracklet length {stats['tracklet_frames_min']}..{stats['tracklet_frames_max']}; "
+        f"{stats['bytes'] / 1e6:.1f} MB of JPEG",
+    ]
+    if "seconds" in stats:
+        lines.append(f"  generated in {stats['seconds']:.1f} s with {stats['workers']} worker(s)")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------------------------------
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def read_marker(root: str) -> dict | None:
+    try:
+        with open(os.path.join(root, MARKER), encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == "synthped" else None
+
+
+def _check_target(out: str) -> None:
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise DatasetError(f"synthped: {out} exists and is not a folder")
+    if os.path.isdir(out) and os.listdir(out) and read_marker(out) is None:
+        raise DatasetError(f"synthped: {out} is a non-empty folder without {MARKER}; refusing to overwrite it "
+                           "(choose an empty or new folder)")
+
+
+def _swap_in(tmp: str, out: str) -> None:
+    """Move the finished dataset `tmp` to `out`, replacing an old SynthPed dataset there."""
+    old = None
+    if os.path.isdir(out):
+        if os.listdir(out):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.old-", dir=os.path.dirname(out))
+            os.replace(out, os.path.join(old, "d"))
+        else:
+            os.rmdir(out)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def generate_synthped(out: str, cfg: SynthPedConfig | None = None, workers: int | None = None,
+                      progress: bool = True, **overrides) -> dict:
+    """Render a SynthPed dataset into `out` (atomically: built beside it, then moved in); return its statistics.
+
+    `overrides` set SynthPedConfig fields (and `size="HxW"`). Same config -> byte-identical files, whatever `workers`.
+    """
+    t0 = time.perf_counter()
+    cfg = make_config(cfg, **overrides)
+    out = os.path.abspath(os.fspath(out))
+    _check_target(out)
+    workers = _default_workers() if workers is None else max(1, int(workers))
+    plan = build_plan(cfg)
+    assign_files(plan)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
+    try:
+        total_bytes = _render_all(plan, tmp, workers, progress)
+        if cfg.layout == "mars":
+            _write_mars_index(plan, tmp)
+        meta, stats = _metadata(plan, total_bytes)
+        _atomic_write(os.path.join(tmp, MARKER), json.dumps(meta, indent=1, sort_keys=True).encode())
+        _check_target(out)  # still ours to replace?
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    stats = dict(stats, seconds=round(time.perf_counter() - t0, 2), workers=workers, root=out)
+    if progress:
+        print(format_stats(stats), file=sys.stderr)
+    return stats
+
+
+def ensure_synthped(root: str, **options) -> str:
+    """Return `root` holding a complete SynthPed dataset made with `options` (SynthPedConfig fields, `size`,
+    plus `workers`, `progress`); reuse it when its synthped.json records the same options, else (re)generate."""
+    workers = options.pop("workers", None)
+    progress = options.pop("progress", True)
+    cfg = make_config(None, **options)
+    root = os.path.abspath(os.fspath(root))
+    meta = read_marker(root)
+    if (meta is not None and meta.get("complete") and meta.get("generator_version") == GENERATOR_VERSION
+            and meta.get("config") == cfg.to_dict()):
+        return root
+    generate_synthped(root, cfg, workers=workers, progress=progress)
+    return root
