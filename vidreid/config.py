@@ -78,9 +78,16 @@ class TrainConfig:
     log_every: int = 20                 # iterations between log lines
     seed: int = 0
     device: str = "auto"                # auto | cpu | cuda | cuda:N
-    amp: str = "off"                    # off | bf16 | fp16
+    amp: str = "off"                    # mixed precision: off | bf16 | fp16 (fp16 uses a gradient scaler)
+    channels_last: bool = False         # NHWC memory format (faster convolutions on recent GPUs)
+    sync_bn: bool = False               # SyncBatchNorm across processes (GPU only; STE-NVAN's authors blame per-GPU BN)
     output_dir: str = "runs/default"
     threads: int = 0                    # torch intra-op threads (0 = torch default)
+    checkpoint_every: int = 0           # also checkpoint every N steps (0 = at epoch ends only)
+    keep_last: int = 2                  # step checkpoints kept (plus last.safetensors and best.safetensors)
+    resume: str = ""                    # "" = start fresh | auto = latest checkpoint in output_dir | path to a .state.pt
+    tensorboard: bool = True            # write TensorBoard scalars to output_dir/tb (if tensorboard is installed)
+    deterministic: bool = False         # torch.use_deterministic_algorithms (repeatable runs at some speed cost)
 
 
 @dataclass

@@ -35,7 +35,8 @@ def format_counts(r: dict) -> str:
         f"  parameters               {r['params'] / 1e6:10.2f} M  ({r['params']:,})",
         f"  GFLOPs total             {r['gflops']:10.2f}    ({r['gflops_per_frame']:.2f} per frame)"
         "  attention products included",
-        f"  GFLOPs conv+linear only  {r['gflops_conv_linear']:10.2f}    ({r['gflops_conv_linear_per_frame']:.2f} per frame)",
+        f"  GFLOPs conv+linear only  {r['gflops_conv_linear']:10.2f}    "
+        f"({r['gflops_conv_linear_per_frame']:.2f} per frame)",
         f"  GFLOPs attention etc.    {r['gflops_attention']:10.2f}    (matrix products between activations)",
         f"  GMACs total / conv+lin.  {r['gmacs']:10.2f} / {r['gmacs_conv_linear']:.2f}",
     ]

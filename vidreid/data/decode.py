@@ -5,10 +5,14 @@ decoded directly at reduced scale (libjpeg's DCT scaling, factors 1/2, 1/4, 1/8)
 
 `read_clip(frames, indices, ...)` decodes the frames of one clip (each distinct frame once) and handles bad frames:
 strict=False (default) -> a `CorruptFrameWarning` naming the file, and the frame is filled with the nearest readable
-frame of the tracklet (the clip's own frames first); strict=True -> `DatasetError` naming the file.
+frame of the tracklet (the clip's own frames first); strict=True -> `DatasetError` naming the file. Each bad file is
+warned about once per process, on one line, and counted (`skipped_frame_count()`, shared with forked DataLoader
+workers). A tracklet with no readable frame at all raises `NoReadableFrameError` (a DatasetError), which the
+loaders turn into a dropped tracklet and a warning.
 """
 from __future__ import annotations
 
+import multiprocessing
 import warnings
 from typing import Sequence
 
@@ -20,10 +24,38 @@ from ..errors import DatasetError
 
 _JPEG_MAGIC = b"\xff\xd8"
 _bad_frames: set[str] = set()  # per process: frames already found unreadable (warned once, never decoded again)
+# frames skipped so far: shared memory, so DataLoader workers forked after import add to the parent's count
+_skipped = multiprocessing.get_context("fork").Value("q", 0) if "fork" in multiprocessing.get_all_start_methods() \
+    else multiprocessing.Value("q", 0)
 
 
-class CorruptFrameWarning(UserWarning):
+class DataWarning(UserWarning):
+    """Base of vidreid's data warnings; printed as one line: `vidreid: warning: <message>`."""
+
+
+class CorruptFrameWarning(DataWarning):
     """A frame could not be read and was replaced by another frame of its tracklet."""
+
+
+class NoReadableFrameError(DatasetError):
+    """Every frame of a tracklet is missing or corrupt."""
+
+
+_default_formatwarning = warnings.formatwarning
+
+
+def _formatwarning(message, category, filename, lineno, line=None):
+    if isinstance(category, type) and issubclass(category, DataWarning):
+        return f"vidreid: warning: {message}\n"    # one line: no source file, no code line
+    return _default_formatwarning(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _formatwarning
+
+
+def skipped_frame_count() -> int:
+    """Unreadable frames skipped so far by this process and the DataLoader workers it forked."""
+    return int(_skipped.value)
 
 
 class FrameReadError(Exception):
@@ -100,8 +132,11 @@ def _try_read(path: str, size, strict: bool) -> np.ndarray | None:
         if strict:
             raise DatasetError(f"{e} (data.strict=true; set it false to skip bad frames with a warning)") from None
         _bad_frames.add(path)
-        warnings.warn(f"skipping unreadable frame {e}; filled with a neighbouring frame of its tracklet",
-                      CorruptFrameWarning, stacklevel=3)
+        with _skipped.get_lock():
+            _skipped.value += 1
+            n = _skipped.value
+        warnings.warn(f"skipping unreadable frame {e}; filled with a neighbouring frame of its tracklet "
+                      f"({n} skipped so far)", CorruptFrameWarning, stacklevel=3)
         return None
 
 
@@ -123,5 +158,5 @@ def _fill_bad(frames: Sequence[str], bad: list[int], decoded: dict[int, np.ndarr
                 good = np.array([j], dtype=np.int64)          # later bad frames of this clip reuse it
                 break
         else:
-            raise DatasetError(f"no readable frame in the tracklet of {frames[b]} ({len(frames)} frames, all corrupt "
-                               f"or missing)")
+            raise NoReadableFrameError(f"no readable frame in the tracklet of {frames[b]} ({len(frames)} frames, all "
+                                       f"corrupt or missing)")

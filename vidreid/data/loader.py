@@ -108,12 +108,18 @@ class PKSampler(Sampler[int]):
     between epochs (the random draw can strand a few groups at the end).
     """
 
-    def __init__(self, pids: Sequence[int], num_instances: int, batch_size: int, seed: int = 0):
+    def __init__(self, pids: Sequence[int], num_instances: int, batch_size: int, seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
         self.K, self.batch_size, self.seed = int(num_instances), int(batch_size), int(seed)
+        self.rank, self.world_size = int(rank), int(world_size)
         if self.K <= 0 or self.batch_size <= 0 or self.batch_size % self.K:
             raise ConfigError(f"data.batch_size ({batch_size}) must be a positive multiple of data.num_instances "
                               f"({num_instances}): a PK batch holds P identities x K tracklets")
         self.P = self.batch_size // self.K
+        if self.P % self.world_size:
+            raise ConfigError(f"with {self.world_size} processes, the P = {self.P} identities of a batch must split "
+                              f"evenly across processes: make data.batch_size / data.num_instances a multiple of "
+                              f"{self.world_size}")
         pids = np.asarray(pids, dtype=np.int64)
         order = np.argsort(pids, kind="stable")
         self.unique_pids, starts = np.unique(pids[order], return_index=True)
@@ -121,14 +127,21 @@ class PKSampler(Sampler[int]):
         if len(self.unique_pids) < self.P:
             raise ConfigError(f"a PK batch needs P = batch_size / num_instances = {self.P} identities, but the "
                               f"training set has only {len(self.unique_pids)}")
-        self.epoch, self.pass_index = 0, 0
+        self.epoch, self.pass_index, self.start_batch = 0, 0, 0
         self._cache: tuple[tuple[int, int], np.ndarray] | None = None
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.pass_index = int(epoch), 0
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """Select the epoch; `skip_batches` resumes it after that many (global) batches, across passes."""
+        self.epoch, self.pass_index, self.start_batch = int(epoch), 0, int(skip_batches)
+        while self.start_batch and self.start_batch >= self.num_batches(self.epoch, self.pass_index):
+            self.start_batch -= self.num_batches(self.epoch, self.pass_index)
+            self.pass_index += 1
+
+    def num_batches(self, epoch: int, pass_index: int = 0) -> int:
+        return len(self.epoch_indices(epoch, pass_index)) // self.batch_size
 
     def epoch_indices(self, epoch: int, pass_index: int = 0) -> np.ndarray:
-        """All indices of one pass, (num_batches * batch_size,) int64, batch after batch."""
+        """All indices of one pass, (num_batches * batch_size,) int64, batch after batch (global batches)."""
         key = (int(epoch), int(pass_index))
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
@@ -153,24 +166,39 @@ class PKSampler(Sampler[int]):
         self._cache = (key, out)
         return out
 
-    def __iter__(self) -> Iterator[int]:
+    def next_pass(self) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, positions) of this rank for the next pass: positions index the global pass (for seeds).
+
+        Rank r takes columns [r*B/W, (r+1)*B/W) of every global batch: P/W whole identities with their K
+        tracklets each, so an identity never straddles ranks and the union over ranks is the global batch."""
         key = (self.epoch, self.pass_index)
         self.pass_index += 1
-        return iter(self.epoch_indices(*key).tolist())
+        idx = self.epoch_indices(*key)
+        pos = np.arange(len(idx)).reshape(-1, self.batch_size)[self.start_batch:]   # (batches, B)
+        self.start_batch = 0
+        local = self.batch_size // self.world_size
+        pos = pos[:, self.rank * local:(self.rank + 1) * local].reshape(-1)
+        return idx[pos], pos
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.next_pass()[0].tolist())
 
     def __len__(self) -> int:
-        return len(self.epoch_indices(self.epoch, self.pass_index))
+        """Indices this rank yields in the current pass."""
+        n = self.num_batches(self.epoch, self.pass_index) - self.start_batch
+        return n * (self.batch_size // self.world_size)
 
 
 class ItemSeedSampler(Sampler[tuple]):
-    """Wraps a PKSampler: yields (index, item_seed), item seeds drawn from (seed, epoch) so that each item's clip
-    and augmentation do not depend on which worker loads it. `set_epoch` is forwarded."""
+    """Wraps a PKSampler: yields (index, item_seed), item seeds drawn from (seed, epoch, pass) and indexed by the
+    item's position in the global pass, so that each item's clip and augmentation depend neither on which worker
+    loads it, nor on the number of ranks, nor on whether the epoch was resumed midway. `set_epoch` is forwarded."""
 
     def __init__(self, sampler: PKSampler, seed: int = 0):
         self.sampler, self.seed = sampler, int(seed)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        self.sampler.set_epoch(epoch, skip_batches)
 
     @property
     def epoch(self) -> int:
@@ -178,9 +206,10 @@ class ItemSeedSampler(Sampler[tuple]):
 
     def __iter__(self):
         key = (self.sampler.epoch, self.sampler.pass_index)
-        indices = list(self.sampler)                             # advances the sampler's pass counter
-        seeds = np.random.default_rng([self.seed, *key, 1]).integers(0, 2 ** 63 - 1, size=len(indices))
-        return iter(zip(indices, seeds.tolist()))
+        total = len(self.sampler.epoch_indices(*key))
+        indices, positions = self.sampler.next_pass()            # advances the sampler's pass counter
+        seeds = np.random.default_rng([self.seed, *key, 1]).integers(0, 2 ** 63 - 1, size=total)[positions]
+        return iter(zip(indices.tolist(), seeds.tolist()))
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -204,15 +233,18 @@ def _loader_kwargs(cfg, seed: int) -> dict:
                 worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(int(seed)))
 
 
-def build_train_loader(dataset: VideoReIDDataset, cfg, seed: int = 0) -> DataLoader:
+def build_train_loader(dataset: VideoReIDDataset, cfg, seed: int = 0, rank: int = 0,
+                       world_size: int = 1) -> DataLoader:
     """PK batches of `cfg.batch_size` clips: yields (clips (B, T, 3, H, W) float32, pids (B,) int64,
-    camids (B,) int64), with B = cfg.batch_size, K = cfg.num_instances, T = cfg.seq_len, cfg.train_sampling."""
+    camids (B,) int64), with B = cfg.batch_size, K = cfg.num_instances, T = cfg.seq_len, cfg.train_sampling.
+    With world_size > 1, cfg.batch_size is the global batch and each rank gets its B / world_size share."""
     if cfg.seq_len <= 0:
         raise ConfigError(f"data.seq_len must be positive, got {cfg.seq_len}")
     train = VideoTrainDataset(dataset.train, cfg.seq_len, cfg.train_sampling, ClipTransform.from_config(cfg, True),
                               cfg.strict)
-    pk = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed)
-    return DataLoader(train, batch_size=cfg.batch_size, sampler=ItemSeedSampler(pk, seed), drop_last=True,
+    pk = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed, rank, world_size)
+    return DataLoader(train, batch_size=cfg.batch_size // world_size, sampler=ItemSeedSampler(pk, seed),
+                      drop_last=True,
                       **_loader_kwargs(cfg, seed))
 
 

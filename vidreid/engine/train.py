@@ -2,14 +2,21 @@
 
 The engine never looks inside a model: it applies cross-entropy to `out.logits`, batch-hard triplet to every
 entry of `out.features`, and adds every `out.regularizers` term with its configured weight.
+
+Reliability: checkpoints every `train.checkpoint_every` steps and at epoch ends (weights as safetensors, the rest
+as a weights-only state file, both written atomically), `train.resume=auto` restores everything (model, optimizer,
+scheduler, AMP scaler, epoch, step, best metric, RNG states) and continues mid-epoch on the very batch it would
+have seen. Distributed: launched by torchrun, one process per device, PK batches split by identity across ranks.
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
 import os
 import random
+import re
 import time
 
 import numpy as np
@@ -20,14 +27,20 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data.types import VideoReIDDataset
-from ..errors import ConfigError
+from ..errors import ConfigError, VidReIDError
 from ..losses import batch_hard_triplet, cross_entropy
 from ..models import ModelOutput, build_model
-from .checkpoint import atomic_write_text, save_checkpoint
+from . import distributed as D
+from .checkpoint import (atomic_write_text, load_training_state, load_weights, read_checkpoint, save_checkpoint,
+                         save_training_state)
 from .evaluate import evaluate_model, format_results
 from .extract import resolve_device
 
 log = logging.getLogger("vidreid")
+
+
+class TrainingError(VidReIDError):
+    """Training cannot go on (e.g. a non-finite loss)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -42,7 +55,9 @@ def prepare_dataset(cfg: Config, progress: bool = True) -> VideoReIDDataset:
     d = cfg.data
     if d.dataset == "synthped":
         from ..data.synthped import ensure_synthped
-        ensure_synthped(d.root, progress=progress, **d.synth)
+        if D.is_main():
+            ensure_synthped(d.root, progress=progress, **d.synth)
+        D.barrier()
     options = {"protocol": d.protocol}
     if d.dataset in ("ilidsvid", "prid2011"):
         options["split"] = d.split
@@ -77,17 +92,21 @@ def lr_factor(epoch: int, cfg: Config) -> float:
 
 
 def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Module) -> tuple[torch.Tensor, dict]:
-    """Total loss and its named terms (floats, for logging)."""
+    """Total loss and its named terms (floats, for logging).
+
+    Under DDP the triplet loss mines over the features gathered from every rank, so W processes with batch B/W
+    each optimise exactly the single-process loss of batch B (BatchNorm statistics aside, unless sync_bn)."""
     l = cfg.loss
     terms: dict[str, torch.Tensor] = {}
     logits = out.logits if isinstance(out.logits, (list, tuple)) else [out.logits]
     if l.ce_weight:
-        terms["ce"] = l.ce_weight * sum(cross_entropy(z, pids, l.label_smoothing) for z in logits) / len(logits)
+        terms["ce"] = l.ce_weight * sum(cross_entropy(z.float(), pids, l.label_smoothing) for z in logits) / len(logits)
     if l.triplet_weight:
+        all_pids = D.gather_no_grad(pids)
         for name, f in out.features.items():
-            terms[f"tri_{name}"] = l.triplet_weight * batch_hard_triplet(f, pids, l.triplet_margin,
-                                                                         l.triplet_distance)
-    defaults = getattr(model, "default_reg_weights", {})
+            terms[f"tri_{name}"] = l.triplet_weight * batch_hard_triplet(D.gather_with_grad(f.float()), all_pids,
+                                                                         l.triplet_margin, l.triplet_distance)
+    defaults = getattr(getattr(model, "module", model), "default_reg_weights", {})
     for name, value in out.regularizers.items():
         w = l.reg_weights.get(name, defaults.get(name, 1.0))
         if w:
@@ -96,14 +115,16 @@ def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Mo
     return total, {k: float(v.detach()) for k, v in terms.items()}
 
 
-def setup_logging(run_dir: str) -> None:
+def setup_logging(run_dir: str, main: bool = True) -> None:
     os.makedirs(run_dir, exist_ok=True)
-    log.setLevel(logging.INFO)
+    log.setLevel(logging.INFO if main else logging.WARNING)
+    log.propagate = False
     for h in list(log.handlers):
         log.removeHandler(h)
-    fh = logging.FileHandler(os.path.join(run_dir, "train.log"))
-    fh.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    log.addHandler(fh)
+    if main:
+        fh = logging.FileHandler(os.path.join(run_dir, "train.log"))
+        fh.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        log.addHandler(fh)
 
     class TqdmHandler(logging.Handler):  # print above progress bars instead of breaking them
         def emit(self, record):
@@ -119,94 +140,246 @@ def build_for_dataset(cfg: Config, num_classes: int, pretrained: bool = True) ->
                        pretrained=m.pretrained if pretrained else None, **m.kwargs)
 
 
+# ------------------------------------------------------------------------------------------------ checkpoints
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "numpy": json.dumps(np.random.get_state()[1].tolist()),
+              "numpy_pos": np.random.get_state()[2], "python": json.dumps(random.getstate()[1])}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(("MT19937", np.array(json.loads(s["numpy"]), dtype=np.uint32), int(s["numpy_pos"]), 0, 0.0))
+    random.setstate((3, tuple(json.loads(s["python"])), None))
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def find_resume_state(cfg: Config) -> str | None:
+    """train.resume: '' -> None; 'auto' -> newest state file in output_dir/checkpoints (None if none); else path."""
+    r = cfg.train.resume
+    if not r:
+        return None
+    if r != "auto":
+        if not os.path.isfile(r):
+            raise ConfigError(f"train.resume: no such training state file {r}")
+        return r
+    states = glob.glob(os.path.join(cfg.train.output_dir, "checkpoints", "step_*.state.pt"))
+    return max(states, key=lambda p: int(re.findall(r"step_(\d+)", p)[-1])) if states else None
+
+
+class Checkpointer:
+    """Writes step_<N>.safetensors + step_<N>.state.pt, keeps the newest `keep_last`, mirrors last/best."""
+
+    def __init__(self, run_dir: str, keep_last: int, meta: dict):
+        self.dir = os.path.join(run_dir, "checkpoints")
+        self.keep_last, self.meta = max(1, keep_last), meta
+        self.last_path: str | None = None
+
+    def save(self, model, state: dict) -> str:
+        step = state["step"]
+        weights = os.path.join(self.dir, f"step_{step:07d}.safetensors")
+        meta = {**self.meta, "epoch": state["epoch"], "step": step}
+        save_checkpoint(weights, model, meta)
+        save_training_state(os.path.join(self.dir, f"step_{step:07d}.state.pt"), state)
+        save_checkpoint(os.path.join(self.dir, "last.safetensors"), model, meta)
+        self.last_path = weights
+        olds = sorted(glob.glob(os.path.join(self.dir, "step_*.safetensors")))[:-self.keep_last]
+        for p in olds:
+            for f in (p, p.replace(".safetensors", ".state.pt")):
+                if os.path.exists(f):
+                    os.unlink(f)
+        return weights
+
+    def save_best(self, model, epoch: int, metric: float) -> None:
+        save_checkpoint(os.path.join(self.dir, "best.safetensors"), model, {**self.meta, "epoch": epoch, "mAP": metric})
+
+
+# ------------------------------------------------------------------------------------------------ training
 def train(cfg: Config, progress: bool = True) -> dict:
-    """Train, evaluate every `train.eval_every` epochs and at the end; returns the final metrics."""
+    """Train, evaluate every `train.eval_every` epochs and at the end; returns the final metrics (+ the model and
+    dataset under the keys `model`, `dataset`)."""
+    rank, world, local_rank = D.init_from_env()
+    main = rank == 0
+    progress = progress and main
     run_dir = cfg.train.output_dir
-    setup_logging(run_dir)
+    setup_logging(run_dir, main)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True)
     seed_everything(cfg.train.seed)
-    atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if main:
+        atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     device = resolve_device(cfg.train.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
 
     dataset = prepare_dataset(cfg, progress)
     log.info(dataset.summary())
     from ..data.loader import build_train_loader
-    loader = build_train_loader(dataset, cfg.data, seed=cfg.train.seed)
-    model = build_for_dataset(cfg, dataset.num_train_pids).to(device)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info(f"model {cfg.model.name} ({cfg.model.backbone}): "
-             f"{n_params / 1e6:.2f} M parameters, {dataset.num_train_pids} classes, device {device}")
-    optimizer = build_optimizer(model, cfg)
+    loader = build_train_loader(dataset, cfg.data, seed=cfg.train.seed, rank=rank, world_size=world)
+    model = build_for_dataset(cfg, dataset.num_train_pids)
+    if cfg.train.sync_bn and world > 1:
+        if device.type != "cuda":
+            raise ConfigError("train.sync_bn needs GPUs (PyTorch's SyncBatchNorm has no CPU implementation)")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    core = model
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
+    n_params = sum(p.numel() for p in core.parameters())
+    log.info(f"model {cfg.model.name} ({cfg.model.backbone}): {n_params / 1e6:.2f} M parameters, "
+             f"{dataset.num_train_pids} classes, device {device}, {world} process(es), amp={cfg.train.amp}")
+    optimizer = build_optimizer(core, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
     amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp, "bad")
     if amp_dtype == "bad":
         raise ConfigError(f"train.amp must be off, bf16 or fp16, got {cfg.train.amp!r}")
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16)
 
-    iters = cfg.train.iters_per_epoch or len(loader)
+    iters = cfg.train.iters_per_epoch or loader.sampler.sampler.num_batches(0)
     meta = {"model": cfg.model.name, "num_classes": dataset.num_train_pids, "config": cfg.to_dict(),
             "dataset": dataset.name}
-    history, evals, best, final = [], [], -1.0, None
-    t_start = time.time()
-    for epoch in range(cfg.train.epochs):
+    ckpt = Checkpointer(run_dir, cfg.train.keep_last, meta)
+    history, evals, best, final, step_losses = [], [], -1.0, None, []
+    start_epoch, step, epoch_sums, epoch_seen = 0, 0, {}, 0
+
+    state_path = find_resume_state(cfg)
+    if state_path:
+        state = load_training_state(state_path)
+        weights, _ = read_checkpoint(state_path.replace(".state.pt", ".safetensors"))
+        load_weights(core, weights, state_path)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_states(state["rng"])
+        step, best = state["step"], state["best"]
+        history, evals = json.loads(state["history"]), json.loads(state["evals"])
+        step_losses = json.loads(state["step_losses"])
+        epoch_sums, epoch_seen = json.loads(state["epoch_sums"]), state["epoch_seen"]
+        start_epoch = step // iters
+        ckpt.last_path = state_path
+        log.info(f"resumed from {state_path}: epoch {start_epoch + 1}, step {step}")
+
+    def train_state(epoch: int) -> dict:
+        return {"step": step, "epoch": epoch, "best": best, "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng_states(),
+                "history": json.dumps(history), "evals": json.dumps(evals), "step_losses": json.dumps(step_losses), "epoch_sums": json.dumps(epoch_sums),
+                "epoch_seen": epoch_seen}
+
+    tb = None
+    if main and cfg.train.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            tb = SummaryWriter(os.path.join(run_dir, "tb"))
+        except ImportError:
+            log.info("tensorboard not installed: no TensorBoard scalars (pip install tensorboard)")
+
+    total_steps = iters * cfg.train.epochs
+    t_start, steps_at_start = time.time(), step
+    for epoch in range(start_epoch, cfg.train.epochs):
         model.train()
-        if hasattr(loader.batch_sampler, "set_epoch"):
-            loader.batch_sampler.set_epoch(epoch)
-        elif hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        sums: dict[str, float] = {}
-        seen, t_epoch = 0, time.time()
-        bar = tqdm(total=iters, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="it", leave=False,
-                   disable=not progress, dynamic_ncols=True)
-        it = 0
-        while it < iters:
-            for clips, pids, _ in loader:                           # clips: (B, T, 3, H, W)
-                clips, pids = clips.to(device, non_blocking=True), pids.to(device)
-                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                    out = model(clips)
-                loss, terms = compute_loss(out, pids, cfg, model)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss {terms} at epoch {epoch + 1}, iteration {it + 1}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+        in_epoch = step - epoch * iters
+        loader.sampler.set_epoch(epoch, skip_batches=in_epoch)
+        if in_epoch == 0:
+            epoch_sums, epoch_seen = {}, 0
+        t_epoch, wait, busy = time.time(), 0.0, 0.0
+        bar = tqdm(total=iters, initial=in_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="it",
+                   leave=False, disable=not progress, dynamic_ncols=True)
+        batches = iter(loader)
+        while step < (epoch + 1) * iters:
+            t0 = time.time()
+            try:
+                clips, pids, _ = next(batches)                  # clips: (B, T, 3, H, W)
+            except StopIteration:                              # next pass of the sampler within this epoch
+                batches = iter(loader)
+                continue
+            t1 = time.time()
+            clips, pids = clips.to(device, non_blocking=True), pids.to(device)
+            if cfg.train.channels_last:
+                clips = clips.contiguous(memory_format=torch.channels_last_3d) if clips.dim() == 5 else clips
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                out = model(clips)
+            loss, terms = compute_loss(out, pids, cfg, model)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"non-finite loss {float(loss.detach())} (terms {terms}) at step {step + 1} (epoch {epoch + 1}); batch pids "
+                    f"{sorted(set(pids.tolist()))}; last good checkpoint: {ckpt.last_path or 'none yet'}")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            t2 = time.time()
+            wait, busy = wait + (t1 - t0), busy + (t2 - t1)
+            terms["loss"] = float(loss.detach())
+            step_losses.append(terms["loss"])
+            for k, v in terms.items():
+                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+            epoch_seen += len(pids) * world
+            rate = len(pids) * world / max(t2 - t0, 1e-9)
+            eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
+            bar.set_postfix(loss=f"{terms['loss']:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}",
+                            clips_s=f"{rate:.1f}", eta=f"{eta / 60:.1f}m")
+            bar.update()
+            if tb is not None:
                 for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-                seen += len(pids)
-                it += 1
-                rate = seen / (time.time() - t_epoch)
-                bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}",
-                                clips_s=f"{rate:.1f}")
-                bar.update()
-                if it >= iters:
-                    break
+                    tb.add_scalar(f"loss/{k}", v, step)
+                tb.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
+                tb.add_scalar("speed/clips_per_s", rate, step)
+                tb.add_scalar("speed/data_wait_fraction", (t1 - t0) / max(t2 - t0, 1e-9), step)
+            if cfg.train.log_every and step % cfg.train.log_every == 0:
+                log.info(f"step {step}/{total_steps} loss {terms['loss']:.4f} "
+                         + " ".join(f"{k}={v:.4f}" for k, v in terms.items() if k != "loss")
+                         + f" lr {optimizer.param_groups[0]['lr']:.2e} {rate:.1f} clips/s "
+                           f"data-wait {wait / max(wait + busy, 1e-9):.0%} ETA {eta / 60:.1f} min")
+            if cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0 and step % iters:
+                if main:
+                    ckpt.save(core, train_state(epoch))
+                D.barrier()
         bar.close()
+        n_epoch_steps = iters
+        epoch_stats = {"epoch": epoch + 1, **{k: v / n_epoch_steps for k, v in epoch_sums.items()},
+                       "lr": optimizer.param_groups[0]["lr"],
+                       "clips_per_s": epoch_seen / max(time.time() - t_epoch, 1e-9) if in_epoch == 0 else None,
+                       "data_wait_fraction": wait / max(wait + busy, 1e-9), "elapsed_s": time.time() - t_start}
         scheduler.step()
-        epoch_stats = {"epoch": epoch + 1, **{k: v / iters for k, v in sums.items()},
-                       "lr": optimizer.param_groups[0]["lr"], "clips_per_s": seen / (time.time() - t_epoch),
-                       "elapsed_s": time.time() - t_start}
         history.append(epoch_stats)
+        eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
         log.info(f"epoch {epoch + 1}/{cfg.train.epochs} " + " ".join(
-            f"{k}={v:.4f}" for k, v in epoch_stats.items() if k not in ("epoch", "elapsed_s", "lr"))
-            + f" lr={epoch_stats['lr']:.2e} elapsed={epoch_stats['elapsed_s']:.0f}s")
-        ckpt_dir = os.path.join(run_dir, "checkpoints")
-        save_checkpoint(os.path.join(ckpt_dir, "last.safetensors"), model, {**meta, "epoch": epoch + 1})
+            f"{k}={v:.4f}" for k, v in epoch_stats.items()
+            if k not in ("epoch", "elapsed_s", "lr") and v is not None)
+            + f" lr={epoch_stats['lr']:.2e} elapsed={epoch_stats['elapsed_s']:.0f}s ETA={eta / 60:.1f}min")
         last = epoch + 1 == cfg.train.epochs
         if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
-            res = evaluate_model(model, dataset, cfg, device, progress)
-            log.info(format_results(res, title=f"evaluation after epoch {epoch + 1}"))
+            res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
+            if main:
+                log.info(format_results(res, title=f"evaluation after epoch {epoch + 1}"))
             final = {k: v for k, v in res.items() if k != "distmat"}
             evals.append({"epoch": epoch + 1, "mAP": res["mAP"], "R1": float(res["cmc"][0])})
+            if tb is not None:
+                tb.add_scalar("eval/mAP", res["mAP"], step)
+                tb.add_scalar("eval/R1", float(res["cmc"][0]), step)
             if res["mAP"] > best:
                 best = res["mAP"]
-                save_checkpoint(os.path.join(ckpt_dir, "best.safetensors"), model,
-                                {**meta, "epoch": epoch + 1, "mAP": res["mAP"]})
-        write_metrics(run_dir, cfg, history, evals, final, time.time() - t_start)
-    return {**(final or {}), "train_seconds": time.time() - t_start, "history": history, "model": model,
-            "dataset": dataset}
+                if main:
+                    ckpt.save_best(core, epoch + 1, best)
+        if main:
+            ckpt.save(core, train_state(epoch + 1))
+            write_metrics(run_dir, cfg, history, evals, final, time.time() - t_start, step_losses)
+        D.barrier()
+    if tb is not None:
+        tb.close()
+    if final is None and main and history:  # resumed after the last epoch had finished
+        log.info("training had already finished; nothing to do")
+    return {**(final or {}), "train_seconds": time.time() - t_start, "history": history, "step_losses": step_losses,
+            "model": core,
+            "dataset": dataset, "distmat": res["distmat"] if final is not None else None}
 
 
 def jsonable(obj):
@@ -221,6 +394,8 @@ def jsonable(obj):
     return obj
 
 
-def write_metrics(run_dir: str, cfg: Config, history: list, evals: list, final: dict | None, seconds: float):
-    doc = {"config": cfg.to_dict(), "train_seconds": seconds, "history": history, "evals": evals, "final": final}
+def write_metrics(run_dir: str, cfg: Config, history: list, evals: list, final: dict | None, seconds: float,
+                  step_losses: list | None = None):
+    doc = {"config": cfg.to_dict(), "train_seconds": seconds, "history": history, "evals": evals, "final": final,
+           "step_losses": step_losses or []}
     atomic_write_text(os.path.join(run_dir, "metrics.json"), json.dumps(jsonable(doc), indent=1))

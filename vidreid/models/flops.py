@@ -75,18 +75,12 @@ def count_flops(model: nn.Module, frames: int = 8, size: tuple[int, int] = (256,
 
 def build_for_count(name: str, num_classes: int = 625, size: tuple[int, int] = (256, 128),
                     device: str | torch.device = "cpu", **kwargs) -> nn.Module:
-    """build_model(name, ...) on `device`, passing input_size=size to the models that take it (those whose layers
-    are sized by the feature map, e.g. ta and rru_stim) and not to the others."""
-    from ..errors import ConfigError
+    """build_model(name, ...) on `device`; input_size=size reaches the models whose layers are sized by the
+    feature map (registered with takes_input_size=True, e.g. ta and rru_stim)."""
     from .registry import build_model
 
     with torch.device(device):
-        try:
-            return build_model(name, num_classes, input_size=tuple(size), **kwargs)
-        except ConfigError as e:
-            if "input_size" not in str(e):
-                raise
-            return build_model(name, num_classes, **kwargs)
+        return build_model(name, num_classes, input_size=tuple(size), **kwargs)
 
 
 def count_model(name: str, frames: int = 8, size: tuple[int, int] = (256, 128), batch: int = 1,

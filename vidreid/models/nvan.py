@@ -5,6 +5,8 @@ NVAN (methods.md, "NVAN and STE-NVAN"):
   * ResNet-50, last stride 1. Embedded-Gaussian non-local blocks (nonlocal_block.py) over all T*h*w positions of a
     clip: 2 in layer2 (after its last two bottlenecks), 3 in layer3 (after its last three) -- the authors'
     `--non_layers 0 2 3 0`. Around each block the frame batch (B*T, C, h, w) is viewed as (B, C, T, h, w).
+    `nonlocal_blocks=(n2, n3)` changes the counts; left unset with resnet18 (whose layer3 has 2 residual blocks, for
+    fast CPU runs) it becomes (2, 2).
   * Feature pooling layer (FPL): (B, 2048, T, 16, 8) -> 3D average pool -> f (B, 2048) -> BN1d (bias frozen) -> f_bn
     -> Linear(2048 -> classes, no bias): the BNNeck ClassifierHead. Training returns logits = classifier(f_bn) and
     features {"feat": f} (the soft-margin triplet is the config's `loss.triplet_margin: 0`); eval returns f_bn (the
@@ -15,8 +17,9 @@ STE-NVAN = NVAN with
   (b) temporal reduction: every non-local runs within pairs of consecutive frames (t, t+1), and the frames are
       max-pooled pairwise after layer2 and after layer3 (T: 8 -> 4 -> 2), so layer3 runs on T/2 frames and layer4 on
       T/4. Hence T % 4 == 0 (FrameCountError otherwise; `all`-frames testing needs a multiple-of-4 clip length).
-  The paper's pipeline is followed (T 8 -> 4 -> 2); one version of the authors' code instead keeps T/2 + 1 frames
-  after layer3 (max of frames 0-1, frame 2 kept, frame 3 dropped), which looks like an experiment left in.
+  The paper's pipeline is followed (T 8 -> 4 -> 2); one version of the authors' code
+  (ResNet_Video_nonlocal_stripe_hr) instead keeps T/2 + 1 frames after layer3 (max of frames 0-1, frame 2 kept,
+  frame 3 dropped), which looks like an experiment left in.
 
 return_attention=True (eval): {"nonlocal": received attention of the last non-local block of layer3}, i.e. the
 attention matrix averaged over its query positions, which is where the clip as a whole looks:

@@ -138,7 +138,8 @@ class RRUSTIM(nn.Module):
         C = self.backbone.out_channels
         self.map_size = backbone_map_size(tuple(int(v) for v in input_size), last_stride)
         if num_parts < 1 or num_parts > self.map_size[0]:
-            raise ConfigError(f"rru_stim: num_parts must be in 1..{self.map_size[0]} (feature-map rows), got {num_parts}")
+            raise ConfigError(
+                f"rru_stim: num_parts must be in 1..{self.map_size[0]} (feature-map rows), got {num_parts}")
         self.num_parts = num_parts
         self.eval_chunk = eval_chunk
         self.rru = RRU(C, self.map_size, rru_hidden, spatial_hidden)
@@ -209,7 +210,7 @@ class RRUSTIM(nn.Module):
         return f_test
 
 
-@register_model
+@register_model(takes_input_size=True)
 def rru_stim(num_classes: int, **kwargs) -> nn.Module:
     """RRU + STIM: kwargs backbone (resnet50), last_stride (1), pretrained, input_size=(256, 128), stim_dim=256,
     rru_hidden=256, spatial_hidden=None (h*w), num_parts=4, eval_chunk=32, bnneck=False."""

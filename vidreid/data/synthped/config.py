@@ -12,6 +12,10 @@ from ...errors import ConfigError
 
 LAYOUTS = ("mars", "dukev")
 OCCLUDER_KINDS = ("pole", "car", "person")
+# Random streams: every draw comes from np.random.default_rng([seed, STREAM, key...]) so that an item's randomness
+# depends on (seed, item) only -- not on the worker that renders it or on how many other items exist.
+S_IDENTITY, S_CAMERA, S_TRACKLETS, S_RENDER, S_NOISE, S_OCCLUDER = 1, 2, 3, 4, 5, 6
+S_DISTRACTOR, S_JUNK, S_SPLIT, S_QUERY, S_PALETTE, S_CLOCK = 7, 8, 9, 10, 11, 12
 GENERATOR_VERSION = 1  # bump whenever the same config would render different pixels; a stale marker then regenerates
 
 

@@ -14,11 +14,12 @@ import numpy as np
 
 from ...errors import ConfigError
 from .appearance import Person, make_twin, sample_palette, sample_person
+from .config import S_DISTRACTOR, S_IDENTITY, S_JUNK, S_PALETTE, S_QUERY, S_SPLIT, S_TRACKLETS
 from .render import VIEWS, Camera, TrackletPlan, make_cameras
 
-# stream numbers of np.random.default_rng([seed, STREAM, key...])
-S_IDENTITY, S_CAMERA, S_TRACKLETS, S_RENDER, S_NOISE, S_OCCLUDER = 1, 2, 3, 4, 5, 6
-S_DISTRACTOR, S_JUNK, S_SPLIT, S_QUERY, S_PALETTE, S_CLOCK = 7, 8, 9, 10, 11, 12
+# car paints: white, black, silver, grey, dark blue, dark red, beige
+CAR_COLOURS = ((0.88, 0.88, 0.86), (0.07, 0.07, 0.08), (0.66, 0.68, 0.70), (0.35, 0.36, 0.38), (0.10, 0.16, 0.35),
+               (0.50, 0.08, 0.08), (0.72, 0.66, 0.52))
 
 
 @dataclass
@@ -57,8 +58,10 @@ def _occlusion(rng, cfg, n_frames: int) -> dict:
                    band=["x", round(max(0.0, min(x0, x1) - width / 2), 4), round(min(1.0, max(x0, x1) + width / 2), 4)])
     elif kind == "car":
         y0 = rng.uniform(0.5, 0.72)
+        base = np.asarray(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))])
+        colour = np.clip(base + rng.uniform(-0.05, 0.05, 3), 0.0, 1.0)
         occ.update(y0=round(y0, 4), speed=round(rng.uniform(-0.5, 0.5), 4),
-                   colour=[round(float(c), 4) for c in rng.uniform(0.05, 0.9, 3)], band=["y", round(y0, 4), 1.0])
+                   colour=[round(float(c), 4) for c in colour], band=["y", round(y0, 4), 1.0])
     else:  # another pedestrian in front, covering one side of the body
         sgn = 1 if rng.random() < 0.5 else -1
         x0 = 0.5 + sgn * rng.uniform(0.3, 0.5)

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from .appearance import Person, sample_person
+from .config import S_CAMERA, S_NOISE, S_OCCLUDER, S_RENDER
 
 F32 = np.float32
 VIEWS = ("front", "back", "side")
@@ -40,14 +41,14 @@ class Camera:
 
 
 def make_cameras(cfg) -> list[Camera]:
-    rng = np.random.default_rng([cfg.seed, 2])
+    rng = np.random.default_rng([cfg.seed, S_CAMERA])
     # Every viewpoint is dominant in some camera when there are >= 3 cameras.
     views = [VIEWS[i % 3] for i in range(cfg.cams)]
     views = [views[i] for i in rng.permutation(cfg.cams)]
     scale = cfg.height / 128.0
     cams = []
     for c in range(cfg.cams):
-        r = np.random.default_rng([cfg.seed, 2, c + 1])
+        r = np.random.default_rng([cfg.seed, S_CAMERA, c + 1])
         cast = 1.0 + r.uniform(-cfg.colour_cast, cfg.colour_cast, 3)
         cast = cast / cast.mean()  # a cast changes hue, the gain changes brightness
         cams.append(Camera(
@@ -72,7 +73,7 @@ def _muted(rng, lo=0.2, hi=0.8, sat=0.45):
 
 def make_background(cfg, cam: Camera) -> np.ndarray:
     """The camera's scene as a wide strip (3, H, 4W); each tracklet crops (and scrolls through) a W-wide window."""
-    rng = np.random.default_rng([cfg.seed, 2, cam.index, 1])
+    rng = np.random.default_rng([cfg.seed, S_CAMERA, cam.index, 1])
     H, W = cfg.height, cfg.width
     Wb = 4 * W
     ys = np.arange(H, dtype=F32)[:, None]
@@ -165,7 +166,9 @@ class _Painter:
             if shade is not None:
                 col = col * shade
             reg = self.canvas[c, :, rs, cs]
-            reg += alpha * (col - reg)
+            delta = col - reg
+            delta *= alpha
+            reg += delta
 
     def edge(self, signed):
         """Soft coverage from a signed distance in body units (positive inside)."""
@@ -546,8 +549,8 @@ def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray
                     occlusion: bool = True) -> np.ndarray:
     """Render all frames of a tracklet: uint8 (T, H, W, 3). `occlusion=False` leaves the occluder out (tests)."""
     T, H, W = plan.n_frames, cfg.height, cfg.width
-    rng = np.random.default_rng([cfg.seed, 4, plan.uid])       # box jitter, gait start, background window
-    noise_rng = np.random.default_rng([cfg.seed, 5, plan.uid])  # sensor noise: independent of everything else
+    rng = np.random.default_rng([cfg.seed, S_RENDER, plan.uid])       # box jitter, gait start, background window
+    noise_rng = np.random.default_rng([cfg.seed, S_NOISE, plan.uid])  # sensor noise: independent of everything else
     lin = np.linspace(-0.5, 0.5, T, dtype=F32) if T > 1 else np.zeros(1, F32)
 
     # background window, scrolling against the walking direction when the camera follows a side-walker
@@ -586,7 +589,7 @@ def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray
         draw_person(canvas, plan.person, plan.view, plan.direction, box_h, cx, top,
                     phase if np.ndim(phase) else np.full(T, phase, F32), cfg.gait_amplitude)
     if occlusion and plan.occlusion is not None:
-        draw_occluder(canvas, plan.occlusion, (box_h, cx, top), cfg, palette, [cfg.seed, 6, plan.uid])
+        draw_occluder(canvas, plan.occlusion, (box_h, cx, top), cfg, palette, [cfg.seed, S_OCCLUDER, plan.uid])
     if empty:
         canvas[:, empty] = bg_empty
 
@@ -594,13 +597,18 @@ def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray
     gain = F32(cam.gain * rng.uniform(0.9, 1.1)) * (1 + F32(cfg.drift) * F32(rng.uniform(-1, 1)) * lin)  # (T,)
     vert = F32(1.0) + F32(cam.light_slope) * (F32(0.5) - (np.arange(H, dtype=F32) + 0.5) / F32(H))      # (H,)
     light = np.asarray(cam.cast, F32)[:, None, None] * gain[None, :, None] * vert[None, None, :]         # (3, T, H)
-    canvas *= light[..., None]
-    if cam.blur > 0.3:
+    canvas *= (light * F32(255.0))[..., None]
+    if cam.blur > 0.3:  # optics / focus (blur is linear: order with the light does not matter)
         canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=2, truncate=2.5)
         canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=3, truncate=2.5)
-    canvas *= F32(255.0)
-    if cam.noise > 0:
-        canvas += noise_rng.standard_normal((T, H, W), dtype=F32) * F32(cam.noise)
-    canvas += F32(0.5)
-    np.clip(canvas, 0.0, 255.0, out=canvas)
-    return np.ascontiguousarray(canvas.astype(np.uint8).transpose(1, 2, 3, 0))  # (T, H, W, 3)
+    # sensor noise (luminance) plus 0.5 so that the uint8 cast below rounds
+    grain = noise_rng.standard_normal((T, H, W), dtype=F32) * F32(cam.noise) if cam.noise > 0 \
+        else np.zeros((T, H, W), F32)
+    grain += F32(0.5)
+    out = np.empty((T, H, W, 3), np.uint8)                         # (T, H, W, 3), what the JPEG encoder takes
+    for c in range(3):
+        ch = canvas[c]
+        ch += grain
+        np.clip(ch, 0.0, 255.0, out=ch)
+        out[..., c] = ch
+    return out

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import time
@@ -14,7 +15,7 @@ import time
 import numpy as np
 
 from ...errors import DatasetError
-from .config import GENERATOR_VERSION, SynthPedConfig, make_config
+from .config import GENERATOR_VERSION, S_CLOCK, SynthPedConfig, make_config
 from .plan import Plan, build_plan
 from .render import TrackletPlan, make_background, render_tracklet
 
@@ -42,7 +43,7 @@ def assign_files(plan: Plan) -> None:
         return
     # DukeV: <split>/<pid4>/<tracklet4>/<pid4>C<cam>F<index4>X<frame in the camera's video, 5 digits>.jpg
     query = set(plan.query)
-    clock = {c.index: int(np.random.default_rng([cfg.seed, 12, c.index]).integers(0, 5000)) for c in plan.cameras}
+    clock = {c.index: int(np.random.default_rng([cfg.seed, S_CLOCK, c.index]).integers(0, 5000)) for c in plan.cameras}
     per_pid: dict = {}
     for i, t in enumerate(plan.train + plan.test):
         split = "train" if t.split == "train" else ("query" if i - len(plan.train) in query else "gallery")
@@ -130,15 +131,30 @@ def _atomic_write(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def save_mat(path: str, name: str, array: np.ndarray) -> None:
-    """scipy.io.savemat (MAT v5) with a fixed header text (scipy stamps the creation time: not reproducible)."""
-    from scipy.io import savemat
+def mat5_bytes(name: str, array: np.ndarray) -> bytes:
+    """One numeric matrix as a MAT v5 file, written like the real MARS files: MATLAB class double with the data
+    stored compactly as int32/uint16 (MATLAB reads doubles, scipy.io.loadmat returns the storage dtype, exactly as
+    for the originals). Uncompressed, with a fixed header text, so the bytes depend on the data only."""
+    array = np.asarray(array)
+    storage = {np.dtype(np.int32): 5, np.dtype(np.uint16): 4}[array.dtype]  # miINT32 | miUINT16
+    if array.ndim != 2:
+        raise ValueError("mat5_bytes writes 2-D arrays")
 
-    buf = io.BytesIO()
-    savemat(buf, {name: array}, format="5", do_compression=False)
-    data = bytearray(buf.getvalue())
-    data[:116] = _MAT_HEADER
-    _atomic_write(path, bytes(data))
+    def element(dtype_code: int, payload: bytes) -> bytes:
+        pad = (-len(payload)) % 8
+        return struct.pack("<II", dtype_code, len(payload)) + payload + b"\0" * pad
+
+    mx_double = 6
+    body = (element(6, struct.pack("<II", mx_double, 0))                     # array flags (miUINT32): class double
+            + element(5, struct.pack("<ii", *array.shape))                   # dimensions (miINT32)
+            + element(1, name.encode("ascii"))                               # array name (miINT8)
+            + element(storage, np.asfortranarray(array).astype(array.dtype.newbyteorder("<")).tobytes(order="F")))
+    header = _MAT_HEADER + b"\0" * 8 + struct.pack("<H", 0x0100) + b"IM"
+    return header + struct.pack("<II", 14, len(body)) + body                 # miMATRIX
+
+
+def save_mat(path: str, name: str, array: np.ndarray) -> None:
+    _atomic_write(path, mat5_bytes(name, array))
 
 
 def _track_table(tracks: list[TrackletPlan]) -> np.ndarray:
@@ -275,7 +291,7 @@ def format_stats(stats: dict) -> str:
         f"{stats['bytes'] / 1e6:.1f} MB of JPEG",
     ]
     if "seconds" in stats:
-        lines.append(f"  generated in {stats['seconds']:.1f} s with {stats['workers']} worker(s)")
+        lines.append(f"  generated in {stats['seconds']:.1f} s with {stats['workers']} worker(s) -> {stats['root']}")
     return "\n".join(lines)
 
 
@@ -349,7 +365,7 @@ def generate_synthped(out: str, cfg: SynthPedConfig | None = None, workers: int 
         raise
     stats = dict(stats, seconds=round(time.perf_counter() - t0, 2), workers=workers, root=out)
     if progress:
-        print(format_stats(stats), file=sys.stderr)
+        print(format_stats(stats), flush=True)
     return stats
 
 

@@ -1,0 +1,39 @@
+"""Session fixtures shared by the end-to-end tests."""
+import os
+
+import pytest
+import torch
+
+# tests run on 2 shared cores: one intra-op thread keeps them predictable (and bit-for-bit repeatable)
+torch.set_num_threads(1)
+
+TINY_SYNTH = {"ids": 16, "cams": 3, "height": 32, "width": 16, "max_len": 12, "median_len": 8, "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def tiny_synthped(tmp_path_factory) -> str:
+    """A tiny SynthPed in the MARS layout (16 ids, 3 cameras, 32x16 frames), generated once per session."""
+    from vidreid.data.synthped import ensure_synthped
+    root = str(tmp_path_factory.mktemp("synth") / "synthped")
+    ensure_synthped(root, progress=False, **TINY_SYNTH)
+    return root
+
+
+def tiny_train_overrides(root: str, out: str, **extra) -> list[str]:
+    """Overrides that make any config train in seconds on the tiny SynthPed."""
+    synth = "{" + ", ".join(f"{k}: {v}" for k, v in TINY_SYNTH.items()) + "}"
+    base = {"data.root": root, "data.synth": synth, "data.height": 32, "data.width": 16, "data.batch_size": 8,
+            "data.num_instances": 2, "data.workers": 0, "data.test_seq_len": 4, "data.test_sampling": "rrs",
+            "model.backbone": "resnet18", "train.epochs": 2, "train.iters_per_epoch": 3, "train.output_dir": out,
+            "train.tensorboard": "false", "train.threads": 1}
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+@pytest.fixture
+def tiny_overrides():
+    return tiny_train_overrides
+
+
+def pytest_configure(config):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")

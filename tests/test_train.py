@@ -1,0 +1,107 @@
+"""End-to-end training on a tiny SynthPed: a real run, determinism, resume after SIGKILL, non-finite losses."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from vidreid.config import load_config
+from vidreid.engine.checkpoint import read_checkpoint
+from vidreid.engine.train import TrainingError, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(REPO, "configs", "demo.yaml")
+
+
+def test_short_real_training_run(tiny_synthped, tiny_overrides, tmp_path):
+    out = str(tmp_path / "run")
+    cfg = load_config(DEMO, tiny_overrides(tiny_synthped, out, **{"train.checkpoint_every": 2}))
+    res = train(cfg, progress=False)
+    assert len(res["step_losses"]) == 6 and all(np.isfinite(res["step_losses"]))
+    assert 0 <= res["mAP"] <= 1 and len(res["cmc"]) == 50 and res["protocol"] == "mars"
+    doc = json.load(open(os.path.join(out, "metrics.json")))
+    assert [h["epoch"] for h in doc["history"]] == [1, 2] and doc["final"]["mAP"] == pytest.approx(res["mAP"])
+    files = sorted(os.listdir(os.path.join(out, "checkpoints")))
+    assert "last.safetensors" in files and "best.safetensors" in files
+    assert len([f for f in files if f.startswith("step_") and f.endswith(".safetensors")]) == 2  # keep_last
+    _, meta = read_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
+    assert meta["model"] == "tp" and meta["epoch"] == 2 and meta["config"]["model"]["backbone"] == "resnet18"
+    assert os.path.getsize(os.path.join(out, "train.log")) > 0
+
+
+def test_seed_makes_runs_repeatable_bit_for_bit(tiny_synthped, tiny_overrides, tmp_path):
+    losses = []
+    for run in ("a", "b"):
+        cfg = load_config(DEMO, tiny_overrides(tiny_synthped, str(tmp_path / run), **{
+            "train.epochs": 2, "train.iters_per_epoch": 10, "train.eval_every": 0, "data.random_erasing": 0.5}))
+        cfg.train.epochs = 2
+        losses.append(train(cfg, progress=False)["step_losses"])
+    assert len(losses[0]) == 20 and losses[0] == losses[1]  # exact equality, not approx
+
+
+def _cli(args, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "vidreid", "train", "--no-progress", "--config", DEMO, *args],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _weights(run_dir):
+    state, _ = read_checkpoint(os.path.join(run_dir, "checkpoints", "last.safetensors"))
+    return state
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tiny_synthped, tiny_overrides, tmp_path):
+    common = {"train.epochs": 2, "train.iters_per_epoch": 5, "train.checkpoint_every": 2, "train.eval_every": 0,
+              "train.keep_last": 10}
+    ref_dir, cut_dir = str(tmp_path / "ref"), str(tmp_path / "cut")
+    ref = _cli(tiny_overrides(tiny_synthped, ref_dir, **common))
+    assert ref.wait(timeout=300) == 0, ref.stdout.read()
+    # kill the second run with SIGKILL once a mid-epoch checkpoint (step 6 = epoch 2, batch 1) exists
+    cut = _cli(tiny_overrides(tiny_synthped, cut_dir, **common))
+    target = os.path.join(cut_dir, "checkpoints", "step_0000006.state.pt")
+    deadline = time.time() + 300
+    while not os.path.exists(target) and cut.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert cut.poll() is None, "run finished before it could be killed: " + cut.stdout.read()
+    cut.send_signal(signal.SIGKILL)
+    cut.wait()
+    assert not os.path.exists(os.path.join(cut_dir, "metrics.json")) or \
+        len(json.load(open(os.path.join(cut_dir, "metrics.json")))["history"]) < 2
+    resumed = _cli(tiny_overrides(tiny_synthped, cut_dir, **common, **{"train.resume": "auto"}))
+    log = resumed.stdout.read()
+    assert resumed.wait(timeout=300) == 0, log
+    assert "resumed from" in log
+    a, b = _weights(ref_dir), _weights(cut_dir)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+    ref_losses = json.load(open(os.path.join(ref_dir, "metrics.json")))["step_losses"]
+    cut_losses = json.load(open(os.path.join(cut_dir, "metrics.json")))["step_losses"]
+    assert ref_losses == cut_losses
+
+
+def test_non_finite_loss_stops_with_step_pids_and_checkpoint(tiny_synthped, tiny_overrides, tmp_path, monkeypatch):
+    import vidreid.engine.train as T
+    real = T.compute_loss
+    calls = {"n": 0}
+
+    def poisoned(out, pids, cfg, model):
+        calls["n"] += 1
+        loss, terms = real(out, pids, cfg, model)
+        return (loss * float("nan"), terms) if calls["n"] == 4 else (loss, terms)
+    monkeypatch.setattr(T, "compute_loss", poisoned)
+    cfg = load_config(DEMO, tiny_overrides(tiny_synthped, str(tmp_path / "nan"), **{"train.checkpoint_every": 2}))
+    with pytest.raises(TrainingError, match=r"non-finite loss nan .*step 4 .*batch pids \[.*last good checkpoint: .*step_0000003"):
+        train(cfg, progress=False)
+
+
+def test_bf16_autocast_runs_on_cpu(tiny_synthped, tiny_overrides, tmp_path):
+    cfg = load_config(DEMO, tiny_overrides(tiny_synthped, str(tmp_path / "bf16"), **{
+        "train.amp": "bf16", "train.epochs": 1, "train.iters_per_epoch": 2, "train.eval_every": 0}))
+    res = train(cfg, progress=False)
+    assert all(np.isfinite(res["step_losses"]))
