@@ -80,7 +80,7 @@ class TrainConfig:
     device: str = "auto"                # auto | cpu | cuda | cuda:N
     amp: str = "off"                    # mixed precision: off | bf16 | fp16 (fp16 uses a gradient scaler)
     channels_last: bool = False         # NHWC memory format (faster convolutions on recent GPUs)
-    sync_bn: bool = False               # SyncBatchNorm across processes (GPU only; STE-NVAN's authors blame per-GPU BN)
+    sync_bn: bool = False               # batch norm over the global batch (STE-NVAN's authors blame per-GPU BN for a gap)
     output_dir: str = "runs/default"
     threads: int = 0                    # torch intra-op threads (0 = torch default)
     checkpoint_every: int = 0           # also checkpoint every N steps (0 = at epoch ends only)

@@ -9,6 +9,8 @@ import os
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
 
 
 def init_from_env() -> tuple[int, int, int]:
@@ -80,4 +82,64 @@ def all_gather_objects(obj) -> list:
         return [obj]
     out = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
+    return out
+
+
+def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
+    """Average scalar logs over ranks (each rank's CE is over its own share of the batch)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    dist.all_reduce(t)
+    return dict(zip(keys, (t / dist.get_world_size()).tolist()))
+
+
+class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm with statistics over the whole distributed batch, for CPU/gloo process groups, where PyTorch's
+    nn.SyncBatchNorm refuses to run (it is GPU-only). Sums and sums of squares are all-reduced with autograd
+    (torch.distributed.nn.all_reduce), so gradients also flow through the global statistics."""
+
+    def _check_input_dim(self, x):
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def forward(self, x):
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+        C = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        count = torch.tensor([x.numel() / C], dtype=x.dtype)
+        stats = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))   # (2C + 1,)
+        n = stats[-1]
+        mean = stats[:C] / n
+        var = (stats[C:2 * C] / n - mean * mean).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                m = self.momentum if self.momentum is not None else 0.1
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
+                self.num_batches_tracked.add_(1)
+        shape = (1, C) + (1,) * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def convert_sync_batchnorm(module: nn.Module, device_type: str) -> nn.Module:
+    """PyTorch's SyncBatchNorm on GPUs; CPUSyncBatchNorm (same parameters and buffers) on CPUs."""
+    if device_type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    out = module
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CPUSyncBatchNorm):
+        out = CPUSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                               module.track_running_stats)
+        out.load_state_dict(module.state_dict())
+        if module.affine:
+            out.weight.requires_grad_(module.weight.requires_grad)
+            out.bias.requires_grad_(module.bias.requires_grad)
+    for name, child in module.named_children():
+        out.add_module(name, convert_sync_batchnorm(child, device_type))
     return out

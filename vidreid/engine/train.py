@@ -223,9 +223,7 @@ def train(cfg: Config, progress: bool = True) -> dict:
     loader = build_train_loader(dataset, cfg.data, seed=cfg.train.seed, rank=rank, world_size=world)
     model = build_for_dataset(cfg, dataset.num_train_pids)
     if cfg.train.sync_bn and world > 1:
-        if device.type != "cuda":
-            raise ConfigError("train.sync_bn needs GPUs (PyTorch's SyncBatchNorm has no CPU implementation)")
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = D.convert_sync_batchnorm(model, device.type)
     model = model.to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -318,6 +316,7 @@ def train(cfg: Config, progress: bool = True) -> dict:
             t2 = time.time()
             wait, busy = wait + (t1 - t0), busy + (t2 - t1)
             terms["loss"] = float(loss.detach())
+            terms = D.mean_over_ranks(terms)                   # the global batch's loss, as one process sees it
             step_losses.append(terms["loss"])
             for k, v in terms.items():
                 epoch_sums[k] = epoch_sums.get(k, 0.0) + v

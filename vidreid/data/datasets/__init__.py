@@ -27,3 +27,4 @@ def load_dataset(name: str, root: str, **options) -> VideoReIDDataset:
 
 
 from . import mars  # noqa: E402,F401  (registers mars, synthped)
+from . import dukev, ilidsvid, lsvid, manifest, prid2011  # noqa: E402,F401

@@ -273,16 +273,19 @@ def int_at(names, start, digits: int | None = None) -> tuple[np.ndarray, np.ndar
     return values, valid
 
 
-def find_char(names, char: str, last: bool = False) -> np.ndarray:
-    """Index of the first (or last) occurrence of `char` in every name, -1 where absent."""
+def find_char(names, char: str, last: bool = False, nth: int = 1) -> np.ndarray:
+    """Index of the nth (1-based; or the last) occurrence of `char` in every name, -1 where absent."""
     names = as_str_array(names)
     out = np.full(len(names), -1, dtype=np.int64)
     for a in range(0, len(names), _CHUNK):
         codes = code_points(names[a:a + _CHUNK])
         hit = codes == ord(char)
-        w = codes.shape[1]
-        pos = (w - 1 - hit[:, ::-1].argmax(1)) if last else hit.argmax(1)
-        out[a:a + _CHUNK] = np.where(hit.any(1), pos, -1)
+        if last:
+            pos, found = codes.shape[1] - 1 - hit[:, ::-1].argmax(1), hit.any(1)
+        else:
+            at = hit & (np.cumsum(hit, 1) == nth)
+            pos, found = at.argmax(1), at.any(1)
+        out[a:a + _CHUNK] = np.where(found, pos, -1)
     return out
 
 
@@ -331,3 +334,28 @@ def group_bounds(group: np.ndarray, num_groups: int) -> tuple[np.ndarray, np.nda
     """For a sorted group-id array: (start, end) of each group 0..num_groups-1 (end exclusive)."""
     ids = np.arange(num_groups)
     return np.searchsorted(group, ids, "left"), np.searchsorted(group, ids, "right")
+
+
+def scan_folders(folders: Sequence[str], issues: Issues, what: str, splits=None) -> tuple[np.ndarray, np.ndarray]:
+    """List the image files of every folder (one listing each, no stat) -> (names (N,), owner (N,): the index of
+    each name's folder). Folders without images are reported through `issues.drop` (kind empty_tracklet)."""
+    names: list[str] = []
+    owner: list[int] = []
+    empty: list[int] = []
+    for i, folder in enumerate(folders):                       # loop over tracklet folders, not frames
+        frames = image_names(list_dir(folder, issues, what))
+        if len(frames) == 0:
+            empty.append(i)
+            continue
+        names.extend(frames.tolist())
+        owner.extend([i] * len(frames))
+    if empty:
+        issues.drop("empty_tracklet", [folders[i] for i in empty], f"{what} without image files",
+                    [splits[i] for i in empty] if splits is not None else "")
+    return (np.asarray(names, dtype=str) if names else np.zeros(0, "<U1")), np.asarray(owner, dtype=np.int64)
+
+
+def tracklet_slices(owner: np.ndarray, num: int) -> tuple[list[int], list[int]]:
+    """For names sorted by owner: [start, end) of each owner 0..num-1 as Python lists."""
+    ids = np.arange(num)
+    return np.searchsorted(owner, ids, "left").tolist(), np.searchsorted(owner, ids, "right").tolist()

@@ -165,7 +165,7 @@ class _Painter:
             col = rgb[c] if tex is None else rgb[c] + tex * F32(rgb2[c] - rgb[c])
             if shade is not None:
                 col = col * shade
-            reg = self.canvas[c, :, rs, cs]
+            reg = self.canvas[c, :, rs, cs]   # a strided view: touch it as few times as possible
             delta = col - reg
             delta *= alpha
             reg += delta
@@ -561,8 +561,9 @@ def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray
     lo = -min(0.0, travel.min())
     hi = Wb - W - 1 - max(0.0, travel.max())
     x0 = lo + rng.random() * max(0.0, hi - lo)
-    cols = np.clip(np.round(x0 + travel)[:, None].astype(np.int64) + np.arange(W)[None, :], 0, Wb - 1)  # (T, W)
-    canvas = np.ascontiguousarray(background[:, :, cols].transpose(0, 2, 1, 3))  # (3, T, H, W)
+    starts = np.clip(np.round(x0 + travel).astype(np.int64), 0, Wb - W)                               # (T,)
+    windows = np.lib.stride_tricks.sliding_window_view(background, W, axis=2).transpose(0, 2, 1, 3)  # (3, Wb-W+1, H, W)
+    canvas = np.ascontiguousarray(windows[:, starts])                                 # (3, T, H, W)
     empty = [f for f, mode, *_ in plan.bad_frames if mode == "empty"]
     bg_empty = canvas[:, empty].copy() if empty else None
 

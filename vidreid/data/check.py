@@ -1,0 +1,289 @@
+"""`vidreid data check`: statistics per split and every problem of a dataset root, without stopping at the first.
+
+Two passes:
+1. the index, built by the dataset's own loader with a collecting `Issues` (name/metadata mismatches, pids or
+   cameras out of range, empty tracklets, bad split or list files), plus frames listed by several tracklets;
+2. every frame file read and fully decoded in parallel worker processes (chunks of frames, progress bar): missing
+   or unreadable files, truncated or corrupt images (JPEG: end-of-image marker and a full decode; PNG and others:
+   a full decode), then the tracklets left without a single readable frame.
+
+Exit status (the CLI): 0 clean, 1 problems found, 2 wrong root (the expected layout is printed).
+"""
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import DatasetError
+from .datasets._common import KINDS, Issues, Problem, RootError, atomic_write_text
+from .types import Tracklet, VideoReIDDataset
+
+_JPEG_MAGIC = b"\xff\xd8"
+_JPEG_EOI = b"\xff\xd9"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"IEND\xaeB`\x82"
+CHUNK = 256                      # frames per worker task
+
+
+@dataclass
+class CheckReport:
+    dataset: str
+    root: str
+    stats: list[dict]                               # one row per split (see split_stats)
+    problems: list[Problem] = field(default_factory=list)
+    frames_checked: int = 0
+    options: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in self.problems:
+            out[p.kind] = out.get(p.kind, 0) + 1
+        return out
+
+    def to_dict(self) -> dict:
+        return {"dataset": self.dataset, "root": self.root, "options": self.options, "ok": self.ok,
+                "frames_checked": self.frames_checked, "stats": self.stats, "problem_counts": self.counts(),
+                "problems": [p.to_dict() for p in self.problems]}
+
+
+# ---------------------------------------------------------------------------------------------- index
+def build_index(name: str, root: str, issues: Issues, split: int = 0, **options) -> VideoReIDDataset | None:
+    """The dataset's index built by its loader in collecting mode; None if the index itself cannot be built (the
+    reason is in `issues`). Wrong roots raise RootError."""
+    from .datasets import dukev, ilidsvid, list_datasets, lsvid, manifest, prid2011
+    if name == "dukev":
+        return dukev.load_dukev_layout(root, issues=issues, **options)
+    builders = {"ilidsvid": ilidsvid.build, "prid2011": prid2011.build, "lsvid": lsvid.build,
+                "manifest": manifest.build}
+    if name in ("ilidsvid", "prid2011"):
+        options = {"split": split, **options}
+        if name == "prid2011":
+            options.setdefault("write_splits", False)              # a check never writes into the dataset
+    if name in builders:
+        try:
+            return builders[name](root, issues=issues, **options)
+        except RootError:
+            raise
+        except DatasetError as e:                                 # e.g. an unreadable list file: nothing to index
+            issues.error("index", root, str(e))
+            return None
+    if name in ("mars", "synthped"):
+        return _mars_index(name, root, issues, **options)
+    raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(list_datasets())}")
+
+
+def _mars_index(name: str, root: str, issues: Issues, **options) -> VideoReIDDataset | None:
+    from .datasets import load_dataset
+    from .datasets._common import root_error
+    layout = ("ROOT/\n├── bbox_train/<pid4>/<pid4>C<cam>T<tracklet4>F<frame3>.jpg\n├── bbox_test/<pid4>/...\n"
+              "└── info/\n    ├── train_name.txt, test_name.txt\n    ├── tracks_train_info.mat, "
+              "tracks_test_info.mat\n    └── query_IDX.mat")
+    root = os.path.abspath(root)
+    if not os.path.isdir(os.path.join(root, "info")):
+        raise root_error(name, root, "no info/ folder" if os.path.isdir(root) else "no such folder", layout,
+                         "bbox_train/, bbox_test/ and info/ with the name lists, track tables and query_IDX.mat")
+    try:   # the gao split: query and gallery disjoint, so no frame is counted twice
+        return load_dataset(name, root, **{"protocol": "gao", **options})
+    except DatasetError as e:
+        issues.error("index", root, str(e))
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+SPLITS = ("train", "query", "gallery")
+
+
+def split_stats(dataset: VideoReIDDataset) -> list[dict]:
+    rows = []
+    for split in SPLITS:
+        ts: list[Tracklet] = getattr(dataset, split)
+        lengths = np.fromiter((len(t.frames) for t in ts), dtype=np.int64, count=len(ts))
+        rows.append({"split": split, "ids": len({t.pid for t in ts}), "tracklets": len(ts),
+                     "frames": int(lengths.sum()), "min": int(lengths.min()) if len(ts) else 0,
+                     "median": float(np.median(lengths)) if len(ts) else 0.0,
+                     "max": int(lengths.max()) if len(ts) else 0, "cameras": len({t.camid for t in ts})})
+    return rows
+
+
+def _all_tracklets(dataset: VideoReIDDataset) -> tuple[list[Tracklet], list[str]]:
+    """Every distinct tracklet once (a gallery that includes the queries lists them twice) with its split."""
+    seen, out, splits = set(), [], []
+    for split in SPLITS:
+        for t in getattr(dataset, split):
+            key = (t.frames, t.pid, t.camid)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(t)
+            splits.append(split)
+    return out, splits
+
+
+def duplicate_frames(tracklets: list[Tracklet], splits: list[str]) -> list[Problem]:
+    """Frames that belong to more than one tracklet (vectorised over all frames)."""
+    lengths = np.fromiter((len(t.frames) for t in tracklets), dtype=np.int64, count=len(tracklets))
+    if lengths.sum() == 0:
+        return []
+    paths = np.array([f for t in tracklets for f in t.frames])
+    owner = np.repeat(np.arange(len(tracklets)), lengths)
+    order = np.lexsort((owner, paths))
+    p, o = paths[order], owner[order]
+    same = (p[1:] == p[:-1]) & (o[1:] != o[:-1])
+    out = []
+    for i in np.flatnonzero(same).tolist():                       # one entry per duplicated frame (rare)
+        a, b = tracklets[o[i]], tracklets[o[i + 1]]
+        out.append(Problem("duplicate_frame", str(p[i + 1]),
+                           f"listed by two tracklets: pid {a.pid} camid {a.camid} ({splits[o[i]]}) and pid {b.pid} "
+                           f"camid {b.camid} ({splits[o[i + 1]]})", splits[o[i + 1]]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- frames
+def verify_frame(path: str) -> tuple[str, str] | None:
+    """Read and fully decode one frame -> None if good, else (kind, message)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return "missing_frame", "no such file"
+    except OSError as e:
+        return "unreadable_frame", f"cannot read ({e.strerror or e})"
+    if not data:
+        return "corrupt_image", "empty file (0 bytes)"
+    if data[:2] == _JPEG_MAGIC:
+        if not data.rstrip(b"\0").endswith(_JPEG_EOI):
+            return "corrupt_image", f"truncated JPEG: no end-of-image marker ({len(data)} bytes)"
+        import simplejpeg
+        try:
+            simplejpeg.decode_jpeg(data, colorspace="RGB")
+            return None
+        except ValueError:
+            pass                                                  # a variant turbojpeg refuses: PIL decides
+    elif data[:8] == _PNG_MAGIC and _PNG_IEND not in data[-16:]:
+        return "corrupt_image", f"truncated PNG: no IEND chunk ({len(data)} bytes)"
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+    except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
+        return "corrupt_image", f"not a decodable image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    return None
+
+
+def _verify_chunk(task: tuple[int, list[str]]) -> tuple[int, list[tuple[int, str, str]]]:
+    start, paths = task
+    bad = []
+    for i, p in enumerate(paths):                                 # one worker task = one chunk of frames
+        res = verify_frame(p)
+        if res is not None:
+            bad.append((start + i, *res))
+    return len(paths), bad
+
+
+def verify_frames(paths: list[str], workers: int | None = None, progress: bool = True) -> list[tuple[int, str, str]]:
+    """Check every frame (index, kind, message for the bad ones), in `workers` processes (default: the CPUs)."""
+    from tqdm import tqdm
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    tasks = [(a, paths[a:a + CHUNK]) for a in range(0, len(paths), CHUNK)]
+    bad: list[tuple[int, str, str]] = []
+    bar = tqdm(total=len(paths), desc="reading frames", unit="frame", disable=not progress, dynamic_ncols=True,
+               leave=False)
+    if workers <= 1 or len(tasks) <= 1:
+        results = map(_verify_chunk, tasks)
+        pool = None
+    else:
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        pool = ctx.Pool(min(workers, len(tasks)))
+        results = pool.imap_unordered(_verify_chunk, tasks)
+    try:
+        for n, chunk_bad in results:
+            bad.extend(chunk_bad)
+            bar.update(n)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return sorted(bad)
+
+
+# ---------------------------------------------------------------------------------------------- the check
+def check_dataset(name: str, root: str, split: int = 0, workers: int | None = None, progress: bool = True,
+                  **options) -> CheckReport:
+    """Index + frames check of a dataset root -> CheckReport. Raises RootError for a wrong root and DatasetError
+    for an unknown dataset name."""
+    issues = Issues(collect=True)
+    dataset = build_index(name, root, issues, split, **options)
+    opts = {"split": split, **options} if name in ("ilidsvid", "prid2011") else dict(options)
+    if dataset is None:
+        return CheckReport(name, os.path.abspath(root), [], issues.problems, 0, opts)
+    report = CheckReport(name, dataset.root, split_stats(dataset), list(issues.problems), 0, opts)
+    tracklets, splits = _all_tracklets(dataset)
+    report.problems += duplicate_frames(tracklets, splits)
+
+    # every distinct frame once, then map the results back to tracklets
+    lengths = np.fromiter((len(t.frames) for t in tracklets), dtype=np.int64, count=len(tracklets))
+    all_paths = np.array([f for t in tracklets for f in t.frames]) if lengths.sum() else np.zeros(0, "<U1")
+    unique, inverse = np.unique(all_paths, return_inverse=True)
+    owner = np.repeat(np.arange(len(tracklets)), lengths)
+    first_owner = np.zeros(len(unique), dtype=np.int64)
+    first_owner[inverse[::-1]] = owner[::-1]                        # the first tracklet listing each frame
+    bad = verify_frames(unique.tolist(), workers, progress)
+    report.frames_checked = len(unique)
+    bad_mask = np.zeros(len(unique), dtype=bool)
+    for i, kind, message in bad:
+        bad_mask[i] = True
+        report.problems.append(Problem(kind, str(unique[i]), message, splits[first_owner[i]]))
+    if len(all_paths):
+        good_per_tracklet = np.bincount(owner, weights=~bad_mask[inverse], minlength=len(tracklets))
+        for t_idx in np.flatnonzero(good_per_tracklet == 0).tolist():   # tracklets with no readable frame (rare)
+            t = tracklets[t_idx]
+            report.problems.append(Problem("no_readable_frame", os.path.dirname(t.frames[0]),
+                                           f"all {len(t.frames)} frames of this tracklet (pid {t.pid}, camid "
+                                           f"{t.camid}) are missing or corrupt: it will be dropped",
+                                           splits[t_idx]))
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- output
+def format_stats(stats: list[dict]) -> str:
+    head = f"{'split':<9}{'ids':>7}{'tracklets':>11}{'frames':>10}{'min':>6}{'median':>8}{'max':>7}{'cameras':>9}"
+    lines = [head, "-" * len(head)]
+    for r in stats:
+        lines.append(f"{r['split']:<9}{r['ids']:>7}{r['tracklets']:>11}{r['frames']:>10}{r['min']:>6}"
+                     f"{r['median']:>8g}{r['max']:>7}{r['cameras']:>9}")
+    return "\n".join(lines)
+
+
+def format_report(report: CheckReport) -> str:
+    opts = " ".join(f"{k}={v}" for k, v in report.options.items())
+    lines = [f"{report.dataset} at {report.root}" + (f" ({opts})" if opts else "")]
+    if report.stats:
+        lines.append(format_stats(report.stats))
+    lines.append(f"{report.frames_checked} frame files read and decoded")
+    if report.ok:
+        lines.append("no problems found")
+        return "\n".join(lines)
+    counts = report.counts()
+    lines.append(f"{len(report.problems)} problem(s): " + ", ".join(f"{n} {KINDS.get(k, k)}"
+                                                                     for k, n in counts.items()))
+    for kind in counts:
+        lines.append(f"{KINDS.get(kind, kind)}:")
+        for p in report.problems:
+            if p.kind == kind:
+                lines.append(f"  {p.path}: {p.message}" + (f" [{p.split}]" if p.split else ""))
+    return "\n".join(lines)
+
+
+def write_fix_report(report: CheckReport, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_text(path, json.dumps(report.to_dict(), indent=1) + "\n")
