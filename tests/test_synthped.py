@@ -7,6 +7,7 @@ import os
 import re
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -110,6 +111,13 @@ def test_query_rule_and_table_order(tables):
             expected.append(np.flatnonzero((pids == pid) & (test[:, 3] == cam))[-1] + 1)
     assert query.tolist() == sorted(expected)
     assert np.all(pids[query - 1] > 0)
+
+
+def test_query_rule_reproduces_the_real_mars_query_idx():
+    real = sio.loadmat(REAL_INFO / "tracks_test_info.mat")["track_test_info"]
+    rows = [SimpleNamespace(pid=int(p), cam=int(c)) for p, c in real[:, 2:]]
+    expected = sio.loadmat(REAL_INFO / "query_IDX.mat")["query_IDX"].ravel()
+    assert np.array_equal(np.asarray(mars_query_rows(rows)) + 1, expected)
 
 
 def test_splits_cameras_and_lengths(mars, tables):

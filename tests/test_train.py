@@ -100,11 +100,19 @@ def test_non_finite_loss_stops_with_step_pids_and_checkpoint(tiny_synthped, tiny
         train(cfg, progress=False)
 
 
-def test_bf16_autocast_runs_on_cpu(tiny_synthped, tiny_overrides, tmp_path):
-    cfg = load_config(DEMO, tiny_overrides(tiny_synthped, str(tmp_path / "bf16"), **{
-        "train.amp": "bf16", "train.epochs": 1, "train.iters_per_epoch": 2, "train.eval_every": 0}))
+def test_bf16_channels_last_and_tensorboard(tiny_synthped, tiny_overrides, tmp_path):
+    out = tmp_path / "bf16"
+    cfg = load_config(DEMO, tiny_overrides(tiny_synthped, str(out), **{
+        "train.amp": "bf16", "train.channels_last": "true", "train.tensorboard": "true", "train.epochs": 1,
+        "train.iters_per_epoch": 2, "train.eval_every": 0}))
     res = train(cfg, progress=False)
     assert all(np.isfinite(res["step_losses"]))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(out / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss/loss", "loss/ce", "loss/tri_feat", "lr", "speed/clips_per_s", "speed/data_wait_fraction",
+            "eval/mAP", "eval/R1"} <= tags
 
 
 def test_two_process_ddp_matches_one_process_with_same_global_batch(tiny_synthped, tiny_overrides, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 
 from . import __version__, commands
@@ -29,6 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def user_message(e: VidReIDError) -> str:
+    """One line for a user error. An error re-raised by a DataLoader worker carries the worker's whole traceback
+    ("Caught DatasetError in DataLoader worker process 0.\nOriginal Traceback ..."): keep the original message."""
+    msg = str(e)
+    if "\nOriginal Traceback" in msg:
+        found = re.findall(rf"^(?:[\w.]+\.)?{re.escape(type(e).__name__)}: (.+)$", msg, flags=re.M)
+        msg = found[-1] if found else msg
+    return (msg.strip().splitlines() or [type(e).__name__])[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -38,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except VidReIDError as e:
-        print(f"vidreid {args.command}: error: {e}", file=sys.stderr)
+        print(f"vidreid {args.command}: error: {user_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

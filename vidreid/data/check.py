@@ -174,8 +174,10 @@ def verify_frame(path: str) -> tuple[str, str] | None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-    except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
-        return "corrupt_image", f"not a decodable image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    except Image.UnidentifiedImageError:
+        return "corrupt_image", f"not an image file (unrecognised content, {len(data)} bytes)"
+    except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError...)
+        return "corrupt_image", f"not a decodable image ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})"
     return None
 
 

@@ -8,23 +8,28 @@ every pass when set_epoch is never called, draws a new order).
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
+import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ..errors import ConfigError, DatasetError
-from .decode import read_clip
+from .decode import CorruptFrameWarning, NoReadableFrameError, read_clip
 from .sampling import check_mode, clip_counts, sample_clip
 from .transforms import ClipTransform
 from .types import Tracklet, VideoReIDDataset
 
 
 class VideoTrainDataset(Dataset):
-    """Item `i` or `(i, item_seed)` -> (clip (T, 3, H, W) float32, pid, camid), one random clip of tracklet i."""
+    """Item `i` or `(i, item_seed)` -> (clip (T, 3, H, W) float32, pid, camid), one random clip of tracklet i.
+
+    A tracklet none of whose frames can be read (strict=False) is dropped with a warning: the item is served from
+    another tracklet of the same identity (any other if it has none left), so PK batches keep their shape."""
 
     def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampling: str, transform: ClipTransform,
                  strict: bool = False):
@@ -33,6 +38,9 @@ class VideoTrainDataset(Dataset):
         self.tracklets, self.seq_len, self.sampling = list(tracklets), int(seq_len), sampling
         self.transform, self.strict = transform, strict
         self._fallback_rng: tuple[int, np.random.Generator] | None = None
+        self._dropped: set[int] = set()                          # per process: tracklets found unreadable
+        pids = np.fromiter((t.pid for t in self.tracklets), dtype=np.int64, count=len(self.tracklets))
+        self._pids = pids
 
     def __len__(self) -> int:
         return len(self.tracklets)
@@ -49,10 +57,35 @@ class VideoTrainDataset(Dataset):
     def __getitem__(self, item):
         index, item_seed = item if isinstance(item, tuple) else (item, None)
         rng = self._rng(item_seed)
+        for index in self._candidates(index, rng):
+            t = self.tracklets[index]
+            frame_idx = sample_clip(len(t.frames), self.seq_len, self.sampling, True, rng)[0]  # (T,)
+            try:
+                clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+            except NoReadableFrameError:
+                self._drop(index)
+                continue
+            return self.transform(clip, rng), t.pid, t.camid                             # (T, 3, H, W)
+        raise DatasetError(f"no training tracklet with a readable frame is left ({len(self._dropped)} dropped); "
+                           f"run `vidreid data check` on the dataset root")
+
+    def _candidates(self, index: int, rng: np.random.Generator) -> Iterator[int]:
+        """The tracklet itself, else the other tracklets of its identity, else any other (in a random order)."""
+        if index not in self._dropped:
+            yield index
+            return
+        same = np.flatnonzero(self._pids == self._pids[index])
+        for pool in (same, np.flatnonzero(self._pids != self._pids[index])):
+            for j in rng.permutation(pool).tolist():
+                if j not in self._dropped:
+                    yield j
+
+    def _drop(self, index: int) -> None:
         t = self.tracklets[index]
-        frame_idx = sample_clip(len(t.frames), self.seq_len, self.sampling, True, rng)[0]  # (T,)
-        clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
-        return self.transform(clip, rng), t.pid, t.camid                                 # (T, 3, H, W)
+        self._dropped.add(index)
+        warnings.warn(f"dropping training tracklet {index} (pid {t.pid}, camid {t.camid}, "
+                      f"{os.path.dirname(t.frames[0])}): none of its {len(t.frames)} frames is readable; its items "
+                      f"use another tracklet of the same identity", CorruptFrameWarning, stacklevel=2)
 
 
 class VideoTestDataset(Dataset):
@@ -60,6 +93,8 @@ class VideoTestDataset(Dataset):
 
     `dense` gives ceil(L/T) clips per tracklet (consecutive items share the tracklet index); `all` gives one clip of
     the whole tracklet (T = L varies, so batch it one at a time); other modes give one clip per tracklet.
+    A tracklet none of whose frames can be read (strict=False) is dropped with a warning: its items are None, which
+    the test loader's collate leaves out, so it gets no clip at all (its count in extraction stays 0).
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampling: str, transform: ClipTransform,
@@ -72,6 +107,7 @@ class VideoTestDataset(Dataset):
         counts = clip_counts(self.lengths, self.seq_len, sampling)
         self.clip_end = np.cumsum(counts)                       # item i belongs to tracklet searchsorted(end, i, right)
         self.clip_start = self.clip_end - counts
+        self._dropped: set[int] = set()                          # per process: tracklets found unreadable
 
     def __len__(self) -> int:
         return int(self.clip_end[-1]) if len(self.clip_end) else 0
@@ -85,8 +121,24 @@ class VideoTestDataset(Dataset):
         t = self.tracklets[t_idx]
         clips = sample_clip(len(t.frames), self.seq_len, self.sampling, False)  # (num_clips, T)
         frame_idx = clips[item - self.clip_start[t_idx]]
-        clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+        try:
+            clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+        except NoReadableFrameError:
+            if t_idx not in self._dropped:
+                self._dropped.add(t_idx)
+                warnings.warn(f"dropping test tracklet {t_idx} (pid {t.pid}, camid {t.camid}, "
+                              f"{os.path.dirname(t.frames[0])}): none of its {len(t.frames)} frames is readable",
+                              CorruptFrameWarning, stacklevel=2)
+            return None
         return self.transform(clip), t_idx
+
+
+def _collate_test(batch: list, empty_shape: tuple[int, ...]):
+    """default_collate of the items left after dropping unreadable tracklets (None); an empty batch if none is."""
+    kept = [b for b in batch if b is not None]
+    if not kept:
+        return torch.zeros((0, *empty_shape)), torch.zeros(0, dtype=torch.int64)
+    return default_collate(kept)
 
 
 def _check_nonempty(tracklets: Sequence[Tracklet]) -> None:
@@ -263,4 +315,6 @@ def build_test_loader(tracklets: list[Tracklet], cfg, sampling: str | None = Non
     batch_size = 1 if sampling == "all" else cfg.test_batch_size
     if batch_size <= 0:
         raise ConfigError(f"data.test_batch_size must be positive, got {cfg.test_batch_size}")
-    return DataLoader(test, batch_size=batch_size, shuffle=False, drop_last=False, **_loader_kwargs(cfg, 0))
+    empty_shape = (seq_len, 3, cfg.height, cfg.width)
+    return DataLoader(test, batch_size=batch_size, shuffle=False, drop_last=False,
+                      collate_fn=functools.partial(_collate_test, empty_shape=empty_shape), **_loader_kwargs(cfg, 0))

@@ -299,8 +299,6 @@ def train(cfg: Config, progress: bool = True) -> dict:
                 continue
             t1 = time.time()
             clips, pids = clips.to(device, non_blocking=True), pids.to(device)
-            if cfg.train.channels_last:
-                clips = clips.contiguous(memory_format=torch.channels_last_3d) if clips.dim() == 5 else clips
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 out = model(clips)
             loss, terms = compute_loss(out, pids, cfg, model)

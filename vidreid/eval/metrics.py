@@ -69,8 +69,8 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, protocol: str = "mars"
     q_camids = _as_ids(q_camids, "q_camids", num_q)
     g_camids = _as_ids(g_camids, "g_camids", num_g)
 
-    good_q, good_g, junk_q, junk_g, keep_cols = _match_pairs(q_pids, g_pids, q_camids, g_camids, protocol)
-    ranks = _good_ranks(dist, good_q, good_g, junk_q, junk_g, keep_cols, chunk_size, num_threads)
+    good_q, good_g, junk_q, junk_g, keep_mask = _match_pairs(q_pids, g_pids, q_camids, g_camids, protocol)
+    ranks = _good_ranks(dist, good_q, good_g, junk_q, junk_g, keep_mask, chunk_size, num_threads)
     return _summarise(good_q, ranks, num_q, protocol, max_rank)
 
 
@@ -103,7 +103,7 @@ def _match_pairs(q_pids, g_pids, q_camids, g_camids, protocol):
     """The sparse (query, gallery) pairs sharing a pid, split into good and junk, without a dense (Q, G) mask.
 
     Returns good_q, good_g (sorted by query, then gallery index), junk_q, junk_g (same-pid junk, same order) and
-    keep_cols: the gallery columns that are not junk for every query (mars: pid != -1), or None if all are kept."""
+    keep_mask: True at the gallery columns that are not junk for every query (mars: pid != -1); None: all."""
     order = np.argsort(g_pids, kind="stable")  # equal pids keep gallery order
     sorted_pids = g_pids[order]
     lo = np.searchsorted(sorted_pids, q_pids, side="left")
@@ -112,15 +112,15 @@ def _match_pairs(q_pids, g_pids, q_camids, g_camids, protocol):
     within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     pair_g = order[np.repeat(lo, counts) + within]
     same_cam = g_camids[pair_g] == q_camids[pair_q]
-    keep_cols = None
+    keep_mask = None
     if protocol == "mars":
         column_junk = g_pids == -1
         if column_junk.any():
-            keep_cols = np.flatnonzero(~column_junk)
-        ordinary = g_pids[pair_g] != -1  # pid -1 pairs are junk through keep_cols already
+            keep_mask = ~column_junk
+        ordinary = g_pids[pair_g] != -1  # pid -1 pairs are junk through keep_mask already
         pair_q, pair_g, same_cam = pair_q[ordinary], pair_g[ordinary], same_cam[ordinary]
     good = ~same_cam
-    return pair_q[good], pair_g[good], pair_q[same_cam], pair_g[same_cam], keep_cols
+    return pair_q[good], pair_g[good], pair_q[same_cam], pair_g[same_cam], keep_mask
 
 
 # ---------------------------------------------------------------------------------------------------- ranks
@@ -141,26 +141,22 @@ def _bsearch(values, lo, hi, targets, side):
     return lo
 
 
-def _good_ranks(dist, good_q, good_g, junk_q, junk_g, keep_cols, chunk_size, num_threads):
+def _good_ranks(dist, good_q, good_g, junk_q, junk_g, keep_mask, chunk_size, num_threads):
     """1-based junk-free rank of every good pair (same order as good_q/good_g)."""
     num_q, num_g = dist.shape
-    rows = int(chunk_size) if chunk_size else max(1, _BLOCK_ELEMENTS // max(num_g, 1))
+    rows = int(chunk_size) if chunk_size is not None else max(1, _BLOCK_ELEMENTS // max(num_g, 1))
     if rows < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     starts = list(range(0, num_q, rows))
     good_bounds = np.searchsorted(good_q, [min(s + rows, num_q) for s in starts], side="left")
     junk_bounds = np.searchsorted(junk_q, [min(s + rows, num_q) for s in starts], side="left")
-    keep_mask = None
-    if keep_cols is not None:
-        keep_mask = np.zeros(num_g, dtype=bool)
-        keep_mask[keep_cols] = True
 
     def block(k):
         a, b = starts[k], min(starts[k] + rows, num_q)
         g0 = good_bounds[k - 1] if k else 0
         j0 = junk_bounds[k - 1] if k else 0
         return _block_ranks(dist[a:b], a, good_q[g0:good_bounds[k]], good_g[g0:good_bounds[k]],
-                            junk_q[j0:junk_bounds[k]], junk_g[j0:junk_bounds[k]], keep_cols, keep_mask)
+                            junk_q[j0:junk_bounds[k]], junk_g[j0:junk_bounds[k]], keep_mask)
 
     if num_threads is None:
         num_threads = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
@@ -173,11 +169,12 @@ def _good_ranks(dist, good_q, good_g, junk_q, junk_g, keep_cols, chunk_size, num
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def _block_ranks(dist_rows, row0, good_q, good_g, junk_q, junk_g, keep_cols, keep_mask):
+def _block_ranks(dist_rows, row0, good_q, good_g, junk_q, junk_g, keep_mask):
     if np.isnan(dist_rows).any():
         raise ValueError("distmat contains NaN: distances must be comparable (inf is fine)")
     num_rows, num_g = dist_rows.shape
-    counted = dist_rows if keep_cols is None else dist_rows[:, keep_cols]  # (rows, G') columns that can count
+    # (rows, G') the columns that can count; compress() keeps rows contiguous (fancy indexing would not)
+    counted = dist_rows if keep_mask is None else dist_rows.compress(keep_mask, axis=1)
     width = counted.shape[1]
     sorted_rows = np.sort(counted, axis=1).ravel()  # numpy's SIMD sort; values only, no argsort
     r = good_q - row0

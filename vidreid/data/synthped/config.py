@@ -37,15 +37,17 @@ class SynthPedConfig:
     min_len: int = 8                    # shortest tracklet (frames)
     max_len: int = 120                  # longest tracklet (frames)
     median_len: int = 24                # median tracklet length; lengths are log-normal, clipped to [min_len, max_len]
-    distractor_fraction: float = 0.2    # pid-0 tracklets (one-off passers-by, false detections) as a share of the test table
-    junk_fraction: float = 0.07         # pid -1 tracklets (fragments, background) as a share of the test table (MARS: 7%)
+    distractor_fraction: float = 0.2    # distractor tracklets (one-off passers-by, false detections) as a share of the
+                                        # test table: pid 0 in MARS; gallery-only identities in DukeV
+    junk_fraction: float = 0.07         # pid -1 tracklets (fragments, background) as a share of the test table
+                                        # (real MARS: 7%); MARS layout only
     # --- identity appearance (what tells people apart) --------------------------------------------------------------
-    palette_size: int = 8               # distinct base garment colours shared by everyone: small = coarse colour is ambiguous
+    palette_size: int = 8               # base garment colours shared by everyone (small: coarse colour is ambiguous)
     colour_jitter: float = 0.05         # per-identity jitter of garment colours (smaller than the camera colour cast)
     texture_prob: float = 0.65          # share of tops with a texture (stripes, checks, logo) rather than solid colour
     bottom_texture_prob: float = 0.2    # share of trousers/skirts with a texture
     body_variation: float = 1.0         # scale of the per-identity variation of body proportions (0 = all identical)
-    backpack_prob: float = 0.3          # share of identities with a backpack (seen from back/side; straps only from front)
+    backpack_prob: float = 0.3          # share with a backpack (seen from back/side; only its straps from the front)
     bag_prob: float = 0.25              # share with a shoulder bag on one hip (hidden when that hip faces away)
     hat_prob: float = 0.15              # share with a cap
     twin_rate: float = 0.2              # share of identities that belong to a near-twin pair differing in one part only
@@ -64,10 +66,10 @@ class SynthPedConfig:
     gait_amplitude: float = 0.45        # leg swing amplitude (radians); arms swing opposite at 0.7x
     drift: float = 0.08                 # slow drift of box offset/scale/illumination over a tracklet
     occlusion_rate: float = 0.3         # share of tracklets with an occlusion event
-    occlusion_min_frac: float = 0.3     # an event covers between min and max of the tracklet's frames (a contiguous run)
+    occlusion_min_frac: float = 0.3     # an event covers a contiguous run of min..max of the tracklet's frames
     occlusion_max_frac: float = 1.0
     occluders: str = "pole,car,person"  # occluder kinds to draw from: pole (vertical band), car (lower band), person
-    occlusion_heavy_frac: float = 0.5   # a tracklet is "occlusion-heavy" (evaluation slice) when >= this share is occluded
+    occlusion_heavy_frac: float = 0.5   # "occlusion-heavy" tracklets (an evaluation slice): >= this share occluded
     bad_detection_rate: float = 0.06    # share of tracklets with a few misaligned or empty detections
     max_bad_frames: int = 3             # at most this many bad frames in such a tracklet
 

@@ -123,7 +123,8 @@ def make_background(cfg, cam: Camera) -> np.ndarray:
             yy = (np.arange(y0, y1, dtype=F32)[:, None] - (y0 + y1) / 2) / (h / 2)
             xx = (np.arange(x0, x0 + w, dtype=F32)[None, :] - (x0 + x0 + w) / 2) / (w / 2)
             m = (xx * xx + yy * yy) <= 1.0
-            bg[:, y0:y1, x0:x0 + w] = np.where(m[None], col[:, None, None] * (0.9 + 0.2 * (-yy))[None], bg[:, y0:y1, x0:x0 + w])
+            patch = bg[:, y0:y1, x0:x0 + w]
+            bg[:, y0:y1, x0:x0 + w] = np.where(m[None], col[:, None, None] * (0.9 - 0.2 * yy)[None], patch)
         else:
             grad = np.linspace(1.1, 0.85, h, dtype=F32)[:, None]
             bg[:, y0:y1, x0:x0 + w] = col[:, None, None] * grad[None]
@@ -424,8 +425,8 @@ def draw_person(canvas, person: Person, view: str, direction: int, box_h, cx, to
             cap = P.edge(np.minimum((F32(1.1) - rr) * ry, (F32(-0.2) - dv) * ry))
             P.paint(win, cap, p.hat, shade)
             if side:
-                _limb(P, [(hu, zeros + v_head - F32(0.25) * ry), (hu + d * F32(1.6) * rx, zeros + v_head - F32(0.2) * ry)],
-                      F32(0.011), p.hat, 0.9)
+                brim_v = zeros + v_head - F32(0.22) * ry
+                _limb(P, [(hu, brim_v), (hu + d * F32(1.6) * rx, brim_v)], F32(0.011), p.hat, 0.9)
             elif view == "front":
                 _box(P, hu, F32(1.05) * rx, v_head - F32(0.3) * ry, v_head - F32(0.12) * ry, p.hat, 0.8)
 
@@ -599,7 +600,7 @@ def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray
     vert = F32(1.0) + F32(cam.light_slope) * (F32(0.5) - (np.arange(H, dtype=F32) + 0.5) / F32(H))      # (H,)
     light = np.asarray(cam.cast, F32)[:, None, None] * gain[None, :, None] * vert[None, None, :]         # (3, T, H)
     canvas *= (light * F32(255.0))[..., None]
-    if cam.blur > 0.3:  # optics / focus (blur is linear: order with the light does not matter)
+    if cam.blur > 0.3:  # optics / focus
         canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=2, truncate=2.5)
         canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=3, truncate=2.5)
     # sensor noise (luminance) plus 0.5 so that the uint8 cast below rounds

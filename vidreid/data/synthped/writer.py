@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import multiprocessing
 import os
@@ -50,7 +49,8 @@ def assign_files(plan: Plan) -> None:
         per_pid[t.pid] = per_pid.get(t.pid, 0) + 1
         start = clock[t.cam]
         clock[t.cam] = start + t.n_frames + 7
-        t.files = tuple(f"{split}/{t.pid:04d}/{per_pid[t.pid]:04d}/{t.pid:04d}C{t.cam}F{f:04d}X{(start + f) % 100000:05d}.jpg"
+        folder = f"{split}/{t.pid:04d}/{per_pid[t.pid]:04d}"
+        t.files = tuple(f"{folder}/{t.pid:04d}C{t.cam}F{f:04d}X{(start + f) % 100000:05d}.jpg"
                         for f in range(1, t.n_frames + 1))
 
 
