@@ -11,10 +11,16 @@ def add_arguments(p):
     p.add_argument("--metric", choices=["euclidean", "cosine"], help="distance")
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
     p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.add_argument("--split", help="split of a multi-split dataset (ilidsvid, prid2011): an index, or 'all' for "
+                                   "every split and their mean; a checkpoint path containing {split} gives one "
+                                   "checkpoint per split (runs/ilids{split}/checkpoints/best.safetensors)")
 
 
 def run(args) -> int:
     import json
+
+    if args.split == "all":
+        return _run_all_splits(args)
 
     from ..config import load_config
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
@@ -33,6 +39,8 @@ def run(args) -> int:
     if args.metric:
         cfg.eval.metric = args.metric
     cfg.eval.rerank = cfg.eval.rerank or args.rerank
+    if args.split is not None:
+        cfg.data.split = _split_index(args.split)
     device = resolve_device(cfg.train.device)
     dataset = prepare_dataset(cfg)
     model, _ = build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids, device)
@@ -41,4 +49,84 @@ def run(args) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(jsonable({k: v for k, v in res.items() if k != "distmat"}), f, indent=1)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- --split
+def _split_index(value: str) -> int:
+    from ..errors import ConfigError
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"--split must be a split index (0, 1, ...) or 'all', got {value!r}") from None
+
+
+def _run_all_splits(args) -> int:
+    """Evaluate every split of the dataset (iLIDS-VID, PRID2011: 10) and print each and the mean (the published
+    protocol). Checkpoint `...{split}...` is formatted per split; one checkpoint for every split is accepted (e.g. a
+    model trained on another dataset) with a warning when it was trained on this dataset."""
+    import json
+    import sys
+
+    import numpy as np
+
+    from ..config import load_config
+    from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
+    from ..engine.evaluate import evaluate_model
+    from ..engine.extract import resolve_device
+    from ..engine.train import jsonable, prepare_dataset
+    from ..errors import ConfigError
+
+    def checkpoint(split: int) -> str:
+        return args.checkpoint.replace("{split}", str(split))
+
+    results, n, settings = [], None, None
+    split = 0
+    while n is None or split < n:                                  # one pass per split
+        _, meta = read_checkpoint(checkpoint(split))
+        cfg = load_config(args.config, args.overrides, base=meta.get("config"))
+        if args.protocol:
+            cfg.eval.protocol = cfg.data.protocol = args.protocol
+        if args.sampling:
+            cfg.eval.sampling = args.sampling
+        if args.metric:
+            cfg.eval.metric = args.metric
+        cfg.eval.rerank = cfg.eval.rerank or args.rerank
+        cfg.data.split = split
+        dataset = prepare_dataset(cfg)
+        if n is None:
+            n = int(dataset.meta.get("num_splits") or 0)
+            if n < 2:
+                raise ConfigError(f"--split all needs a dataset with several splits (ilidsvid, prid2011); "
+                                  f"{cfg.data.dataset!r} has one")
+            if "{split}" not in args.checkpoint and meta.get("dataset") == dataset.name:
+                print(f"vidreid eval: warning: one checkpoint for all {n} splits, trained on {dataset.name}: its "
+                      f"training people are test people of other splits; pass a path with {{split}} to use one "
+                      f"checkpoint per split", file=sys.stderr)
+        device = resolve_device(cfg.train.device)
+        model, _ = build_model_from_checkpoint(checkpoint(split), dataset.num_train_pids, device)
+        res = evaluate_model(model, dataset, cfg, device)
+        res.pop("distmat", None)
+        results.append(res)
+        settings = (res["protocol"], res.get("sampling"), res.get("metric"), res.get("rerank"))
+        split += 1
+
+    def row(name, cmc, mAP, mINP, q):
+        ranks = " ".join(f"{100 * cmc[k - 1]:6.2f}" if len(cmc) >= k else "   n/a" for k in (1, 5, 10, 20))
+        return f"{name:<6} {ranks} {100 * mAP:6.2f} {100 * mINP:6.2f} {q:>8}"
+
+    mean_cmc = np.mean([r["cmc"] for r in results], 0)
+    mean = {"cmc": mean_cmc, "mAP": float(np.mean([r["mAP"] for r in results])),
+            "mINP": float(np.mean([r["mINP"] for r in results]))}
+    print(f"{dataset.name}: {n} splits, protocol {settings[0]}, sampling {settings[1]}, distance {settings[2]}, "
+          f"rerank {'yes' if settings[3] else 'no'} ({args.checkpoint})")
+    head = f"{'split':<6} {'R1':>6} {'R5':>6} {'R10':>6} {'R20':>6} {'mAP':>6} {'mINP':>6} {'queries':>8}"
+    print(head + "\n" + "-" * len(head))
+    for i, r in enumerate(results):
+        print(row(str(i), r["cmc"], r["mAP"], r["mINP"], r["num_valid_queries"]))
+    print("-" * len(head) + "\n" + row("mean", mean_cmc, mean["mAP"], mean["mINP"],
+                                         sum(r["num_valid_queries"] for r in results)))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(jsonable({"splits": results, "mean": mean}), f, indent=1)
     return 0

@@ -23,12 +23,17 @@ docstring says so), and so do we.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 _BLOCK_ELEMENTS = 1 << 22  # od elements per block of rows (16 MB as float32)
 _TRIPLE_BUDGET = 1 << 21  # (query, k, gallery) triples per Jaccard block (~100 MB of temporaries)
+_JACCARD_ROWS_ELEMENTS = 1 << 19  # query rows x G per Jaccard block: the float64 overlaps stay in cache (4 MB)
+_MAX_THREADS = 4  # blocks of the first pass in flight at once
 _TRANSPOSE_TILE = 256  # source rows per tile when reading columns of an input (4-5x faster than one strided pass)
 
 
@@ -46,8 +51,9 @@ def rerank(q_g, q_q, g_g, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, 
     k1: size of the k-reciprocal neighbourhood; k2: neighbours averaged by local query expansion (1 = none);
     lambda_value: weight of the original distance in the final blend (paper: k1=20, k2=6, lambda=0.3).
     chunk_size: rows per block (default: about 4M distance elements per block); the result does not depend on it.
-    Memory beyond the inputs: a few blocks of chunk_size x (Q+G) floats plus sparse matrices with ~k1*10 non-zeros
-    per row, so a 50,000-tracklet gallery needs little more than its g_g input."""
+    Memory beyond the inputs and the (Q, G) output: a few blocks of chunk_size x (Q+G) floats and sparse matrices
+    with tens of non-zeros per row (~70 on MARS-sized random features), so a 50,000-tracklet gallery needs little
+    more than its 10 GB float32 g_g."""
     q_g, q_q, g_g = _to_numpy(q_g), _to_numpy(q_q), _to_numpy(g_g)
     if q_g.ndim != 2:
         raise ValueError(f"q_g must be a 2-D (num_query, num_gallery) array, got shape {q_g.shape}")
@@ -65,15 +71,27 @@ def rerank(q_g, q_q, g_g, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, 
         return np.zeros((num_q, num_g), dtype=np.float32)
     od = _OriginalDistance(q_g, q_q, g_g)
     num = od.num
-    rows = int(chunk_size) if chunk_size else max(1, _BLOCK_ELEMENTS // num)
+    rows = int(chunk_size) if chunk_size is not None else max(1, _BLOCK_ELEMENTS // num)
 
     # k-nearest lists (self included); at least k1+1 for R(i) and k2 for query expansion
     k_forward = min(k1 + 1, num)
     k_half = min(int(round(k1 / 2)) + 1, num)  # Python's round, like np.around, rounds half to even
     k_expand = min(k2, num)
     neighbours = np.empty((num, max(k_forward, k_expand)), dtype=np.int64)
-    for a, b in od.blocks(rows):
-        neighbours[a:b] = _nearest(od.rows(a, b), neighbours.shape[1])
+
+    def nearest_block(bounds):
+        a, b = bounds
+        neighbours[a:b] = _nearest(od.squared_rows(a, b), od.row_max[a:b], neighbours.shape[1])
+
+    blocks = list(od.blocks(rows))
+    workers = min(len(blocks), _MAX_THREADS,
+                  len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if workers > 1:  # numpy's ufuncs release the GIL: two blocks are squared while another is in topk
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(nearest_block, blocks))
+    else:
+        for bounds in blocks:
+            nearest_block(bounds)
 
     v = _encode(od, neighbours[:, :k_forward], neighbours[:, :k_half], rows)  # (N, N) sparse, Eq. 7 + 12
     if k_expand != 1:  # local query expansion: mean of the k2 nearest rows (float32, like np.mean)
@@ -83,11 +101,18 @@ def rerank(q_g, q_q, g_g, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, 
         v.data /= np.float32(k_expand)
     v = v.tocsr()
 
+    # final = (1 - lambda) * jaccard + lambda * od (float32, as torchreid). jaccard is 1 wherever the two V rows
+    # share no column, so the blend is done densely for that case and overwritten where the overlap is > 0.
     out = np.empty((num_q, num_g), dtype=np.float32)
-    for a, b, sims in _jaccard_overlaps(v, num_q, rows):
-        overlap = sims.astype(np.float32)  # (b-a, G): sum_k min(V[i, k], V[j, k])
-        jaccard = 1 - overlap / (2.0 - overlap)
-        out[a:b] = jaccard * (1 - lambda_value) + od.query_gallery(a, b) * lambda_value
+    for a, b, overlap in _jaccard_overlaps(v, num_q, max(1, min(rows, _JACCARD_ROWS_ELEMENTS // num_g))):
+        block = out[a:b]
+        od.query_gallery(a, b, out=block)
+        shared = np.flatnonzero(overlap)  # (i, j) pairs with overlap > 0
+        od_shared = block.ravel()[shared]
+        block *= lambda_value
+        block += 1.0 * (1 - lambda_value)  # jaccard = 1 there
+        s = overlap.ravel()[shared].astype(np.float32)
+        block.ravel()[shared] = (1 - s / (2.0 - s)) * (1 - lambda_value) + od_shared * lambda_value
     return out
 
 
@@ -117,8 +142,8 @@ class _OriginalDistance:
         else:
             np.square(x, out=out, dtype=self.dtype)
 
-    def rows(self, a, b) -> np.ndarray:
-        """od[a:b] (b-a, N) float32: column i of D squared, over its max (also stored in row_max)."""
+    def squared_rows(self, a, b) -> np.ndarray:
+        """od[a:b] * row_max[a:b]: (b-a, N) float32, row i = column i of D squared; stores the row maxima."""
         nq = self.num_q
         block = np.empty((b - a, self.num), dtype=np.float32)
         if b <= nq:  # column i < Q of D = [q_q[:, i]; q_g[i, :]]
@@ -132,11 +157,10 @@ class _OriginalDistance:
             raise ValueError("re-ranking needs finite distances and no all-zero row/column in [[q_q, q_g], [q_g^T, "
                              "g_g]] (each column is divided by its maximum)")
         self.row_max[a:b] = peak
-        block /= peak[:, None]
         return block
 
     def values(self, i, j) -> np.ndarray:
-        """od[i, j] for index arrays i, j (rows i must have been through rows())."""
+        """od[i, j] for index arrays i, j (rows i must have been through squared_rows())."""
         nq = self.num_q
         raw = np.empty(len(i), dtype=self.dtype)
         iq, jq = i < nq, j < nq
@@ -147,23 +171,26 @@ class _OriginalDistance:
         self._square(raw, squared)
         return squared / self.row_max[i]
 
-    def query_gallery(self, a, b) -> np.ndarray:
-        """od[a:b, Q:] for query rows a..b: q_g[a:b] squared over the row maxima."""
-        block = np.empty((b - a, self.num_g), dtype=np.float32)
-        self._square(self.q_g[a:b], block)
-        block /= self.row_max[a:b, None]
-        return block
+    def query_gallery(self, a, b, out) -> np.ndarray:
+        """od[a:b, Q:] for query rows a..b, written into `out`: q_g[a:b] squared over the row maxima."""
+        self._square(self.q_g[a:b], out)
+        out /= self.row_max[a:b, None]
+        return out
 
 
-def _nearest(block: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k smallest values of each row, ascending, ties by index (as a stable argsort)."""
-    take = min(k + 1, block.shape[1])  # one extra value tells whether the k-th is tied with the next
-    values, index = torch.topk(torch.from_numpy(block), take, dim=1, largest=False, sorted=True)
-    values, index = values.numpy(), index.numpy()
+def _nearest(squared: np.ndarray, row_max: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest od = squared / row_max values of each row, ascending, ties by index (as a stable
+    argsort). Dividing a row by its (positive) maximum keeps the order but may merge values, so the k+1 smallest
+    squared values are divided and checked: if they are distinct, the order is that of od; a row with a tie among
+    them is re-ranked with a stable argsort of its od values (rare with real-valued distances)."""
+    take = min(k + 1, squared.shape[1])  # one extra value tells whether the k-th is tied with the next
+    values, index = torch.topk(torch.from_numpy(squared), take, dim=1, largest=False, sorted=True)
+    values = values.numpy() / row_max[:, None]  # od of the candidates
     tied = np.flatnonzero((values[:, 1:] == values[:, :-1]).any(1))
-    out = index[:, :k].astype(np.int64)
+    out = index.numpy()[:, :k].astype(np.int64)
     if tied.size:
-        out[tied] = np.argsort(block[tied], axis=1, kind="stable")[:, :k]
+        od_rows = squared[tied] / row_max[tied, None]
+        out[tied] = np.argsort(od_rows, axis=1, kind="stable")[:, :k]
     return out
 
 

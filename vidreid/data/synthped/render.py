@@ -601,8 +601,8 @@ def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray
     light = np.asarray(cam.cast, F32)[:, None, None] * gain[None, :, None] * vert[None, None, :]         # (3, T, H)
     canvas *= (light * F32(255.0))[..., None]
     if cam.blur > 0.3:  # optics / focus
-        canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=2, truncate=2.5)
-        canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=3, truncate=2.5)
+        canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=2, truncate=2.0)
+        canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=3, truncate=2.0)
     # sensor noise (luminance) plus 0.5 so that the uint8 cast below rounds
     grain = noise_rng.standard_normal((T, H, W), dtype=F32) * F32(cam.noise) if cam.noise > 0 \
         else np.zeros((T, H, W), F32)

@@ -1,0 +1,153 @@
+import builtins
+import os
+import time
+
+import numpy as np
+import pytest
+
+from helpers_datasets import colour, dukev_name, make_dukev_root, write_jpeg
+from vidreid.data import load_dataset
+from vidreid.data.datasets import _common
+from vidreid.data.datasets._common import DatasetWarning, RootError
+from vidreid.data.decode import read_frame
+from vidreid.errors import ConfigError, DatasetError
+
+SPLITS = {"train": [(1, 1, 5), (1, 2, 3), (2, 3, 12), (7, 8, 2)],
+          "query": [(5, 1, 4), (6, 2, 3)],
+          "gallery": [(5, 2, 6), (5, 1, 2), (6, 4, 3), (9, 4, 2)]}   # pid 9: a distractor
+
+
+@pytest.fixture(scope="module", params=["old", "new"])
+def root(request, tmp_path_factory):
+    return make_dukev_root(tmp_path_factory.mktemp(f"dukev_{request.param}"), SPLITS, style=request.param)
+
+
+def test_index_splits_pids_and_cameras(root):
+    ds = load_dataset("dukev", str(root), protocol="gao")
+    assert ds.protocol == "gao" and ds.num_train_pids == 3 and ds.meta["train_pids"] == [1, 2, 7]
+    assert [(t.pid, t.camid, len(t.frames)) for t in ds.train] == [(0, 0, 5), (0, 1, 3), (1, 2, 12), (2, 7, 2)]
+    assert [(t.pid, t.camid, len(t.frames)) for t in ds.query] == [(5, 0, 4), (6, 1, 3)]
+    # gallery ordered by (pid, tracklet folder); queries are not in it (gao on DukeV's own split)
+    assert [(t.pid, t.camid, len(t.frames)) for t in ds.gallery] == [(5, 1, 6), (5, 0, 2), (6, 3, 3), (9, 3, 2)]
+    assert all(os.path.isabs(f) for t in ds.train for f in t.frames)
+
+
+def test_frames_ordered_by_f_index(root):
+    ds = load_dataset("dukev", str(root), protocol="gao")
+    t = ds.train[2]                                               # pid 2, 12 frames; X decreases as F increases
+    f_index = [int(os.path.basename(f).replace("_", "").split("F")[1][:4]) for f in t.frames]
+    assert f_index == list(range(1, 13))
+    for k in (0, 9, 11):                                          # the k-th frame has the k-th colour
+        img = read_frame(t.frames[k]).astype(int)
+        assert np.abs(img[4, 2] - colour(2, 3, k)).max() <= 3
+
+
+def test_mars_protocol_only_via_layout_reader(root):
+    with pytest.raises(ConfigError, match="data.protocol=gao"):
+        load_dataset("dukev", str(root), protocol="mars")
+    with pytest.raises(ConfigError, match="single fixed"):
+        load_dataset("dukev", str(root), protocol="gao", split=3)
+    from vidreid.data.datasets.dukev import load_dukev_layout
+    ds = load_dukev_layout(str(root), "synthped", protocol="mars")   # SynthPed in this layout: gallery += queries
+    assert len(ds.gallery) == len(SPLITS["query"]) + len(SPLITS["gallery"])
+
+
+def test_index_never_opens_or_stats_frames(root, monkeypatch):
+    def is_frame(p):
+        return str(p).lower().endswith((".jpg", ".png"))
+    real_open, real_stat = builtins.open, os.stat
+
+    def guarded_open(p, *a, **k):
+        assert not is_frame(p), f"opened {p}"
+        return real_open(p, *a, **k)
+
+    def guarded_stat(p, *a, **k):
+        assert not is_frame(p), f"stat'ed {p}"
+        return real_stat(p, *a, **k)
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(os, "stat", guarded_stat)
+    ds = load_dataset("dukev", str(root), protocol="gao")
+    assert len(ds.train) == 4
+
+
+def test_wrong_root_names_the_expected_layout(tmp_path):
+    with pytest.raises(RootError) as e:
+        load_dataset("dukev", str(tmp_path / "nope"), protocol="gao")
+    msg = str(e.value)
+    assert "no such folder" in msg and "train/, query/ and gallery/" in msg and "\n" not in msg
+    assert "0001C6F0001X30823.jpg" in e.value.layout              # the full tree, for `vidreid data check`
+    (tmp_path / "d" / "train").mkdir(parents=True)
+    with pytest.raises(RootError, match="no query/, gallery/ folder"):
+        load_dataset("dukev", str(tmp_path / "d"), protocol="gao")
+
+
+def _broken(tmp_path, mutate):
+    root = make_dukev_root(tmp_path, {"train": [(1, 1, 3), (2, 3, 4)], "query": [(5, 1, 2)], "gallery": [(5, 2, 2)]})
+    mutate(root)
+    return root
+
+
+def test_name_metadata_mismatches_are_clear_errors(tmp_path):
+    def wrong_pid(root):
+        write_jpeg(root / "train/0002/0001" / dukev_name(7, 3, 5, 1), 2, 3, 4)
+    root = _broken(tmp_path / "a", wrong_pid)
+    with pytest.raises(DatasetError, match=r"0007C3F0005X00001.jpg: expected a name like 0002C6F0099X30823.jpg"):
+        load_dataset("dukev", str(root), protocol="gao")
+
+    def wrong_cam(root):
+        write_jpeg(root / "train/0002/0001" / dukev_name(2, 5, 5, 1), 2, 3, 4)
+    with pytest.raises(DatasetError, match="camera C5 differs from the tracklet's camera C3"):
+        load_dataset("dukev", str(_broken(tmp_path / "b", wrong_cam)), protocol="gao")
+
+    def cam_out_of_range(root):
+        write_jpeg(root / "gallery/0009/0001" / dukev_name(9, 9, 1, 1), 9, 9, 0)
+    with pytest.raises(DatasetError, match=r"camera C9 outside C1..C8"):
+        load_dataset("dukev", str(_broken(tmp_path / "c", cam_out_of_range)), protocol="gao")
+
+    def same_f_twice(root):
+        write_jpeg(root / "train/0001/0001" / dukev_name(1, 1, 2, 12345, "new"), 1, 1, 1)
+    with pytest.raises(DatasetError, match="F index 2 appears twice"):
+        load_dataset("dukev", str(_broken(tmp_path / "d", same_f_twice)), protocol="gao")
+
+    def bad_pid_folder(root):
+        (root / "train" / "person1").mkdir()
+    with pytest.raises(DatasetError, match="person1: not a person folder"):
+        load_dataset("dukev", str(_broken(tmp_path / "e", bad_pid_folder)), protocol="gao")
+
+
+def test_empty_tracklet_dropped_and_other_files_ignored(tmp_path):
+    def mutate(root):
+        (root / "train/0001/0002").mkdir()
+        (root / "train/0001/0001/Thumbs.db").write_bytes(b"x")
+        (root / "train/0001/0001/notes.txt").write_text("hi")
+    root = _broken(tmp_path, mutate)
+    with pytest.warns(DatasetWarning, match=r"0001/0002: tracklet folder without image files; left out"):
+        ds = load_dataset("dukev", str(root), protocol="gao")
+    assert [len(t.frames) for t in ds.train] == [3, 4]
+
+
+def test_vectorised_name_parsing_is_fast():
+    # DukeV has 815k frames: parsing 300k names must take well under a second (no Python loop per name)
+    n = 300_000
+    rng = np.random.default_rng(0)
+    pids, cams, fs = rng.integers(1, 9999, n), rng.integers(1, 9, n), rng.integers(1, 9999, n)
+    names = np.char.add(np.char.add(np.char.add(np.char.zfill(pids.astype(str), 4), "C"), cams.astype(str)),
+                        np.char.add(np.char.add("F", np.char.zfill(fs.astype(str), 4)), "X00001.jpg"))
+    t0 = time.perf_counter()
+    pid, ok_p = _common.int_at(names, 0, digits=4)
+    cam, ok_c = _common.int_after(names, "C")
+    f, ok_f = _common.int_after(names, "F")
+    elapsed = time.perf_counter() - t0
+    assert ok_p.all() and ok_c.all() and ok_f.all()
+    assert np.array_equal(pid, pids) and np.array_equal(cam, cams) and np.array_equal(f, fs)
+    assert elapsed < 3.0, elapsed                                # ~0.3 s unloaded
+
+
+def test_natural_order():
+    names = np.array(["f10.jpg", "f9.jpg", "f100.jpg", "g1.jpg", "f1.jpg", "a_2_10.png", "a_2_9.png", "a_10_1.png"])
+    order = _common.natural_order(names)
+    assert names[order].tolist() == ["a_2_9.png", "a_2_10.png", "a_10_1.png", "f1.jpg", "f9.jpg", "f10.jpg",
+                                     "f100.jpg", "g1.jpg"]
+    group = np.array([1, 1, 0, 0, 1, 0, 0, 0])
+    assert names[_common.natural_order(names, group)].tolist()[:5] == ["a_2_9.png", "a_2_10.png", "a_10_1.png",
+                                                                         "f100.jpg", "g1.jpg"]

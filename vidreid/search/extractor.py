@@ -1,0 +1,200 @@
+"""One feature per tracklet from a trained checkpoint, the way `vidreid eval` computes it, for search.
+
+A tracklet's feature is the mean of its clip features (clips from the checkpoint's test-time sampling, `dense` by
+default: every frame, in clips of T), L2-normalised, so that the inner product of two features is their cosine
+similarity. Gallery tracklets given as frame files go through the evaluation loader (`extract_features`, decoding in
+worker processes); a probe (frame files, a decoded video, an array) is embedded in this process with the same frame
+decoding (`read_clip`), sampling and test transform, so a gallery tracklet used as a probe finds itself at distance 0
+(up to float rounding).
+
+`model_hash(model, cfg)`: the identity of the feature space. sha256 over the checkpoint's tensors (names, dtypes,
+shapes, bytes) and the parts of its config that decide what a feature is (model name, backbone and options, input
+size and normalisation); the epoch, the optimiser settings and the file's other metadata do not enter it, so re-saving
+the same weights keeps the hash. Indexes store it and refuse features from any other model.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import Config, config_from_dict
+from ..data.types import Tracklet
+from ..errors import ConfigError, DatasetError
+
+HASH_VERSION = "vidreid-model-hash-v1"
+
+
+def model_hash(model: nn.Module, cfg: Config) -> str:
+    """Hex sha256 identifying the feature space of `model` built from `cfg` (see the module docstring)."""
+    h = hashlib.sha256(HASH_VERSION.encode())
+    m, d = cfg.model, cfg.data
+    identity = {"model": m.name, "backbone": m.backbone, "last_stride": m.last_stride, "kwargs": m.kwargs,
+                "input_size": [d.height, d.width], "mean": list(d.mean), "std": list(d.std)}
+    h.update(json.dumps(identity, sort_keys=True, default=str).encode())
+    for name, t in sorted(model.state_dict().items()):                 # loop over tensors, not values
+        t = t.detach().cpu().contiguous()
+        h.update(f"\n{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a zero row stays zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+class FeatureExtractor:
+    """`FeatureExtractor(checkpoint)(frames) -> (D,) float32`, the L2-normalised feature of one tracklet.
+
+    frames: a folder of frames, a video file, a list of frame files, or a uint8 RGB array (L, H, W, 3) / list of
+    (H, W, 3) arrays. `sampling` / `seq_len` default to the checkpoint's test settings (eval.sampling or
+    data.test_sampling; data.test_seq_len or data.seq_len); `workers` (loader processes for galleries) to its
+    data.workers. `normalize=False` returns the raw mean of the clip features.
+    """
+
+    def __init__(self, checkpoint: str, device: str | torch.device = "cpu", sampling: str | None = None,
+                 seq_len: int | None = None, batch_size: int | None = None, workers: int | None = None,
+                 normalize: bool = True):
+        from ..data.sampling import check_mode
+        from ..data.transforms import ClipTransform
+        from ..engine.checkpoint import build_model_from_checkpoint
+        from ..engine.extract import resolve_device
+        self.checkpoint = str(checkpoint)
+        self.device = resolve_device(str(device))
+        self.model, self.meta = build_model_from_checkpoint(self.checkpoint, device=self.device)
+        self.cfg = config_from_dict(self.meta["config"])
+        d = self.cfg.data
+        self.sampling = sampling or self.cfg.eval.sampling or d.test_sampling
+        self.seq_len = int(seq_len or d.test_seq_len or d.seq_len)
+        check_mode(self.sampling, train=False)
+        if self.seq_len <= 0:
+            raise ConfigError(f"test clip length must be positive, got {self.seq_len}")
+        self.batch_size = int(batch_size or d.test_batch_size)
+        self.workers = d.workers if workers is None else int(workers)
+        self.normalize = normalize
+        self.input_size = (int(d.height), int(d.width))
+        self.transform = ClipTransform.from_config(d, train=False)
+        self.model_name = self.cfg.model.name
+        self.feat_dim = int(getattr(self.model, "feat_dim", 0)) or None
+        self._hash: str | None = None
+
+    @property
+    def model_hash(self) -> str:
+        if self._hash is None:
+            self._hash = model_hash(self.model, self.cfg)
+        return self._hash
+
+    def describe(self) -> dict:
+        """What the index records about the model and the extraction settings."""
+        m = self.cfg.model
+        return {"hash": self.model_hash, "name": m.name, "backbone": m.backbone, "checkpoint": self.checkpoint,
+                "input_size": list(self.input_size), "feat_dim": self.feat_dim,
+                "epoch": self.meta.get("epoch"), "vidreid_version": self.meta.get("vidreid_version")}
+
+    def extraction(self) -> dict:
+        return {"sampling": self.sampling, "seq_len": self.seq_len, "normalize": self.normalize}
+
+    # ------------------------------------------------------------------ one tracklet
+    def __call__(self, frames, box: Sequence[int] | None = None) -> np.ndarray:
+        """(D,) float32 feature of one tracklet (see the class docstring for what `frames` may be)."""
+        from .probe import load_probe
+        return self.embed_probe(load_probe(frames, box=box, size=self.input_size))
+
+    def embed_probe(self, probe) -> np.ndarray:
+        """(D,) feature of a `vidreid.search.probe.Probe`."""
+        if probe.frames is not None:
+            return self.embed_array(probe.frames)
+        return self.embed_paths(probe.frame_paths)
+
+    def clip_indices(self, length: int) -> np.ndarray:
+        """(num_clips, T) frame indices of the test clips of a tracklet of `length` frames."""
+        from ..data.sampling import sample_clip
+        return sample_clip(length, self.seq_len, self.sampling, train=False)
+
+    def embed_paths(self, paths: Sequence[str]) -> np.ndarray:
+        """(D,) feature of a tracklet given as frame files (each distinct sampled frame decoded once)."""
+        from ..data.decode import read_clip
+        if len(paths) == 0:
+            raise DatasetError("a probe needs at least one frame, got none")
+        idx = self.clip_indices(len(paths))                             # (num_clips, T)
+        used, inverse = np.unique(idx, return_inverse=True)
+        frames = read_clip(list(paths), used, self.input_size, self.cfg.data.strict)  # (U, h, w, 3)
+        return self._embed_clips(frames, inverse.reshape(idx.shape))
+
+    def embed_array(self, frames) -> np.ndarray:
+        """(D,) feature of a tracklet given as decoded uint8 RGB frames (L, H, W, 3) (or a list of (H, W, 3))."""
+        frames = _as_frame_array(frames, self.input_size)
+        return self._embed_clips(frames, self.clip_indices(len(frames)))
+
+    @torch.no_grad()
+    def _embed_clips(self, frames: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """frames (U, h, w, 3) uint8, idx (num_clips, T) rows of `frames` -> (D,) mean clip feature."""
+        self.model.eval()
+        total, count = None, 0
+        for start in range(0, len(idx), self.batch_size):              # loop over batches of clips
+            chunk = idx[start:start + self.batch_size]                 # (N, T)
+            x = self.transform(frames[chunk.reshape(-1)])              # (N*T, 3, H, W)
+            x = x.view(*chunk.shape, *x.shape[1:]).to(self.device)     # (N, T, 3, H, W)
+            f = self.model(x).float().sum(0).cpu()                     # (D,)
+            total = f if total is None else total + f
+            count += len(chunk)
+        feat = (total / count).numpy().astype(np.float32)
+        return l2_normalize(feat) if self.normalize else feat
+
+    # ------------------------------------------------------------------ many tracklets
+    def embed_tracklets(self, tracklets: list[Tracklet], progress: bool = False, desc: str = "gallery",
+                        ) -> np.ndarray:
+        """(N, D) features of tracklets given as frame files, through the evaluation loader (`workers` processes)."""
+        from ..engine.extract import extract_features
+        if not tracklets:
+            return np.zeros((0, self.feat_dim or 0), np.float32)
+        cfg = copy.deepcopy(self.cfg)
+        cfg.data.workers = self.workers
+        cfg.data.test_seq_len = self.seq_len
+        cfg.data.test_batch_size = self.batch_size
+        feats = extract_features(self.model, tracklets, cfg, self.sampling, self.device, desc, progress)
+        return l2_normalize(feats) if self.normalize else feats
+
+    # ------------------------------------------------------------------ explanations
+    @torch.no_grad()
+    def attention(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's attention on `frames` (L, H, W, 3) uint8 taken as ONE clip of L frames: name -> array with
+        the batch axis removed (STA: "S" (L, K), "g" (L, h, w)). {} when the model has none or cannot run on a
+        clip of L frames (e.g. STE-NVAN needs L % 4 == 0)."""
+        frames = _as_frame_array(frames, self.input_size)
+        x = self.transform(frames)[None].to(self.device)               # (1, L, 3, H, W)
+        try:
+            out = self.model(x, return_attention=True)
+        except (ConfigError, ValueError, RuntimeError):
+            return {}
+        if not isinstance(out, tuple) or len(out) != 2 or not isinstance(out[1], dict):
+            return {}
+        return {k: v[0].float().cpu().numpy() for k, v in out[1].items() if isinstance(v, torch.Tensor)}
+
+
+def _as_frame_array(frames, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (L, H, W, 3) from an array or a list of (H, W, 3) arrays (frames of another size are resized to
+    `size`, as read_clip does)."""
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        arr = frames
+    else:
+        frames = list(frames)
+        if not frames:
+            raise DatasetError("a probe needs at least one frame, got none")
+        if len({np.shape(f) for f in frames}) > 1:
+            from ..data.decode import _resize_uint8
+            frames = [_resize_uint8(np.asarray(f, dtype=np.uint8), size) for f in frames]
+        arr = np.stack([np.asarray(f) for f in frames])
+    if arr.ndim != 4 or arr.shape[-1] != 3 or len(arr) == 0:
+        raise DatasetError(f"expected RGB frames of shape (L, H, W, 3), got an array of shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise DatasetError(f"expected uint8 RGB frames, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr)
