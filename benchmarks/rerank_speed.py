@@ -1,9 +1,10 @@
 """vidreid.eval.rerank vs torchreid 0.2.5's `re_ranking`, on a MARS-sized problem: time and peak memory.
 
 Q = 1980 queries, G = 9330 gallery tracklets (MARS's gao split with its real pids, when the MARS info files are
-there; other sizes use synthetic identities), 128-d synthetic features with some identity signal; squared Euclidean distances from vidreid.eval.distance (float32), k1=20, k2=6, lambda=0.3.
+there; other sizes use synthetic identities), 128-d synthetic features with some identity signal; squared
+Euclidean distances from vidreid.eval.distance (float32), k1=20, k2=6, lambda=0.3.
 The parent process writes q_g, q_q and g_g to a temporary folder; every run happens in a fresh subprocess that
-loads them, imports one implementation and calls it, so each peak RSS (ru_maxrss) is that implementation's alone.
+loads them, imports one implementation and calls it, so each peak RSS (VmHWM) is that implementation's alone.
 "peak" is the subprocess's whole peak (inputs, interpreter and libraries included); "+" is the part above what
 it held just before the call (inputs loaded, implementation imported). Runs alternate, `--repeat` times each; the
 minimum time is reported. Exits 1 if the two results differ by more than 1e-4 anywhere.
@@ -28,6 +29,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOLERANCE = 1e-4
 
 
+def peak_rss() -> int:
+    """Peak resident memory of this process, in bytes: VmHWM on Linux (ru_maxrss would also count the parent's
+    memory at fork, which Linux carries over an exec), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def child(implementation, data_dir, out_path):
     """One timed call in this (fresh) process; prints a JSON line."""
     sys.path.insert(0, os.path.dirname(HERE))
@@ -38,11 +52,11 @@ def child(implementation, data_dir, out_path):
         function = _torchreid_ref.re_ranking()
     else:
         from vidreid.eval import rerank as function
-    ready = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    ready = peak_rss()
     start = time.perf_counter()
     result = function(*inputs, k1=20, k2=6, lambda_value=0.3)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     if out_path:
         np.save(out_path, result)
     print(json.dumps({"seconds": seconds, "peak": peak, "ready": ready}))

@@ -134,5 +134,6 @@ def make_lsvid_root(tmp_path, train: list[tuple[int, int, int]], test: list[tupl
 
 def write_mat_v73_header(path: Path) -> None:
     """A file that declares itself MATLAB v7.3 (HDF5), which scipy refuses to read."""
-    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 .".ljust(116)
+    header = (b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 "
+              b"HDF5 schema 1.00 .").ljust(116)
     Path(path).write_bytes(header + b"\x00" * 8 + b"\x00\x02" + b"IM" + b"\x00" * 384)

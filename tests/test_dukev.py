@@ -151,3 +151,16 @@ def test_natural_order():
     group = np.array([1, 1, 0, 0, 1, 0, 0, 0])
     assert names[_common.natural_order(names, group)].tolist()[:5] == ["a_2_9.png", "a_2_10.png", "a_10_1.png",
                                                                          "f100.jpg", "g1.jpg"]
+
+
+def test_synthped_written_in_the_dukev_layout_reads_clean(tmp_path):
+    from vidreid.data.check import check_dataset
+    from vidreid.data.datasets.dukev import load_dukev_layout
+    from vidreid.data.synthped import generate_synthped
+    from vidreid.data.synthped.config import make_config
+    root = str(tmp_path / "sp")
+    generate_synthped(root, make_config(layout="dukev", ids=8, cams=3, height=32, width=16, seed=1), workers=1)
+    ds = load_dukev_layout(root, "synthped", "gao")
+    assert ds.num_train_pids == 4 and len(ds.query) == 4
+    report = check_dataset("dukev", root, workers=1, progress=False)
+    assert report.ok, [p.to_dict() for p in report.problems]

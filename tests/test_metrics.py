@@ -192,6 +192,7 @@ def test_input_types():
     assert_same(evaluate(*as_torch, protocol="gao"), expected)
     for dtype in (np.int32, np.float16, np.float32):
         assert_same(evaluate(dist.astype(dtype), q_pids, g_pids, q_cams, g_cams, protocol="gao"), expected)
+    assert_same(evaluate(as_torch[0].bfloat16(), *as_torch[1:], protocol="gao"), expected)  # small ints: exact
 
 
 def test_no_query_with_a_match():

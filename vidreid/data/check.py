@@ -84,7 +84,8 @@ def build_index(name: str, root: str, issues: Issues, split: int = 0, **options)
 def _mars_index(name: str, root: str, issues: Issues, **options) -> VideoReIDDataset | None:
     from .datasets import load_dataset
     from .datasets._common import root_error
-    layout = ("ROOT/\n├── bbox_train/<pid4>/<pid4>C<cam>T<tracklet4>F<frame3>.jpg\n├── bbox_test/<pid4>/...\n"
+    layout = ("ROOT/\n├── bbox_train/<pid4>/<pid4>C<cam>T<tracklet4>F<frame3>.jpg\n"
+              "├── bbox_test/<pid4>/...\n"
               "└── info/\n    ├── train_name.txt, test_name.txt\n    ├── tracks_train_info.mat, "
               "tracks_test_info.mat\n    └── query_IDX.mat")
     root = os.path.abspath(root)

@@ -72,8 +72,7 @@ class VideoTrainDataset(Dataset):
     def _candidates(self, index: int, rng: np.random.Generator) -> Iterator[int]:
         """The tracklet itself, else the other tracklets of its identity, else any other (in a random order)."""
         if index not in self._dropped:
-            yield index
-            return
+            yield index                                          # the caller stops here unless it was unreadable
         same = np.flatnonzero(self._pids == self._pids[index])
         for pool in (same, np.flatnonzero(self._pids != self._pids[index])):
             for j in rng.permutation(pool).tolist():
@@ -131,6 +130,16 @@ class VideoTestDataset(Dataset):
                               CorruptFrameWarning, stacklevel=2)
             return None
         return self.transform(clip), t_idx
+
+
+class _TestLoader(DataLoader):
+    """A DataLoader that never yields an empty batch (every clip of it from dropped, unreadable tracklets): models
+    cannot run on zero clips. len() still counts every batch."""
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            if len(batch[1]):
+                yield batch
 
 
 def _collate_test(batch: list, empty_shape: tuple[int, ...]):
@@ -316,5 +325,5 @@ def build_test_loader(tracklets: list[Tracklet], cfg, sampling: str | None = Non
     if batch_size <= 0:
         raise ConfigError(f"data.test_batch_size must be positive, got {cfg.test_batch_size}")
     empty_shape = (seq_len, 3, cfg.height, cfg.width)
-    return DataLoader(test, batch_size=batch_size, shuffle=False, drop_last=False,
-                      collate_fn=functools.partial(_collate_test, empty_shape=empty_shape), **_loader_kwargs(cfg, 0))
+    return _TestLoader(test, batch_size=batch_size, shuffle=False, drop_last=False,
+                       collate_fn=functools.partial(_collate_test, empty_shape=empty_shape), **_loader_kwargs(cfg, 0))

@@ -78,7 +78,8 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, protocol: str = "mars"
 
 def _to_numpy(x):
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch here
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        x = (x.float() if str(x.dtype) == "torch.bfloat16" else x).numpy()  # bfloat16 -> float32 is exact
     return np.asarray(x)
 
 
@@ -172,7 +173,7 @@ def _good_ranks(dist, good_q, good_g, junk_q, junk_g, keep_mask, chunk_size, num
 def _block_ranks(dist_rows, row0, good_q, good_g, junk_q, junk_g, keep_mask):
     if np.isnan(dist_rows).any():
         raise ValueError("distmat contains NaN: distances must be comparable (inf is fine)")
-    num_rows, num_g = dist_rows.shape
+    num_g = dist_rows.shape[1]
     # (rows, G') the columns that can count; compress() keeps rows contiguous (fancy indexing would not)
     counted = dist_rows if keep_mask is None else dist_rows.compress(keep_mask, axis=1)
     width = counted.shape[1]

@@ -125,7 +125,7 @@ class _OriginalDistance:
         self.num = self.num_q + self.num_g
         dtype = np.result_type(q_g, q_q, g_g)  # what np.concatenate gives torchreid; squared in it
         self.dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
-        self.row_max = np.zeros(self.num, dtype=np.float32)  # filled by rows(), used by values()
+        self.row_max = np.zeros(self.num, dtype=np.float32)  # filled by squared_rows(), used by values()
 
     def blocks(self, rows):
         """Row ranges that never straddle the query/gallery boundary."""

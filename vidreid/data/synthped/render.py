@@ -227,7 +227,7 @@ def _disc(P: _Painter, cu, cv, r, rgb, darken=1.0):
     P.paint(win, P.edge(F32(r) - d), rgb, F32(darken) * (F32(1.0) - F32(0.3) * (d / F32(r)) ** 2))
 
 
-def _box(P: _Painter, cu, u_half, v0, v1, rgb, darken=1.0, tex_kind=None, rgb2=None, period=0.05, round_r=0.0):
+def _box(P: _Painter, cu, u_half, v0, v1, rgb, darken=1.0, tex_kind=None, rgb2=None, period=0.05):
     """Axis-aligned box centred at cu (T,) with half-width u_half, rows v0..v1 (body units), softly shaded."""
     win = P.window(cu - u_half, cu + u_half, v0, v1)
     if win is None:
@@ -250,7 +250,6 @@ def draw_person(canvas, person: Person, view: str, direction: int, box_h, cx, to
     zeros = np.zeros(T, F32)
     phase = np.asarray(phase, F32)
     A = F32(gait_amplitude)
-    s = np.sin(phase)
 
     rh = p.head_r
     v_head = F32(rh * 1.05)

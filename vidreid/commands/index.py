@@ -1,0 +1,98 @@
+"""`vidreid index build|add|info`: embed a gallery of tracklets into a FAISS index folder (docs/search.md)."""
+
+HELP = "build, extend or describe a gallery index for `vidreid search`"
+
+
+def _gallery_arguments(p, split_default_note: str) -> None:
+    p.add_argument("--gallery", help="a folder of tracklet folders (one folder of frames per tracklet) or a "
+                                     "manifest (.jsonl/.csv, see docs/datasets)")
+    p.add_argument("--dataset", help="a registered dataset name instead (mars, dukev, lsvid, manifest ...); "
+                                     "needs --root")
+    p.add_argument("--root", help="the dataset's root folder (with --dataset)")
+    p.add_argument("--split", choices=["gallery", "query", "train", "all"],
+                   help=f"which tracklets of a dataset / manifest ({split_default_note})")
+    p.add_argument("--pattern", help="regular expression read from each tracklet folder's path relative to "
+                                     "--gallery, named groups camera, tracklet, pid (default: "
+                                     "<camera>/<tracklet>, i.e. ROOT/cam1/track001/)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    p.add_argument("--workers", type=int, help="frame-loading processes (default: the checkpoint's data.workers)")
+    p.add_argument("--batch-size", type=int, help="clips per forward pass (default: the checkpoint's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_arguments(p):
+    sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="embed every tracklet of a gallery into a new index",
+                       description="Embed every tracklet of a gallery with a checkpoint and store a FAISS index "
+                                   "(+ tracklet metadata and the model hash) in the folder --out.")
+    b.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train")
+    b.add_argument("--out", required=True, help="the index folder to write (replaced atomically if it exists)")
+    _gallery_arguments(b, "default: gallery for datasets, all for manifests")
+    b.add_argument("--index-type", choices=["flat", "ivf", "ivfpq"], default="flat",
+                   help="flat: exact (default); ivf: inverted lists; ivfpq: + product quantisation (millions)")
+    b.add_argument("--factory", help="any FAISS index_factory string instead (inner-product metric)")
+    b.add_argument("--nlist", type=int, help="IVF lists (default ~4 sqrt(N))")
+    b.add_argument("--nprobe", type=int, help="IVF lists visited per search (default max(8, nlist/16))")
+    b.add_argument("--pq-m", type=int, help="PQ sub-quantisers (default D/16; must divide D)")
+    b.add_argument("--pq-bits", type=int, default=8, help="bits per PQ code (default 8)")
+    b.set_defaults(index_run=_build)
+
+    a = sub.add_parser("add", help="append tracklets to an index without rebuilding it",
+                       description="Embed more tracklets and append them to an existing index; refused when the "
+                                   "checkpoint is not the one the index was built with.")
+    a.add_argument("--index", required=True, help="the index folder")
+    a.add_argument("--checkpoint", help="the checkpoint (default: the one recorded in the index)")
+    _gallery_arguments(a, "default: gallery for datasets, all for manifests")
+    a.set_defaults(index_run=_add)
+
+    i = sub.add_parser("info", help="describe an index")
+    i.add_argument("--index", required=True, help="the index folder")
+    i.add_argument("--json", action="store_true", help="print the index header as JSON")
+    i.set_defaults(index_run=_info)
+
+
+def _extractor_kwargs(args) -> dict:
+    return {"device": args.device, "workers": args.workers, "batch_size": args.batch_size,
+            "progress": not args.no_progress}
+
+
+def _build(args) -> int:
+    import time
+
+    from ..search.searcher import Searcher
+    t0 = time.time()
+    s = Searcher(args.checkpoint, **_extractor_kwargs(args))
+    gi = s.index(args.gallery, args.out, dataset=args.dataset, root=args.root, split=args.split,
+                 pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,
+                 pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe)
+    print(gi.describe())
+    print(f"built in {time.time() - t0:.1f} s")
+    return 0
+
+
+def _add(args) -> int:
+    import time
+
+    from ..search.index import GalleryIndex
+    from ..search.searcher import Searcher
+    t0 = time.time()
+    gi = GalleryIndex.load(args.index)
+    checkpoint = args.checkpoint or gi.header["model"].get("checkpoint")
+    s = Searcher(checkpoint, index=gi, **_extractor_kwargs(args))
+    before = len(gi)
+    n = s.add(args.gallery, dataset=args.dataset, root=args.root, split=args.split, pattern=args.pattern)
+    print(f"added {n} tracklets to {gi.path}: {before} -> {len(gi)} ({time.time() - t0:.1f} s)")
+    return 0
+
+
+def _info(args) -> int:
+    import json
+
+    from ..search.index import GalleryIndex
+    gi = GalleryIndex.load(args.index)
+    print(json.dumps(gi.header, indent=1) if args.json else gi.describe())
+    return 0
+
+
+def run(args) -> int:
+    return args.index_run(args)

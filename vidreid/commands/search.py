@@ -1,0 +1,68 @@
+"""`vidreid search`: where else was this person seen? Rank an index's tracklets by distance to a probe video."""
+
+HELP = "search a gallery index with a probe (a folder of frames or a video file)"
+
+
+def add_arguments(p):
+    p.add_argument("--index", required=True, help="an index folder written by `vidreid index build`")
+    p.add_argument("--probe", required=True, help="a folder of frames, a video file (one tracklet), or an image")
+    p.add_argument("--checkpoint", help="the checkpoint (default: the one recorded in the index; must match its "
+                                        "model hash)")
+    p.add_argument("--top", type=int, default=20, help="results to list (default 20)")
+    p.add_argument("--exclude-same-camera", action="store_true",
+                   help="skip gallery tracklets from the probe's camera (--camera, or read from the probe's path "
+                        "with the index's folder pattern)")
+    p.add_argument("--camera", help="the probe's camera label, as the index names cameras (see `vidreid index info`)")
+    p.add_argument("--box", help="crop every probe frame to x,y,w,h (pixels) first, e.g. --box 410,120,90,230")
+    p.add_argument("--nprobe", type=int, help="IVF lists to visit (default: the index's)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (for programs)")
+    p.add_argument("--html", metavar="OUT", help="also write an HTML page of the probe and the results")
+    p.add_argument("--strip", type=int, default=8, help="frames per tracklet on the HTML page (default 8)")
+    p.add_argument("--no-attention", action="store_true", help="no attention overlays on the HTML page")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+
+
+def format_hits(result, index) -> str:
+    """The ranked list as a fixed-width table."""
+    p = result.probe
+    lines = [f"probe   {p.source} ({p.kind}, {p.num_frames} frames"
+             + (f", camera {result.camera}" if result.camera else "") + (f", box {p.box}" if p.box else "") + ")",
+             f"index   {index.path} ({len(index)} tracklets, {index.header['model'].get('name')}, "
+             f"distance = 1 - cos" + (", same camera excluded" if result.exclude_same_camera else "") + ")"]
+    width = max([len("tracklet")] + [len(h.tracklet) for h in result.hits])
+    head = f"{'rank':>4}  {'distance':>8}  {'camera':<10}  {'tracklet':<{width}}"
+    lines += ["", head, "-" * len(head)]
+    lines += [f"{h.rank:>4}  {h.distance:8.4f}  {h.camera or '-':<10}  {h.tracklet:<{width}}" for h in result.hits]
+    if not result.hits:
+        lines.append("(no result)")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    import json
+
+    from ..search.index import GalleryIndex
+    from ..search.searcher import Searcher
+
+    if args.top < 1:
+        from ..errors import VidReIDError
+        raise VidReIDError(f"--top must be >= 1, got {args.top}")
+    gi = GalleryIndex.load(args.index)
+    checkpoint = args.checkpoint or gi.header["model"].get("checkpoint")
+    s = Searcher(checkpoint, index=gi, device=args.device, workers=0)
+    result = s.query(args.probe, top=args.top, exclude_same_camera=args.exclude_same_camera, camera=args.camera,
+                     box=args.box, nprobe=args.nprobe)
+    if args.html:
+        from ..search.html import render_html
+        render_html(args.html, result, gi, s.extractor, strip=args.strip, attention=not args.no_attention)
+    if args.json:
+        doc = result.to_dict()
+        doc["index"] = {"path": gi.path, "tracklets": len(gi), "model": gi.header["model"]}
+        if args.html:
+            doc["html"] = args.html
+        print(json.dumps(doc, indent=1))
+    else:
+        print(format_hits(result, gi))
+        if args.html:
+            print(f"\npage: {args.html}")
+    return 0

@@ -1,0 +1,430 @@
+"""A gallery index on disk: FAISS vectors + tracklet metadata + the hash of the model that made the features.
+
+Features are L2-normalised, so the inner product is the cosine similarity; distances reported are 1 - cos (0 = same
+direction, 1 = orthogonal, 2 = opposite). Kinds (FAISS index_factory strings, all METRIC_INNER_PRODUCT):
+    flat    "Flat"                      exact search (default); 4*D bytes per tracklet
+    ivf     "IVF{nlist},Flat"           inverted lists: visits nprobe of nlist clusters; exact distances, approximate
+                                        neighbours; 4*D bytes per tracklet; needs training (k-means on the gallery)
+    ivfpq   "IVF{nlist},PQ{m}x{nbits}"  inverted lists + product quantisation: m*nbits/8 bytes per tracklet,
+                                        approximate distances; for galleries of millions
+  or any factory string (`factory=`), e.g. "HNSW32,Flat".
+
+Folder layout (INDEX/):
+    index.json               the header: format version, model (hash, name, checkpoint ...), extraction settings,
+                             kind, count, dim, and the names of the current data files
+    vectors.<gen>.faiss      faiss.write_index of the vectors
+    tracklets.<gen>.npz      per-tracklet metadata (numpy arrays only, loaded with allow_pickle=False): packed UTF-8
+                             strings (name, camera, path, thumbnail frame paths) + pid, frame count
+Writes are atomic: a save writes generation gen+1's data files (each to a temporary file renamed into place), then
+replaces index.json (the commit point), then deletes the older generation. A crash leaves the previous index intact.
+One writer at a time (`index add` from two processes at once would lose one of the additions).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import __version__
+from ..errors import VidReIDError
+
+FORMAT = "vidreid-gallery-index"
+FORMAT_VERSION = 1
+HEADER = "index.json"
+KINDS = ("flat", "ivf", "ivfpq")
+THUMBNAILS = 8               # frame paths kept per tracklet for result pages
+
+
+class SearchIndexError(VidReIDError):
+    """An index folder is missing, damaged, or was built with another model."""
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise VidReIDError("search needs FAISS: pip install 'vidreid[search]' (faiss-cpu)") from None
+    return faiss
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+    rank: int                    # 1-based
+    distance: float              # 1 - cosine similarity (approximate for PQ indexes)
+    tracklet: str                # display name
+    camera: str                  # camera label ("" = unknown)
+    index: int                   # row in the index (0-based, in insertion order)
+    pid: int                     # person id when the gallery gave one, else -1
+    path: str                    # the tracklet's folder (or first frame)
+    num_frames: int
+    thumbnails: tuple[str, ...]  # up to 8 evenly spaced frame paths
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["thumbnails"] = list(self.thumbnails)
+        return d
+
+
+class PackedStrings:
+    """Many strings in two arrays: UTF-8 bytes (uint8) and offsets (int64, len + 1). Saves and loads without pickle,
+    appends by concatenation, decodes one string on demand."""
+
+    def __init__(self, data: np.ndarray | None = None, offsets: np.ndarray | None = None):
+        self.data = np.zeros(0, np.uint8) if data is None else np.asarray(data, np.uint8)
+        self.offsets = np.zeros(1, np.int64) if offsets is None else np.asarray(offsets, np.int64)
+
+    @classmethod
+    def from_list(cls, strings) -> "PackedStrings":
+        encoded = [s.encode("utf-8") for s in strings]
+        lengths = np.fromiter((len(b) for b in encoded), np.int64, len(encoded))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return cls(np.frombuffer(b"".join(encoded), np.uint8).copy(), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return self.data[a:b].tobytes().decode("utf-8")
+
+    def extend(self, other: "PackedStrings") -> None:
+        self.offsets = np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]])
+        self.data = np.concatenate([self.data, other.data])
+
+
+class TrackletTable:
+    """Per-tracklet metadata, column-wise: names, camera labels (as codes into `camera_labels`), pids, frame counts,
+    paths and thumbnail frame paths (`thumbs[thumb_start[i]:thumb_start[i+1]]`)."""
+
+    def __init__(self):
+        self.names, self.paths, self.thumbs = PackedStrings(), PackedStrings(), PackedStrings()
+        self.camera_labels: list[str] = []
+        self.camera_codes = np.zeros(0, np.int32)
+        self.pids = np.zeros(0, np.int64)
+        self.num_frames = np.zeros(0, np.int64)
+        self.thumb_start = np.zeros(1, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+    def append(self, names, cameras, pids, paths, frame_lists) -> None:
+        labels = {c: i for i, c in enumerate(self.camera_labels)}
+        for c in cameras:                                          # loop over tracklets (labels are few)
+            if c not in labels:
+                labels[c] = len(self.camera_labels)
+                self.camera_labels.append(c)
+        codes = np.fromiter((labels[c] for c in cameras), np.int32, len(cameras))
+        picks = [_thumbnail_paths(f) for f in frame_lists]
+        counts = np.fromiter((len(p) for p in picks), np.int64, len(picks))
+        self.names.extend(PackedStrings.from_list(names))
+        self.paths.extend(PackedStrings.from_list(paths))
+        self.thumbs.extend(PackedStrings.from_list([p for ps in picks for p in ps]))
+        self.thumb_start = np.concatenate([self.thumb_start, self.thumb_start[-1] + np.cumsum(counts)])
+        self.camera_codes = np.concatenate([self.camera_codes, codes])
+        self.pids = np.concatenate([self.pids, np.asarray(pids, np.int64)])
+        self.num_frames = np.concatenate([self.num_frames,
+                                          np.fromiter((len(f) for f in frame_lists), np.int64, len(frame_lists))])
+
+    def camera(self, i: int) -> str:
+        return self.camera_labels[int(self.camera_codes[i])]
+
+    def thumbnails(self, i: int) -> tuple[str, ...]:
+        return tuple(self.thumbs[j] for j in range(int(self.thumb_start[i]), int(self.thumb_start[i + 1])))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"names_data": self.names.data, "names_offsets": self.names.offsets,
+                "paths_data": self.paths.data, "paths_offsets": self.paths.offsets,
+                "thumbs_data": self.thumbs.data, "thumbs_offsets": self.thumbs.offsets,
+                "thumb_start": self.thumb_start, "camera_codes": self.camera_codes, "pids": self.pids,
+                "num_frames": self.num_frames,
+                "camera_labels": PackedStrings.from_list(self.camera_labels).data,
+                "camera_labels_offsets": PackedStrings.from_list(self.camera_labels).offsets}
+
+    @classmethod
+    def from_arrays(cls, a) -> "TrackletTable":
+        t = cls()
+        t.names = PackedStrings(a["names_data"], a["names_offsets"])
+        t.paths = PackedStrings(a["paths_data"], a["paths_offsets"])
+        t.thumbs = PackedStrings(a["thumbs_data"], a["thumbs_offsets"])
+        labels = PackedStrings(a["camera_labels"], a["camera_labels_offsets"])
+        t.camera_labels = [labels[i] for i in range(len(labels))]
+        t.thumb_start, t.camera_codes = a["thumb_start"], a["camera_codes"]
+        t.pids, t.num_frames = a["pids"], a["num_frames"]
+        return t
+
+
+def _thumbnail_paths(frames) -> list[str]:
+    n = len(frames)
+    if n == 0:
+        return []
+    picks = np.unique(np.linspace(0, n - 1, min(THUMBNAILS, n)).round().astype(np.int64))
+    return [os.path.abspath(frames[i]) for i in picks.tolist()]
+
+
+def factory_string(kind: str, dim: int, count: int, nlist: int | None = None, pq_m: int | None = None,
+                   nbits: int = 8) -> str:
+    """The FAISS index_factory string of an index kind for `count` training vectors of dimension `dim`."""
+    if kind == "flat":
+        return "Flat"
+    if kind not in KINDS:
+        raise VidReIDError(f"index kind must be one of {', '.join(KINDS)} (or a FAISS factory string), got {kind!r}")
+    if nlist is None:                                              # ~4 sqrt(N) lists, >= 39 training points each
+        nlist = int(max(1, min(4 * np.sqrt(max(count, 1)), count // 39)))
+    if nlist < 1 or nlist > count:
+        raise VidReIDError(f"--nlist {nlist}: an IVF index needs 1 <= nlist <= the number of gallery tracklets at "
+                           f"build time ({count}); use --index-type flat for a small gallery")
+    if kind == "ivf":
+        return f"IVF{nlist},Flat"
+    m = pq_m or max(1, dim // 16)
+    if dim % m:
+        raise VidReIDError(f"--pq-m {m} must divide the feature dimension {dim}")
+    if count < 2 ** nbits:
+        raise VidReIDError(f"a PQ index with {nbits}-bit codes needs at least {2 ** nbits} tracklets to train "
+                           f"(got {count}); use --index-type ivf or flat, or fewer --pq-bits")
+    return f"IVF{nlist},PQ{m}x{nbits}"
+
+
+class GalleryIndex:
+    """Vectors + metadata of one gallery. Build with `GalleryIndex.create(...)`, fill with `add`, persist with
+    `save(folder)`; `GalleryIndex.load(folder)` reopens one."""
+
+    def __init__(self, faiss_index, header: dict, table: TrackletTable, path: str | None = None):
+        self.faiss_index, self.header, self.table, self.path = faiss_index, header, table, path
+        self._bitmaps: dict[int, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(cls, dim: int, model: dict, extraction: dict, kind: str = "flat", factory: str | None = None,
+               nprobe: int | None = None, pattern: str | None = None, train_count: int = 0,
+               nlist: int | None = None, pq_m: int | None = None, nbits: int = 8) -> "GalleryIndex":
+        """An empty index. `model` must hold "hash" (see extractor.model_hash); `train_count` = how many vectors the
+        first `add` brings (IVF/PQ train on them)."""
+        faiss = _faiss()
+        if factory:
+            kind = "factory"
+        else:
+            factory = factory_string(kind, dim, train_count, nlist, pq_m, nbits)
+        try:
+            index = faiss.index_factory(int(dim), factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as e:
+            raise VidReIDError(f"FAISS cannot build index {factory!r}: {str(e).splitlines()[-1]}") from None
+        ivf = _ivf(index)
+        if ivf is not None:
+            ivf.nprobe = int(nprobe or max(1, min(ivf.nlist, max(8, ivf.nlist // 16))))
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        header = {"format": FORMAT, "version": FORMAT_VERSION, "generation": 0, "dim": int(dim),
+                  "metric": "cosine (inner product of L2-normalised features); distance = 1 - cos",
+                  "kind": kind,
+                  "factory": factory, "nprobe": ivf.nprobe if ivf is not None else None, "count": 0,
+                  "model": dict(model), "extraction": dict(extraction), "pattern": pattern,
+                  "created": now, "updated": now, "vidreid_version": __version__}
+        return cls(index, header, TrackletTable())
+
+    @classmethod
+    def load(cls, path: str) -> "GalleryIndex":
+        faiss = _faiss()
+        head_path = os.path.join(path, HEADER)
+        if not os.path.isfile(head_path):
+            what = "no such folder" if not os.path.isdir(path) else f"no {HEADER} in it"
+            raise SearchIndexError(f"{path}: not a vidreid index ({what}); build one with `vidreid index build`")
+        try:
+            with open(head_path) as f:
+                header = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise SearchIndexError(f"{head_path}: unreadable index header ({e})") from None
+        if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
+            raise SearchIndexError(f"{head_path}: not a {FORMAT} version {FORMAT_VERSION} header "
+                                   f"(format {header.get('format')!r}, version {header.get('version')!r})")
+        vec_path = os.path.join(path, header["vectors_file"])
+        tab_path = os.path.join(path, header["tracklets_file"])
+        try:
+            index = faiss.read_index(vec_path)
+        except RuntimeError as e:
+            raise SearchIndexError(f"{vec_path}: unreadable FAISS index ({str(e).splitlines()[-1]})") from None
+        try:
+            with np.load(tab_path, allow_pickle=False) as z:
+                table = TrackletTable.from_arrays({k: z[k] for k in z.files})
+        except (OSError, ValueError, KeyError) as e:
+            raise SearchIndexError(f"{tab_path}: unreadable tracklet table ({e})") from None
+        if not (index.ntotal == len(table) == header["count"]) or index.d != header["dim"]:
+            raise SearchIndexError(f"{path}: inconsistent index ({index.ntotal} vectors of dim {index.d}, "
+                                   f"{len(table)} tracklets, header says {header['count']} of dim {header['dim']})")
+        ivf = _ivf(index)
+        if ivf is not None and header.get("nprobe"):
+            ivf.nprobe = int(header["nprobe"])
+        return cls(index, header, table, path)
+
+    # ------------------------------------------------------------------ properties
+    def __len__(self) -> int:
+        return int(self.faiss_index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.header["dim"])
+
+    @property
+    def model_hash(self) -> str:
+        return self.header["model"]["hash"]
+
+    def check_model(self, model_hash: str, what: str = "this checkpoint") -> None:
+        """SearchIndexError unless `model_hash` is the hash of the model the index was built with."""
+        if model_hash != self.model_hash:
+            m = self.header["model"]
+            raise SearchIndexError(
+                f"{self.path or 'index'} was built with model {m.get('name')} ({m.get('backbone')}) hash "
+                f"{self.model_hash[:12]} from {m.get('checkpoint')}; {what} has hash {model_hash[:12]}: features "
+                f"of different models are not comparable (rebuild the index with `vidreid index build`)")
+
+    def is_trained(self) -> bool:
+        return bool(self.faiss_index.is_trained)
+
+    # ------------------------------------------------------------------ writing
+    def train(self, features: np.ndarray) -> None:
+        if not self.is_trained():
+            self.faiss_index.train(_as_queries(features, self.dim))
+
+    def add(self, features: np.ndarray, names, cameras, pids, paths, frame_lists, model_hash: str) -> None:
+        """Append tracklets (features must be L2-normalised, one row per tracklet, from the index's model)."""
+        self.check_model(model_hash, "the model that computed these features")
+        x = _as_queries(features, self.dim)
+        n = len(x)
+        if not (len(names) == len(cameras) == len(pids) == len(paths) == len(frame_lists) == n):
+            raise ValueError("GalleryIndex.add: features and metadata lists differ in length")
+        if n == 0:
+            return
+        if not self.is_trained():
+            self.train(x)
+        self.faiss_index.add(x)
+        self.table.append(names, cameras, pids, paths, frame_lists)
+        self.header["count"] = len(self.table)
+        self._bitmaps.clear()
+
+    def save(self, path: str | None = None) -> str:
+        """Write the index folder atomically (see the module docstring); returns its path."""
+        from ..engine.checkpoint import atomic_path
+        faiss = _faiss()
+        path = os.path.abspath(path or self.path or "")
+        if not path:
+            raise VidReIDError("GalleryIndex.save needs a folder")
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise SearchIndexError(f"{path} exists and is not a folder")
+        os.makedirs(path, exist_ok=True)
+        old = _read_generation(path)
+        gen = max(old, int(self.header.get("generation", 0))) + 1
+        header = dict(self.header, generation=gen, count=len(self), vectors_file=f"vectors.{gen}.faiss",
+                      tracklets_file=f"tracklets.{gen}.npz", updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        with atomic_path(os.path.join(path, header["vectors_file"])) as tmp:
+            faiss.write_index(self.faiss_index, tmp)
+        with atomic_path(os.path.join(path, header["tracklets_file"])) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **self.table.arrays())
+        with atomic_path(os.path.join(path, HEADER)) as tmp:       # the commit point
+            with open(tmp, "w") as f:
+                json.dump(header, f, indent=1)
+        keep = {header["vectors_file"], header["tracklets_file"]}
+        for stale in glob.glob(os.path.join(path, "vectors.*.faiss")) + glob.glob(os.path.join(path, "tracklets.*.npz")):
+            if os.path.basename(stale) not in keep:
+                os.unlink(stale)
+        self.header, self.path = header, path
+        return path
+
+    # ------------------------------------------------------------------ searching
+    def search(self, features: np.ndarray, top: int = 20, exclude_cameras=None, nprobe: int | None = None,
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """features (Q, D) normalised -> (distances (Q, k), rows (Q, k)), k = min(top, len), best first.
+        exclude_cameras: per query a camera label whose tracklets are skipped (None = none). Rows of -1 (distance
+        inf) pad the results when fewer than k tracklets qualify (or an IVF search visits too few)."""
+        faiss = _faiss()
+        x = _as_queries(features, self.dim)
+        k = int(min(top, len(self)))
+        if k <= 0 or len(x) == 0:
+            return np.zeros((len(x), 0), np.float32), np.zeros((len(x), 0), np.int64)
+        ivf = _ivf(self.faiss_index)
+        def params(sel=None):
+            if ivf is not None:
+                return faiss.SearchParametersIVF(sel=sel, nprobe=int(nprobe or ivf.nprobe))
+            return faiss.SearchParameters(sel=sel) if sel is not None else None
+        sims = np.full((len(x), k), -np.inf, np.float32)
+        rows = np.full((len(x), k), -1, np.int64)
+        groups = self._camera_groups(exclude_cameras, len(x))     # code -> query rows (code -1: exclude nothing)
+        for code, qrows in groups.items():                        # one search per excluded camera, not per query
+            sel = None
+            if code >= 0:
+                bitmap = self._allowed_bitmap(code)
+                sel = faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(bitmap))
+            sims[qrows], rows[qrows] = self.faiss_index.search(x[qrows], k, params=params(sel))
+        # 1 - cos, clipped to its range [0, 2] (float rounding can give a tiny negative for the probe itself)
+        dist = np.where(rows >= 0, np.clip(1.0 - sims, 0.0, 2.0), np.inf).astype(np.float32)
+        return dist, rows
+
+    def _camera_groups(self, exclude_cameras, q: int) -> dict[int, np.ndarray]:
+        if exclude_cameras is None:
+            return {-1: np.arange(q)}
+        if isinstance(exclude_cameras, str):
+            exclude_cameras = [exclude_cameras] * q
+        if len(exclude_cameras) != q:
+            raise ValueError("exclude_cameras needs one camera label (or None) per query")
+        labels = {c: i for i, c in enumerate(self.table.camera_labels)}
+        # a camera the gallery never saw excludes nothing (code -1); so does None
+        codes = np.fromiter((labels.get(c, -1) if c is not None else -1 for c in exclude_cameras), np.int64, q)
+        return {int(c): np.flatnonzero(codes == c) for c in np.unique(codes)}
+
+    def _allowed_bitmap(self, code: int) -> np.ndarray:
+        """Bit i set <=> tracklet i is not from camera `code` (FAISS IDSelectorBitmap: little-endian bits)."""
+        if code not in self._bitmaps:
+            self._bitmaps[code] = np.packbits(self.table.camera_codes != code, bitorder="little")
+        return self._bitmaps[code]
+
+    def hits(self, distances: np.ndarray, rows: np.ndarray) -> list[Hit]:
+        """One query's (k,) distances and rows -> Hits (padding rows dropped)."""
+        t = self.table
+        out = []
+        for rank, (d, i) in enumerate(zip(distances.tolist(), rows.tolist()), 1):   # loop over the k results
+            if i < 0:
+                continue
+            out.append(Hit(rank, float(d), t.names[i], t.camera(i), int(i), int(t.pids[i]), t.paths[i],
+                           int(t.num_frames[i]), t.thumbnails(i)))
+        return out
+
+    def describe(self) -> str:
+        h, m = self.header, self.header["model"]
+        cams = ", ".join(c or "(none)" for c in self.table.camera_labels[:8])
+        more = f" +{len(self.table.camera_labels) - 8}" if len(self.table.camera_labels) > 8 else ""
+        lines = [f"index      {self.path}",
+                 f"tracklets  {len(self)} (cameras: {cams}{more})",
+                 f"vectors    {h['dim']}-d, {h['factory']}" + (f", nprobe {h['nprobe']}" if h.get("nprobe") else ""),
+                 f"model      {m.get('name')} ({m.get('backbone')}), hash {m['hash'][:12]}, {m.get('checkpoint')}",
+                 f"extraction {h['extraction'].get('sampling')} sampling, T={h['extraction'].get('seq_len')}",
+                 f"distance   1 - cosine similarity",
+                 f"updated    {h.get('updated')} (generation {h.get('generation')})"]
+        return "\n".join(lines)
+
+
+def _ivf(index):
+    faiss = _faiss()
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
+
+
+def _as_queries(features, dim: int) -> np.ndarray:
+    x = np.ascontiguousarray(np.asarray(features, dtype=np.float32))
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise SearchIndexError(f"features of shape {x.shape} do not fit an index of dimension {dim}")
+    return x
+
+
+def _read_generation(path: str) -> int:
+    try:
+        with open(os.path.join(path, HEADER)) as f:
+            return int(json.load(f).get("generation", 0))
+    except (OSError, ValueError, json.JSONDecodeError):
+        return 0

@@ -1,0 +1,178 @@
+"""`Searcher`: embed a gallery into an index, search it with a probe tracklet — the API behind `vidreid index` and
+`vidreid search`.
+
+    from vidreid import Searcher
+    s = Searcher("runs/mars/checkpoints/best.safetensors")
+    s.index("gallery/", out="gallery.index")          # a folder of tracklet folders, a manifest, a dataset ...
+    for hit in s.search("probe_video.mp4", top=10, box=(40, 20, 120, 300)):
+        print(hit.rank, hit.distance, hit.tracklet, hit.camera)
+
+    s = Searcher("best.safetensors", index="gallery.index")   # reopen (refused if the checkpoint differs)
+    s.add("new_tracklets/")                                   # append, saved in place
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import VidReIDError
+from .extractor import FeatureExtractor
+from .gallery import GallerySource, camera_of_path, resolve_gallery
+from .index import GalleryIndex, Hit, SearchIndexError, factory_string
+from .probe import Probe, load_probe
+
+CHUNK = 4096   # gallery tracklets embedded per loader pass (bounds memory; IVF trains on the first passes)
+
+
+@dataclass
+class SearchResult:
+    probe: Probe
+    camera: str | None            # the probe's camera (given, or read from its path with the index's pattern)
+    hits: list[Hit]
+    feature: np.ndarray           # (D,) the probe's normalised feature
+    exclude_same_camera: bool
+
+    def to_dict(self) -> dict:
+        return {"probe": dict(self.probe.describe(), camera=self.camera),
+                "exclude_same_camera": self.exclude_same_camera, "distance": "1 - cosine similarity",
+                "hits": [h.to_dict() for h in self.hits]}
+
+
+class Searcher:
+    """A checkpoint's feature extractor + (optionally) an open gallery index.
+
+    `index=PATH` opens an existing index and checks that it was built with this checkpoint (SearchIndexError if
+    not); its extraction settings (clip sampling, T) then apply to probes. Other kwargs go to FeatureExtractor
+    (device, sampling, seq_len, batch_size, workers).
+    """
+
+    def __init__(self, checkpoint: str, index: str | GalleryIndex | None = None, progress: bool = False,
+                 **extractor_kwargs):
+        self.extractor = FeatureExtractor(checkpoint, **extractor_kwargs)
+        self.progress = progress
+        self.gallery_index: GalleryIndex | None = None
+        if index is not None:
+            self.open(index)
+
+    @property
+    def model_hash(self) -> str:
+        return self.extractor.model_hash
+
+    # ------------------------------------------------------------------ indexes
+    def open(self, index: str | GalleryIndex) -> GalleryIndex:
+        """Open an index built with this checkpoint (SearchIndexError otherwise) and adopt its extraction
+        settings, so probes are embedded exactly like its gallery."""
+        gi = index if isinstance(index, GalleryIndex) else GalleryIndex.load(os.fspath(index))
+        gi.check_model(self.model_hash, f"checkpoint {self.extractor.checkpoint}")
+        ex = gi.header.get("extraction", {})
+        self.extractor.sampling = ex.get("sampling", self.extractor.sampling)
+        self.extractor.seq_len = int(ex.get("seq_len", self.extractor.seq_len))
+        self.gallery_index = gi
+        return gi
+
+    def index(self, gallery=None, out: str | None = None, *, dataset: str | None = None, root: str | None = None,
+              split: str | None = None, pattern: str | None = None, kind: str = "flat", factory: str | None = None,
+              nlist: int | None = None, pq_m: int | None = None, nbits: int = 8, nprobe: int | None = None,
+              ) -> GalleryIndex:
+        """Embed every tracklet of `gallery` into a new index (kept open), saved to `out` when given.
+
+        gallery: a folder of tracklet folders (`pattern` reads camera / tracklet names from their paths), a manifest
+        file, a VideoReIDDataset, a list of Tracklets or a GallerySource; or dataset=NAME, root=R (split: gallery |
+        query | train | all). kind: flat (exact) | ivf | ivfpq (nlist, pq_m, nbits, nprobe), or a FAISS `factory`.
+        """
+        source = resolve_gallery(gallery, dataset, root, split, pattern)
+        if factory is None and self.extractor.feat_dim:              # bad index options fail before embedding
+            factory_string(kind, self.extractor.feat_dim, len(source), nlist, pq_m, nbits)
+        gi = self._embed_into(None, source, dict(kind=kind, factory=factory, nlist=nlist, pq_m=pq_m, nbits=nbits,
+                                                 nprobe=nprobe, pattern=source.pattern))
+        if out is not None:
+            gi.save(out)
+        self.gallery_index = gi
+        return gi
+
+    def add(self, gallery=None, *, dataset: str | None = None, root: str | None = None, split: str | None = None,
+            pattern: str | None = None, save: bool = True) -> int:
+        """Append the tracklets of `gallery` to the open index without rebuilding it (saved in place when it was
+        loaded from / saved to a folder and `save`). Returns the number added."""
+        gi = self._require_index()
+        source = resolve_gallery(gallery, dataset, root, split, pattern or gi.header.get("pattern"))
+        self._embed_into(gi, source, {})
+        if save and gi.path:
+            gi.save(gi.path)
+        return len(source)
+
+    def _embed_into(self, gi: GalleryIndex | None, source: GallerySource, create: dict) -> GalleryIndex:
+        """Embed `source` CHUNK tracklets at a time into `gi` (a new index from `create` options when None). IVF/PQ
+        indexes train on the pending features once there are enough of them (or at the end)."""
+        ex = self.extractor
+        pending: list[tuple[np.ndarray, GallerySource]] = []
+        total = len(source)
+        for start in range(0, total, CHUNK):                          # loop over chunks of tracklets
+            part = source.subset(range(start, min(total, start + CHUNK)))
+            feats = ex.embed_tracklets(part.tracklets, self.progress,
+                                       desc=f"embed {start + len(part)}/{total}" if total > CHUNK else "embed")
+            if gi is None:
+                gi = GalleryIndex.create(feats.shape[1], ex.describe(), ex.extraction(), train_count=total,
+                                         **create)
+            pending.append((feats, part))
+            ready = gi.is_trained() or sum(len(p) for _, p in pending) >= _train_size(gi) \
+                or start + CHUNK >= total
+            if not ready:
+                continue
+            x = np.concatenate([f for f, _ in pending])
+            gi.train(x)
+            for f, p in pending:
+                gi.add(f, p.names, p.cameras, p.pids, p.paths, [t.frames for t in p.tracklets], self.model_hash)
+            pending = []
+        if gi is None:
+            raise VidReIDError(f"{source.description}: no tracklet to index")
+        return gi
+
+    def _require_index(self) -> GalleryIndex:
+        if self.gallery_index is None:
+            raise SearchIndexError("no index open: call Searcher.index(gallery, out=...) or pass index=PATH")
+        return self.gallery_index
+
+    # ------------------------------------------------------------------ probes
+    def embed(self, probe, box=None) -> np.ndarray:
+        """(D,) normalised feature of a probe (folder of frames, video file, frame files, or uint8 frames)."""
+        return self.extractor.embed_probe(self.load_probe(probe, box))
+
+    def load_probe(self, probe, box=None) -> Probe:
+        return load_probe(probe, box=box, size=self.extractor.input_size)
+
+    def search(self, probe, top: int = 20, exclude_same_camera: bool = False, camera: str | None = None,
+               box=None, nprobe: int | None = None) -> list[Hit]:
+        """The `top` nearest gallery tracklets of `probe`, best first (see `query` for the details)."""
+        return self.query(probe, top, exclude_same_camera, camera, box, nprobe).hits
+
+    def query(self, probe, top: int = 20, exclude_same_camera: bool = False, camera: str | None = None,
+              box=None, nprobe: int | None = None) -> SearchResult:
+        """Search with one probe tracklet -> SearchResult (hits + the probe, its camera and feature).
+
+        exclude_same_camera skips gallery tracklets of the probe's camera: `camera` names it, else the index's
+        folder pattern reads it from the probe's path (VidReIDError when neither gives one).
+        """
+        gi = self._require_index()
+        p = probe if isinstance(probe, Probe) else self.load_probe(probe, box)
+        if camera is None and p.kind in ("folder", "files", "video"):
+            camera = camera_of_path(p.source if p.kind != "files" else os.path.dirname(p.source),
+                                    gi.header.get("pattern"))
+            if camera is not None and camera not in gi.table.camera_labels:
+                camera = None                                         # a path component that is not a camera
+        if exclude_same_camera and camera is None:
+            raise VidReIDError(f"--exclude-same-camera needs the probe's camera: pass --camera LABEL (cameras in "
+                               f"the index: {', '.join(c or '(none)' for c in gi.table.camera_labels[:10])})")
+        feat = self.extractor.embed_probe(p)
+        dist, rows = gi.search(feat[None], top, [camera] if exclude_same_camera else None, nprobe)
+        return SearchResult(p, camera, gi.hits(dist[0], rows[0]), feat, exclude_same_camera)
+
+
+def _train_size(gi: GalleryIndex) -> int:
+    """Vectors to collect before training an untrained (IVF/PQ) index: 64 per inverted list, 256 per PQ centroid."""
+    from .index import _ivf
+    ivf = _ivf(gi.faiss_index)
+    nlist = ivf.nlist if ivf is not None else 1
+    return max(64 * nlist, 256 * 39)
