@@ -216,6 +216,11 @@ class GalleryIndex:
         ivf = _ivf(index)
         if ivf is not None:
             ivf.nprobe = int(nprobe or max(1, min(ivf.nlist, max(8, ivf.nlist // 16))))
+            ivf = faiss.downcast_index(ivf)
+            if hasattr(ivf, "do_polysemous_training"):
+                # FAISS trains IVFPQ codes for polysemous search by default: minutes of simulated annealing that
+                # only Hamming-distance filtering (unused here) benefits from
+                ivf.do_polysemous_training = False
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
         header = {"format": FORMAT, "version": FORMAT_VERSION, "generation": 0, "dim": int(dim),
                   "metric": "cosine (inner product of L2-normalised features); distance = 1 - cos",
