@@ -17,8 +17,9 @@ from .errors import ConfigError
 class DataConfig:
     dataset: str = "synthped"           # registered dataset name (vidreid.data.list_datasets())
     root: str = "data/synthped"         # dataset root folder
-    protocol: str = "mars"              # evaluation protocol: mars (official) | gao (torchreid / Gao & Nevatia)
+    protocol: str = ""                  # evaluation protocol: mars (official) | gao (torchreid / Gao & Nevatia); "" = the dataset's own
     split: int = 0                      # split index for datasets with several (iLIDS-VID, PRID2011)
+    options: dict = field(default_factory=dict)  # extra loader options (e.g. prid2011 seed/min_frames, lsvid subset)
     synth: dict = field(default_factory=dict)  # SynthPed options (ids, cams, size, seed ...) used when generating root
     height: int = 256                   # input frame height
     width: int = 128                    # input frame width
@@ -112,7 +113,7 @@ class Config:
         return dataclasses.asdict(self)
 
 
-_FREE_DICTS = {"kwargs", "reg_weights", "synth"}  # dict fields whose keys are not checked here
+_FREE_DICTS = {"kwargs", "reg_weights", "synth", "options"}  # dict fields whose keys are not checked here
 
 
 def _merge(obj, updates: dict, where: str, source: str) -> None:

@@ -126,5 +126,10 @@ def build_model_from_checkpoint(path: str, num_classes: int | None = None, devic
     cfg = config_from_dict(meta["config"])
     n = num_classes or meta["num_classes"]
     model = build_for_dataset(cfg, n, pretrained=False)
+    if n != meta["num_classes"]:
+        import sys
+        print(f"vidreid: note: {path} was trained with {meta['num_classes']} classes, this dataset has {n}: "
+              f"backbone and feature layers loaded, classifier re-initialised (not used for evaluation)",
+              file=sys.stderr)
     load_weights(model, state, path, allow_new_classifier=n != meta["num_classes"])
     return model.to(device).eval(), meta

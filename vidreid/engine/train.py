@@ -58,7 +58,9 @@ def prepare_dataset(cfg: Config, progress: bool = True) -> VideoReIDDataset:
         if D.is_main():
             ensure_synthped(d.root, progress=progress, **d.synth)
         D.barrier()
-    options = {"protocol": d.protocol}
+    options = dict(d.options)
+    if d.protocol:
+        options["protocol"] = d.protocol
     if d.dataset in ("ilidsvid", "prid2011"):
         options["split"] = d.split
     return load_dataset(d.dataset, d.root, **options)

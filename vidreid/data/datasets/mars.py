@@ -215,7 +215,20 @@ def mars(root: str, protocol: str = "mars", split: int = 0) -> VideoReIDDataset:
 
 @register_dataset("synthped")
 def synthped(root: str, protocol: str = "mars", split: int = 0, synth: dict | None = None) -> VideoReIDDataset:
-    """SynthPed roots are written in the MARS layout (vidreid.data.synthped generates them); `synth` (the generation
-    options) is accepted for convenience and not used by the reader."""
+    """SynthPed roots are written in the MARS layout by default, or the DukeV layout (`layout` in the root's
+    synthped.json); the matching real loader reads them. `synth` (the generation options) is accepted for
+    convenience and not used by the reader."""
     _check_split("synthped", split)
+    import json
+    marker = os.path.join(root, "synthped.json")
+    layout = "mars"
+    if os.path.isfile(marker):
+        try:
+            with open(marker) as f:
+                layout = json.load(f).get("config", {}).get("layout", "mars")
+        except (OSError, ValueError):
+            pass
+    if layout == "dukev":
+        from .dukev import load_dukev_layout
+        return load_dukev_layout(root, "synthped", protocol)
     return load_mars_layout(root, "synthped", protocol)

@@ -1,0 +1,187 @@
+"""Search latency: per-probe search time on synthetic gallery indexes, and probe-embedding time on this CPU.
+
+1. Search. Synthetic L2-normalised features with identity structure (as re-ID features have): `ids` centres, each
+   tracklet = its centre + Gaussian noise (cosine to the centre ~0.7), probes = new noisy samples of random ids.
+   For each size N: build the index through vidreid's GalleryIndex (metadata included), then time
+   `GalleryIndex.search` + `hits` (what `Searcher.search` does after embedding) for one probe at a time: median and
+   95th percentile over `--probes` probes, top 20. Also the per-probe time when `--batch` probes are searched at
+   once (what a program embedding many probes can do). Kinds: flat (exact) at every size; ivf / ivfpq on the
+   largest (recall@20 against the flat results). Memory: N x D x 4 bytes per flat index (1 M x 1024 = 4 GB;
+   1 M x 2048 would be 8 GB, hence D = 1024 by default; PQ stores D/16 bytes per tracklet).
+2. Probe embedding. A 32-frame probe (a folder of 32 JPEGs, 256x128) through FeatureExtractor with the default test
+   sampling (dense, T=4: 8 clips), for tp with resnet50 and resnet18 backbones (untrained weights: same speed):
+   model forward alone, and end to end (decode + transform + forward).
+
+    python benchmarks/search_latency.py [--sizes 10000 1000000] [--dim 1024] [--probes 100] [--kinds flat ivf ivfpq]
+                                        [--skip-embed] [--skip-search]
+Prints markdown rows for BENCHMARKS.md ("Search latency").
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+CHUNK = 100_000
+
+
+def clustered_features(n: int, dim: int, ids: int, seed: int, noise: float = 0.04):
+    """Yield (start, chunk) of n unit vectors around `ids` unit centres (chunked: 1 M x 1024 never sits twice in
+    memory). noise = per-coordinate std; at dim 1024, 0.04 gives cos(sample, centre) ~ 0.78."""
+    centres = np.random.default_rng(seed).standard_normal((ids, dim), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    for start in range(0, n, CHUNK):
+        rng = np.random.default_rng([seed, start])
+        m = min(CHUNK, n - start)
+        x = centres[rng.integers(0, ids, m)] + noise * rng.standard_normal((m, dim), dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        yield start, x
+
+
+def build(kind: str, n: int, dim: int, ids: int, nlist: int | None):
+    from vidreid.search.index import GalleryIndex
+    model = {"hash": "0" * 64, "name": "synthetic", "backbone": "-", "checkpoint": "-"}
+    gi = GalleryIndex.create(dim, model, {"sampling": "dense", "seq_len": 4}, kind=kind, train_count=n,
+                             nlist=nlist, nprobe=16 if kind != "flat" else None)
+    t0 = time.perf_counter()
+    if not gi.is_trained():                                  # train on the first 64 * nlist vectors (>= 50 k)
+        need = max(50_000, 64 * (nlist or 1))
+        sample = np.concatenate([x for _, x in clustered_features(min(n, need), dim, ids, 0)])
+        gi.train(sample)
+        del sample
+    t_train = time.perf_counter() - t0
+    for start, x in clustered_features(n, dim, ids, 0):
+        m = len(x)
+        names = [f"cam{(start + i) % 6 + 1}/t{start + i:07d}" for i in range(m)]
+        gi.add(x, names, [f"cam{(start + i) % 6 + 1}" for i in range(m)], [-1] * m, names,
+               [(f"/g/{name}/0001.jpg",) for name in names], "0" * 64)
+    return gi, t_train, time.perf_counter() - t0 - t_train
+
+
+def time_search(gi, probes: np.ndarray, batch: int, top: int = 20):
+    times = []
+    rows_all = []
+    for q in probes:                                         # one probe at a time: the latency a user sees
+        t0 = time.perf_counter()
+        dist, rows = gi.search(q[None], top)
+        gi.hits(dist[0], rows[0])
+        times.append(time.perf_counter() - t0)
+        rows_all.append(rows[0])
+    t0 = time.perf_counter()
+    for s in range(0, len(probes), batch):
+        gi.search(probes[s:s + batch], top)
+    per_probe_batched = (time.perf_counter() - t0) / len(probes)
+    return np.array(times), per_probe_batched, np.stack(rows_all)
+
+
+def search_benchmark(args) -> list[str]:
+    rows = []
+    for n in args.sizes:
+        rng = np.random.default_rng(123)
+        centres = np.random.default_rng(0).standard_normal((args.ids, args.dim), dtype=np.float32)
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+        probes = centres[rng.integers(0, args.ids, args.probes)] + 0.04 * rng.standard_normal(
+            (args.probes, args.dim), dtype=np.float32)
+        probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+        exact = None
+        kinds = [k for k in args.kinds if k == "flat" or n == max(args.sizes)]
+        for kind in kinds:
+            nlist = None if kind == "flat" else args.nlist
+            gi, t_train, t_add = build(kind, n, args.dim, args.ids, nlist)
+            times, batched, found = time_search(gi, probes, args.batch)
+            if kind == "flat":
+                exact = found
+            recall = "1 (exact)" if kind == "flat" else (
+                f"{np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, exact)]):.3f}"
+                if exact is not None else "-")
+            mb = gi.faiss_index.sa_code_size() * n / 2 ** 20 if kind != "flat" else 4 * args.dim * n / 2 ** 20
+            line = (f"| {n:,} | {args.dim} | {gi.header['factory']}{', nprobe 16' if kind != 'flat' else ''} | "
+                    f"{1e3 * np.median(times):.2f} ms | {1e3 * np.percentile(times, 95):.2f} ms | "
+                    f"{1e3 * batched:.3f} ms | {recall} | {mb:,.0f} MB | {t_train + t_add:.0f} s |")
+            print(line, flush=True)
+            rows.append(line)
+            del gi
+    return rows
+
+
+def embed_benchmark(args) -> list[str]:
+    import simplejpeg
+    import torch
+
+    from vidreid.config import Config
+    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.models import build_model
+    from vidreid.search import FeatureExtractor
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="vidreid-bench-")
+    probe = os.path.join(tmp, "probe")
+    os.makedirs(probe)
+    rng = np.random.default_rng(0)
+    for i in range(32):
+        img = np.kron(rng.integers(0, 255, (16, 8, 3)), np.ones((16, 16, 1))).astype(np.uint8)  # 256x128
+        with open(os.path.join(probe, f"{i:04d}.jpg"), "wb") as f:
+            f.write(simplejpeg.encode_jpeg(img, quality=90))
+    for backbone in args.backbones:
+        cfg = Config()
+        cfg.model.name, cfg.model.backbone = "tp", backbone
+        ck = os.path.join(tmp, f"tp_{backbone}.safetensors")
+        save_checkpoint(ck, build_model("tp", 625, backbone=backbone), {"model": "tp", "num_classes": 625,
+                                                                          "config": cfg.to_dict()})
+        fx = FeatureExtractor(ck)
+        fx(probe)                                            # warm-up (allocations, oneDNN kernels)
+        clips = torch.randn(8, 4, 3, 256, 128)
+        fwd, e2e = [], []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                fx.model(clips)
+            fwd.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            fx(probe)
+            e2e.append(time.perf_counter() - t0)
+        line = (f"| tp / {backbone} | 32 frames 256x128 (dense, 8 clips of T=4) | {1e3 * min(fwd):.0f} ms | "
+                f"{1e3 * min(e2e):.0f} ms | {torch.get_num_threads()} |")
+        print(line, flush=True)
+        rows.append(line)
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
+    p.add_argument("--dim", type=int, default=1024)
+    p.add_argument("--ids", type=int, default=20_000, help="identities in the synthetic gallery")
+    p.add_argument("--probes", type=int, default=100)
+    p.add_argument("--batch", type=int, default=64, help="probes per call for the batched figure")
+    p.add_argument("--kinds", nargs="+", default=["flat", "ivf", "ivfpq"])
+    p.add_argument("--nlist", type=int, default=1024, help="IVF lists for the largest size")
+    p.add_argument("--backbones", nargs="+", default=["resnet50", "resnet18"])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--skip-embed", action="store_true")
+    p.add_argument("--skip-search", action="store_true")
+    args = p.parse_args()
+    import faiss
+    import torch
+    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads), faiss {faiss.__version__} ({faiss.omp_get_max_threads()} threads)")
+    if not args.skip_search:
+        print("\n| tracklets | D | index | latency median | p95 | per probe, batched | recall@20 | memory | build |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        search_benchmark(args)
+    if not args.skip_embed:
+        print("\n| model | probe | forward | end to end | threads |")
+        print("|---|---|---|---|---|")
+        embed_benchmark(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
