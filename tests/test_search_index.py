@@ -54,28 +54,31 @@ def test_flat_is_exact_and_distance_is_one_minus_cosine():
     assert r_self[0, 0] == 5 and 0 <= d_self[0, 0] < 1e-6          # clipped at 0, never a tiny negative
 
 
-def test_exclude_camera_per_query_matches_masked_brute_force():
+@pytest.mark.parametrize("num_queries", [6, 25])       # few queries: one BLAS product; many: FAISS's search
+def test_exclude_camera_per_query_matches_masked_brute_force(num_queries):
     rng = np.random.default_rng(1)
     gi, x = filled(rng)
-    q = unit(rng, 6, 32)
-    exclude = ["c1", "c2", None, "c3", "c1", "unknown-camera"]
+    q = unit(rng, num_queries, 32)
+    exclude = (["c1", "c2", None, "c3", "c1", "unknown-camera"] * 5)[:num_queries]
     dist, rows = gi.search(q, top=15, exclude_cameras=exclude)
     cams = np.array(meta(len(x))[1])
     for i, cam in enumerate(exclude):
         allowed = cams != cam if cam in ("c1", "c2", "c3") else None
         ref_d, ref_rows = brute_force(q[i:i + 1], x, 15, allowed)
         assert (rows[i] == ref_rows[0]).all(), i
+        assert np.abs(dist[i] - ref_d[0]).max() < 1e-5
         assert cam is None or cam not in cams[rows[i]]
 
 
-def test_fewer_results_than_top_are_padded():
+@pytest.mark.parametrize("num_queries", [1, 25])
+def test_fewer_results_than_top_are_padded(num_queries):
     rng = np.random.default_rng(2)
     x = unit(rng, 4, 8)
     gi = GalleryIndex.create(8, MODEL, EXTRACTION)
     gi.add(x, *meta(4, cams=("a", "a", "a", "b")), HASH)
-    dist, rows = gi.search(x[0], top=10, exclude_cameras="a")
-    assert rows.shape == (1, 4) and rows[0, 0] == 3 and (rows[0, 1:] == -1).all()
-    assert np.isinf(dist[0, 1:]).all()
+    dist, rows = gi.search(np.repeat(x[:1], num_queries, 0), top=10, exclude_cameras="a")
+    assert rows.shape == (num_queries, 4) and (rows[:, 0] == 3).all() and (rows[:, 1:] == -1).all()
+    assert np.isinf(dist[:, 1:]).all()
     hits = gi.hits(dist[0], rows[0])
     assert len(hits) == 1 and hits[0].camera == "b" and hits[0].rank == 1
 
@@ -94,7 +97,9 @@ def test_save_load_roundtrip_add_and_generations(tmp_path):
     assert len(h.thumbnails) == 8 and h.thumbnails[0] == frames[17][0] and h.thumbnails[-1] == frames[17][-1]
     # append without rebuilding: the old rows keep their ids, the new ones follow
     y = unit(rng, 10, 32)
+    assert back.search(x[9], top=1)[1][0, 0] == 9               # (caches a view of the vectors) ...
     back.add(y, *meta(10, start=50), HASH)
+    assert back.search(y[3], top=1)[1][0, 0] == 53              # ... which an append refreshes
     back.save()
     assert sorted(os.listdir(path)) == ["index.json", "tracklets.2.npz", "vectors.2.faiss"]
     again = GalleryIndex.load(path)

@@ -14,6 +14,10 @@ def add_arguments(p):
     p.add_argument("--split", help="split of a multi-split dataset (ilidsvid, prid2011): an index, or 'all' for "
                                    "every split and their mean; a checkpoint path containing {split} gives one "
                                    "checkpoint per split (runs/ilids{split}/checkpoints/best.safetensors)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="always extract, and write no feature file (default: reuse <run dir>/features/ files whose "
+                        "checkpoint, settings and tracklet hashes match, else extract and write them)")
+    p.add_argument("--features-dir", help="folder of cached feature files (default: <run dir>/features)")
 
 
 def run(args) -> int:
@@ -26,6 +30,7 @@ def run(args) -> int:
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
     from ..engine.evaluate import evaluate_model, format_results
     from ..engine.extract import resolve_device
+    from ..engine.feature_cache import CachedExtractor
     from ..engine.train import jsonable, prepare_dataset
 
     _, meta = read_checkpoint(args.checkpoint)
@@ -43,8 +48,14 @@ def run(args) -> int:
         cfg.data.split = _split_index(args.split)
     device = resolve_device(cfg.train.device)
     dataset = prepare_dataset(cfg)
-    model, _ = build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids, device)
-    res = evaluate_model(model, dataset, cfg, device)
+    # features come from <run dir>/features when a file there was made with this checkpoint, these settings and
+    # this tracklet list (else they are extracted and written there); the model is built only if needed
+    extractor = CachedExtractor(lambda: build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids,
+                                                                    device)[0],
+                                cfg, args.checkpoint, dataset.name, dataset.root,
+                                cfg.eval.sampling or cfg.data.test_sampling, device, folder=args.features_dir,
+                                enabled=not args.no_cache)
+    res = evaluate_model(None, dataset, cfg, device, extractor=extractor)
     print(format_results(res, title=f"{meta.get('model')} on {dataset.name} ({args.checkpoint})"))
     if args.json:
         with open(args.json, "w") as f:

@@ -327,3 +327,73 @@ def build_test_loader(tracklets: list[Tracklet], cfg, sampling: str | None = Non
     empty_shape = (seq_len, 3, cfg.height, cfg.width)
     return _TestLoader(test, batch_size=batch_size, shuffle=False, drop_last=False,
                        collate_fn=functools.partial(_collate_test, empty_shape=empty_shape), **_loader_kwargs(cfg, 0))
+
+
+class FrameStreamDataset(Dataset):
+    """`all` sampling in bounded memory: every frame of every tracklet, in order, as one stream cut into batches of
+    `batch_frames` frames (a batch may hold the end of one tracklet and the start of the next; a long tracklet spans
+    several batches). Item k -> (frames (N, 3, H, W) float32 with N <= batch_frames, seg_track (S,) int64,
+    seg_len (S,) int64, seg_last (S,) bool): the batch's frames are S consecutive segments, segment j holding seg_len[j]
+    frames of tracklet seg_track[j], seg_last[j] when it ends that tracklet.
+
+    `frame_multiple` m: each tracklet is padded to a multiple of m frames by repeating its last frame (STE-NVAN
+    processes frames in groups of 4) and batch_frames is rounded up to a multiple of m, so no group is split.
+    Unreadable tracklets (strict=False) are dropped with a warning: their segments are left out of the item.
+    """
+
+    def __init__(self, tracklets: Sequence[Tracklet], batch_frames: int, transform: ClipTransform,
+                 strict: bool = False, frame_multiple: int = 1):
+        _check_nonempty(tracklets)
+        m = int(frame_multiple)
+        if batch_frames <= 0 or m <= 0:
+            raise ConfigError(f"frames per batch ({batch_frames}) and frame multiple ({m}) must be positive")
+        self.tracklets, self.transform, self.strict = list(tracklets), transform, strict
+        self.batch_frames = -(-int(batch_frames) // m) * m
+        self.lengths = np.fromiter((len(t.frames) for t in self.tracklets), dtype=np.int64, count=len(self.tracklets))
+        self.padded = -(-self.lengths // m) * m                      # frames each tracklet takes in the stream
+        self.ends = np.cumsum(self.padded)                           # tracklet i = stream [ends[i] - padded[i], ends[i])
+        self.starts = self.ends - self.padded
+        self.total_frames = int(self.ends[-1]) if len(self.ends) else 0
+        self._dropped: set[int] = set()
+
+    def __len__(self) -> int:
+        return -(-self.total_frames // self.batch_frames)
+
+    def __getitem__(self, item: int):
+        lo = item * self.batch_frames
+        hi = min(lo + self.batch_frames, self.total_frames)
+        first, last = np.searchsorted(self.ends, [lo, hi - 1], side="right")
+        clips, tracks, counts, ends = [], [], [], []
+        for i in range(int(first), int(last) + 1):                  # loop over the (few) tracklets of the batch
+            t = self.tracklets[i]
+            a, b = max(lo, self.starts[i]) - self.starts[i], min(hi, self.ends[i]) - self.starts[i]
+            frame_idx = np.minimum(np.arange(a, b), self.lengths[i] - 1)  # padding repeats the last frame
+            try:
+                clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+            except NoReadableFrameError:
+                self._drop(i)
+                continue
+            clips.append(self.transform(clip))                       # (b - a, 3, H, W)
+            tracks.append(i)
+            counts.append(int(b - a))
+            ends.append(bool(b == self.padded[i]))
+        frames = torch.cat(clips) if clips else torch.zeros(0, 3, self.transform.height, self.transform.width)
+        return (frames, torch.tensor(tracks, dtype=torch.int64), torch.tensor(counts, dtype=torch.int64),
+                torch.tensor(ends, dtype=torch.bool))
+
+    def _drop(self, index: int) -> None:
+        if index not in self._dropped:
+            t = self.tracklets[index]
+            self._dropped.add(index)
+            warnings.warn(f"dropping test tracklet {index} (pid {t.pid}, camid {t.camid}, "
+                          f"{os.path.dirname(t.frames[0])}): none of its {len(t.frames)} frames is readable",
+                          CorruptFrameWarning, stacklevel=3)
+
+
+def build_frame_stream_loader(tracklets: list[Tracklet], cfg, batch_frames: int,
+                              frame_multiple: int = 1) -> DataLoader:
+    """Every frame of every tracklet in stream order, `batch_frames` per batch (see FrameStreamDataset), decoded in
+    `cfg.workers` processes: memory is bounded by the batch whatever the tracklet lengths."""
+    stream = FrameStreamDataset(tracklets, batch_frames, ClipTransform.from_config(cfg, False), cfg.strict,
+                                frame_multiple)
+    return DataLoader(stream, batch_size=None, shuffle=False, **_loader_kwargs(cfg, 0))

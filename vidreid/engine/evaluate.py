@@ -11,18 +11,23 @@ from ..data.types import VideoReIDDataset
 from .extract import extract_features
 
 
-def evaluate_model(model: nn.Module, dataset: VideoReIDDataset, cfg: Config, device="cpu",
-                   progress: bool = True) -> dict:
+def evaluate_model(model: nn.Module | None, dataset: VideoReIDDataset, cfg: Config, device="cpu",
+                   progress: bool = True, extractor=None) -> dict:
     """Extract query/gallery features, compute distances (optionally re-rank) and the metrics.
 
+    `extractor(tracklets, split_name) -> (N, D)` replaces the plain extraction with `model` (e.g. a
+    `feature_cache.CachedExtractor`, which reuses feature files; model may then be None).
     Returns the metrics dict of `vidreid.eval.evaluate` plus the settings that produced it and, under
     the key `distmat`, the (Q, G) distance matrix used for ranking (for plots)."""
     from ..eval import distance, evaluate, rerank
     protocol = cfg.eval.protocol or dataset.protocol
     sampling = cfg.eval.sampling or cfg.data.test_sampling
+    if extractor is None:
+        def extractor(tracklets, split):
+            return extract_features(model, tracklets, cfg, sampling, device, split, progress)
     t0 = time.time()
-    qf = extract_features(model, dataset.query, cfg, sampling, device, "query", progress)
-    gf = extract_features(model, dataset.gallery, cfg, sampling, device, "gallery", progress)
+    qf = extractor(dataset.query, "query")
+    gf = extractor(dataset.gallery, "gallery")
     t_extract = time.time() - t0
     dist = distance(qf, gf, cfg.eval.metric)
     if cfg.eval.rerank:

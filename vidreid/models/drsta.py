@@ -36,6 +36,7 @@ from ..errors import ConfigError
 from .backbones import build_backbone
 from .heads import ClassifierHead
 from .registry import ModelOutput, register_model
+from .streaming import OnlineSoftmaxPool
 
 
 # --------------------------------------------------------------------------- formulas (unit-tested directly)
@@ -105,6 +106,25 @@ class DRSTA(nn.Module):
             return ModelOutput(logits=logits, features={"feat": f},
                                regularizers={"drsta_div": hellinger_diversity(spatial)}, attention=attention)
         return (f_test, attention) if return_attention else f_test
+
+    # streaming evaluation (models/streaming.py): exact, one online log-sum-exp softmax over time per part
+    def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, K, D + 1): per part, its feature x_{n,k} and (last column) its temporal score."""
+        fmaps = self.backbone(x)                                       # (N, C, h, w)
+        spatial = F.softmax(self.spatial_attention(fmaps).flatten(2), dim=2)  # (N, K, L)
+        parts = self.projection(attend_parts(spatial, fmaps.flatten(2)))    # (N, K, D)
+        scores = torch.einsum("nkd,kd->nk", parts, self.temporal_weight) + self.temporal_bias  # (N, K)
+        return torch.cat([parts, scores[..., None]], 2)
+
+    def stream_init(self, batch: int) -> OnlineSoftmaxPool:
+        return OnlineSoftmaxPool()
+
+    def stream_update(self, state: OnlineSoftmaxPool, feats: torch.Tensor) -> OnlineSoftmaxPool:
+        state.update(feats[..., -1], feats[..., :-1])                 # scores (B, t, K), parts (B, t, K, D)
+        return state
+
+    def stream_finish(self, state: OnlineSoftmaxPool) -> torch.Tensor:
+        return self.head(state.result().flatten(1))[1]                 # (B, K*D)
 
 
 @register_model

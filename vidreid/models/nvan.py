@@ -37,6 +37,7 @@ from .backbones import build_backbone
 from .heads import ClassifierHead
 from .nonlocal_block import NonLocalBlock, StripeNonLocalBlock
 from .registry import ModelOutput, register_model
+from .streaming import RunningSum
 
 
 class FrameCountError(ConfigError, ValueError):
@@ -142,6 +143,36 @@ class NonLocalVideoNet(nn.Module):
         if return_attention:
             return f_bn, ({"nonlocal": received} if received is not None else {})
         return f_bn
+
+    # streaming evaluation (models/streaming.py). STE-NVAN (temporal reduction) is exact: its non-locals see pairs of
+    # frames and frames are max-pooled pairwise twice, so every group of 4 frames gives one layer4 map independently
+    # of the others; the FPL mean over T' is a running sum over groups. A tracklet of L % 4 != 0 frames is padded by
+    # repeating its last frame. NVAN's non-locals attend over the whole clip: no exact streaming (streams_exactly is
+    # False; `all` sampling falls back to dense clips in vidreid.engine.extract).
+    @property
+    def streams_exactly(self) -> bool:
+        return self.temporal_reduction
+
+    @property
+    def stream_frame_multiple(self) -> int:
+        return 4 if self.temporal_reduction else 1
+
+    def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W), N % 4 == 0, consecutive groups of 4 frames of one tracklet -> (N / 4, C) pooled maps."""
+        if not self.temporal_reduction:
+            raise ConfigError(f"{self.name}: non-local attention over the whole clip cannot stream")
+        maps, _ = self.video_maps(x.unflatten(0, (-1, 4)))             # (N/4, 1, C, h, w)
+        return maps.mean((1, 3, 4))                                    # (N/4, C)
+
+    def stream_init(self, batch: int) -> RunningSum:
+        return RunningSum()
+
+    def stream_update(self, state: RunningSum, feats: torch.Tensor) -> RunningSum:  # feats: (B, t/4, C)
+        state.update(feats)
+        return state
+
+    def stream_finish(self, state: RunningSum) -> torch.Tensor:
+        return self.head(state.mean())[1]                              # (B, C)  BN1d of the FPL feature
 
 
 @register_model

@@ -176,38 +176,60 @@ class RRUSTIM(nn.Module):
         """
         if isinstance(clips, torch.Tensor):
             clips = clips.split(chunk or self.eval_chunk, dim=1)
-        S = X_prev = pending = None
-        total, frames, gates = 0.0, 0, []
+        state = None
         for x in clips:
-            X = self.frame_maps(x)                                       # (B, t, C, h, w)
-            refined = []
-            for t in range(X.shape[1]):
-                X_t = X[:, t]
-                if S is None:                                            # S_0 = X_0
-                    S, z_mean = X_t, X_t.new_ones(X_t.shape[0], *X_t.shape[2:])
-                else:
-                    S, z = self.rru.step(S, X_prev, X_t)
-                    z_mean = z.mean(1)
-                X_prev = X_t
-                refined.append(S)
-                if return_attention:
-                    gates.append(z_mean)
-            P = self.stim.project(torch.stack(refined, 2))               # (B, dim, t, h, w)
-            if pending is None:                                          # the zero frame before frame 0
-                pending = P.new_zeros(*P.shape[:2], 1, *P.shape[3:])
-            window = torch.cat([pending, P], 2)                          # (B, dim, L, h, w)
-            if window.shape[2] >= 3:
-                total = total + self.stim.window_sum(window)             # outputs of the frames with both neighbours
-            pending = window[:, :, -2:].clone()                          # drop the rest of the window
-            frames += X.shape[1]
-        if frames == 0:
+            if state is None:
+                state = self.stream_init(x.shape[0], gates=return_attention)
+            state = self.stream_update(state, self.frame_maps(x))
+        if state is None:
             raise ConfigError("rru_stim: forward_stream got a clip with no frames")
-        total = total + self.stim.window_sum(F.pad(pending, (0, 0, 0, 0, 0, 1)))  # last frame, zero frame after
-        video = total / frames                                           # (B, dim) mean over T (and h, w)
-        _, f_test = self.head(video)
+        f_test = self.stream_finish(state)
         if return_attention:
-            return f_test, {"gates": torch.stack(gates, 1)}             # (B, T, h, w)
+            return f_test, {"gates": torch.stack(state["gates"], 1)}  # (B, T, h, w)
         return f_test
+
+    # the streaming protocol of models/streaming.py (forward_stream is built on it): exact
+    def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, C, h, w) backbone maps (the recurrence needs whole maps)."""
+        return self.backbone(x)
+
+    def stream_init(self, batch: int, gates: bool = False) -> dict:
+        return {"S": None, "X_prev": None, "pending": None, "total": 0.0, "frames": 0,
+                "gates": [] if gates else None}
+
+    def stream_update(self, state: dict, X: torch.Tensor) -> dict:      # X: (B, t, C, h, w)
+        """The RRU per frame, STIM's 3x3x3 conv over a sliding window of 3 projected maps with a running sum."""
+        S, X_prev, refined = state["S"], state["X_prev"], []
+        for t in range(X.shape[1]):                                      # the recurrence is sequential in t
+            X_t = X[:, t]
+            if S is None:                                                # S_0 = X_0
+                S, z_mean = X_t, X_t.new_ones(X_t.shape[0], *X_t.shape[2:])
+            else:
+                S, z = self.rru.step(S, X_prev, X_t)
+                z_mean = z.mean(1)
+            X_prev = X_t
+            refined.append(S)
+            if state["gates"] is not None:
+                state["gates"].append(z_mean)
+        P = self.stim.project(torch.stack(refined, 2))                   # (B, dim, t, h, w)
+        pending = state["pending"]
+        if pending is None:                                              # the zero frame before frame 0
+            pending = P.new_zeros(*P.shape[:2], 1, *P.shape[3:])
+        window = torch.cat([pending, P], 2)                              # (B, dim, L, h, w)
+        if window.shape[2] >= 3:
+            state["total"] = state["total"] + self.stim.window_sum(window)  # outputs of frames with both neighbours
+        state["pending"] = window[:, :, -2:].clone()                     # drop the rest of the window
+        state["S"], state["X_prev"] = S.clone(), X_prev.clone()          # clones: the chunk's maps can be freed
+        state["frames"] += X.shape[1]
+        return state
+
+    def stream_finish(self, state: dict) -> torch.Tensor:
+        if state["frames"] == 0:
+            raise ConfigError("rru_stim: forward_stream got a clip with no frames")
+        pending = state["pending"]
+        total = state["total"] + self.stim.window_sum(F.pad(pending, (0, 0, 0, 0, 0, 1)))  # last frame, zero after
+        video = total / state["frames"]                                  # (B, dim) mean over T (and h, w)
+        return self.head(video)[1]
 
 
 @register_model(takes_input_size=True)

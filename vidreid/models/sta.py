@@ -168,6 +168,40 @@ class STA(nn.Module):
                                attention=attention)
         return (f, attention) if return_attention else f
 
+    # streaming evaluation (models/streaming.py): exact. S(n, k) = s_{n,k} / sum_n s_{n,k} has no parameters, so
+    # P1 is a running argmax of s_{n,k} and P2 a ratio of two running sums; both only need each frame's block
+    # scores and the GAP of each block (GAP over the map = mean of the K equal blocks' GAPs).
+    def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, K, C + 1): per block, its GAP feature and (last column) its score s_{n,k}."""
+        fmaps = self.backbone(x)                                       # (N, C, h, w)
+        s = block_scores(spatial_attention(fmaps[:, None], self.spatial_norm), self.num_blocks)[:, 0]  # (N, K)
+        block_means = split_blocks(fmaps, self.num_blocks, 2).float().mean((3, 4))  # (N, C, K)
+        return torch.cat([block_means.transpose(1, 2), s[..., None]], 2)  # (N, K, C + 1)
+
+    def stream_init(self, batch: int) -> dict:
+        return {"best_score": None}
+
+    def stream_update(self, state: dict, feats: torch.Tensor) -> dict:  # feats: (B, t, K, C + 1)
+        blocks, s = feats[..., :-1].float(), feats[..., -1].float()   # (B, t, K, C), (B, t, K)
+        best, idx = s.max(1)                                           # (B, K): first maximum, as torch.argmax
+        best_blocks = blocks.gather(1, idx[:, None, :, None].expand(-1, 1, -1, blocks.shape[3])).squeeze(1)
+        weighted = torch.einsum("btk,btkc->bkc", s, blocks)            # (B, K, C)
+        if state["best_score"] is None:
+            state.update(best_score=best, best_blocks=best_blocks, weighted=weighted, mass=s.sum(1))
+            return state
+        newer = best > state["best_score"]                             # strictly: earlier frames win ties
+        state["best_score"] = torch.where(newer, best, state["best_score"])
+        state["best_blocks"] = torch.where(newer[..., None], best_blocks, state["best_blocks"])
+        state["weighted"] = state["weighted"] + weighted
+        state["mass"] = state["mass"] + s.sum(1)
+        return state
+
+    def stream_finish(self, state: dict) -> torch.Tensor:
+        p1 = state["best_blocks"].mean(1)                              # (B, C)  GAP of P1
+        p2 = (state["weighted"] / state["mass"].clamp_min(_EPS)[..., None]).mean(1)  # (B, C)  GAP of P2
+        pooled = torch.cat([p1, p2], 1) if self.fusion == "both" else (p1 if self.fusion == "max" else p2)
+        return self.head(pooled)[1]                                    # (B, 1024)
+
 
 @register_model
 def sta(num_classes: int, **kwargs) -> nn.Module:

@@ -30,6 +30,7 @@ from ..errors import ConfigError
 from .backbones import build_backbone
 from .heads import ClassifierHead
 from .registry import ModelOutput, register_model
+from .streaming import OnlineSoftmaxPool, RunningSum
 
 
 def feature_map_size(input_size: tuple[int, int], last_stride: int) -> tuple[int, int]:
@@ -81,6 +82,43 @@ class TemporalAttention(nn.Module):
             return ModelOutput(logits=logits, features={"feat": f}, attention={"temporal": weights})
         return (f_test, {"temporal": weights}) if return_attention else f_test
 
+    # streaming evaluation (models/streaming.py): exact. A frame's score needs its two neighbours (Conv1d k=3,
+    # zero padding), so the last frame of a chunk is scored when the next chunk arrives; online softmax pooling.
+    def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, C + 256): per-frame GAP feature and spatial attention vector, concatenated."""
+        fmaps = self.backbone(x)                                       # (N, C, h, w)
+        if tuple(fmaps.shape[2:]) != self.map_size:
+            self.attention_scores(fmaps[:1], 1)                        # raises the ConfigError naming the sizes
+        a = F.relu(self.spatial_conv(fmaps)).flatten(1)                # (N, 256)
+        return torch.cat([fmaps.mean((2, 3)), a], 1)
+
+    def stream_init(self, batch: int) -> dict:
+        # halo: attention vectors of the frame(s) before the unscored one (the zero pad before frame 0 at first)
+        return {"pool": OnlineSoftmaxPool(), "halo": None, "pending": None}
+
+    def _score_window(self, state: dict, window: torch.Tensor, values: torch.Tensor) -> None:
+        """window (B, 256, L) attention vectors -> scores of its L-2 inner frames, pooled with `values`."""
+        if window.shape[2] >= 3:
+            conv = self.temporal_conv
+            scores = F.conv1d(window, conv.weight, conv.bias).squeeze(1)  # (B, L-2)
+            state["pool"].update(scores, values)
+
+    def stream_update(self, state: dict, feats: torch.Tensor) -> dict:   # feats: (B, t, C + 256)
+        f, a = feats.float().split([self.feat_dim, feats.shape[2] - self.feat_dim], 2)  # (B, t, C), (B, t, 256)
+        if state["halo"] is None:
+            state["halo"] = a.new_zeros(a.shape[0], a.shape[2], 1)     # (B, 256, 1)  zero padding before frame 0
+            state["pending"] = f[:, :0]                                # (B, 0, C)
+        window = torch.cat([state["halo"], a.transpose(1, 2)], 2)     # (B, 256, L)
+        self._score_window(state, window, torch.cat([state["pending"], f], 1)[:, :-1])
+        # the last frame waits for its right neighbour (clones: the chunk's tensors can be freed)
+        state["halo"], state["pending"] = window[:, :, -2:].clone(), f[:, -1:].clone()
+        return state
+
+    def stream_finish(self, state: dict) -> torch.Tensor:
+        halo = state["halo"]
+        self._score_window(state, F.pad(halo, (0, 1)), state["pending"])  # the zero padding after the last frame
+        return self.head(state["pool"].result())[1]                    # (B, C)
+
 
 class RecurrentTemporal(nn.Module):
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
@@ -101,6 +139,22 @@ class RecurrentTemporal(nn.Module):
         if self.training:
             return ModelOutput(logits=logits, features={"feat": f})
         return (f_test, {}) if return_attention else f_test
+
+    # streaming evaluation (models/streaming.py): exact, the LSTM's (h, c) carried across chunks
+    def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, C) per-frame GAP features."""
+        return self.backbone(x).mean((2, 3))
+
+    def stream_init(self, batch: int) -> dict:
+        return {"hc": None, "outputs": RunningSum()}
+
+    def stream_update(self, state: dict, feats: torch.Tensor) -> dict:  # feats: (B, t, C)
+        outputs, state["hc"] = self.lstm(feats, state["hc"])           # (B, t, 512)
+        state["outputs"].update(outputs)
+        return state
+
+    def stream_finish(self, state: dict) -> torch.Tensor:
+        return self.head(state["outputs"].mean())[1]                   # (B, 512)
 
 
 @register_model(takes_input_size=True)

@@ -8,6 +8,7 @@ from torch import nn
 from .backbones import build_backbone
 from .heads import ClassifierHead
 from .registry import ModelOutput, register_model
+from .streaming import RunningSum
 
 
 class TemporalPooling(nn.Module):
@@ -29,6 +30,21 @@ class TemporalPooling(nn.Module):
         if self.training:
             return ModelOutput(logits=logits, features={"feat": f})
         return (f_test, {}) if return_attention else f_test
+
+    # streaming evaluation (models/streaming.py): exact, a running sum of the per-frame features
+    def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, C) per-frame GAP features."""
+        return self.backbone(x).mean((2, 3))
+
+    def stream_init(self, batch: int) -> RunningSum:
+        return RunningSum()
+
+    def stream_update(self, state: RunningSum, feats: torch.Tensor) -> RunningSum:  # feats: (B, t, C)
+        state.update(feats)
+        return state
+
+    def stream_finish(self, state: RunningSum) -> torch.Tensor:
+        return self.head(state.mean())[1]                  # (B, C)
 
 
 @register_model

@@ -1,0 +1,92 @@
+HELP = "draw a model's own attention on one tracklet (frames with the spatial maps, temporal/part weights beside)"
+
+
+def add_arguments(p):
+    p.add_argument("--config", default=None,
+                   help="YAML config (dataset, frame size, sampling); default: the config stored in the checkpoint")
+    p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train")
+    p.add_argument("--tracklet", type=int, required=True, help="0-based index of the tracklet in --split")
+    p.add_argument("--split", choices=["query", "gallery", "train"], default="query",
+                   help="which list the index refers to (default: query)")
+    p.add_argument("--frames", type=int, default=0,
+                   help="frames in the clip (default: the config's test_seq_len, else seq_len)")
+    p.add_argument("--sampling", choices=["rrs", "evenly", "consecutive", "all"],
+                   help="how the clip's frames are picked (default: the config's test sampling; dense -> rrs)")
+    p.add_argument("--out", default=None,
+                   help="PNG path (default: <run dir>/explain_<model>_<split><N>.png next to the checkpoints/ folder)")
+    p.add_argument("--json", default=None, help="also write the attention values to this JSON file")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+
+
+def default_output(checkpoint: str, model: str, split: str, index: int) -> str:
+    import os
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    if os.path.basename(folder) == "checkpoints":                  # runs/x/checkpoints/last.safetensors -> runs/x
+        folder = os.path.dirname(folder)
+    return os.path.join(folder, f"explain_{model}_{split}{index}.png")
+
+
+def run(args) -> int:
+    import json
+
+    import torch
+
+    from ..config import load_config
+    from ..data.decode import read_clip
+    from ..data.sampling import sample_clip
+    from ..data.transforms import ClipTransform
+    from ..engine.checkpoint import atomic_write_text, build_model_from_checkpoint, read_checkpoint
+    from ..engine.extract import resolve_device
+    from ..engine.train import jsonable, prepare_dataset
+    from ..errors import ConfigError
+    from ..viz.attention import attention_figure
+
+    _, meta = read_checkpoint(args.checkpoint)
+    # as `vidreid eval`: the checkpoint's config is the base, the --config file and the overrides apply on top
+    cfg = load_config(args.config, args.overrides, base=meta.get("config"))
+    dataset = prepare_dataset(cfg, progress=False)
+    tracklets = getattr(dataset, args.split)
+    if not 0 <= args.tracklet < len(tracklets):
+        raise ConfigError(f"--tracklet {args.tracklet} is out of range: {dataset.name} has {len(tracklets)} "
+                          f"{args.split} tracklets (0..{len(tracklets) - 1})")
+    track = tracklets[args.tracklet]
+    T = args.frames or cfg.data.test_seq_len or cfg.data.seq_len
+    if T <= 0:
+        raise ConfigError(f"--frames must be positive, got {T}")
+    sampling = args.sampling or cfg.eval.sampling or cfg.data.test_sampling
+    if sampling == "dense":                                        # one picture = one clip: spread it over the tracklet
+        sampling = "rrs"
+    frame_idx = sample_clip(len(track.frames), T, sampling, train=False)[0]  # (T,)
+    size = (cfg.data.height, cfg.data.width)
+    frames = read_clip(track.frames, frame_idx, size, cfg.data.strict)       # (T, h0, w0, 3) uint8
+    clip = ClipTransform.from_config(cfg.data, train=False)(frames)          # (T, 3, H, W) normalised
+    shown = torch.nn.functional.interpolate(torch.from_numpy(frames).permute(0, 3, 1, 2).float(), size=size,
+                                            mode="bilinear", align_corners=False)
+    shown = shown.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()   # (T, H, W, 3) what the model saw
+
+    device = resolve_device(cfg.train.device)
+    model, _ = build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids, device)
+    with torch.no_grad():
+        _, attention = model(clip[None].to(device), return_attention=True)
+    attention = {k: v[0].float().cpu() for k, v in attention.items()}       # drop the batch dimension
+
+    name = meta.get("model", cfg.model.name)
+    out = args.out or default_output(args.checkpoint, name, args.split, args.tracklet)
+    title = (f"{name} on {dataset.name} {args.split} tracklet {args.tracklet} (id {track.pid}, cam {track.camid + 1}, "
+             f"{len(track.frames)} frames; {sampling} sampling, frames {', '.join(str(i + 1) for i in frame_idx)})")
+    attention_figure(shown, attention, out, title)
+    print(title)
+    for key, value in attention.items():
+        v = value.numpy()
+        if v.ndim <= 2 and v.size <= 64:                           # temporal / part weights: small enough to read
+            print(f"{key} {tuple(v.shape)}:\n{v.round(3)}")
+        else:
+            print(f"{key} {tuple(v.shape)} (drawn)")
+    if not attention:
+        print(f"{name} returns no attention: the picture shows the frames only")
+    print(f"wrote {out}")
+    if args.json:
+        doc = {"model": name, "split": args.split, "tracklet": args.tracklet, "pid": track.pid, "camid": track.camid,
+               "frame_indices": frame_idx, "attention": {k: v.numpy() for k, v in attention.items()}}
+        atomic_write_text(args.json, json.dumps(jsonable(doc)))
+    return 0

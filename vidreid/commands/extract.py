@@ -1,0 +1,57 @@
+from ._common import add_config_arguments
+
+HELP = "extract the tracklet features of a split to a feature file (reused by `vidreid eval`)"
+
+
+def add_arguments(p):
+    add_config_arguments(p, required=False)
+    p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train")
+    p.add_argument("--split", required=True, choices=["query", "gallery"], help="which tracklets")
+    p.add_argument("--sampling", choices=["all", "dense", "rrs", "evenly"],
+                   help="test-time clip sampling (default: the config's); `all` streams every frame, exactly, in "
+                        "bounded memory")
+    p.add_argument("--out", help="feature file to write (default: <run dir>/features/<split>-<sampling>-<key>"
+                                 ".safetensors, where `vidreid eval` looks)")
+    p.add_argument("--chunk", type=int, help="frames per forward for `all` sampling (default: data.test_batch_size "
+                                             "x test clip length)")
+    p.add_argument("--workers", type=int, help="frame-decoding worker processes (default: data.workers)")
+    p.add_argument("--amp", choices=["off", "bf16", "fp16"], help="autocast (default: train.amp on CUDA, off on CPU)")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format (faster convolutions on GPUs)")
+    p.add_argument("--force", action="store_true", help="extract even if the file is up to date")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from ..config import load_config
+    from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
+    from ..engine.extract import resolve_device, resolve_sampling
+    from ..engine.feature_cache import CachedExtractor
+    from ..engine.train import prepare_dataset
+    from ..errors import ConfigError
+
+    _, meta = read_checkpoint(args.checkpoint)
+    cfg = load_config(args.config, args.overrides, base=meta.get("config"))
+    if args.sampling:
+        cfg.eval.sampling = args.sampling
+    if args.workers is not None:
+        cfg.data.workers = args.workers
+    if args.chunk is not None and args.chunk <= 0:
+        raise ConfigError(f"--chunk must be positive, got {args.chunk}")
+    sampling = resolve_sampling(cfg)
+    device = resolve_device(cfg.train.device)
+    dataset = prepare_dataset(cfg, progress=not args.no_progress)
+    tracklets = getattr(dataset, args.split)
+    extractor = CachedExtractor(
+        lambda: build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids, device)[0], cfg,
+        args.checkpoint, dataset.name, dataset.root, sampling, device, path=args.out, force=args.force,
+        progress=not args.no_progress, amp=args.amp, chunk=args.chunk, channels_last=args.channels_last or None)
+    features = extractor(tracklets, args.split)
+    stats = extractor.last_stats
+    where = extractor.last_path or "(not written)"
+    if not stats:
+        print(f"{args.split}: {features.shape[0]} x {features.shape[1]} features up to date in {where}")
+        return 0
+    fps = stats["frames"] / max(stats["seconds"], 1e-9)
+    print(f"{args.split}: {features.shape[0]} x {features.shape[1]} features ({sampling}, {stats['aggregation']}) "
+          f"-> {where}; {stats['frames']} frames in {stats['seconds']:.1f} s = {fps:.1f} frames/s on {device}")
+    return 0

@@ -1,0 +1,249 @@
+"""Feature files: the tracklet features of one split, with what made them, so a stale file is never reused.
+
+A feature file is a safetensors file holding `features` (N, D) float32, `pids` (N,) int64, `camids` (N,) int64 and
+`track_ids` (N,) int64 (the tracklet's index in the split's list), and string metadata:
+  * model_hash:  sha256 of the checkpoint file's bytes (weights and the config stored in it);
+  * config_hash: sha256 of the settings that change features without changing the checkpoint: input size,
+                 normalisation, test sampling and clip length, autocast precision, feature-file format version;
+  * data_hash:   sha256 of the dataset name, root and the split's tracklet list (frame paths, pids, camids, in order;
+                 cheap: no frame is read);
+plus readable context (checkpoint path, dataset, split, sampling, the hashed settings as JSON, frames, seconds).
+
+Default location: <run dir>/features/<split>-<sampling>-<key8>.safetensors, the run dir being the folder above the
+checkpoint's `checkpoints/` folder (else the checkpoint's folder), key8 the first 8 hex digits of a hash of the
+config hash and the dataset's identity (name, root, split index, protocol, loader options). Same settings, same
+dataset -> same file name, so a retrained checkpoint or a changed tracklet list is found and reported stale (then
+recomputed and overwritten), never silently reused. Files are written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import __version__
+from ..config import Config
+from ..data.types import Tracklet
+from ..errors import CheckpointError
+from .checkpoint import atomic_path
+
+FORMAT = "vidreid-features"
+FORMAT_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------------- hashes
+def file_sha256(path: str, block: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for data in iter(lambda: f.read(block), b""):
+                h.update(data)
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path} to hash it ({e.strerror or e})") from None
+    return h.hexdigest()
+
+
+def eval_settings(cfg: Config, sampling: str, amp: str = "off") -> dict:
+    """The settings that change the features of a given checkpoint on a given tracklet list."""
+    d = cfg.data
+    return {"format_version": FORMAT_VERSION, "height": d.height, "width": d.width, "mean": list(d.mean),
+            "std": list(d.std), "sampling": sampling, "seq_len": d.test_seq_len or d.seq_len, "amp": amp}
+
+
+def _json_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def data_hash(dataset_name: str, root: str, tracklets: list[Tracklet]) -> str:
+    """sha256 of the dataset name, root and every tracklet's (pid, camid, frame paths), in order."""
+    h = hashlib.sha256(f"{dataset_name}\0{os.path.abspath(root)}\0{len(tracklets)}\0".encode())
+    for t in tracklets:                                                # one update per tracklet, no file read
+        h.update(f"{t.pid}\0{t.camid}\0{len(t.frames)}\0".encode())
+        h.update("\0".join(t.frames).encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FeatureKey:
+    """What a feature file must have been made with to be reused."""
+    model_hash: str
+    config_hash: str
+    data_hash: str
+    name_hash: str                                                     # settings + dataset identity, for file names
+
+    def mismatches(self, meta: dict) -> list[str]:
+        """Why a file with metadata `meta` does not match this key ([] when it does)."""
+        reasons = []
+        for field, what in (("model_hash", "the checkpoint changed"),
+                            ("config_hash", "the eval settings changed"),
+                            ("data_hash", "the tracklet list changed")):
+            theirs, ours = meta.get(field, ""), getattr(self, field)
+            if theirs != ours:
+                reasons.append(f"{what} ({field.split('_')[0]} hash {theirs[:8] or 'missing'} -> {ours[:8]})")
+        return reasons
+
+
+def feature_key(checkpoint: str, cfg: Config, dataset_name: str, root: str, tracklets: list[Tracklet],
+                sampling: str, amp: str = "off", model_hash: str | None = None) -> tuple[FeatureKey, dict]:
+    """-> (key, the hashed eval settings)."""
+    settings = eval_settings(cfg, sampling, amp)
+    config_hash = _json_hash(settings)
+    identity = [config_hash, dataset_name, os.path.abspath(root), cfg.data.split, cfg.data.protocol,
+                cfg.data.options]
+    key = FeatureKey(model_hash or file_sha256(checkpoint), config_hash, data_hash(dataset_name, root, tracklets),
+                     _json_hash(identity))
+    return key, settings
+
+
+def run_dir_of(checkpoint: str) -> str:
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    return os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else folder
+
+
+def default_feature_path(checkpoint: str, split: str, sampling: str, key: FeatureKey,
+                         folder: str | None = None) -> str:
+    folder = folder or os.path.join(run_dir_of(checkpoint), "features")
+    return os.path.join(folder, f"{split}-{sampling}-{key.name_hash[:8]}.safetensors")
+
+
+# --------------------------------------------------------------------------------------------------- files
+def save_features(path: str, features: np.ndarray, tracklets: list[Tracklet], key: FeatureKey,
+                  meta: dict | None = None) -> None:
+    """Write a feature file atomically (see the module docstring for its layout)."""
+    import torch
+    from safetensors.torch import save_file
+    n = len(tracklets)
+    if features.shape[0] != n:
+        raise ValueError(f"{features.shape[0]} feature rows for {n} tracklets")
+    tensors = {"features": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
+               "pids": torch.tensor([t.pid for t in tracklets], dtype=torch.int64),
+               "camids": torch.tensor([t.camid for t in tracklets], dtype=torch.int64),
+               "track_ids": torch.arange(n, dtype=torch.int64)}
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "vidreid_version": __version__,
+                "model_hash": key.model_hash, "config_hash": key.config_hash, "data_hash": key.data_hash,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    metadata.update({k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in (meta or {}).items()})
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
+
+
+def read_features(path: str) -> tuple[dict[str, np.ndarray], dict]:
+    """-> (arrays features/pids/camids/track_ids, metadata). CheckpointError if not a vidreid feature file."""
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(path, framework="numpy") as f:
+            meta = f.metadata() or {}
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable feature file ({e})") from None
+    missing = {"features", "pids", "camids", "track_ids"} - set(arrays)
+    if meta.get("format") != FORMAT or missing:
+        raise CheckpointError(f"{path}: not a vidreid feature file (format {meta.get('format')!r}, "
+                              f"missing {sorted(missing)})")
+    return arrays, meta
+
+
+def read_metadata(path: str) -> dict:
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(path, framework="numpy") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable feature file ({e})") from None
+
+
+def load_if_valid(path: str, key: FeatureKey, tracklets: list[Tracklet]) -> tuple[np.ndarray | None, str]:
+    """-> (features, "") when `path` holds features made with `key` for these tracklets, else (None, why not)."""
+    if not os.path.exists(path):
+        return None, f"no cached features at {path}"
+    try:
+        reasons = key.mismatches(read_metadata(path))
+        if reasons:
+            return None, f"cached features {path} are stale: " + "; ".join(reasons)
+        arrays, _ = read_features(path)
+    except CheckpointError as e:
+        return None, str(e)
+    pids = np.fromiter((t.pid for t in tracklets), dtype=np.int64, count=len(tracklets))
+    if arrays["features"].shape[0] != len(tracklets) or not np.array_equal(arrays["pids"], pids):
+        return None, f"cached features {path} do not match the {len(tracklets)} tracklets"
+    return arrays["features"].astype(np.float32, copy=False), ""
+
+
+# --------------------------------------------------------------------------------------------------- eval helper
+class CachedExtractor:
+    """`extractor(tracklets, split) -> (N, D) features` for `vidreid.engine.evaluate.evaluate_model` and
+    `vidreid extract`: reuses the split's feature file when its hashes match (and says so), else extracts (saying
+    why) and writes the file.
+
+    model_factory: builds the model only when something must be extracted (a full cache hit loads no weights).
+    folder: where feature files live (default <run dir>/features); path: one explicit file instead (one split);
+    enabled=False extracts and writes nothing; force=True extracts and writes even if a valid file exists.
+    `last_stats` holds the last extraction's frames, seconds and aggregation ({} after a cache hit)."""
+
+    def __init__(self, model_factory: Callable, cfg: Config, checkpoint: str, dataset_name: str, root: str,
+                 sampling: str, device="cpu", folder: str | None = None, path: str | None = None,
+                 enabled: bool = True, force: bool = False, progress: bool = True, amp: str | None = None,
+                 chunk: int | None = None, channels_last: bool | None = None,
+                 log: Callable[[str], None] | None = None):
+        from .extract import resolve_amp
+        self.model_factory, self.cfg, self.checkpoint = model_factory, cfg, checkpoint
+        self.dataset_name, self.root, self.sampling, self.device = dataset_name, root, sampling, device
+        self.folder, self.path, self.enabled, self.force = folder, path, enabled, force
+        self.progress, self.chunk, self.channels_last = progress, chunk, channels_last
+        self.amp = resolve_amp(cfg, device, amp)
+        self.log = log or (lambda msg: print(f"vidreid: {msg}", file=sys.stderr))
+        self._model = None
+        self._model_hash: str | None = None
+        self.reused: list[str] = []                                    # splits served from a feature file
+        self.last_stats: dict = {}
+        self.last_path: str | None = None
+
+    def model(self):
+        if self._model is None:
+            self._model = self.model_factory()
+        return self._model
+
+    def __call__(self, tracklets: list[Tracklet], split: str) -> np.ndarray:
+        from .extract import extract_features
+        path = key = settings = None
+        self.last_stats, self.last_path = {}, None
+        if self.enabled:
+            if self._model_hash is None:
+                self._model_hash = file_sha256(self.checkpoint)
+            key, settings = feature_key(self.checkpoint, self.cfg, self.dataset_name, self.root, tracklets,
+                                        self.sampling, self.amp, self._model_hash)
+            path = self.path or default_feature_path(self.checkpoint, split, self.sampling, key, self.folder)
+            self.last_path = path
+            if not self.force:
+                features, why = load_if_valid(path, key, tracklets)
+                if features is not None:
+                    self.log(f"{split}: reusing cached features {path}")
+                    self.reused.append(split)
+                    return features
+                self.log(f"{split}: {why}; extracting")
+        stats: dict = {}
+        features = extract_features(self.model(), tracklets, self.cfg, self.sampling, self.device, split,
+                                    self.progress, chunk=self.chunk, amp=self.amp, channels_last=self.channels_last,
+                                    stats=stats)
+        self.last_stats = stats
+        if self.enabled and file_sha256(self.checkpoint) != self._model_hash:
+            self.log(f"warning: {self.checkpoint} changed during extraction; its features are not cached")
+            self.last_path = None
+        elif self.enabled:
+            meta = {"checkpoint": os.path.abspath(self.checkpoint), "dataset": self.dataset_name,
+                    "root": os.path.abspath(self.root), "split": split, "sampling": self.sampling,
+                    "settings": settings, "aggregation": stats.get("aggregation", ""),
+                    "frames": stats.get("frames", 0), "seconds": round(stats.get("seconds", 0.0), 3)}
+            try:
+                save_features(path, features, tracklets, key, meta)
+                self.log(f"{split}: wrote {path}")
+            except OSError as e:
+                self.log(f"warning: could not write the feature file {path} ({e.strerror or e})")
+                self.last_path = None
+        return features
