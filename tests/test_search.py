@@ -116,16 +116,21 @@ def test_search_json_and_exclude_same_camera(setup, capsys):
     assert {h["camera"] for h in json.loads(out)["hits"]} == {"cam2", "cam3"}
 
 
-def test_video_probe_with_box(setup, tmp_path, capsys):
+def write_video(path, frames, box=(50, 30), size=(120, 100)) -> str:
+    """An MJPG .avi of `frames` pasted at box=(x, y) on a grey (height, width) canvas."""
     cv2 = pytest.importorskip("cv2", reason="video probes need opencv (pip install 'vidreid[video]')")
-    frames = tracklet_frames(10 * 2 + 1)                      # the frames of cam3/t001
-    canvas = np.full((len(frames), 120, 100, 3), 40, np.uint8)
-    canvas[:, 30:94, 50:82] = frames                          # the person at x=50, y=30, 32x64
-    video = str(tmp_path / "probe.avi")
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 10, (100, 120))
+    canvas = np.full((len(frames), *size, 3), 40, np.uint8)
+    x, y = box
+    canvas[:, y:y + frames.shape[1], x:x + frames.shape[2]] = frames
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (size[1], size[0]))
     for img in canvas:
         writer.write(np.ascontiguousarray(img[..., ::-1]))     # RGB -> BGR
     writer.release()
+    return str(path)
+
+
+def test_video_probe_with_box(setup, tmp_path, capsys):
+    video = write_video(tmp_path / "probe.avi", tracklet_frames(10 * 2 + 1))   # cam3/t001 at x=50, y=30, 32x64
     code, out, _ = cli("search", "--index", setup["index"], "--probe", video, "--box", "50,30,32,64", "--json",
                        "--top", 3, capsys=capsys)
     assert code == 0
@@ -133,6 +138,23 @@ def test_video_probe_with_box(setup, tmp_path, capsys):
     assert doc["probe"]["kind"] == "video" and doc["probe"]["frames"] == FRAMES
     assert doc["hits"][0]["tracklet"] == "cam3/t001"
     assert doc["hits"][0]["distance"] < doc["hits"][1]["distance"]
+
+
+def test_docs_quick_start(tmp_path, capsys):
+    """The three commands at the top of docs/search.md: build, search a cropped video, write the page."""
+    ck = make_checkpoint(tmp_path / "best.safetensors")
+    gallery = make_gallery(tmp_path / "gallery")
+    video = write_video(tmp_path / "probe.avi", tracklet_frames(10 * 1 + 2))    # cam2/t002
+    idx, page = tmp_path / "gallery.index", tmp_path / "matches.html"
+    assert cli("index", "build", "--checkpoint", ck, "--gallery", gallery, "--out", idx, capsys=capsys)[0] == 0
+    code, out, _ = cli("search", "--index", idx, "--probe", video, "--box", "50,30,32,64", "--top", 20,
+                       "--exclude-same-camera", "--camera", "cam1", capsys=capsys)
+    assert code == 0 and "same camera excluded" in out and " cam1 " not in out
+    code, out, _ = cli("search", "--index", idx, "--probe", video, "--box", "50,30,32,64", "--camera", "cam1",
+                       "--html", page, capsys=capsys)
+    assert code == 0 and f"page: {page}" in out
+    doc = page.read_text()
+    assert doc.count('class="card hit"') == CAMS * TRACKS and "cam2/t002" in doc
 
 
 def test_index_add_and_info(setup, tmp_path, capsys):
@@ -278,3 +300,17 @@ def test_import_vidreid_stays_light():
     code = ("import sys, vidreid; assert 'torch' not in sys.modules and 'faiss' not in sys.modules; "
             "assert vidreid.Searcher.__name__ == 'Searcher'; assert 'torch' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("model", ["sta", "nvan"])
+def test_all_frames_sampling_probe_matches_gallery(model, tmp_path):
+    """`all` sampling: the gallery is streamed by extract_features, the probe by FeatureExtractor (STA streams;
+    NVAN cannot, and both sides fall back to dense clips)."""
+    from vidreid.search import Searcher
+    ck = make_checkpoint(tmp_path / f"{model}.safetensors", model=model, test_sampling="all")
+    gallery = make_gallery(tmp_path / "g", cams=1, tracks=2)
+    s = Searcher(ck)
+    gi = s.index(gallery)
+    assert gi.header["extraction"]["sampling"] == ("all" if model == "sta" else "dense")
+    hits = s.search(os.path.join(gallery, "cam1", "t001"), top=2)
+    assert hits[0].tracklet == "cam1/t001" and hits[0].distance < 1e-4

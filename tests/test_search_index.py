@@ -54,7 +54,7 @@ def test_flat_is_exact_and_distance_is_one_minus_cosine():
     assert r_self[0, 0] == 5 and 0 <= d_self[0, 0] < 1e-6          # clipped at 0, never a tiny negative
 
 
-@pytest.mark.parametrize("num_queries", [6, 25])       # few queries: one BLAS product; many: FAISS's search
+@pytest.mark.parametrize("num_queries", [6, 25])
 def test_exclude_camera_per_query_matches_masked_brute_force(num_queries):
     rng = np.random.default_rng(1)
     gi, x = filled(rng)
@@ -164,3 +164,25 @@ def test_packed_strings():
     p = PackedStrings.from_list(["", "a", "ü日本", "x" * 300])
     p.extend(PackedStrings.from_list(["tail"]))
     assert [p[i] for i in range(len(p))] == ["", "a", "ü日本", "x" * 300, "tail"]
+
+
+def test_save_refuses_a_folder_of_other_files(tmp_path):
+    rng = np.random.default_rng(7)
+    gi, _ = filled(rng, n=5)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "me.jpg").write_bytes(b"x")
+    with pytest.raises(SearchIndexError, match="not a vidreid index"):
+        gi.save(str(tmp_path / "photos"))
+    assert os.listdir(tmp_path / "photos") == ["me.jpg"]
+
+
+def test_exact_search_in_blocks_of_queries(monkeypatch):
+    import vidreid.search.index as index_module
+    rng = np.random.default_rng(8)
+    gi, x = filled(rng)
+    q = unit(rng, 7, 32)
+    exclude = ["c1", None, "c2", "c2", "c3", None, "c1"]
+    want = gi.search(q, top=12, exclude_cameras=exclude)
+    monkeypatch.setattr(index_module, "FLAT_BLOCK", 2 * len(x))   # 2 queries per block
+    got = gi.search(q, top=12, exclude_cameras=exclude)
+    assert (got[1] == want[1]).all() and np.abs(got[0] - want[0]).max() < 1e-6

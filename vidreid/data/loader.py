@@ -129,7 +129,21 @@ class VideoTestDataset(Dataset):
                               f"{os.path.dirname(t.frames[0])}): none of its {len(t.frames)} frames is readable",
                               CorruptFrameWarning, stacklevel=2)
             return None
-        return self.transform(clip), t_idx
+        return fast_test_transform(self.transform, clip), t_idx
+
+
+def fast_test_transform(transform: ClipTransform, clip: np.ndarray) -> torch.Tensor:
+    """transform(clip) for a test ClipTransform, bit for bit, 4-5x faster when the frames already have the target
+    size (MARS: 256x128): one uint8 -> float32 copy into the (T, 3, H, W) layout, then in-place normalisation with
+    the same arithmetic as normalize_clip. Anything else goes through the transform itself."""
+    if transform.train or clip.shape[1:3] != (transform.height, transform.width):
+        return transform(clip)
+    x = torch.from_numpy(np.ascontiguousarray(clip))                 # (T, H, W, 3) uint8
+    out = torch.empty((x.shape[0], 3, x.shape[1], x.shape[2]), dtype=torch.float32)
+    out.copy_(x.permute(0, 3, 1, 2))                                 # (T, 3, H, W) in [0, 255]
+    mean = torch.tensor(transform.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(transform.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    return out.sub_(mean).div_(std)
 
 
 class _TestLoader(DataLoader):
@@ -338,20 +352,22 @@ class FrameStreamDataset(Dataset):
 
     `frame_multiple` m: each tracklet is padded to a multiple of m frames by repeating its last frame (STE-NVAN
     processes frames in groups of 4) and batch_frames is rounded up to a multiple of m, so no group is split.
+    `uint8=True`: frames that already have the target size come as the decoded uint8 pixels (N, H, W, 3), not
+    normalised: 4x less to move to a GPU, which normalises them (`normalize_frames`).
     Unreadable tracklets (strict=False) are dropped with a warning: their segments are left out of the item.
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], batch_frames: int, transform: ClipTransform,
-                 strict: bool = False, frame_multiple: int = 1):
+                 strict: bool = False, frame_multiple: int = 1, uint8: bool = False):
         _check_nonempty(tracklets)
         m = int(frame_multiple)
         if batch_frames <= 0 or m <= 0:
             raise ConfigError(f"frames per batch ({batch_frames}) and frame multiple ({m}) must be positive")
-        self.tracklets, self.transform, self.strict = list(tracklets), transform, strict
+        self.tracklets, self.transform, self.strict, self.uint8 = list(tracklets), transform, strict, uint8
         self.batch_frames = -(-int(batch_frames) // m) * m
         self.lengths = np.fromiter((len(t.frames) for t in self.tracklets), dtype=np.int64, count=len(self.tracklets))
         self.padded = -(-self.lengths // m) * m                      # frames each tracklet takes in the stream
-        self.ends = np.cumsum(self.padded)                           # tracklet i = stream [ends[i] - padded[i], ends[i])
+        self.ends = np.cumsum(self.padded)                           # tracklet i = stream frames [starts[i], ends[i])
         self.starts = self.ends - self.padded
         self.total_frames = int(self.ends[-1]) if len(self.ends) else 0
         self._dropped: set[int] = set()
@@ -373,11 +389,19 @@ class FrameStreamDataset(Dataset):
             except NoReadableFrameError:
                 self._drop(i)
                 continue
-            clips.append(self.transform(clip))                       # (b - a, 3, H, W)
+            clips.append(clip)                                       # (b - a, h, w, 3) uint8
             tracks.append(i)
             counts.append(int(b - a))
             ends.append(bool(b == self.padded[i]))
-        frames = torch.cat(clips) if clips else torch.zeros(0, 3, self.transform.height, self.transform.width)
+        size = (self.transform.height, self.transform.width)
+        if not clips:
+            frames = torch.zeros(0, 3, *size)
+        elif all(c.shape[1:3] == size for c in clips) and self.uint8:
+            frames = torch.from_numpy(np.concatenate(clips))          # (N, H, W, 3) uint8
+        elif all(c.shape[1:3] == size for c in clips):               # one transform for the whole batch
+            frames = fast_test_transform(self.transform, np.concatenate(clips))
+        else:
+            frames = torch.cat([fast_test_transform(self.transform, c) for c in clips])  # (N, 3, H, W)
         return (frames, torch.tensor(tracks, dtype=torch.int64), torch.tensor(counts, dtype=torch.int64),
                 torch.tensor(ends, dtype=torch.bool))
 
@@ -390,10 +414,20 @@ class FrameStreamDataset(Dataset):
                           CorruptFrameWarning, stacklevel=3)
 
 
-def build_frame_stream_loader(tracklets: list[Tracklet], cfg, batch_frames: int,
-                              frame_multiple: int = 1) -> DataLoader:
+def normalize_frames(frames: torch.Tensor, cfg) -> torch.Tensor:
+    """Frames from FrameStreamDataset(uint8=True), on any device: uint8 (N, H, W, 3) -> float32 (N, 3, H, W)
+    normalised with the test transform's arithmetic, in channels-last memory (already-float frames pass through)."""
+    if frames.dtype != torch.uint8:
+        return frames
+    mean = torch.tensor(cfg.mean, dtype=torch.float32, device=frames.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(cfg.std, dtype=torch.float32, device=frames.device).view(1, 3, 1, 1) * 255.0
+    return frames.permute(0, 3, 1, 2).float().sub_(mean).div_(std)
+
+
+def build_frame_stream_loader(tracklets: list[Tracklet], cfg, batch_frames: int, frame_multiple: int = 1,
+                              uint8: bool = False) -> DataLoader:
     """Every frame of every tracklet in stream order, `batch_frames` per batch (see FrameStreamDataset), decoded in
     `cfg.workers` processes: memory is bounded by the batch whatever the tracklet lengths."""
     stream = FrameStreamDataset(tracklets, batch_frames, ClipTransform.from_config(cfg, False), cfg.strict,
-                                frame_multiple)
+                                frame_multiple, uint8)
     return DataLoader(stream, batch_size=None, shuffle=False, **_loader_kwargs(cfg, 0))

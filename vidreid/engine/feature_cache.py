@@ -175,6 +175,26 @@ def load_if_valid(path: str, key: FeatureKey, tracklets: list[Tracklet]) -> tupl
     return arrays["features"].astype(np.float32, copy=False), ""
 
 
+def explain_missing(path: str, key: FeatureKey, settings: dict) -> str:
+    """Why there is no file at `path`: other settings' files for the same checkpoint and tracklets, if any."""
+    folder, name = os.path.split(path)
+    prefix = name.rsplit("-", 1)[0] + "-"                              # <split>-<sampling>-
+    try:
+        siblings = sorted(f for f in os.listdir(folder) if f.startswith(prefix) and f != name)
+    except OSError:
+        siblings = []
+    for other in siblings:
+        try:
+            meta = read_metadata(os.path.join(folder, other))
+            theirs = json.loads(meta.get("settings", "{}"))
+        except (CheckpointError, ValueError):
+            continue
+        if meta.get("model_hash") == key.model_hash and meta.get("data_hash") == key.data_hash:
+            changed = ", ".join(f"{k} {theirs.get(k)!r} -> {v!r}" for k, v in settings.items() if theirs.get(k) != v)
+            return f"no cached features at {path} ({other} has other settings: {changed or 'other dataset options'})"
+    return f"no cached features at {path}"
+
+
 # --------------------------------------------------------------------------------------------------- eval helper
 class CachedExtractor:
     """`extractor(tracklets, split) -> (N, D) features` for `vidreid.engine.evaluate.evaluate_model` and
@@ -222,6 +242,8 @@ class CachedExtractor:
             self.last_path = path
             if not self.force:
                 features, why = load_if_valid(path, key, tracklets)
+                if features is None and not os.path.exists(path):
+                    why = explain_missing(path, key, settings)
                 if features is not None:
                     self.log(f"{split}: reusing cached features {path}")
                     self.reused.append(split)

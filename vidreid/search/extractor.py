@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from typing import Sequence
 
 import numpy as np
@@ -67,7 +68,7 @@ class FeatureExtractor:
         from ..data.transforms import ClipTransform
         from ..engine.checkpoint import build_model_from_checkpoint
         from ..engine.extract import resolve_device
-        self.checkpoint = str(checkpoint)
+        self.checkpoint = os.path.abspath(os.fspath(checkpoint))      # indexes record it for later searches
         self.device = resolve_device(str(device))
         self.model, self.meta = build_model_from_checkpoint(self.checkpoint, device=self.device)
         self.cfg = config_from_dict(self.meta["config"])
@@ -77,6 +78,10 @@ class FeatureExtractor:
         check_mode(self.sampling, train=False)
         if self.seq_len <= 0:
             raise ConfigError(f"test clip length must be positive, got {self.seq_len}")
+        from ..models.streaming import supports_streaming
+        self.streams = supports_streaming(self.model)
+        if self.sampling == "all" and not self.streams:
+            self.sampling = "dense"       # as extract_features does: NVAN's attention spans the whole clip
         self.batch_size = int(batch_size or d.test_batch_size)
         self.workers = d.workers if workers is None else int(workers)
         self.normalize = normalize
@@ -124,6 +129,9 @@ class FeatureExtractor:
         from ..data.decode import read_clip
         if len(paths) == 0:
             raise DatasetError("a probe needs at least one frame, got none")
+        if self.sampling == "all":
+            return self._embed_stream(read_clip(list(paths), np.arange(len(paths)), self.input_size,
+                                                self.cfg.data.strict))
         idx = self.clip_indices(len(paths))                             # (num_clips, T)
         used, inverse = np.unique(idx, return_inverse=True)
         frames = read_clip(list(paths), used, self.input_size, self.cfg.data.strict)  # (U, h, w, 3)
@@ -132,22 +140,47 @@ class FeatureExtractor:
     def embed_array(self, frames) -> np.ndarray:
         """(D,) feature of a tracklet given as decoded uint8 RGB frames (L, H, W, 3) (or a list of (H, W, 3))."""
         frames = _as_frame_array(frames, self.input_size)
+        if self.sampling == "all":
+            return self._embed_stream(frames)
         return self._embed_clips(frames, self.clip_indices(len(frames)))
 
-    @torch.no_grad()
+    def _autocast(self):
+        """The precision extract_features uses for the gallery (train.amp on CUDA, fp32 on CPU)."""
+        from ..engine.extract import AMP_DTYPES, resolve_amp
+        dtype = AMP_DTYPES[resolve_amp(self.cfg, self.device)]
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    def _finish(self, feat: torch.Tensor) -> np.ndarray:
+        feat = feat.float().cpu().numpy().astype(np.float32)
+        return l2_normalize(feat) if self.normalize else feat
+
+    @torch.inference_mode()
     def _embed_clips(self, frames: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """frames (U, h, w, 3) uint8, idx (num_clips, T) rows of `frames` -> (D,) mean clip feature."""
         self.model.eval()
         total, count = None, 0
-        for start in range(0, len(idx), self.batch_size):              # loop over batches of clips
-            chunk = idx[start:start + self.batch_size]                 # (N, T)
-            x = self.transform(frames[chunk.reshape(-1)])              # (N*T, 3, H, W)
-            x = x.view(*chunk.shape, *x.shape[1:]).to(self.device)     # (N, T, 3, H, W)
-            f = self.model(x).float().sum(0).cpu()                     # (D,)
-            total = f if total is None else total + f
-            count += len(chunk)
-        feat = (total / count).numpy().astype(np.float32)
-        return l2_normalize(feat) if self.normalize else feat
+        with self._autocast():
+            for start in range(0, len(idx), self.batch_size):          # loop over batches of clips
+                chunk = idx[start:start + self.batch_size]             # (N, T)
+                x = self.transform(frames[chunk.reshape(-1)])          # (N*T, 3, H, W)
+                x = x.view(*chunk.shape, *x.shape[1:]).to(self.device)  # (N, T, 3, H, W)
+                f = self.model(x).float().sum(0)                       # (D,)
+                total = f if total is None else total + f
+                count += len(chunk)
+        return self._finish(total / count)
+
+    @torch.inference_mode()
+    def _embed_stream(self, frames: np.ndarray) -> np.ndarray:
+        """`all` sampling: the whole tracklet as one clip, streamed through the model `chunk` frames at a time
+        (exact; memory bounded by the chunk), as extract_features does for the gallery."""
+        from ..engine.extract import default_chunk
+        from ..models.streaming import frame_multiple, stream_clip
+        self.model.eval()
+        m = frame_multiple(self.model)
+        chunk = -(-default_chunk(self.cfg) // m) * m
+        pieces = (self.transform(frames[a:a + chunk])[None].to(self.device) for a in range(0, len(frames), chunk))
+        with self._autocast():
+            return self._finish(stream_clip(self.model, pieces, chunk)[0])
 
     # ------------------------------------------------------------------ many tracklets
     def embed_tracklets(self, tracklets: list[Tracklet], progress: bool = False, desc: str = "gallery",

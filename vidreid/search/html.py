@@ -162,8 +162,9 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
                 + ("; hover a frame for STA's block weights S(n, k)" if model.get("name") == "sta" else "")
                 + ".</p>")
     excl = " (same-camera tracklets excluded)" if result.exclude_same_camera else ""
+    name, backbone = html.escape(str(model.get("name"))), html.escape(str(model.get("backbone")))
     summary = (f"{len(result.hits)} results from {html.escape(str(index.path or 'index'))} ({len(index)} tracklets)"
-               f"{excl} &middot; model {html.escape(str(model.get('name')))} ({html.escape(str(model.get('backbone')))}), "
+               f"{excl} &middot; model {name} ({backbone}), "
                f"hash {model['hash'][:12]} &middot; distance = 1 &minus; cosine similarity &middot; "
                f"{time.strftime('%Y-%m-%d %H:%M')}")
     title = title or f"vidreid search: {os.path.basename(probe.source.rstrip('/')) or probe.source}"

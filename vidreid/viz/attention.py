@@ -77,7 +77,8 @@ def describe_attention(attention: dict, num_frames: int) -> dict:
             per = max(1, T // stripes.shape[0])                                # frames sharing one layer3 frame
             maps = np.repeat(stripes, per, 0)[:T, :, None]                     # (T, S, 1)
         rows.append(("non-local attention received (last layer3 block)", maps, None))
-        weights.append(("non-local attention mass per frame", maps.reshape(T, -1).sum(1, keepdims=True), ["mass"]))
+        label = "non-local attention mass per frame" if nl.ndim == 3 else "non-local attention mass (per layer3 frame)"
+        weights.append((label, maps.reshape(T, -1).sum(1, keepdims=True), ["mass"]))
     return {"rows": rows, "weights": weights, "blocks": blocks}
 
 
@@ -108,7 +109,8 @@ def attention_figure(frames: np.ndarray, attention: dict, path: str, title: str 
             ax.imshow(frames[t])
             if up is not None:
                 ax.imshow(up[t], cmap="jet", alpha=_OVERLAY_ALPHA, vmin=0.0, vmax=max(top, 1e-12))
-            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xticks([])
+            ax.set_yticks([])
             if r == 0:
                 ax.set_title(f"frame {t + 1}", fontsize=7)
             if t == 0:
@@ -124,7 +126,8 @@ def attention_figure(frames: np.ndarray, attention: dict, path: str, title: str 
                     if picks[k] == t:
                         ax.add_patch(Rectangle((-0.5, y0 - 0.5), W, y1 - y0, fill=False, ec="lime", lw=1.5))
     if has_weights:
-        sub = grid[:, T].subgridspec(len(d["weights"]), 1, hspace=0.6)
+        span = min(n_rows, max(2, 2 * len(d["weights"])))                # rows of frames the plots stand beside
+        sub = grid[:span, T].subgridspec(len(d["weights"]), 1, hspace=0.6)
         x = np.arange(1, T + 1)
         for i, (label, values, names) in enumerate(d["weights"]):
             ax = fig.add_subplot(sub[i])

@@ -1,0 +1,507 @@
+"""Every founding model on the same SynthPed under the same budget, plus the STA ablations of Fu et al. (AAAI 2019).
+
+    .venv/bin/python benchmarks/synthped_models.py --update        # 8 models + 13 STA ablation runs, ~1 h on 2 cores
+    .venv/bin/python benchmarks/synthped_models.py --only sta,tp --no-ablations --iters 40
+
+Every run trains through `vidreid.engine.train.train` from the model's own `configs/<model>_synthped.yaml` (its
+paper's loss; see the config), with the same SynthPed, ResNet-18 from scratch, seed, batch, clip length and number of
+Adam steps (`--iters`, cosine schedule over 10 "epochs" of iters/10 steps), and evaluates under the `mars` protocol
+on all queries and on SynthPed's occlusion-heavy queries (`slices.occlusion_heavy.query` of synthped.json: the rows
+of the distance matrix of those queries against the whole gallery). Per-iteration costs differ, so train time is
+reported next to the metrics; parameters and GFLOPs (vidreid.models.flops) at the benchmark's frame size and T.
+
+Ablations (STA, on top of the STA row): frames N in 2/4/6/8 (train and test clips of N), blocks K in 1/2/4/8,
+lambda (loss.reg_weights.sta_reg), fusion (weighted sum P2 only / max-index P1 only / both), spatial_norm l1 / l2.
+
+Results go to `<out>/results.json` (atomically, after every run: a crash or a timeout keeps what finished; `--resume`
+reuses the finished runs whose settings match) and `<out>/tables.md`; `--update` also rewrites the "SynthPed
+models" and "STA ablations" sections of BENCHMARKS.md and the "Compared on SynthPed" part of docs/models.md (only
+the text between this script's markers).
+
+Noise: one seed, ~450 queries (~120 occlusion-heavy). The tables give, for each run, the standard error of mAP over
+queries, and for the headline comparisons the paired standard error of the per-query AP difference (same queries,
+same gallery): a difference is called meaningful only beyond 2 paired SEs. Seed-to-seed variation of a short
+training run is not in that SE; `--repeat tp,sta --repeat-seeds 1` measures it for the models named.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import time
+import traceback
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+MODELS = ["tp", "ta", "rnn", "sta", "drsta", "nvan", "ste_nvan", "rru_stim"]
+MARKERS = {
+    "models": ("<!-- synthped-models:start -->", "<!-- synthped-models:end -->", "## SynthPed models"),
+    "ablations": ("<!-- sta-ablations:start -->", "<!-- sta-ablations:end -->", "## STA ablations"),
+    "docs": ("<!-- synthped-compare:start -->", "<!-- synthped-compare:end -->", "## Compared on SynthPed"),
+}
+RECIPE = {"nvan": "soft-margin triplet + CE, BNNeck, cosine", "ste_nvan": "soft-margin triplet + CE, BNNeck, cosine",
+          "rru_stim": "CE + triplet 0.3 (video + parts)", "sta": "CE + triplet 0.3 + λ·Reg",
+          "drsta": "CE + triplet 0.3 + λ·diversity"}
+
+
+# ------------------------------------------------------------------------------------------------ the runs
+def ablation_runs(base_lambda: float, map_rows: int) -> list[dict]:
+    """STA ablations: (key, group, label, config overrides). The base STA run (N=4, K=4, both, l1, default λ) is
+    the `sta` row of the model table and the reference row of every group. K must divide the map's rows."""
+    runs = []
+    for n in (2, 6, 8):
+        runs.append({"key": f"sta_N{n}", "group": "frames N", "label": f"N = {n}",
+                     "overrides": {"data.seq_len": n, "data.test_seq_len": n}, "frames": n})
+    for k in (k for k in (1, 2, 8) if map_rows % k == 0):
+        runs.append({"key": f"sta_K{k}", "group": "blocks K", "label": f"K = {k}",
+                     "overrides": {"model.kwargs.num_blocks": k}})
+    for lam in sorted({0.0, 0.1, 1.0, 10.0} - {base_lambda}):
+        runs.append({"key": f"sta_lambda{lam:g}", "group": "λ (sta_reg)", "label": f"λ = {lam:g}",
+                     "overrides": {"loss.reg_weights.sta_reg": lam}})
+    for fusion, label in (("weighted", "weighted sum only (P2)"), ("max", "max-index only (P1)")):
+        runs.append({"key": f"sta_fusion_{fusion}", "group": "fusion", "label": label,
+                     "overrides": {"model.kwargs.fusion": fusion}})
+    runs.append({"key": "sta_norm_l2", "group": "spatial_norm", "label": "l2",
+                 "overrides": {"model.kwargs.spatial_norm": "l2"}})
+    for r in runs:
+        r["model"] = "sta"
+    return runs
+
+
+BASE_LABEL = {"frames N": "N = 4", "blocks K": "K = 4", "fusion": "both (paper)", "spatial_norm": "l1 (paper formula)"}
+
+
+def config_path(model: str) -> str:
+    return os.path.join(REPO, "configs", f"{model}_synthped.yaml")
+
+
+def run_config(run: dict, args):
+    """The resolved Config of one run: the model's synthped config + the benchmark's shared overrides."""
+    from vidreid.config import load_config
+    epochs = min(10, args.iters)
+    shared = {"train.epochs": epochs, "train.iters_per_epoch": args.iters // epochs, "train.eval_every": 0,
+              "train.output_dir": os.path.join(args.out, run["key"]), "train.seed": run.get("seed", args.seed),
+              "train.tensorboard": False, "train.threads": args.threads, "train.keep_last": 1,
+              "data.workers": args.workers, "data.test_seq_len": args.test_frames, "data.seq_len": args.frames,
+              "optim.warmup_epochs": 1 if epochs > 1 else 0}
+    if args.batch_size:
+        shared["data.batch_size"] = args.batch_size
+    if args.root:
+        shared["data.root"] = args.root
+    if args.size:
+        shared["data.height"], shared["data.width"] = (int(v) for v in args.size.lower().split("x"))
+    shared.update(run.get("overrides", {}))
+    overrides = [f"{k}={json.dumps(v) if isinstance(v, (dict, bool)) else v}" for k, v in shared.items()]
+    if args.synth:
+        overrides.append("data.synth=" + json.dumps(args.synth))
+    return load_config(config_path(run["model"]), overrides)
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def per_query(dist: np.ndarray, dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AP and rank-1 hit of each query in `rows` under the mars protocol (its own row against the whole gallery)."""
+    from vidreid.eval import evaluate
+    q, g = dataset.query, dataset.gallery
+    g_pids = np.array([t.pid for t in g]); g_cams = np.array([t.camid for t in g])
+    ap, r1 = np.zeros(len(rows)), np.zeros(len(rows))
+    for i, r in enumerate(rows):                     # one query at a time: ~1 ms each, for paired statistics
+        res = evaluate(dist[r:r + 1], [q[r].pid], g_pids, [q[r].camid], g_cams, protocol="mars", max_rank=1)
+        ap[i], r1[i] = res["mAP"], res["cmc"][0]
+    return ap, r1
+
+
+def subset_metrics(dist: np.ndarray, dataset, rows: np.ndarray) -> dict:
+    """`vidreid.eval.evaluate` on the sub-matrix of the given query rows (mars protocol)."""
+    from vidreid.eval import evaluate
+    q = [dataset.query[i] for i in rows]
+    g = dataset.gallery
+    res = evaluate(dist[rows], [t.pid for t in q], [t.pid for t in g], [t.camid for t in q], [t.camid for t in g],
+                   protocol="mars", max_rank=20)
+    return {"mAP": res["mAP"], "R1": float(res["cmc"][0]), "R5": float(res["cmc"][4]), "queries": len(rows)}
+
+
+def occlusion_heavy_rows(root: str) -> np.ndarray:
+    with open(os.path.join(root, "synthped.json")) as f:
+        return np.array(json.load(f)["slices"]["occlusion_heavy"]["query"], dtype=np.int64)
+
+
+def model_cost(cfg, num_classes: int) -> dict:
+    from vidreid.models.flops import count_model
+    m = cfg.model
+    T = cfg.data.test_seq_len or cfg.data.seq_len
+    r = count_model(m.name, frames=T, size=(cfg.data.height, cfg.data.width), num_classes=num_classes,
+                    backbone=m.backbone, last_stride=m.last_stride, **m.kwargs)
+    return {"params_M": r["params"] / 1e6, "gflops": r["gflops"], "frames": T}
+
+
+def execute(run: dict, args, occl_rows_cache: dict) -> dict:
+    """Train + evaluate one run; returns its record (metrics, per-query AP, times, cost, settings)."""
+    import torch
+    from vidreid.engine.train import train
+    cfg = run_config(run, args)
+    t0 = time.time()
+    res = train(cfg, progress=False)
+    wall = time.time() - t0
+    dataset, dist = res["dataset"], res["distmat"]
+    root = cfg.data.root
+    if root not in occl_rows_cache:
+        occl_rows_cache[root] = occlusion_heavy_rows(root)
+    heavy = occl_rows_cache[root]
+    rest = np.setdiff1d(np.arange(len(dataset.query)), heavy)
+    all_rows = np.arange(len(dataset.query))
+    ap, r1 = per_query(dist, dataset, all_rows)
+    history = res["history"]
+    train_s = history[-1]["elapsed_s"] if history else res["train_seconds"]
+    steps = len(res["step_losses"])
+    record = {
+        "key": run["key"], "model": run["model"], "group": run.get("group", "models"), "label": run.get("label", ""),
+        "seed": cfg.train.seed, "config": cfg.to_dict(), "steps": steps,
+        "all": {"mAP": res["mAP"], "R1": float(res["cmc"][0]), "R5": float(res["cmc"][4]),
+                "queries": res["num_valid_queries"]},
+        "occlusion_heavy": subset_metrics(dist, dataset, heavy),
+        "not_occlusion_heavy": subset_metrics(dist, dataset, rest),
+        "ap": ap.tolist(), "r1": r1.tolist(), "occlusion_heavy_rows": heavy.tolist(),
+        "train_seconds": train_s, "sec_per_iter": train_s / max(steps, 1), "eval_seconds": res.get("extract_seconds"),
+        "wall_seconds": wall, "final_loss": float(np.mean(res["step_losses"][-5:])),
+        **model_cost(cfg, dataset.num_train_pids),
+    }
+    # keep only last.safetensors (for `vidreid explain`): step checkpoints and states are not needed here
+    ckdir = os.path.join(cfg.train.output_dir, "checkpoints")
+    for f in os.listdir(ckdir) if os.path.isdir(ckdir) else []:
+        if f != "last.safetensors":
+            os.unlink(os.path.join(ckdir, f))
+    del res
+    torch.set_num_threads(args.threads)
+    return record
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def se(values) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def paired(a: dict, b: dict, rows: list[int] | None = None) -> tuple[float, float]:
+    """Mean and standard error of the per-query AP difference a - b (over `rows`, default all queries)."""
+    x, y = np.asarray(a["ap"]), np.asarray(b["ap"])
+    if rows is not None:
+        x, y = x[rows], y[rows]
+    d = x - y
+    return float(d.mean()), se(d)
+
+
+def fmt_diff(mean: float, err: float) -> str:
+    verdict = "meaningful" if abs(mean) > 2 * err else "within noise"
+    return f"{100 * mean:+.1f} ± {100 * err:.1f} ({verdict})"
+
+
+def model_row(r: dict) -> str:
+    heavy = np.asarray(r["occlusion_heavy_rows"])
+    name = r["model"] if "@seed" not in r["key"] else f"{r['model']} (seed {r['seed']})"
+    return (f"| {name} "
+            f"| {RECIPE.get(r['model'], 'CE + triplet 0.3')} | {r['params_M']:.2f} | {r['gflops']:.2f} "
+            f"| {pct(r['all']['mAP'])} ± {100 * se(r['ap']):.1f} | {pct(r['all']['R1'])} "
+            f"| {pct(r['occlusion_heavy']['mAP'])} ± {100 * se(np.asarray(r['ap'])[heavy]):.1f} "
+            f"| {pct(r['occlusion_heavy']['R1'])} | {pct(r['not_occlusion_heavy']['mAP'])} "
+            f"| {r['train_seconds']:.0f} ({r['sec_per_iter']:.2f}) | {r['eval_seconds'] or 0:.0f} |")
+
+
+def models_table(results: dict, meta: dict) -> str:
+    head = ("| model | loss (paper's recipe) | params (M) | GFLOPs / clip | mAP ± SE | R1 | occl.-heavy mAP ± SE "
+            "| occl.-heavy R1 | other queries mAP | train s (s/iter) | eval s |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = [head]
+    for m in MODELS:
+        for key in [m] + sorted(k for k in results if k.startswith(f"{m}@seed")):
+            if key in results and "error" not in results[key]:
+                rows.append(model_row(results[key]))
+            elif key in results:
+                rows.append(f"| {m} | failed: {results[key]['error'][:80]} |" + " |" * 9)
+    ch = meta.get("chance")
+    if ch:
+        rows.append(f"| random ranking | — | — | — | {pct(ch['mAP'])} | {pct(ch['R1'])} | {pct(ch['heavy_mAP'])} "
+                    f"| {pct(ch['heavy_R1'])} | — | — | — |")
+    return "\n".join(rows)
+
+
+def comparisons(results: dict) -> list[str]:
+    """Headline paired comparisons against TP (all queries and occlusion-heavy ones)."""
+    lines = []
+    if "tp" not in results or "error" in results["tp"]:
+        return lines
+    tp = results["tp"]
+    heavy = tp["occlusion_heavy_rows"]
+    for m in MODELS[1:]:
+        r = results.get(m)
+        if not r or "error" in r:
+            continue
+        lines.append(f"| {m} − tp | {fmt_diff(*paired(r, tp))} | {fmt_diff(*paired(r, tp, heavy))} |")
+    if not lines:
+        return lines
+    return ["| mAP difference (paired over queries) | all queries | occlusion-heavy queries |", "|---|---|---|"] + lines
+
+
+def seed_noise(results: dict) -> list[str]:
+    lines = []
+    for m in MODELS:
+        reps = [results[k] for k in results if (k == m or k.startswith(f"{m}@seed")) and "error" not in results[k]]
+        if len(reps) > 1:
+            maps = [100 * r["all"]["mAP"] for r in reps]
+            heavy = [100 * r["occlusion_heavy"]["mAP"] for r in reps]
+            lines.append(f"* {m}: seeds {', '.join(str(r['seed']) for r in reps)} give mAP "
+                         f"{', '.join(f'{v:.1f}' for v in maps)} (occlusion-heavy {', '.join(f'{v:.1f}' for v in heavy)})")
+    return lines
+
+
+def ablation_table(results: dict, default_lambda: float, map_rows: int) -> str:
+    base = results.get("sta")
+    rows = ["| ablation | setting | mAP ± SE | R1 | occl.-heavy mAP | occl.-heavy R1 | Δ mAP vs base (paired) "
+            "| Δ occl.-heavy mAP vs base (paired) | GFLOPs / clip | train s |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    groups = ["frames N", "blocks K", "λ (sta_reg)", "fusion", "spatial_norm"]
+    for group in groups:
+        members = [r for r in results.values() if r.get("group") == group]
+        if base is not None and "error" not in base:
+            label = BASE_LABEL.get(group, f"λ = {default_lambda:g} (model default)")
+            members = [dict(base, label=label + " (base)")] + members
+        def order(r):
+            if group in ("frames N", "blocks K"):
+                return float(r["label"].split("=")[1].split()[0])
+            if group.startswith("λ"):
+                return float(r["label"].split("=")[1].split()[0])
+            return 0 if "(base)" in r["label"] else 1
+        if group == "blocks K":
+            for k in (1, 2, 8):
+                if not any(r["label"] == f"K = {k}" for r in members) and results.get("sta"):
+                    members.append({"label": f"K = {k}", "error": f"not run: K must divide the {map_rows} rows of "
+                                    f"the feature map at this frame size (use --size 128x64 for 8 rows)"})
+        for r in sorted(members, key=order):
+            if "error" in r:
+                rows.append(f"| {group} | {r['label']} | {r['error'] if r['error'].startswith('not run') else 'failed: ' + r['error'][:60]} |" + " |" * 7)
+                continue
+            heavy = r["occlusion_heavy_rows"]
+            if base is not None and "error" not in base and r["key"] != "sta":
+                d_all, d_heavy = fmt_diff(*paired(r, base)), fmt_diff(*paired(r, base, heavy))
+            else:
+                d_all = d_heavy = "—"
+            rows.append(f"| {group} | {r['label']} | {pct(r['all']['mAP'])} ± {100 * se(r['ap']):.1f} "
+                        f"| {pct(r['all']['R1'])} | {pct(r['occlusion_heavy']['mAP'])} "
+                        f"| {pct(r['occlusion_heavy']['R1'])} | {d_all} | {d_heavy} | {r['gflops']:.2f} "
+                        f"| {r['train_seconds']:.0f} |")
+    return "\n".join(rows)
+
+
+def settings_text(meta: dict) -> str:
+    s = meta["settings"]
+    return (f"SynthPed `{s['root']}` ({s['synth']}; {s['num_query']} queries of which {s['num_heavy']} occlusion-heavy, "
+            f"{s['num_gallery']} gallery tracklets, {s['num_train_ids']} training identities), frames "
+            f"{s['height']}x{s['width']}, ResNet-18 from scratch, seed {s['seed']}, {s['iters']} Adam steps of "
+            f"{s['batch_size']} clips x {s['frames']} frames (rrs), lr 1e-3 cosine with 1 warm-up epoch, test clips of "
+            f"{s['test_frames']} frames (rrs), `mars` protocol; {s['threads']} torch threads on {s['machine']}. "
+            f"Wall time of the whole script: {meta.get('wall_minutes', 0):.0f} min.")
+
+
+def render(results: dict, meta: dict) -> dict[str, str]:
+    cmd = meta["command"]
+    models = [f"Generated by `{cmd}` ({meta.get('finished') or 'partial: still running or interrupted'}).", "",
+              settings_text(meta), "", models_table(results, meta), ""]
+    comp = comparisons(results)
+    if comp:
+        models += ["Paired differences of per-query AP against TP, in mAP points, ± one standard error over the "
+                   "queries; \"meaningful\" = beyond 2 SE:", ""] + comp + [""]
+    noise = seed_noise(results)
+    if noise:
+        models += ["Seed-to-seed variation (same settings, other seeds):", ""] + noise + [""]
+    models += meta.get("notes_models", [])
+    ablations = [f"Generated by `{cmd}`: STA (Fu et al., AAAI 2019) with one setting changed at a time from the "
+                 "`sta` row above (N = 4 frames, K = 4 blocks, both fusion maps, l1 spatial normalisation, the "
+                 "model's default λ); same data, budget and seed. Δ = paired per-query AP difference to the base "
+                 "row ± one SE.", "", ablation_table(results, meta["sta_lambda"], meta["sta_map_rows"]), ""] + meta.get("notes_ablations", [])
+    docs_rows = ["| model | params (M), benchmark | GFLOPs / clip, benchmark | GFLOPs, paper setting | SynthPed mAP "
+                 "| R1 | occl.-heavy mAP | train s / iter |", "|---|---|---|---|---|---|---|---|"]
+    paper = meta.get("paper_gflops", {})
+    for m in MODELS:
+        r = results.get(m)
+        if r and "error" not in r:
+            docs_rows.append(f"| {m} | {r['params_M']:.2f} | {r['gflops']:.2f} | {paper.get(m, '—')} "
+                             f"| {pct(r['all']['mAP'])} | {pct(r['all']['R1'])} | {pct(r['occlusion_heavy']['mAP'])} "
+                             f"| {r['sec_per_iter']:.2f} |")
+    docs = [f"Generated by `{cmd}` (full tables, noise and conclusions: BENCHMARKS.md, \"SynthPed models\"). "
+            f"Benchmark setting: ResNet-18 from scratch, {meta['settings']['height']}x{meta['settings']['width']} "
+            "frames, clips of "
+            f"{meta['settings']['test_frames']} frames, {meta['settings']['num_train_ids']} classes; paper setting: "
+            "the first table above (ResNet-50, 256x128, each paper's frame count).", "", "\n".join(docs_rows), ""]
+    docs += meta.get("notes_docs", [])
+    return {"models": "\n".join(models), "ablations": "\n".join(ablations), "docs": "\n".join(docs)}
+
+
+def replace_section(path: str, which: str, body: str, title_if_new: str = "") -> None:
+    """Rewrite the text between this script's markers in `path` (re-read just before writing; other sections and
+    other people's edits are kept). A missing section is appended with its heading."""
+    from vidreid.engine.checkpoint import atomic_write_text
+    start, end, heading = MARKERS[which]
+    text = open(path).read() if os.path.exists(path) else title_if_new
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        a, b = text.index(start), text.index(end) + len(end)
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip() + f"\n\n{heading}\n\n{block}\n"
+    atomic_write_text(path, text)
+
+
+def paper_gflops() -> dict:
+    """Each model's GFLOPs at its paper setting (benchmarks/model_table.py's PAPER_SETTINGS, ResNet-50)."""
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    from model_table import PAPER_SETTINGS
+    from vidreid.models.flops import count_model
+    out = {}
+    for label, name, frames, size, kw, *_ in PAPER_SETTINGS:
+        if label == name:
+            out[name] = f"{count_model(name, frames=frames, size=size, backbone='resnet50', **kw)['gflops']:.1f} " \
+                        f"({frames} x {size[0]}x{size[1]})"
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default="", help="comma-separated models (default: all eight)")
+    p.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True, help="run the STA ablations")
+    p.add_argument("--iters", type=int, default=100, help="Adam steps per run (the shared budget)")
+    p.add_argument("--batch-size", type=int, default=0, help="clips per batch (default: the configs', P x 4)")
+    p.add_argument("--size", default="", help="frame size HxW for every run (default: the configs', 64x32)")
+    p.add_argument("--frames", type=int, default=4, help="T of training clips (STA's N ablation changes it)")
+    p.add_argument("--test-frames", type=int, default=4, help="T of test clips (rrs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", default="", help="models to train again with --repeat-seeds (seed noise)")
+    p.add_argument("--repeat-seeds", default="1", help="comma-separated extra seeds for --repeat")
+    p.add_argument("--root", default="", help="SynthPed root (default: the configs', runs/demo/synthped)")
+    p.add_argument("--synth", default="", help="SynthPed options as JSON or a JSON file (default: the configs')")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    p.add_argument("--out", default=os.path.join(REPO, "runs", "bench"), help="results folder")
+    p.add_argument("--resume", action="store_true", help="reuse finished runs of <out>/results.json (same settings)")
+    p.add_argument("--update", action="store_true", help="rewrite this script's sections of BENCHMARKS.md and "
+                                                         "docs/models.md")
+    p.add_argument("--benchmarks-md", default=os.path.join(REPO, "BENCHMARKS.md"))
+    p.add_argument("--models-md", default=os.path.join(REPO, "docs", "models.md"))
+    args = p.parse_args(argv)
+    if args.synth:
+        raw = open(args.synth).read() if os.path.isfile(args.synth) else args.synth
+        args.synth = json.loads(raw)
+    args.only = [m for m in args.only.split(",") if m] or MODELS
+    bad = sorted(set(args.only) - set(MODELS))
+    if bad:
+        p.error(f"--only: unknown model(s) {', '.join(bad)}; expected some of {', '.join(MODELS)}")
+    args.repeat = [m for m in args.repeat.split(",") if m]
+    args.repeat_seeds = [int(s) for s in args.repeat_seeds.split(",") if s]
+    if args.iters < 1:
+        p.error("--iters must be >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    import torch
+    from vidreid.engine.checkpoint import atomic_write_text
+    from vidreid.engine.evaluate import chance_level
+    from vidreid.engine.train import jsonable, prepare_dataset
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    argv = sys.argv[1:] if argv is None else argv
+    command = " ".join([".venv/bin/python benchmarks/synthped_models.py"] + [shlex.quote(a) for a in argv])
+    results_path = os.path.join(args.out, "results.json")
+    previous = {}
+    if args.resume and os.path.exists(results_path):
+        previous = json.load(open(results_path)).get("results", {})
+
+    runs = [{"key": m, "model": m} for m in args.only]
+    runs += [{"key": f"{m}@seed{s}", "model": m, "seed": s} for m in args.repeat for s in args.repeat_seeds]
+    from vidreid.models.sta import STA
+    base_lambda = run_config({"key": "sta", "model": "sta"}, args).loss.reg_weights.get(
+        "sta_reg", STA(2, backbone="resnet18").default_reg_weights["sta_reg"])     # the base STA run's λ
+    sta_cfg = run_config({"key": "sta", "model": "sta"}, args)
+    from vidreid.models.temporal import feature_map_size
+    map_rows = feature_map_size((sta_cfg.data.height, sta_cfg.data.width), sta_cfg.model.last_stride or 1)[0]
+    if args.ablations:
+        runs += ablation_runs(base_lambda, map_rows)
+
+    # the dataset once, up front: generation (if needed) is not charged to the first run
+    cfg0 = run_config(runs[0], args)
+    dataset = prepare_dataset(cfg0, progress=True)
+    heavy = occlusion_heavy_rows(cfg0.data.root)
+    chance = chance_level(dataset, "mars")
+    rng = np.random.default_rng(0)
+    ch_heavy = [subset_metrics(rng.random((len(dataset.query), len(dataset.gallery))), dataset, heavy)
+                for _ in range(5)]
+    meta = {
+        "command": command, "started": time.strftime("%Y-%m-%d %H:%M"), "finished": None,
+        "chance": {"mAP": chance["mAP"], "R1": float(chance["cmc"][0]),
+                   "heavy_mAP": float(np.mean([c["mAP"] for c in ch_heavy])),
+                   "heavy_R1": float(np.mean([c["R1"] for c in ch_heavy]))},
+        "settings": {"root": os.path.relpath(cfg0.data.root, REPO) if cfg0.data.root.startswith(REPO)
+                     else cfg0.data.root, "synth": json.dumps(cfg0.data.synth), "num_query": len(dataset.query),
+                     "num_heavy": len(heavy), "num_gallery": len(dataset.gallery),
+                     "num_train_ids": dataset.num_train_pids, "height": cfg0.data.height, "width": cfg0.data.width,
+                     "seed": args.seed, "iters": (args.iters // min(10, args.iters)) * min(10, args.iters),
+                     "batch_size": cfg0.data.batch_size, "frames": args.frames, "test_frames": args.test_frames,
+                     "threads": args.threads, "machine": f"{os.cpu_count()} CPU cores (shared)"},
+        "paper_gflops": paper_gflops(), "sta_lambda": base_lambda, "sta_map_rows": map_rows,
+    }
+    results: dict = {}
+    t_start = time.time()
+
+    def save():
+        meta["wall_minutes"] = (time.time() - t_start) / 60
+        atomic_write_text(results_path, json.dumps(jsonable({"meta": meta, "results": results}), indent=1))
+        sections = render(results, meta)
+        atomic_write_text(os.path.join(args.out, "tables.md"),
+                          "\n\n".join(f"{MARKERS[k][2]}\n\n{v}" for k, v in sections.items()))
+        if args.update:
+            title = "# Benchmarks\n\nEach section names the command that produced it.\n"
+            replace_section(args.benchmarks_md, "models", sections["models"], title)
+            replace_section(args.benchmarks_md, "ablations", sections["ablations"], title)
+            replace_section(args.models_md, "docs", sections["docs"])
+
+    occl_cache = {cfg0.data.root: heavy}
+    for i, run in enumerate(runs):
+        cfg_dict = run_config(run, args).to_dict()
+        old = previous.get(run["key"])
+        if old and "error" not in old and old.get("config") == cfg_dict:
+            results[run["key"]] = old
+            print(f"[{i + 1}/{len(runs)}] {run['key']}: reused from {results_path}", flush=True)
+            continue
+        print(f"[{i + 1}/{len(runs)}] {run['key']} ({time.time() - t_start:.0f} s elapsed)", flush=True)
+        try:
+            rec = execute(run, args, occl_cache)
+            results[run["key"]] = rec
+            print(f"    mAP {pct(rec['all']['mAP'])} R1 {pct(rec['all']['R1'])} | occlusion-heavy mAP "
+                  f"{pct(rec['occlusion_heavy']['mAP'])} R1 {pct(rec['occlusion_heavy']['R1'])} | train "
+                  f"{rec['train_seconds']:.0f} s ({rec['sec_per_iter']:.2f} s/iter), eval {rec['eval_seconds']:.0f} s",
+                  flush=True)
+        except Exception as e:  # one failing model must not lose the others' results
+            traceback.print_exc()
+            results[run["key"]] = {"key": run["key"], "model": run["model"], "group": run.get("group", "models"),
+                                   "label": run.get("label", ""), "error": f"{type(e).__name__}: {e}"}
+        save()
+    meta["finished"] = time.strftime("%Y-%m-%d %H:%M")
+    save()
+    print(f"done in {(time.time() - t_start) / 60:.1f} min: {results_path}, {os.path.join(args.out, 'tables.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Feature files (vidreid/engine/feature_cache.py) and their reuse by `vidreid extract` / `vidreid eval`: written
+atomically with the model/config/data hashes; reused only when all three match (and the CLI says so); a changed
+checkpoint, setting or tracklet list is reported and recomputed, never silently reused."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from vidreid.cli import main
+from vidreid.config import Config
+from vidreid.data import load_dataset
+from vidreid.engine.feature_cache import (CachedExtractor, feature_key, load_if_valid, read_features,
+                                          run_dir_of, save_features)
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny_synthped):
+    return load_dataset("synthped", tiny_synthped)
+
+
+def config(root: str) -> Config:
+    from conftest import TINY_SYNTH
+    cfg = Config()
+    cfg.data.dataset, cfg.data.root, cfg.data.synth = "synthped", root, dict(TINY_SYNTH)
+    cfg.data.height, cfg.data.width, cfg.data.workers = 32, 16, 0
+    cfg.data.test_seq_len, cfg.data.test_batch_size, cfg.data.test_sampling = 4, 8, "rrs"
+    cfg.model.name, cfg.model.backbone, cfg.train.device = "tp", "resnet18", "cpu"
+    return cfg
+
+
+def write_checkpoint(path, root, seed=0) -> str:
+    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.engine.train import build_for_dataset
+    cfg = config(root)
+    torch.manual_seed(seed)
+    model = build_for_dataset(cfg, 8, pretrained=False)
+    save_checkpoint(str(path), model, {"model": "tp", "num_classes": 8, "config": cfg.to_dict()})
+    return str(path)
+
+
+def test_round_trip_and_hashes(dataset, tiny_synthped, tmp_path):
+    ckpt = write_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors", tiny_synthped)
+    assert run_dir_of(ckpt) == str(tmp_path / "run")
+    cfg = config(tiny_synthped)
+    query = dataset.query
+    key, _ = feature_key(ckpt, cfg, dataset.name, dataset.root, query, "all")
+    feats = np.random.default_rng(0).standard_normal((len(query), 7)).astype(np.float32)
+    path = str(tmp_path / "f" / "q.safetensors")
+    save_features(path, feats, query, key, {"split": "query", "settings": {"a": 1}})
+    assert os.listdir(tmp_path / "f") == ["q.safetensors"]              # atomic: no temporary file left
+    arrays, meta = read_features(path)
+    assert np.array_equal(arrays["features"], feats) and arrays["features"].dtype == np.float32
+    assert arrays["pids"].tolist() == [t.pid for t in query] and arrays["camids"].tolist() == [t.camid for t in query]
+    assert arrays["track_ids"].tolist() == list(range(len(query)))
+    assert meta["model_hash"] == key.model_hash and meta["split"] == "query" and meta["settings"] == '{"a": 1}'
+    got, why = load_if_valid(path, key, query)
+    assert np.array_equal(got, feats) and why == ""
+
+    # each hash changes with what it covers, and the mismatch says which
+    def stale_reason(**changes):
+        c = config(tiny_synthped)
+        tracklets, checkpoint = changes.pop("tracklets", query), changes.pop("checkpoint", ckpt)
+        for k, v in changes.items():
+            setattr(c.data, k, v)
+        other, _ = feature_key(checkpoint, c, dataset.name, dataset.root, tracklets, "all")
+        got, why = load_if_valid(path, other, tracklets)
+        assert got is None
+        return why
+    assert "the eval settings changed" in stale_reason(test_seq_len=8)
+    assert "the eval settings changed" in stale_reason(height=64)
+    assert "the tracklet list changed" in stale_reason(tracklets=query[:-1])
+    moved = [t._replace(frames=t.frames[:-1]) if i == 3 else t for i, t in enumerate(query)]
+    assert "the tracklet list changed" in stale_reason(tracklets=moved)
+    retrained = write_checkpoint(tmp_path / "run" / "checkpoints" / "other.safetensors", tiny_synthped, seed=1)
+    assert "the checkpoint changed" in stale_reason(checkpoint=retrained)
+    # not a feature file
+    with open(path, "wb") as f:
+        f.write(b"garbage")
+    got, why = load_if_valid(path, key, query)
+    assert got is None and "not a readable feature file" in why
+
+
+def test_extractor_builds_the_model_only_on_a_miss(dataset, tiny_synthped, tmp_path):
+    from vidreid.engine.checkpoint import build_model_from_checkpoint
+    ckpt = write_checkpoint(tmp_path / "ck.safetensors", tiny_synthped)
+    cfg, built, logs = config(tiny_synthped), [], []
+
+    def factory():
+        built.append(1)
+        return build_model_from_checkpoint(ckpt)[0]
+
+    def extractor():
+        return CachedExtractor(factory, cfg, ckpt, dataset.name, dataset.root, "all", progress=False,
+                               log=logs.append)
+    first = extractor()(dataset.query, "query")
+    assert built == [1] and "no cached features" in logs[0] and logs[1].startswith("query: wrote")
+    assert os.path.exists(os.path.join(tmp_path, "features", os.path.basename(logs[1].split()[-1])))
+    again = extractor()
+    second = again(dataset.query, "query")
+    assert built == [1] and again.reused == ["query"] and np.array_equal(first, second)
+
+
+def _eval(capsys, *argv):
+    assert main(["eval", *argv]) == 0
+    out = capsys.readouterr()
+    return out.out, out.err
+
+
+def test_cli_extract_then_eval_reuses_and_detects_stale(tiny_synthped, tmp_path, capsys):
+    ckpt = write_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors", tiny_synthped)
+    features = tmp_path / "run" / "features"
+    assert main(["extract", "--checkpoint", ckpt, "--split", "query", "--sampling", "all", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    (written,) = os.listdir(features)
+    assert written.startswith("query-all-") and written in out and "frames/s" in out
+    with safe_open(str(features / written), framework="numpy") as f:
+        meta = f.metadata()
+        assert f.get_tensor("features").shape[0] == len(load_dataset("synthped", tiny_synthped).query)
+    assert {"model_hash", "config_hash", "data_hash", "checkpoint", "settings"} <= set(meta)
+    assert main(["extract", "--checkpoint", ckpt, "--split", "query", "--sampling", "all", "--no-progress"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+    table, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all", "--rerank")
+    assert "query: reusing cached features" in err and "gallery: no cached features" in err
+    assert "all" in table and "yes" in table                           # sampling and re-ranking named
+    table2, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all", "--rerank")
+    assert "query: reusing" in err and "gallery: reusing" in err and table2 == table
+
+    # another clip length: another file; the message names the setting that differs
+    _, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "dense", "data.test_seq_len=2")
+    assert "gallery: no cached features" in err
+    _, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "dense", "data.test_seq_len=3")
+    assert "has other settings: seq_len 2 -> 3" in err
+
+    # retrained checkpoint at the same path: stale, said why, recomputed and overwritten
+    write_checkpoint(ckpt, tiny_synthped, seed=5)
+    table3, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all")
+    assert "are stale: the checkpoint changed" in err and "gallery: wrote" in err
+    _, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all")
+    assert err.count("reusing cached features") == 2
+    # --no-cache: neither read nor written
+    _, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all", "--no-cache")
+    assert "cached" not in err and "wrote" not in err
