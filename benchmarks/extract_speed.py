@@ -12,12 +12,17 @@ The ratio end-to-end / model forward is the target (>= 0.85); "model busy" is th
 spent inside the model's calls (on a CPU, what the pipeline leaves to the model; the model forward itself also runs
 slower when worker processes take cores from it). `data only` is the loader alone (decode + transform in the main
 process, no model): the ceiling the pipeline puts on a faster model.
+`--memory L1 L2 ...`: peak tensor memory (vidreid.models.streaming.ActivationMemoryTracker: activations, streaming
+state, outputs; decoded input excluded) of extracting one tracklet of L frames (a real tracklet's frames cycled) with
+`all` sampling (streaming, B frames per forward) and of the one-shot forward on the whole tracklet (lengths up to
+--one-shot-max only: it grows linearly).
 Every run's features are checked against a reference: the model's one-shot forward on each whole decoded tracklet
 (`all`; STE-NVAN-style padding does not apply to TP) or the mean of its dense clips (`dense`), on the first
 `--check` tracklets, and against each other across worker counts. Exits 1 on any difference above 1e-4.
 
-    python benchmarks/extract_speed.py [--archs resnet50 resnet18] [--batch 32] [--frames 256] [--workers 0 1 2]
+    python benchmarks/extract_speed.py [--archs resnet50 resnet18] [--batch 32] [--frames 128] [--workers 0 1 2]
                                        [--samplings all dense] [--device cpu|cuda] [--amp bf16] [--channels-last]
+                                       [--memory 32 128 920]
 """
 from __future__ import annotations
 
@@ -109,21 +114,53 @@ def reference(model, tracklets, sampling: str, seq_len: int, device) -> np.ndarr
     return np.stack(out)
 
 
+def memory_rows(model, tracklet, lengths, batch: int, one_shot_max: int, device, failures) -> list[str]:
+    """Peak tensor bytes of streaming extraction vs the one-shot forward, per tracklet length."""
+    from vidreid.models.streaming import ActivationMemoryTracker
+    transform, rows, stream_peaks = ClipTransform(*SIZE), [], []
+    cfg = make_config(batch, 4, 0, str(device))
+    for length in lengths:
+        long = tracklet._replace(frames=tuple(tracklet.frames[i % len(tracklet.frames)] for i in range(length)))
+        start = time.perf_counter()
+        with ActivationMemoryTracker() as tracker:
+            feats = extract_features(model, [long], cfg, "all", device, progress=False, chunk=batch)
+        stream, seconds = tracker.peak, time.perf_counter() - start
+        stream_peaks.append(stream)
+        one_shot, diff = "-", "-"
+        if length <= one_shot_max:
+            x = transform(read_clip(long.frames, np.arange(length), SIZE))[None].to(device)   # (1, L, 3, H, W)
+            with torch.inference_mode(), ActivationMemoryTracker() as tracker:
+                expected = model(x).float().cpu().numpy()
+            one_shot = f"{tracker.peak / 2 ** 20:.0f} MiB (+ {x.numel() * 4 / 2 ** 20:.0f} MiB input)"
+            diff = f"{float(np.abs(feats - expected).max()):.0e}"
+            if not float(diff) <= TOLERANCE:
+                failures.append(f"memory run, {length} frames: streaming differs from one-shot by {diff}")
+        print(f"{length} frames: streaming peak {stream / 2 ** 20:.1f} MiB ({seconds:.0f} s), one-shot {one_shot}, "
+              f"max |diff| {diff}", flush=True)
+        rows.append(f"| {length} | {batch} | {stream / 2 ** 20:.1f} MiB | {one_shot} | {diff} |")
+    if max(stream_peaks) > 1.01 * min(stream_peaks):
+        failures.append(f"streaming peak memory grows with the tracklet length: {stream_peaks}")
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=["resnet50", "resnet18"])
     parser.add_argument("--model", default="tp", help="registered model (tp: per-frame backbone + mean)")
     parser.add_argument("--batch", type=int, default=32, help="frames per forward (B)")
     parser.add_argument("--seq-len", type=int, default=4, help="T of dense clips (B/T clips per batch)")
-    parser.add_argument("--frames", type=int, default=256, help="frames extracted per end-to-end run")
+    parser.add_argument("--frames", type=int, default=128, help="frames extracted per end-to-end run")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--samplings", nargs="+", default=["all", "dense"])
+    parser.add_argument("--samplings", nargs="*", default=["all", "dense"], help="none: memory only")
     parser.add_argument("--check", type=int, default=3, help="tracklets compared with the one-shot reference")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", default="off", choices=list(AMP_DTYPES))
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in the main process (0: all CPUs)")
     parser.add_argument("--root", default=os.path.join(HERE, ".cache", "synthped-256x128"))
+    parser.add_argument("--memory", type=int, nargs="*", default=[], metavar="L",
+                        help="also measure peak memory for tracklets of these lengths (first arch), e.g. 32 128 920")
+    parser.add_argument("--one-shot-max", type=int, default=128, help="longest one-shot forward in --memory")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
@@ -181,11 +218,22 @@ def main():
                 rows.append(f"| {args.model}/{arch} | {sampling} | {args.batch} | {workers} | {m_fps:.1f} | "
                             f"{e_fps:.1f} | {ratio:.2f} | {'yes' if ratio >= 0.85 else 'no'} | {100 * busy:.0f}% | "
                             f"{d_fps:.0f} | {diff:.0e} |")
+    memory = []
+    if args.memory:
+        torch.manual_seed(0)
+        model = build_model(args.model, 10, backbone=args.archs[0], input_size=SIZE).to(device).eval()
+        memory = memory_rows(model, tracklets[0], args.memory, args.batch, args.one_shot_max, device, failures)
     print(f"\nload average {load:.1f} -> {os.getloadavg()[0]:.1f}\n")
-    print("| model | sampling | batch (frames) | workers | model forward frames/s | end-to-end frames/s | ratio | "
-          ">= 0.85 | model busy | data only frames/s | max diff vs one-shot |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    if rows:
+        print("| model | sampling | batch (frames) | workers | model forward frames/s | end-to-end frames/s | ratio | "
+              ">= 0.85 | model busy | data only frames/s | max diff vs one-shot |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(rows))
+    if memory:
+        print(f"\n{args.model}/{args.archs[0]}, peak tensor memory of one tracklet's extraction:\n")
+        print("| tracklet frames | batch (frames) | streaming (`all`) | one-shot forward | max diff |")
+        print("|---|---|---|---|---|")
+        print("\n".join(memory))
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))
         return 1

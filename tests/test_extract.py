@@ -127,8 +127,9 @@ def test_unreadable_tracklet_gets_a_zero_row(tracklets, tmp_path):
 
 
 def test_long_tracklet_extraction_memory_does_not_grow(tracklets):
-    """A 240-frame tracklet costs the same peak tensor memory as a 24-frame one (decoded batch, activations, state),
-    measured over the whole extraction (loader in this process)."""
+    """A 240-frame tracklet costs the same peak tensor memory (activations, streaming state, features) as a 24-frame
+    one, measured over the whole extraction (loader in this process). The decoded input is numpy-made, so not
+    counted here: test_frame_stream_batches_are_bounded_and_cover_every_frame bounds it by the batch."""
     model = make("ta")
     t = tracklets[0]
 
@@ -160,3 +161,12 @@ def test_uint8_frames_normalised_on_the_device_give_the_same_features(tracklets,
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
     stream = FrameStreamDataset(tracklets[:1], 4, ClipTransform(*SIZE), uint8=True)
     assert stream[0][0].dtype == torch.uint8 and stream[0][0].shape == (4, *SIZE, 3)
+
+
+def test_fast_test_transform_is_the_test_transform_bit_for_bit():
+    from vidreid.data.loader import fast_test_transform
+    clip = np.random.default_rng(0).integers(0, 256, (3, *SIZE, 3), dtype=np.uint8)
+    transform = ClipTransform(*SIZE, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    assert torch.equal(fast_test_transform(transform, clip), transform(clip))
+    small = clip[:, ::2, ::2]                                         # another size: through the transform (resize)
+    assert torch.equal(fast_test_transform(transform, small), transform(small))

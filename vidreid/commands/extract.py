@@ -6,7 +6,7 @@ HELP = "extract the tracklet features of a split to a feature file (reused by `v
 def add_arguments(p):
     add_config_arguments(p, required=False)
     p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train")
-    p.add_argument("--split", required=True, choices=["query", "gallery"], help="which tracklets")
+    p.add_argument("--split", required=True, choices=["query", "gallery"], help="which tracklets (the split index of iLIDS-VID / PRID2011 is the override data.split=N)")
     p.add_argument("--sampling", choices=["all", "dense", "rrs", "evenly"],
                    help="test-time clip sampling (default: the config's); `all` streams every frame, exactly, in "
                         "bounded memory")

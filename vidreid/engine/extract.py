@@ -210,6 +210,7 @@ def _extract_stream(net, tracklets, cfg, sampling, device, desc, progress, chunk
                     out[track] = f[0]
                     state, open_track = None, -1
             counter["model_seconds"] += time.perf_counter() - tick
+            del x, feats                                               # freed before the next batch's forward
             if bar is not None:
                 bar.update(len(frames))
     if out is None:
