@@ -181,3 +181,39 @@ def test_checkpoint_with_another_class_count_evaluates(tmp_path, root, capsys):
     save_checkpoint(ckpt, model, {"model": "tp", "num_classes": 7, "config": other, "dataset": "other"})
     _one_line_error(capsys, ["eval", "--checkpoint", ckpt, f"data.root={root}"], "does not fit this model",
                     "missing keys")
+
+
+def test_evaluation_leaves_out_tracklets_without_readable_frame(tmp_path):
+    """A test tracklet whose frames are all unreadable gets no feature (NaN) and is left out of the metrics."""
+    import numpy as np
+    import pytest as _pytest
+
+    from vidreid.config import Config
+    from vidreid.data.types import Tracklet, VideoReIDDataset
+    from vidreid.engine.evaluate import evaluate_model
+    from vidreid.engine.extract import UnreadableTrackletWarning
+    from vidreid.models import build_model
+    from PIL import Image
+
+    def frames(name, n, colour):
+        d = tmp_path / name
+        d.mkdir()
+        paths = []
+        for i in range(n):
+            p = d / f"{i:03d}.jpg"
+            Image.new("RGB", (16, 32), colour).save(p)
+            paths.append(str(p))
+        return tuple(paths)
+    dead = tuple(str(tmp_path / "dead" / f"{i}.jpg") for i in range(3))        # missing files
+    query = [Tracklet(frames("q0", 3, (200, 0, 0)), 1, 0), Tracklet(dead, 2, 0)]
+    gallery = [Tracklet(frames("g0", 3, (200, 0, 0)), 1, 1), Tracklet(frames("g1", 3, (0, 0, 200)), 2, 1),
+               Tracklet(dead, 3, 1)]
+    ds = VideoReIDDataset("tiny", str(tmp_path), [], query, gallery, protocol="gao")
+    cfg = Config()
+    cfg.data.height, cfg.data.width, cfg.data.workers, cfg.data.seq_len = 32, 16, 0, 2
+    cfg.data.test_sampling = "rrs"
+    model = build_model("tp", 3, backbone="resnet18").eval()
+    with _pytest.warns(UnreadableTrackletWarning, match="1 query tracklet"):
+        res = evaluate_model(model, ds, cfg, progress=False)
+    assert res["dropped_tracklets"] == {"query": 1, "gallery": 1}
+    assert res["distmat"].shape == (1, 2) and np.isfinite(res["distmat"]).all()

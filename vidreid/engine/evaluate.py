@@ -1,6 +1,7 @@
 """Evaluate a model on a dataset's query/gallery split under a named protocol."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -8,7 +9,7 @@ from torch import nn
 
 from ..config import Config
 from ..data.types import VideoReIDDataset
-from .extract import extract_features
+from .extract import extract_features, finite_rows
 
 
 def evaluate_model(model: nn.Module | None, dataset: VideoReIDDataset, cfg: Config, device="cpu",
@@ -29,12 +30,18 @@ def evaluate_model(model: nn.Module | None, dataset: VideoReIDDataset, cfg: Conf
     qf = extractor(dataset.query, "query")
     gf = extractor(dataset.gallery, "gallery")
     t_extract = time.time() - t0
+    q_keep, g_keep = finite_rows(qf, dataset.query, "query"), finite_rows(gf, dataset.gallery, "gallery")
+    dropped = {"query": len(qf) - len(q_keep), "gallery": len(gf) - len(g_keep)}
+    if any(dropped.values()):                            # tracklets with no readable frame: leave them out
+        qf, gf = qf[q_keep], gf[g_keep]
+        dataset = dataclasses.replace(dataset, query=[dataset.query[i] for i in q_keep],
+                                      gallery=[dataset.gallery[i] for i in g_keep])
     dist = distance(qf, gf, cfg.eval.metric)
     if cfg.eval.rerank:
         dist = rerank(dist, distance(qf, qf, cfg.eval.metric), distance(gf, gf, cfg.eval.metric))
     res = evaluate_distmat(dist, dataset, protocol, cfg.eval.max_rank)
     res.update(sampling=sampling, metric=cfg.eval.metric, rerank=cfg.eval.rerank, extract_seconds=t_extract,
-               distmat=dist)
+               distmat=dist, dropped_tracklets=dropped)
     return res
 
 

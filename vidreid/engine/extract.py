@@ -17,6 +17,7 @@ Precision: `amp` (off | bf16 | fp16; default train.amp on CUDA, off on CPU) runs
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import warnings
 
@@ -72,7 +73,8 @@ def extract_features(model: nn.Module, tracklets: list[Tracklet], cfg: Config, s
                      device: torch.device | str = "cpu", desc: str = "extract", progress: bool = True, *,
                      chunk: int | None = None, amp: str | None = None, channels_last: bool | None = None,
                      stats: dict | None = None) -> np.ndarray:
-    """-> (len(tracklets), D) float32 tracklet features (rows of unreadable, dropped tracklets are 0).
+    """-> (len(tracklets), D) float32 tracklet features (rows of tracklets with no readable frame are NaN: callers
+    drop them, see `finite_rows`).
 
     chunk: frames per forward for `all` sampling; amp / channels_last: see the module docstring; stats: a dict
     that receives `frames` (frames through the model, padding included), `seconds` (wall time, loader start-up
@@ -90,11 +92,26 @@ def extract_features(model: nn.Module, tracklets: list[Tracklet], cfg: Config, s
                      **options)
     parts = all_gather_objects((mine, feats))
     dim = max(f.shape[1] for _, f in parts if f.size)
-    out = np.zeros((len(tracklets), dim), np.float32)
+    out = np.full((len(tracklets), dim), np.nan, np.float32)
     for idx, f in parts:
         if len(idx):
             out[idx] = f
     return out
+
+
+def finite_rows(features: np.ndarray, tracklets: list[Tracklet], what: str) -> np.ndarray:
+    """Indices of the rows with a feature; warns (one line) about tracklets dropped for having no readable frame."""
+    keep = np.flatnonzero(np.isfinite(features).all(1)) if features.size else np.arange(len(tracklets))
+    if len(keep) < len(tracklets):
+        dropped = np.setdiff1d(np.arange(len(tracklets)), keep)
+        warnings.warn(f"{len(dropped)} {what} tracklet(s) had no readable frame and are left out "
+                      f"(first: {os.path.dirname(tracklets[dropped[0]].frames[0]) if tracklets[dropped[0]].frames else dropped[0]})",
+                      UnreadableTrackletWarning, stacklevel=2)
+    return keep
+
+
+class UnreadableTrackletWarning(UserWarning):
+    """A tracklet without a single readable frame was left out of evaluation / indexing."""
 
 
 def _extract(model: nn.Module, tracklets: list[Tracklet], cfg: Config, sampling: str | None,
@@ -176,7 +193,7 @@ def _extract_clips(net, tracklets, cfg, sampling, device, desc, progress, chunk,
                 bar.update(N * T)
     if sums is None:
         return np.zeros((len(tracklets), 0), np.float32)
-    return (sums / counts.clamp_min(1)[:, None]).cpu().numpy().astype(np.float32)
+    return (sums / counts[:, None]).cpu().numpy().astype(np.float32)  # 0/0 = NaN: a tracklet with no readable clip
 
 
 def _extract_stream(net, tracklets, cfg, sampling, device, desc, progress, chunk, memory_format, counter):
@@ -206,7 +223,7 @@ def _extract_stream(net, tracklets, cfg, sampling, device, desc, progress, chunk
                 if last:
                     f = net.stream_finish(state).float()               # (1, D)
                     if out is None:
-                        out = torch.zeros(len(tracklets), f.shape[1], device=device)
+                        out = torch.full((len(tracklets), f.shape[1]), float("nan"), device=device)
                     out[track] = f[0]
                     state, open_track = None, -1
             counter["model_seconds"] += time.perf_counter() - tick

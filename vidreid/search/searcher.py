@@ -113,13 +113,20 @@ class Searcher:
             part = source.subset(range(start, min(total, start + CHUNK)))
             feats = ex.embed_tracklets(part.tracklets, self.progress,
                                        desc=f"embed {start + len(part)}/{total}" if total > CHUNK else "embed")
+            from ..engine.extract import finite_rows
+            keep = finite_rows(feats, part.tracklets, "gallery")  # no readable frame: not indexed
+            if len(keep) < len(part):
+                part, feats = part.subset(keep), feats[keep]
+            if gi is None and not len(part):
+                continue
             if gi is None:
                 gi = GalleryIndex.create(feats.shape[1], ex.describe(), ex.extraction(), train_count=total,
                                          **create)
-            pending.append((feats, part))
+            if len(part):
+                pending.append((feats, part))
             ready = gi.is_trained() or sum(len(p) for _, p in pending) >= _train_size(gi) \
                 or start + CHUNK >= total
-            if not ready:
+            if not ready or not pending:
                 continue
             x = np.concatenate([f for f, _ in pending])
             gi.train(x)
@@ -127,7 +134,7 @@ class Searcher:
                 gi.add(f, p.names, p.cameras, p.pids, p.paths, [t.frames for t in p.tracklets], self.model_hash)
             pending = []
         if gi is None:
-            raise VidReIDError(f"{source.description}: no tracklet to index")
+            raise VidReIDError(f"{source.description}: no tracklet to index (none has a readable frame)")
         return gi
 
     def _require_index(self) -> GalleryIndex:
