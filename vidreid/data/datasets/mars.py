@@ -24,11 +24,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import scipy.io
 
 from ...errors import ConfigError, DatasetError
 from ..types import Tracklet, VideoReIDDataset
 from . import register_dataset  # defined in datasets/__init__.py before this module is imported
+from ._common import load_mat_var
 
 PROTOCOLS = ("mars", "gao")
 _SPLITS = (  # (frames folder, name list, table file, table variable)
@@ -37,31 +37,8 @@ _SPLITS = (  # (frames folder, name list, table file, table variable)
 )
 
 
-def _load_mat_var(path: str, var: str) -> np.ndarray:
-    if not os.path.isfile(path):
-        raise DatasetError(f"missing MARS index file {path} (expected a .mat file with variable {var!r})")
-    try:
-        mat = scipy.io.loadmat(path, variable_names=None)
-    except NotImplementedError:
-        raise DatasetError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; save it with -v7 "
-                           f"(expected variable {var!r})") from None
-    except Exception as e:  # scipy raises ValueError/TypeError/... on garbage
-        raise DatasetError(f"{path}: not a readable .mat file ({type(e).__name__}: {e}); "
-                           f"expected variable {var!r}") from None
-    if var not in mat:
-        found = [k for k in mat if not k.startswith("__")]
-        raise DatasetError(f"{path}: expected variable {var!r}, found {found or 'none'}")
-    arr = np.asarray(mat[var])
-    if arr.dtype.kind not in "iuf" or arr.size == 0:
-        raise DatasetError(f"{path}: variable {var!r} must be a non-empty numeric array, got dtype {arr.dtype} "
-                           f"shape {arr.shape}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
-        raise DatasetError(f"{path}: variable {var!r} must hold integers")
-    return arr.astype(np.int64)
-
-
 def _load_table(path: str, var: str) -> np.ndarray:
-    table = _load_mat_var(path, var)
+    table = load_mat_var(path, var, "MARS index file")
     if table.ndim != 2 or table.shape[1] != 4:
         raise DatasetError(f"{path}: variable {var!r} must be an (N, 4) table [start, end, pid, camid], "
                            f"got shape {table.shape}")
@@ -174,7 +151,7 @@ def load_mars_layout(root: str, name: str = "mars", protocol: str = "mars") -> V
             tracks[split] = _tracklets(table, paths, table[:, 2])
 
     query_path = os.path.join(info, "query_IDX.mat")
-    query_idx = _load_mat_var(query_path, "query_IDX")
+    query_idx = load_mat_var(query_path, "query_IDX", "MARS index file")
     if query_idx.ndim > 2 or (query_idx.ndim == 2 and min(query_idx.shape) != 1):
         raise DatasetError(f"{query_path}: query_IDX must be a vector of row numbers, got shape {query_idx.shape}")
     query_rows = query_idx.reshape(-1) - 1                         # 0-based rows of the test table
