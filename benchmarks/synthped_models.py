@@ -61,6 +61,12 @@ def ablation_runs(base_lambda: float, map_rows: int) -> list[dict]:
     for k in (k for k in (1, 2, 8) if map_rows % k == 0):
         runs.append({"key": f"sta_K{k}", "group": "blocks K", "label": f"K = {k}",
                      "overrides": {"model.kwargs.num_blocks": k}})
+    if map_rows % 8:     # K = 8 needs 8 map rows: frames twice as large, with K = 4 at that size as its base
+        for k in (4, 8):
+            runs.append({"key": f"sta_K{k}_{BIG_FRAMES[0]}x{BIG_FRAMES[1]}", "group": BIG_K_GROUP,
+                         "label": f"K = {k}" + (" (base)" if k == 4 else ""),
+                         "overrides": {"model.kwargs.num_blocks": k, "data.height": BIG_FRAMES[0],
+                                       "data.width": BIG_FRAMES[1]}})
     for lam in sorted({0.0, 0.1, 1.0, 10.0} - {base_lambda}):
         runs.append({"key": f"sta_lambda{lam:g}", "group": "λ (sta_reg)", "label": f"λ = {lam:g}",
                      "overrides": {"loss.reg_weights.sta_reg": lam}})
@@ -74,6 +80,8 @@ def ablation_runs(base_lambda: float, map_rows: int) -> list[dict]:
     return runs
 
 
+BIG_FRAMES = (128, 64)                                   # frame size of the K = 8 ablation (8 map rows)
+BIG_K_GROUP = f"blocks K at {BIG_FRAMES[0]}x{BIG_FRAMES[1]}"
 BASE_LABEL = {"frames N": "N = 4", "blocks K": "K = 4", "fusion": "both (paper)", "spatial_norm": "l1 (paper formula)"}
 
 
@@ -268,20 +276,24 @@ def ablation_table(results: dict, default_lambda: float, map_rows: int) -> str:
     rows = ["| ablation | setting | mAP ± SE | R1 | occl.-heavy mAP | occl.-heavy R1 | Δ mAP vs base (paired) "
             "| Δ occl.-heavy mAP vs base (paired) | GFLOPs / clip | train s |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    groups = ["frames N", "blocks K", "λ (sta_reg)", "fusion", "spatial_norm"]
+    groups = ["frames N", "blocks K", BIG_K_GROUP, "λ (sta_reg)", "fusion", "spatial_norm"]
     for group in groups:
         members = [r for r in results.values() if r.get("group") == group]
-        if base is not None and "error" not in base:
+        group_base = base
+        if group == BIG_K_GROUP:     # its own base: K = 4 at the same (larger) frame size
+            group_base = next((r for r in members if "(base)" in r.get("label", "") and "error" not in r), None)
+        elif base is not None and "error" not in base:
             label = BASE_LABEL.get(group, f"λ = {default_lambda:g} (model default)")
             members = [dict(base, label=label + " (base)")] + members
         def order(r):
-            if group in ("frames N", "blocks K"):
+            if group in ("frames N", "blocks K", BIG_K_GROUP):
                 return float(r["label"].split("=")[1].split()[0])
             if group.startswith("λ"):
                 return float(r["label"].split("=")[1].split()[0])
             return 0 if "(base)" in r["label"] else 1
         if group == "blocks K":
-            for k in (1, 2, 8):
+            big_k8 = any(r.get("group") == BIG_K_GROUP for r in results.values())
+            for k in (1, 2) + (() if big_k8 else (8,)):
                 if not any(r["label"] == f"K = {k}" for r in members) and results.get("sta"):
                     members.append({"label": f"K = {k}", "error": f"not run: K must divide the {map_rows} rows of "
                                     f"the feature map at this frame size (use --size 128x64 for 8 rows)"})
@@ -290,8 +302,8 @@ def ablation_table(results: dict, default_lambda: float, map_rows: int) -> str:
                 rows.append(f"| {group} | {r['label']} | {r['error'] if r['error'].startswith('not run') else 'failed: ' + r['error'][:60]} |" + " |" * 7)
                 continue
             heavy = r["occlusion_heavy_rows"]
-            if base is not None and "error" not in base and r["key"] != "sta":
-                d_all, d_heavy = fmt_diff(*paired(r, base)), fmt_diff(*paired(r, base, heavy))
+            if group_base is not None and "error" not in group_base and r["key"] != group_base["key"]:
+                d_all, d_heavy = fmt_diff(*paired(r, group_base)), fmt_diff(*paired(r, group_base, heavy))
             else:
                 d_all = d_heavy = "—"
             rows.append(f"| {group} | {r['label']} | {pct(r['all']['mAP'])} ± {100 * se(r['ap']):.1f} "
@@ -308,7 +320,7 @@ def settings_text(meta: dict) -> str:
             f"{s['height']}x{s['width']}, ResNet-18 from scratch, seed {s['seed']}, {s['iters']} Adam steps of "
             f"{s['batch_size']} clips x {s['frames']} frames (rrs), lr 1e-3 cosine with 1 warm-up epoch, test clips of "
             f"{s['test_frames']} frames (rrs), `mars` protocol; {s['threads']} torch threads on {s['machine']}. "
-            f"Wall time of the whole script: {meta.get('wall_minutes', 0):.0f} min.")
+            f"The runs' wall times add up to {meta.get('runs_minutes', 0):.0f} min.")
 
 
 def render(results: dict, meta: dict) -> dict[str, str]:
@@ -533,6 +545,10 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     p.add_argument("--out", default=os.path.join(REPO, "runs", "bench"), help="results folder")
     p.add_argument("--resume", action="store_true", help="reuse finished runs of <out>/results.json (same settings)")
+    p.add_argument("--shard", default="", metavar="I/N",
+                   help="run only runs I, I+N, I+2N, ... into <out>/results-shardI.json (no --update, no analysis): "
+                        "start N shards side by side, then the same command with --resume and no --shard reuses "
+                        "them all and writes the tables")
     p.add_argument("--analyse-only", action="store_true",
                    help="no training: re-run the occlusion analysis on <out>/results.json and its checkpoints, "
                         "rewrite the tables")
@@ -552,15 +568,38 @@ def parse_args(argv=None):
     args.repeat_seeds = [int(s) for s in args.repeat_seeds.split(",") if s]
     if args.iters < 1:
         p.error("--iters must be >= 1")
+    if args.shard:
+        try:
+            args.shard = tuple(int(v) for v in args.shard.split("/"))
+            assert len(args.shard) == 2 and 0 <= args.shard[0] < args.shard[1]
+        except (ValueError, AssertionError):
+            p.error(f"--shard: expected I/N with 0 <= I < N, got {args.shard!r}")
+        if args.update:
+            p.error("--shard writes its share only; --update goes with the merging run (--resume, no --shard)")
     return args
+
+
+def recorded_command(argv: list[str]) -> str:
+    """The command that reproduces the tables in one process: --shard and --resume only split or reuse the work."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--shard":
+            skip = True
+        elif not (a.startswith("--shard=") or a == "--resume"):
+            kept.append(a)
+    return " ".join([".venv/bin/python benchmarks/synthped_models.py"] + [shlex.quote(a) for a in kept])
 
 
 def write_outputs(results: dict, meta: dict, args) -> None:
     """results.json (atomically), tables.md and, with --update, this script's sections of the docs."""
     from vidreid.engine.checkpoint import atomic_write_text
     from vidreid.engine.train import jsonable
-    atomic_write_text(os.path.join(args.out, "results.json"),
-                      json.dumps(jsonable({"meta": meta, "results": results}), indent=1))
+    name = f"results-shard{args.shard[0]}.json" if args.shard else "results.json"
+    atomic_write_text(os.path.join(args.out, name), json.dumps(jsonable({"meta": meta, "results": results}), indent=1))
+    if args.shard:
+        return
     sections = render(results, meta)
     atomic_write_text(os.path.join(args.out, "tables.md"),
                       "\n\n".join(f"{MARKERS[k][2]}\n\n{v}" for k, v in sections.items()))
@@ -580,7 +619,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     argv = sys.argv[1:] if argv is None else argv
-    command = " ".join([".venv/bin/python benchmarks/synthped_models.py"] + [shlex.quote(a) for a in argv])
+    command = recorded_command(argv)
     results_path = os.path.join(args.out, "results.json")
     if args.analyse_only:
         doc = json.load(open(results_path))
@@ -590,8 +629,11 @@ def main(argv=None) -> int:
         print(f"analysis written to {results_path} and {os.path.join(args.out, 'tables.md')}")
         return 0
     previous = {}
-    if args.resume and os.path.exists(results_path):
-        previous = json.load(open(results_path)).get("results", {})
+    if args.resume:                   # finished runs of an earlier run and of its shards
+        import glob
+        for path in [results_path] + sorted(glob.glob(os.path.join(args.out, "results-shard*.json"))):
+            if os.path.exists(path):
+                previous.update(json.load(open(path)).get("results", {}))
 
     runs = [{"key": m, "model": m} for m in args.only]
     runs += [{"key": f"{m}@seed{s}", "model": m, "seed": s} for m in args.repeat for s in args.repeat_seeds]
@@ -603,6 +645,8 @@ def main(argv=None) -> int:
     map_rows = feature_map_size((sta_cfg.data.height, sta_cfg.data.width), sta_cfg.model.last_stride or 1)[0]
     if args.ablations:
         runs += ablation_runs(base_lambda, map_rows)
+    if args.shard:
+        runs = runs[args.shard[0]::args.shard[1]]
 
     # the dataset once, up front: generation (if needed) is not charged to the first run
     cfg0 = run_config(runs[0], args)
@@ -631,6 +675,7 @@ def main(argv=None) -> int:
 
     def save():
         meta["wall_minutes"] = (time.time() - t_start) / 60
+        meta["runs_minutes"] = sum(r.get("wall_seconds", 0) for r in results.values()) / 60
         write_outputs(results, meta, args)
 
     occl_cache = {cfg0.data.root: heavy}
@@ -656,6 +701,9 @@ def main(argv=None) -> int:
         save()
     meta["finished"] = time.strftime("%Y-%m-%d %H:%M")
     save()
+    if args.shard:
+        print(f"shard {args.shard[0]}/{args.shard[1]} done in {(time.time() - t_start) / 60:.1f} min")
+        return 0
     try:                                           # after the tables are safe: the analysis only adds to them
         analyse(results, args, meta)
         write_outputs(results, meta, args)

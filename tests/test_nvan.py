@@ -192,3 +192,21 @@ def test_ste_nvan_rejects_t_not_divisible_by_4(T):
     with pytest.raises(FrameCountError, match="divisible by 4") as info:
         m(torch.randn(1, T, 3, 64, 32))
     assert isinstance(info.value, VidReIDError) and isinstance(info.value, ValueError)
+
+
+def test_nvan_blocks_run_after_the_last_bottlenecks_in_the_forward():
+    """The order in which modules actually run: a non-local right after bottlenecks 2, 3 of layer2 and 3, 4, 5 of
+    layer3 (attribute checks alone would not catch a forward that inserts them elsewhere)."""
+    with torch.device("meta"):                                         # shapes only, nothing computed
+        m = build_model("nvan", num_classes=5).eval()
+    order = []
+    named = {**{f"layer2.{i}": b for i, b in enumerate(m.backbone.layer2)},
+             **{f"layer3.{i}": b for i, b in enumerate(m.backbone.layer3)},
+             **{f"nl2.{i}": b for i, b in enumerate(m.nonlocal2)},
+             **{f"nl3.{i}": b for i, b in enumerate(m.nonlocal3)}}
+    for name, module in named.items():
+        module.register_forward_hook(lambda *_, name=name: order.append(name))
+    with torch.no_grad():
+        m(torch.empty(1, 2, 3, 64, 32, device="meta"))
+    assert order == ["layer2.0", "layer2.1", "layer2.2", "nl2.0", "layer2.3", "nl2.1",
+                     "layer3.0", "layer3.1", "layer3.2", "layer3.3", "nl3.0", "layer3.4", "nl3.1", "layer3.5", "nl3.2"]
