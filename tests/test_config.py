@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from vidreid.config import load_config, parse_overrides
@@ -19,7 +21,7 @@ def test_defaults_yaml_and_overrides(tmp_path):
 @pytest.mark.parametrize("override, msg", [
     ("train.epoch=5", "unknown config key 'train.epoch'"),
     ("trian.epochs=5", "unknown config key 'trian'"),
-    ("train.epochs=abc", "must be a number"),
+    ("train.epochs=abc", "train.epochs must be an integer, got 'abc'"),
     ("eval.rerank=3", "true/false"),
     ("train.epochs", "key=value"),
 ])
@@ -53,3 +55,46 @@ def test_base_then_file_then_overrides(tmp_path):
     p.write_text("train: {epochs: 7}\n")
     cfg = load_config(str(p), ["train.seed=3"], base={"train": {"epochs": 1, "seed": 1}, "model": {"name": "sta"}})
     assert (cfg.train.epochs, cfg.train.seed, cfg.model.name) == (7, 3, "sta")
+
+
+@pytest.mark.parametrize("override, msg", [
+    # each value used to be accepted: 2.5 epochs as a float, 'abc' as a stride (default None), 3 as the mean
+    ("train.epochs=2.5", "train.epochs must be an integer, got 2.5 (float)"),
+    ("model.last_stride=abc", "model.last_stride must be an integer or null, got 'abc' (str)"),
+    ("data.mean=3", "data.mean must be a list of numbers, got 3 (int)"),
+    ("data.std=[0.2, x, 0.2]", "data.std must be a list of numbers"),
+    ("model.pretrained=3", "model.pretrained must be a string or null, got 3 (int)"),
+    ("train.resume=[a]", "train.resume must be a string"),
+    ("data.options=3", "data.options must be a mapping, got 3"),
+])
+def test_values_are_checked_against_the_field_annotation(override, msg):
+    with pytest.raises(ConfigError, match="command line: " + re.escape(msg)):
+        load_config(None, [override])
+
+
+def test_values_are_coerced_by_the_field_annotation(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("data: {mean: [1, 0.5, 0], height: 64.0}\noptim: {lr: 3.5e-4, warmup_factor: 1}\n")
+    cfg = load_config(str(p), ["model.last_stride=1", "train.epochs=4.0", "model.pretrained=null"])
+    assert cfg.data.mean == (1.0, 0.5, 0.0) and all(isinstance(v, float) for v in cfg.data.mean)
+    assert cfg.data.height == 64 and isinstance(cfg.data.height, int)
+    assert cfg.optim.lr == pytest.approx(3.5e-4) and isinstance(cfg.optim.warmup_factor, float)
+    assert cfg.model.last_stride == 1 and cfg.train.epochs == 4 and isinstance(cfg.train.epochs, int)
+    assert cfg.model.pretrained is None
+    # a checkpoint's config comes back from JSON with lists for tuples: same coercion
+    assert load_config(None, base=cfg.to_dict() | {"data": {"mean": [0.1, 0.2, 0.3]}}).data.mean == (0.1, 0.2, 0.3)
+
+
+def test_every_shipped_config_loads():
+    import glob
+    import os
+    configs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "*.yaml"))
+    assert configs
+    for path in configs:
+        load_config(path)
+
+
+def test_top_level_resume_is_an_alias_of_train_resume():
+    assert load_config(None, ["resume=auto"]).train.resume == "auto"
+    assert load_config(None, ["resume=runs/x/checkpoints/step_0000004.state.pt"]).train.resume.endswith(".state.pt")
+    assert parse_overrides(["resume=auto"]) == {"train": {"resume": "auto"}}

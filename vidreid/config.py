@@ -5,6 +5,9 @@ Unknown keys are an error (a typo must never silently fall back to a default).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +37,8 @@ class DataConfig:
     pad: int = 10                       # zero padding before the random crop (0 disables pad+crop)
     flip: float = 0.5                   # horizontal flip probability
     random_erasing: float = 0.0         # random erasing probability (same box on every frame of a clip)
-    mean: tuple = (0.485, 0.456, 0.406)  # ImageNet normalisation
-    std: tuple = (0.229, 0.224, 0.225)
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)  # ImageNet normalisation (one value per RGB channel)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
     strict: bool = False                # corrupt/missing frame: error (True) or skip with a warning (False)
 
 
@@ -114,12 +117,21 @@ class Config:
 
 
 _FREE_DICTS = {"kwargs", "reg_weights", "synth", "options"}  # dict fields whose keys are not checked here
+_ALIASES = {"resume": "train.resume"}  # top-level shorthands accepted in overrides (`resume=auto`)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_types(cls) -> dict[str, Any]:
+    """Field name -> resolved annotation (this module uses `from __future__ import annotations`, so the raw
+    annotations are strings)."""
+    return typing.get_type_hints(cls)
 
 
 def _merge(obj, updates: dict, where: str, source: str) -> None:
     if not isinstance(updates, dict):
         raise ConfigError(f"{source}: {where or 'top level'} must be a mapping, got {type(updates).__name__}")
     names = {f.name: f for f in dataclasses.fields(obj)}
+    types_ = _field_types(type(obj))
     for key, value in updates.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in names:
@@ -129,37 +141,95 @@ def _merge(obj, updates: dict, where: str, source: str) -> None:
             _merge(current, value, path, source)
         elif key in _FREE_DICTS and isinstance(current, dict):
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: {path} must be a mapping")
+                raise ConfigError(f"{source}: {path} must be a mapping, got {value!r}")
             current.update(value)
         else:
-            setattr(obj, key, _coerce(value, current, path, source))
+            setattr(obj, key, _coerce(value, types_.get(key, Any), path, source))
 
 
-def _coerce(value: Any, current: Any, path: str, source: str) -> Any:
-    if current is None or value is None:
+def _type_name(tp) -> str:
+    if tp is type(None):
+        return "null"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        plural = {float: "numbers", int: "integers", str: "strings", bool: "true/false values"}
+        return f"a list of {plural.get(args[0], _type_name(args[0]))}" if len(args) == 2 and args[1] is Ellipsis \
+            else "a list"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", tuple: "a list",
+            list: "a list", dict: "a mapping"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _convert(value: Any, tp) -> Any:
+    """`value` as type `tp` (a field annotation), or _Mismatch. YAML gives us bool/int/float/str/list/dict/None."""
+    if tp is Any:
         return value
-    if isinstance(current, bool):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:  # int | None: the first alternative that accepts the value
+            if a is not type(None):
+                try:
+                    return _convert(value, a)
+                except _Mismatch:
+                    pass
+        raise _Mismatch
+    if value is None:
+        raise _Mismatch
+    if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{source}: {path} must be true/false, got {value!r}")
-    if isinstance(current, (int, float)) and not isinstance(value, bool):
+        raise _Mismatch
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise _Mismatch
         if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
             try:
                 value = float(value)
             except ValueError:
-                raise ConfigError(f"{source}: {path} must be a number, got {value!r}") from None
-        if isinstance(value, (int, float)):
-            return type(current)(value) if isinstance(current, float) or float(value).is_integer() else value
-        raise ConfigError(f"{source}: {path} must be a number, got {value!r}")
-    if isinstance(current, tuple) and isinstance(value, (list, tuple)):
-        return tuple(value)
-    if isinstance(current, str) and not isinstance(value, str):
-        raise ConfigError(f"{source}: {path} must be a string, got {value!r}")
-    return value
+                raise _Mismatch from None
+        if not isinstance(value, (int, float)):
+            raise _Mismatch
+        if tp is float:
+            return float(value)
+        if isinstance(value, float) and not value.is_integer():  # epochs=2.5 is a mistake, not 2
+            raise _Mismatch
+        return int(value)
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if tp is tuple or origin is tuple or tp is list or origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        if args and len(args) == 2 and args[1] is Ellipsis:
+            value = [_convert(v, args[0]) for v in value]
+        return list(value) if list in (tp, origin) else tuple(value)
+    if tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return value
+        raise _Mismatch
+    return value  # an annotation this function does not know: taken as given
+
+
+def _coerce(value: Any, tp, path: str, source: str) -> Any:
+    """`value` converted to the field's annotated type; ConfigError naming the key, the value and the type."""
+    try:
+        return _convert(value, tp)
+    except _Mismatch:
+        raise ConfigError(f"{source}: {path} must be {_type_name(tp)}, got {value!r}"
+                          + (f" ({type(value).__name__})" if value is not None else "")) from None
 
 
 def parse_overrides(overrides: list[str]) -> dict:
-    """["train.epochs=5", "model.kwargs.bnneck=true"] -> nested dict (values parsed as YAML scalars)."""
+    """["train.epochs=5", "model.kwargs.bnneck=true"] -> nested dict (values parsed as YAML scalars).
+    Top-level aliases: `resume=X` is `train.resume=X`."""
     nested: dict = {}
     for item in overrides:
         if "=" not in item:
@@ -167,7 +237,8 @@ def parse_overrides(overrides: list[str]) -> dict:
         key, raw = item.split("=", 1)
         value = yaml.safe_load(raw) if raw != "" else ""
         node = nested
-        parts = key.strip().split(".")
+        key = _ALIASES.get(key.strip(), key.strip())
+        parts = key.split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
         node[parts[-1]] = value
