@@ -246,3 +246,54 @@ def test_distance_bad_inputs():
         distance(np.zeros((2, 3)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="2-D"):
         distance(np.zeros(3), np.zeros((2, 3)))
+
+
+# ------------------------------------------------------------------------------------------------ protocol vs gallery
+def _tracklet_features(tracklets, split=None):
+    """A fixed 4-d feature per tracklet, from its first frame's name (the same tracklet -> the same feature)."""
+    import zlib
+    return np.stack([np.random.default_rng(zlib.crc32(t.frames[0].encode())).standard_normal(4)
+                     for t in tracklets]).astype(np.float32)
+
+
+def test_eval_protocol_gets_its_own_gallery(tmp_path):
+    """eval.protocol=gao on a mars-protocol dataset evaluates on the gao gallery (queries and pid -1 left out), exactly
+    as if the dataset had been loaded with protocol gao; mars rules on a gao gallery are refused."""
+    from helpers_data import make_mars_root
+
+    from vidreid.config import Config
+    from vidreid.data import load_dataset
+    from vidreid.engine.evaluate import evaluate_model, format_results
+    tracks = [(p, c, 3) for p in (1, 2, 3, 4, 5) for c in (1, 2, 3)] + [(-1, 1, 2), (-1, 2, 2), (0, 3, 2)]
+    root = make_mars_root(tmp_path, tracks, query_rows=[0, 4, 8, 12], images=False)
+    as_mars, as_gao = load_dataset("mars", root, protocol="mars"), load_dataset("mars", root, protocol="gao")
+    assert len(as_mars.gallery) == len(tracks) and len(as_gao.gallery) == len(tracks) - 4 - 2
+    cfg = Config()
+    cfg.eval.protocol = "gao"
+    derived = evaluate_model(None, as_mars, cfg, extractor=_tracklet_features, progress=False)
+    direct = evaluate_model(None, as_gao, cfg, extractor=_tracklet_features, progress=False)
+    assert derived["protocol"] == "gao" and derived["num_gallery"] == len(as_gao.gallery)
+    assert np.array_equal(derived["cmc"], direct["cmc"]) and derived["mAP"] == direct["mAP"]
+    assert derived["num_valid_queries"] == direct["num_valid_queries"]
+    assert np.array_equal(derived["distmat"], direct["distmat"])
+    table = format_results(derived)
+    assert table.splitlines()[2].startswith("gao ") and "minus its queries and pid -1" in table
+    assert "minus" not in format_results(direct)
+    cfg.eval.protocol = "mars"
+    with pytest.raises(ConfigError, match="data.protocol=mars"):
+        evaluate_model(None, as_gao, cfg, extractor=_tracklet_features, progress=False)
+
+
+def test_gao_gallery_derived_from_real_mars_tables(tmp_path):
+    from helpers_data import MARS_INFO, make_real_mars_index
+
+    from vidreid.data import load_dataset
+    from vidreid.engine.evaluate import gallery_for_protocol
+    if not MARS_INFO.is_dir():
+        pytest.skip("the real MARS info files are not here")
+    root = make_real_mars_index(tmp_path / "mars")
+    as_mars = load_dataset("mars", root, protocol="mars")
+    derived, note = gallery_for_protocol(as_mars, "gao")
+    as_gao = load_dataset("mars", root, protocol="gao")
+    assert len(as_mars.gallery) == 12180 and len(derived.gallery) == 9330 and "12180 -> 9330" in note
+    assert derived.gallery == as_gao.gallery and derived.meta["gallery_rows"] == as_gao.meta["gallery_rows"]

@@ -22,6 +22,7 @@ def evaluate_model(model: nn.Module | None, dataset: VideoReIDDataset, cfg: Conf
     the key `distmat`, the (Q, G) distance matrix used for ranking (for plots)."""
     from ..eval import distance, evaluate, rerank
     protocol = cfg.eval.protocol or dataset.protocol
+    dataset, gallery_note = gallery_for_protocol(dataset, protocol)
     sampling = cfg.eval.sampling or cfg.data.test_sampling
     if extractor is None:
         def extractor(tracklets, split):
@@ -41,8 +42,41 @@ def evaluate_model(model: nn.Module | None, dataset: VideoReIDDataset, cfg: Conf
         dist = rerank(dist, distance(qf, qf, cfg.eval.metric), distance(gf, gf, cfg.eval.metric))
     res = evaluate_distmat(dist, dataset, protocol, cfg.eval.max_rank)
     res.update(sampling=sampling, metric=cfg.eval.metric, rerank=cfg.eval.rerank, extract_seconds=t_extract,
-               distmat=dist, dropped_tracklets=dropped)
+               distmat=dist, dropped_tracklets=dropped, num_query=len(dataset.query),
+               num_gallery=len(dataset.gallery))
+    if gallery_note:
+        res["gallery_note"] = gallery_note
     return res
+
+
+def gallery_for_protocol(dataset: VideoReIDDataset, protocol: str) -> tuple[VideoReIDDataset, str]:
+    """The dataset with the gallery that `protocol`'s rules are defined on, and a note when it had to be derived.
+
+    The metric rules (cfg.eval.protocol) and the gallery (built by the loader for data.protocol) must agree, or the
+    numbers are silently wrong: the gao rules on a mars gallery count the pid -1 junk as negatives and rank the
+    query tracklets among the gallery (spec/protocols.md, "Evaluation"). So
+      * same protocol: the dataset as it is;
+      * gao rules, mars-protocol dataset: the gao gallery is derived exactly as the loaders build it (every test
+        tracklet minus the queries and minus pid -1; 12180 -> 9330 on MARS);
+      * mars rules, gao-protocol dataset: refused (ConfigError): the queries and the junk the mars rules need are not
+        in that gallery."""
+    from ..errors import ConfigError
+    if protocol == dataset.protocol or protocol not in ("mars", "gao"):
+        return dataset, ""                           # unknown names: vidreid.eval.evaluate says what is allowed
+    if protocol == "mars":
+        raise ConfigError(f"eval.protocol=mars needs the mars gallery (every test tracklet, the queries and the pid -1 "
+                          f"junk included), but dataset {dataset.name!r} was loaded with protocol "
+                          f"{dataset.protocol!r}; set data.protocol=mars as well (vidreid eval --protocol mars sets "
+                          f"both)")
+    queries = set(dataset.query)                     # Tracklet is a NamedTuple: equal frames, pid, camera
+    keep = [i for i, t in enumerate(dataset.gallery) if t.pid != -1 and t not in queries]
+    meta = dict(dataset.meta)
+    if len(meta.get("gallery_rows") or ()) == len(dataset.gallery):
+        meta["gallery_rows"] = [meta["gallery_rows"][i] for i in keep]
+    note = (f"gallery: the {dataset.protocol} gallery of {dataset.name} minus its queries and pid -1 junk "
+            f"({len(dataset.gallery)} -> {len(keep)} tracklets), as the gao protocol defines it")
+    return dataclasses.replace(dataset, gallery=[dataset.gallery[i] for i in keep], protocol=protocol,
+                               meta=meta), note
 
 
 def evaluate_distmat(dist: np.ndarray, dataset: VideoReIDDataset, protocol: str, max_rank: int = 50) -> dict:
@@ -56,6 +90,7 @@ def evaluate_distmat(dist: np.ndarray, dataset: VideoReIDDataset, protocol: str,
 
 def chance_level(dataset: VideoReIDDataset, protocol: str, seeds: int = 5, max_rank: int = 50) -> dict:
     """Metrics of random rankings (mean over `seeds` random distance matrices): the floor to compare with."""
+    dataset, _ = gallery_for_protocol(dataset, protocol)
     rng = np.random.default_rng(0)
     runs = [evaluate_distmat(rng.random((len(dataset.query), len(dataset.gallery)), dtype=np.float32),
                              dataset, protocol, max_rank) for _ in range(seeds)]
@@ -80,5 +115,7 @@ def format_results(res: dict, chance: dict | None = None, title: str = "") -> st
                      f"{'yes' if res.get('rerank') else 'no':<7}", res, res["num_valid_queries"]))
     if chance is not None:
         lines.append(row(f"{'chance (random ranking)':<36}", chance, res["num_valid_queries"]))
+    if res.get("gallery_note"):
+        lines.append(res["gallery_note"])
     del cmc
     return "\n".join(lines)
