@@ -70,11 +70,44 @@ def test_round_trip_and_hashes(dataset, tiny_synthped, tmp_path):
         return why
     assert "the eval settings changed" in stale_reason(test_seq_len=8)
     assert "the eval settings changed" in stale_reason(height=64)
-    assert "the tracklet list changed" in stale_reason(tracklets=query[:-1])
+    assert "the tracklet list or its files changed" in stale_reason(tracklets=query[:-1])
     moved = [t._replace(frames=t.frames[:-1]) if i == 3 else t for i, t in enumerate(query)]
-    assert "the tracklet list changed" in stale_reason(tracklets=moved)
+    assert "the tracklet list or its files changed" in stale_reason(tracklets=moved)
     retrained = write_checkpoint(tmp_path / "run" / "checkpoints" / "other.safetensors", tiny_synthped, seed=1)
     assert "the checkpoint changed" in stale_reason(checkpoint=retrained)
+    assert load_if_valid(path, key, query)[1] == ""
+
+    # a rewritten sampled frame (first / last of a tracklet) or index file: stale; the file is put back after
+    def touched(frame):
+        st = os.stat(frame)
+        os.utime(frame, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        try:
+            other, _ = feature_key(ckpt, cfg, dataset.name, dataset.root, query, "all")
+            return load_if_valid(path, other, query)
+        finally:
+            os.utime(frame, ns=(st.st_atime_ns, st.st_mtime_ns))
+    track = next(t for t in query if len(t.frames) >= 3)
+    for frame in (track.frames[0], track.frames[-1], os.path.join(tiny_synthped, "info", "query_IDX.mat")):
+        got, why = touched(frame)
+        assert got is None and "the tracklet list or its files changed" in why, frame
+    assert touched(track.frames[1])[1] == ""                            # not sampled: two stats per tracklet only
+    # another vidreid version, or other model source code: stale
+    import vidreid.engine.feature_cache as fc
+    for attr, value in (("__version__", "99.0"), ("_PIPELINE_SOURCES", fc._PIPELINE_SOURCES[:-1])):
+        saved = getattr(fc, attr)
+        setattr(fc, attr, value)
+        fc._code_hashes.clear()
+        try:
+            other, _ = feature_key(ckpt, cfg, dataset.name, dataset.root, query, "all")
+        finally:
+            setattr(fc, attr, saved)
+            fc._code_hashes.clear()
+        got, why = load_if_valid(path, other, query)
+        assert got is None and "the vidreid version or the model / feature code changed" in why
+    package = os.path.dirname(os.path.dirname(os.path.abspath(fc.__file__)))
+    sources = {os.path.relpath(f, package) for f in fc.model_source_files("tp")}
+    assert {"models/tp.py", "models/backbones.py", "models/heads.py", "data/transforms.py"} <= sources
+    assert "models/sta.py" not in sources
     # not a feature file
     with open(path, "wb") as f:
         f.write(b"garbage")
@@ -142,4 +175,29 @@ def test_cli_extract_then_eval_reuses_and_detects_stale(tiny_synthped, tmp_path,
     assert err.count("reusing cached features") == 2
     # --no-cache: neither read nor written
     _, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all", "--no-cache")
+    assert "cached" not in err and "wrote" not in err
+
+
+def test_eval_split_all_uses_the_cache(tmp_path, capsys):
+    """`vidreid eval --split all` caches each split's query/gallery features like a single evaluation."""
+    from helpers_datasets import make_ilidsvid_root
+
+    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.engine.train import build_for_dataset
+    root = make_ilidsvid_root(tmp_path, [(1, 5, 4), (2, 3, 6), (4, 4, 4), (7, 2, 3)], num_splits=3)
+    cfg = Config()
+    cfg.data.dataset, cfg.data.root, cfg.data.protocol = "ilidsvid", str(root), "gao"
+    cfg.data.height, cfg.data.width, cfg.data.seq_len, cfg.data.workers = 16, 8, 2, 0
+    cfg.data.test_sampling, cfg.data.test_batch_size = "rrs", 8
+    cfg.model.name, cfg.model.backbone, cfg.train.device = "tp", "resnet18", "cpu"
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / "run" / "checkpoints" / "best.safetensors")
+    save_checkpoint(ckpt, build_for_dataset(cfg, 2, pretrained=False),
+                    {"model": "tp", "num_classes": 2, "config": cfg.to_dict(), "dataset": "other"})
+    table, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all")
+    assert err.count("no cached features") == 6 and err.count(": wrote ") == 6
+    assert len(os.listdir(tmp_path / "run" / "features")) == 6        # query + gallery of each of the 3 splits
+    table2, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all")
+    assert err.count("reusing cached features") == 6 and table2 == table
+    _, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all", "--no-cache")
     assert "cached" not in err and "wrote" not in err

@@ -85,6 +85,7 @@ def _run_all_splits(args) -> int:
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
     from ..engine.evaluate import evaluate_model
     from ..engine.extract import resolve_device
+    from ..engine.feature_cache import CachedExtractor
     from ..engine.train import jsonable, prepare_dataset
     from ..errors import ConfigError
 
@@ -115,8 +116,13 @@ def _run_all_splits(args) -> int:
                       f"training people are test people of other splits; pass a path with {{split}} to use one "
                       f"checkpoint per split", file=sys.stderr)
         device = resolve_device(cfg.train.device)
-        model, _ = build_model_from_checkpoint(checkpoint(split), dataset.num_train_pids, device)
-        res = evaluate_model(model, dataset, cfg, device)
+        # each split's features are cached like a single evaluation's (the split index is part of the file key)
+        extractor = CachedExtractor(lambda path=checkpoint(split), ds=dataset, dev=device:
+                                    build_model_from_checkpoint(path, ds.num_train_pids, dev)[0],
+                                    cfg, checkpoint(split), dataset.name, dataset.root,
+                                    cfg.eval.sampling or cfg.data.test_sampling, device, folder=args.features_dir,
+                                    enabled=not args.no_cache)
+        res = evaluate_model(None, dataset, cfg, device, extractor=extractor)
         res.pop("distmat", None)
         results.append(res)
         settings = (res["protocol"], res.get("sampling"), res.get("metric"), res.get("rerank"))
@@ -131,6 +137,8 @@ def _run_all_splits(args) -> int:
             "mINP": float(np.mean([r["mINP"] for r in results]))}
     print(f"{dataset.name}: {n} splits, protocol {settings[0]}, sampling {settings[1]}, distance {settings[2]}, "
           f"rerank {'yes' if settings[3] else 'no'} ({args.checkpoint})")
+    if results[-1].get("gallery_note"):
+        print(results[-1]["gallery_note"])
     head = f"{'split':<6} {'R1':>6} {'R5':>6} {'R10':>6} {'R20':>6} {'mAP':>6} {'mINP':>6} {'queries':>8}"
     print(head + "\n" + "-" * len(head))
     for i, r in enumerate(results):
