@@ -102,7 +102,7 @@ def _peak(fn) -> int:
     return tracker.peak
 
 
-@pytest.mark.parametrize("name", ["tp", "ta", "sta", "drsta", "rru_stim", "ste_nvan"])
+@pytest.mark.parametrize("name", ["tp", "ta", "rnn", "sta", "drsta", "rru_stim", "ste_nvan"])
 def test_streaming_peak_memory_does_not_grow_with_length(name):
     """Frames are made chunk by chunk inside the measured block (as the extractor's loader delivers them), so the
     peak counts input, activations and streaming state; it must be the same for 8 and 32 frames, while the one-shot
