@@ -25,6 +25,7 @@ SPLITS = {"train": [(1, 1, 6), (1, 2, 5), (2, 1, 6), (2, 3, 4)], "query": [(5, 1
 @pytest.fixture(autouse=True)
 def fresh_bad_frame_memory(monkeypatch):
     monkeypatch.setattr(decode, "_bad_frames", set())
+    decode.forget_bad_frames()
 
 
 @pytest.fixture
@@ -53,10 +54,27 @@ def test_warning_is_one_line_naming_the_file_and_counted(root, capfd):
     err = capfd.readouterr().err
     lines = [line for line in err.splitlines() if "warning" in line]
     assert len(lines) == 1 and lines[0].startswith("vidreid: warning: skipping unreadable frame " + bad)
-    assert "(1 skipped so far)" in lines[0] or "skipped so far" in lines[0]
+    assert lines[0].endswith(f"({before + 1} skipped so far)")   # the count shared with the parent process
     assert skipped_frame_count() == before + 1                    # counted across the worker process
     clips = batches[0][0]
     assert clips.shape[0] == 3 and np.isfinite(clips.numpy()).all()
+
+
+def test_bad_frame_met_by_two_workers_is_warned_and_counted_once(root, capfd):
+    ds = load_dataset("dukev", str(root), protocol="gao")
+    bad = ds.query[0].frames[1]
+    truncate(bad)
+    before = skipped_frame_count()
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda msg, cat, fn, ln, file=None, line=None: sys.stderr.write(
+            warnings.formatwarning(msg, cat, fn, ln, line))
+        # the same tracklet twice, one batch each: worker 0 and worker 1 both decode the bad frame
+        batches = list(build_test_loader([ds.query[0], ds.query[0]], dcfg(workers=2, test_batch_size=1),
+                                         sampling="rrs"))
+    lines = [line for line in capfd.readouterr().err.splitlines() if "skipping unreadable frame" in line]
+    assert len(batches) == 2 and len(lines) == 1, lines
+    assert skipped_frame_count() == before + 1
 
 
 def test_strict_is_a_one_line_error_also_from_a_worker(root):
@@ -138,6 +156,8 @@ def test_cli_one_line_errors(tmp_path, root, capsys):
                     "unknown config key 'data.seqlen'", "seq_len")
     _one_line_error(capsys, train + [_config(tmp_path, root, data__protocol="mars")],
                     "dataset 'dukev' supports protocol gao", "data.protocol=gao")
+    _one_line_error(capsys, train + [_config(tmp_path, root, data__options={"subset": "val"})],
+                    "dataset 'dukev' has no option 'subset'", "accepted options: protocol, split")
     _one_line_error(capsys, train + [_config(tmp_path, root, data__strict=True), "data.workers=1"]
                     if _corrupt_one(root) else [], "data.strict=true")
 

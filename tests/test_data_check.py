@@ -1,11 +1,15 @@
 import json
 import os
 
+import pytest
+
 from helpers_data import make_mars_root
 from helpers_datasets import (dukev_name, make_dukev_root, make_ilidsvid_root, make_lsvid_root, make_prid_root,
                               truncate, write_jpeg)
 from vidreid.cli import main
+from vidreid.data import load_dataset
 from vidreid.data.check import check_dataset, format_report, verify_frame
+from vidreid.errors import DatasetError
 
 SPLITS = {"train": [(1, 1, 5), (1, 2, 3), (2, 3, 12), (3, 1, 2)], "query": [(5, 1, 4)],
           "gallery": [(5, 2, 6), (9, 4, 2)]}
@@ -115,19 +119,126 @@ def test_manifest_missing_and_duplicate_frames(tmp_path, capsys):
     assert "pid/camera out of range:" in out and "manifest.jsonl:5: pid 7 / camid -3" in out
 
 
-def test_mars_layout(tmp_path, capsys):
-    tracks = [(1, 1, 3), (1, 2, 2), (2, 1, 2), (2, 2, 4)]
-    root = make_mars_root(tmp_path, tracks, query_rows=[0, 2], size=(8, 4))
+MARS_TRAIN = [(1, 1, 3), (1, 2, 2), (4, 1, 2), (4, 2, 4)]
+MARS_TEST = [(-1, 1, 3), (0, 2, 2), (2, 1, 2), (2, 2, 4), (3, 1, 3), (3, 2, 2)]   # row 0: junk (pid -1)
+
+
+def _mars_root(tmp_path, test=MARS_TEST):
+    return make_mars_root(tmp_path, {"train": MARS_TRAIN, "test": test}, query_rows=[2, 4], size=(8, 4))
+
+
+def _rename_frame(root, split, old, new) -> int:
+    """Rename a frame in the name list and on disk (so the file exists, under its new pid folder) -> its line."""
+    path = root / "info" / f"{split}_name.txt"
+    names = path.read_text().split()
+    line = names.index(old) + 1
+    names[line - 1] = new
+    path.write_text("\n".join(names) + "\n")
+    folder = root / f"bbox_{split}"
+    (folder / new[:4]).mkdir(exist_ok=True)
+    os.rename(folder / old[:4] / old, folder / new[:4] / new)
+    return line
+
+
+def _problems(report_path) -> dict:
+    report = json.loads(report_path.read_text())
+    found = {}
+    for p in report["problems"]:
+        found.setdefault(p["kind"], []).append(p)
+    return report, found
+
+
+def test_mars_layout_clean_checks_every_test_tracklet(tmp_path, capsys):
+    root = _mars_root(tmp_path)
     code, out, _ = _check(capsys, root, "--dataset", "mars")
-    assert code == 0 and _stats(out)["train"] == [2, 4, 11, 2, 2.5, 4, 2]
-    victim = sorted((root / "bbox_test" / "0002").iterdir())[0]
-    truncate(victim)
-    os.remove(sorted((root / "bbox_train" / "0001").iterdir())[0])
-    code, out, _ = _check(capsys, root, "--dataset", "mars")
-    assert code == 1 and f"{victim}: truncated JPEG" in out and "no such file" in out
-    (root / "info" / "test_name.txt").write_text((root / "info" / "test_name.txt").read_text().replace("C1", "C3"))
-    code, out, _ = _check(capsys, root, "--dataset", "mars")
-    assert code == 1 and "index file problem:" in out and "does not match row" in out
+    assert code == 0 and "(protocol=mars)" in out and "no problems found" in out
+    assert "27 frame files read and decoded" in out              # 11 train + 16 test: junk included
+    stats = _stats(out)       # ids tracklets frames min median max cameras
+    assert stats["train"] == [2, 4, 11, 2, 2.5, 4, 2]
+    assert stats["query"] == [2, 2, 5, 2, 2.5, 3, 1]
+    assert stats["gallery"] == [4, 6, 16, 2, 2.5, 4, 2]           # every test tracklet, queries and pid -1 included
+
+
+def test_mars_layout_lists_every_problem_not_the_first(tmp_path, capsys):
+    root = _mars_root(tmp_path)
+    cam_line = _rename_frame(root, "test", "0002C2T0004F001.jpg", "0002C5T0004F001.jpg")   # row 4: camera 2
+    pid_line = _rename_frame(root, "train", "0001C1T0001F002.jpg", "0007C1T0001F002.jpg")  # row 1: pid 1
+    junk = root / "bbox_test" / "00-1" / "00-1C1T0001F002.jpg"
+    truncate(junk)                                                # in the pid -1 tracklet, which gao leaves out
+    report_path = tmp_path / "report.json"
+    code, out, _ = _check(capsys, root, "--dataset", "mars", "--fix-report", report_path)
+    assert code == 1
+    report, found = _problems(report_path)
+    assert report["problem_counts"] == {"name_mismatch": 2, "corrupt_image": 1}, report["problems"]
+    assert report["frames_checked"] == 27                         # the index was built: every frame decoded
+    assert _stats(out)["gallery"] == [4, 6, 16, 2, 2.5, 4, 2]     # and the statistics printed
+    mismatch = sorted((p["path"], p["message"], p["split"]) for p in found["name_mismatch"])
+    assert mismatch[0][0].endswith("test_name.txt") and mismatch[0][2] == "test"
+    assert mismatch[0][1].startswith(f"line {cam_line} '0002C5T0004F001.jpg' does not match row 4 of ")
+    assert mismatch[1][0].endswith("train_name.txt") and mismatch[1][2] == "train"
+    assert mismatch[1][1].startswith(f"line {pid_line} '0007C1T0001F002.jpg' does not match row 1 of ")
+    assert found["corrupt_image"][0]["path"] == str(junk) and "truncated JPEG" in found["corrupt_image"][0]["message"]
+    assert "name/metadata mismatch:" in out and "corrupt image:" in out and "np.str_" not in out
+
+
+def test_mars_layout_index_problems_of_every_kind(tmp_path, capsys):
+    import numpy as np
+    import scipy.io
+    root = _mars_root(tmp_path, MARS_TEST + [(5, 7, 2)])         # row 7: camera 7 (MARS has 1..6)
+    path = root / "info" / "tracks_train_info.mat"
+    table = scipy.io.loadmat(path)["track_train_info"]
+    extra = [[1, 3, 1, 1],                                        # row 5: the frames of row 1 again
+             [5, 4, 1, 2],                                        # row 6: no frame
+             [10, 40, 4, 2]]                                      # row 7: past the 11 names
+    scipy.io.savemat(path, {"track_train_info": np.vstack([table, extra]).astype(np.int32)})
+    scipy.io.savemat(root / "info" / "query_IDX.mat", {"query_IDX": np.array([[3, 5, 99]], dtype=np.uint16)})
+    gone = root / "bbox_train" / "0004" / "0004C2T0004F003.jpg"
+    os.remove(gone)
+    with pytest.raises(DatasetError, match=r"tracks_train_info\.mat: row 7 spans lines 10\.\.40"):
+        load_dataset("mars", str(root))                          # loading stops at the first
+
+    report_path = tmp_path / "report.json"
+    code, out, _ = _check(capsys, root, "--dataset", "mars", "--fix-report", report_path)
+    assert code == 1
+    report, found = _problems(report_path)
+    assert report["problem_counts"] == {"index": 2, "empty_tracklet": 1, "out_of_range": 1, "duplicate_frame": 3,
+                                        "missing_frame": 1}, report["problems"]
+    messages = sorted(p["message"] for p in found["index"])
+    assert messages[0].startswith("query_IDX value 99 is outside 1..7") and messages[1].startswith("row 7 spans")
+    assert found["empty_tracklet"][0]["message"].startswith("row 6 spans no line")
+    assert found["out_of_range"][0]["message"].startswith("row 7 has pid 5 camid 7, expected pid >= -1 and camid "
+                                                          "in 1..6")
+    assert {os.path.basename(p["path"]) for p in found["duplicate_frame"]} == {
+        f"0001C1T0001F00{k}.jpg" for k in (1, 2, 3)}
+    assert found["missing_frame"][0]["path"] == str(gone)
+    stats = _stats(out)
+    assert stats["train"][1] == 5 and stats["gallery"][1] == 7 and stats["query"][1] == 2
+
+
+def test_mars_layout_unreadable_table_is_one_problem_and_the_rest_is_checked(tmp_path, capsys):
+    root = _mars_root(tmp_path)
+    (root / "info" / "tracks_test_info.mat").write_bytes(b"not a mat file" * 20)
+    report = check_dataset("mars", str(root), workers=1, progress=False)
+    assert [(p.kind, os.path.basename(p.path)) for p in report.problems] == [("index", "tracks_test_info.mat")]
+    assert report.frames_checked == 11 and report.stats[0]["tracklets"] == 4    # the train split, fully checked
+
+
+def test_synthped_in_both_layouts(tmp_path, capsys):
+    from vidreid.data.synthped import generate_synthped
+    small = dict(ids=8, cams=3, size="32x16", min_len=4, max_len=8, median_len=5, seed=3, workers=1,
+                 progress=False)
+    for layout in ("mars", "dukev"):
+        root = tmp_path / layout
+        generate_synthped(str(root), layout=layout, **small)
+        code, out, err = _check(capsys, root, "--dataset", "synthped")
+        assert code == 0, err
+        assert f"layout={layout}" in out and "no problems found" in out and set(_stats(out)) == set(SPLITS)
+    junk = next((tmp_path / "mars" / "bbox_test" / "00-1").iterdir())
+    truncate(junk)                                                # SynthPed writes pid -1 tracklets too
+    code, out, _ = _check(capsys, tmp_path / "mars", "--dataset", "synthped")
+    assert code == 1 and f"{junk}: truncated JPEG" in out
+    code, _, err = _check(capsys, tmp_path / "nothing", "--dataset", "synthped")
+    assert code == 2 and "info/" in err and "--layout dukev" in err
 
 
 def test_split_datasets_check_every_frame_and_write_nothing(tmp_path, capsys):
@@ -142,7 +253,8 @@ def test_split_datasets_check_every_frame_and_write_nothing(tmp_path, capsys):
     code, out, _ = _check(capsys, lsvid, "--dataset", "lsvid", "-o", "subset=test")
     assert code == 1 and "camera 16 outside 1..15" in out
     code, _, err = _check(capsys, lsvid, "--dataset", "lsvid", "-o", "colour=red")
-    assert code == 2 and "unexpected keyword argument 'colour'" in err
+    assert code == 2 and err.count("\n") == 1 and "dataset 'lsvid' has no option 'colour'" in err
+    assert "accepted options: protocol, split, subset" in err
 
 
 def test_verify_frame_formats(tmp_path):

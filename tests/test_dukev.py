@@ -1,14 +1,14 @@
-import builtins
 import os
 import time
 
 import numpy as np
 import pytest
 
-from helpers_datasets import colour, dukev_name, make_dukev_root, write_jpeg
+from helpers_datasets import colour, dukev_name, forbid_frame_access, make_dukev_root, write_jpeg
 from vidreid.data import load_dataset
 from vidreid.data.datasets import _common
-from vidreid.data.datasets._common import DatasetWarning, RootError
+from vidreid.data.datasets._common import DatasetWarning, Issues, RootError
+from vidreid.data.datasets.dukev import load_dukev_layout
 from vidreid.data.decode import read_frame
 from vidreid.errors import ConfigError, DatasetError
 
@@ -52,20 +52,18 @@ def test_mars_protocol_only_via_layout_reader(root):
     assert len(ds.gallery) == len(SPLITS["query"]) + len(SPLITS["gallery"])
 
 
+def test_frames_in_numeric_order_when_names_are_not_zero_padded(tmp_path):
+    # F9 sorts after F10 as text: only the parsed F index puts them in order
+    root = make_dukev_root(tmp_path, {"train": [(2, 3, 12), (1, 1, 3)], "query": [(5, 1, 2)], "gallery": [(5, 2, 2)]},
+                           pad=False)
+    t = load_dataset("dukev", str(root), protocol="gao").train[1]
+    assert [os.path.basename(f).split("F")[1].split("X")[0] for f in t.frames] == [str(k) for k in range(1, 13)]
+    for k in (8, 9, 11):
+        assert np.abs(read_frame(t.frames[k]).astype(int)[4, 2] - colour(2, 3, k)).max() <= 3
+
+
 def test_index_never_opens_or_stats_frames(root, monkeypatch):
-    def is_frame(p):
-        return str(p).lower().endswith((".jpg", ".png"))
-    real_open, real_stat = builtins.open, os.stat
-
-    def guarded_open(p, *a, **k):
-        assert not is_frame(p), f"opened {p}"
-        return real_open(p, *a, **k)
-
-    def guarded_stat(p, *a, **k):
-        assert not is_frame(p), f"stat'ed {p}"
-        return real_stat(p, *a, **k)
-    monkeypatch.setattr(builtins, "open", guarded_open)
-    monkeypatch.setattr(os, "stat", guarded_stat)
+    forbid_frame_access(monkeypatch)
     ds = load_dataset("dukev", str(root), protocol="gao")
     assert len(ds.train) == 4
 
@@ -113,6 +111,19 @@ def test_name_metadata_mismatches_are_clear_errors(tmp_path):
         (root / "train" / "person1").mkdir()
     with pytest.raises(DatasetError, match="person1: not a person folder"):
         load_dataset("dukev", str(_broken(tmp_path / "e", bad_pid_folder)), protocol="gao")
+
+
+@pytest.mark.parametrize("stray", ["0002C1F0000X00001.jpg", "0002C.jpg", "0002.jpg"])
+def test_one_stray_file_is_one_problem(tmp_path, stray):
+    # the stray name sorts before the tracklet's 4 frames (camera C3): it must not become the tracklet's camera
+    root = _broken(tmp_path, lambda root: write_jpeg(root / "train/0002/0001" / stray, 2, 3, 0))
+    issues = Issues(collect=True)
+    ds = load_dukev_layout(str(root), issues=issues)
+    assert [(p.kind, os.path.basename(p.path)) for p in issues.problems] == [("name_mismatch", stray)]
+    assert ds.train[1].camid == 2                                 # C3, the camera of its other frames
+    with pytest.raises(DatasetError, match=stray.replace(".", r"\.")) as e:
+        load_dataset("dukev", str(root), protocol="gao")
+    assert "such problems" not in str(e.value)
 
 
 def test_empty_tracklet_dropped_and_other_files_ignored(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from helpers_datasets import colour, make_ilidsvid_root, make_prid_root
+from helpers_datasets import colour, forbid_frame_access, make_ilidsvid_root, make_prid_root
 from vidreid.data import load_dataset
 from vidreid.data.datasets._common import DatasetWarning, RootError
 from vidreid.data.decode import read_frame
@@ -43,6 +43,21 @@ def test_ilidsvid_frames_sorted_by_number(ilids):
     assert numbers == sorted(numbers) and len(set(numbers)) == 6
     pid = int(os.path.basename(os.path.dirname(t.frames[0]))[6:])
     assert np.abs(read_frame(t.frames[4]).astype(int)[3, 1] - colour(pid, t.camid, 4)).max() <= 3
+
+
+def test_ilidsvid_frames_in_numeric_order_when_names_are_not_zero_padded(tmp_path):
+    root = make_ilidsvid_root(tmp_path, [(1, 12, 4), (2, 3, 5)], pad=False)    # ..._10.png sorts before _4.png
+    ds = load_dataset("ilidsvid", str(root), protocol="gao", split=0)
+    t = next(t for t in ds.query + ds.gallery + ds.train if len(t.frames) == 12)
+    assert [int(f.rsplit("_", 1)[1][:-4]) for f in t.frames] == [1 + 3 * k for k in range(12)]
+    assert np.abs(read_frame(t.frames[9]).astype(int)[3, 1] - colour(1, 0, 9)).max() <= 3
+
+
+def test_index_never_opens_or_stats_frames(ilids, tmp_path, monkeypatch):
+    prid = make_prid_root(tmp_path, PRID, splits=[{"train": [1, 2], "test": [4, 5]}] * 10)
+    forbid_frame_access(monkeypatch)
+    assert len(load_dataset("ilidsvid", str(ilids), protocol="gao").train) == 6
+    assert len(load_dataset("prid2011", str(prid), protocol="gao").query) == 2
 
 
 def test_ilidsvid_problems(tmp_path, ilids):
@@ -108,6 +123,13 @@ def test_prid_seed_and_frame_order(tmp_path):
     assert np.abs(read_frame(t.frames[12]).astype(int)[3, 1] - colour(pid, 0, 12)).max() <= 3
 
 
+def test_prid_frames_in_numeric_order_when_names_are_not_zero_padded(tmp_path):
+    root = make_prid_root(tmp_path, PRID, pad=False)             # 10.png sorts before 2.png as text
+    t = load_dataset("prid2011", str(root), protocol="gao").query[0]
+    assert [os.path.basename(f) for f in t.frames] == [f"{i}.png" for i in range(1, len(t.frames) + 1)]
+    assert np.abs(read_frame(t.frames[11]).astype(int)[3, 1] - colour(t.pid, 0, 11)).max() <= 3
+
+
 def test_prid_split_file_formats_and_errors(tmp_path):
     splits = [{"train": ["person_0001", "person_0002"], "test": [4, "5"]}] * 10
     root = make_prid_root(tmp_path / "a", PRID, splits=splits)
@@ -171,10 +193,27 @@ def test_eval_split_all_prints_every_split_and_the_mean(ilids, tmp_path, capsys)
     assert "warning" not in out.err
     # one checkpoint for every split, trained on this dataset: allowed, with a one-line warning
     assert main(["eval", "--checkpoint", str(tmp_path / "s0.safetensors"), "--split", "all"]) == 0
-    err = capsys.readouterr().err
-    assert "warning: one checkpoint for all 10 splits" in err and err.count("\n") == 1
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]   # (+ feature-cache log)
+    assert len(warned) == 1 and "warning: one checkpoint for all 10 splits" in warned[0]
     # a single split by index; --split all on a one-split dataset is a one-line error
     assert main(["eval", "--checkpoint", str(tmp_path / "s3.safetensors"), "--split", "3"]) == 0
     capsys.readouterr()
     assert main(["eval", "--checkpoint", str(tmp_path / "s0.safetensors"), "--split", "x"]) == 2
     assert "--split must be a split index" in capsys.readouterr().err
+
+
+def test_eval_split_all_on_prid2011(prid, tmp_path, capsys):
+    from vidreid.cli import main
+    ckpt = _checkpoint(tmp_path / "p0.safetensors", prid, "prid2011", 2, split=0)   # 5 eligible: 2 train ids
+    out_json = tmp_path / "m.json"
+    assert main(["eval", "--checkpoint", ckpt, "--split", "all", "--json", str(out_json)]) == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert "prid2011: 10 splits, protocol gao" in lines[0]
+    rows = [line.split() for line in lines if line[:1].isdigit()]
+    assert [r[0] for r in rows] == [str(s) for s in range(10)] and {r[-1] for r in rows} == {"3"}   # 3 queries each
+    warned = [line for line in out.err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and "warning: one checkpoint for all 10 splits" in warned[0]
+    doc = json.loads(out_json.read_text())
+    assert len(doc["splits"]) == 10 and doc["mean"]["mAP"] == pytest.approx(np.mean([r["mAP"] for r in doc["splits"]]))
+    assert len(json.loads((prid / "splits_prid2011.json").read_text())) == 10   # drawn once, then reused per split

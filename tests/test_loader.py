@@ -31,6 +31,7 @@ def dataset(root):
 @pytest.fixture(autouse=True)
 def fresh_bad_frame_memory(monkeypatch):
     monkeypatch.setattr(decode, "_bad_frames", set())
+    decode.forget_bad_frames()
 
 
 def cfg(**kw):

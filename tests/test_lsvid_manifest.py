@@ -5,7 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers_datasets import colour, make_lsvid_root, write_jpeg, write_mat_v73_header, write_png
+from helpers_datasets import (colour, forbid_frame_access, make_lsvid_root, write_jpeg, write_mat_v73_header,
+                              write_png)
 from vidreid.data import load_dataset
 from vidreid.data.datasets._common import DatasetWarning, RootError
 from vidreid.data.decode import read_frame
@@ -36,6 +37,39 @@ def test_lsvid_frames_in_numeric_order(lsvid):
     t = ds.train[2]                                              # 11 frames: _0001 .. _0011
     assert [int(os.path.basename(f).split("_")[1]) for f in t.frames] == list(range(1, 12))
     assert np.abs(read_frame(t.frames[10]).astype(int)[3, 1] - colour(2, 12, 10)).max() <= 3
+
+
+def test_lsvid_frames_in_numeric_order_when_names_are_not_zero_padded(tmp_path):
+    root = make_lsvid_root(tmp_path, TRAIN, TEST, QUERY, pad=False)     # _9_ sorts after _10_ as text
+    t = load_dataset("lsvid", str(root), protocol="gao").train[2]
+    assert [int(os.path.basename(f).split("_")[1]) for f in t.frames] == list(range(1, 12))
+    assert np.abs(read_frame(t.frames[9]).astype(int)[3, 1] - colour(2, 12, 9)).max() <= 3
+
+
+@pytest.mark.parametrize("stray", ["00003_0000_05_0303morning.jpg", "00003_0000.jpg"])
+def test_lsvid_one_stray_file_is_one_problem(tmp_path, stray):
+    from vidreid.data.datasets._common import Issues
+    from vidreid.data.datasets.lsvid import build
+    root = make_lsvid_root(tmp_path, TRAIN, TEST, QUERY)
+    write_jpeg(root / "tracklet_train" / "0002" / stray, 2, 5, 0)      # sorts before the 11 frames of camera 12
+    issues = Issues(collect=True)
+    ds = build(str(root), issues=issues)
+    assert [(p.kind, os.path.basename(p.path)) for p in issues.problems] == [("name_mismatch", stray)]
+    assert ds.train[2].camid == 11
+
+
+def test_index_never_opens_or_stats_frames(lsvid, tmp_path, monkeypatch):
+    data = tmp_path / "own"
+    for k in range(3):
+        write_jpeg(data / "t1" / f"{k}.jpg", 1, 0, k)
+        write_jpeg(data / "t2" / f"{k}.jpg", 2, 1, k)
+    (data / "manifest.jsonl").write_text(
+        json.dumps({"dir": "t1", "pid": 1, "camid": 0, "split": "train"}) + "\n"
+        + json.dumps({"frames": ["t2/2.jpg", "t2/0.jpg"], "pid": 2, "camid": 1, "split": "query"}) + "\n")
+    forbid_frame_access(monkeypatch)
+    assert len(load_dataset("lsvid", str(lsvid), protocol="gao").train) == 4
+    ds = load_dataset("manifest", str(data), protocol="gao")
+    assert len(ds.train[0].frames) == 3 and len(ds.query[0].frames) == 2
 
 
 def test_lsvid_info_folder_variant_and_errors(tmp_path):

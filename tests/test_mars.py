@@ -6,6 +6,7 @@ import pytest
 import scipy.io
 
 from helpers_data import make_mars_root, make_real_mars_index
+from helpers_datasets import forbid_frame_access
 from vidreid.data import list_datasets, load_dataset
 from vidreid.errors import ConfigError, DatasetError
 
@@ -24,7 +25,9 @@ def test_real_mars_tables_index(real_root):
     ds = load_dataset("mars", str(real_root), protocol="mars")
     elapsed = time.perf_counter() - t0
     print(f"MARS index build (protocol=mars): {elapsed:.2f} s")
-    assert elapsed < 6.0                                          # < 2 s unloaded; generous for a shared machine
+    # requirement: < 2 s (measured ~1 s unloaded); 4 s leaves room for a loaded 2-core machine and still catches a
+    # per-frame Python loop (several seconds on 1.19 M frames)
+    assert elapsed < 4.0, elapsed
     assert len(ds.train) == 8298 and ds.num_train_pids == 625
     assert sum(len(t.frames) for t in ds.train) == 509914
     assert sorted({t.pid for t in ds.train}) == list(range(625))
@@ -128,8 +131,24 @@ def test_name_list_camera_mismatch(small_root):
     names = path.read_text().split()
     names[0] = names[0][:5] + "3" + names[0][6:]                   # junk row 1 is camera 1
     path.write_text("\n".join(names) + "\n")
-    with pytest.raises(DatasetError, match=r"test_name\.txt: line 1 .*camera 1"):
+    with pytest.raises(DatasetError, match=r"test_name\.txt: line 1 '00-1C3T0001F001\.jpg' .*camera 1") as e:
         load_dataset("mars", str(small_root))
+    assert "np.str_" not in str(e.value)                          # numpy 2 reprs its scalars as np.str_('...')
+
+
+def test_camera_above_six_is_an_error_naming_the_row(tmp_path):
+    # MARS has cameras 1..6: a table row (and matching names) with camera 7 is out of range
+    root = make_mars_root(tmp_path, {"train": TRAIN, "test": TEST + [(8, 7, 2)]}, QUERY_ROWS, images=False)
+    with pytest.raises(DatasetError, match=r"tracks_test_info\.mat: row 7 has pid 8 camid 7, expected pid >= -1 and "
+                                           r"camid in 1\.\.6"):
+        load_dataset("mars", str(root))
+
+
+def test_index_never_opens_or_stats_frames(tmp_path, monkeypatch):
+    root = make_mars_root(tmp_path, {"train": TRAIN, "test": TEST}, QUERY_ROWS, size=(8, 4))   # real frames
+    forbid_frame_access(monkeypatch)
+    ds = load_dataset("mars", str(root))
+    assert len(ds.train) == 6 and all(os.path.isabs(f) for t in ds.train for f in t.frames)
 
 
 def test_query_idx_out_of_range_and_shape(small_root):
@@ -147,3 +166,8 @@ def test_bad_options(small_root):
         load_dataset("mars", str(small_root), protocol="market")
     with pytest.raises(ConfigError, match="split"):
         load_dataset("mars", str(small_root), split=3)
+    # an unknown loader option (data.options) names the dataset, the option and the accepted ones
+    with pytest.raises(ConfigError, match=r"dataset 'mars' has no option 'subset'.*accepted options: protocol, split$"):
+        load_dataset("mars", str(small_root), subset="val")
+    with pytest.raises(ConfigError, match=r"dataset 'synthped' has no option 'colour'.*protocol, split, synth$"):
+        load_dataset("synthped", str(small_root), colour="red")

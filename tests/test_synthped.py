@@ -239,6 +239,24 @@ def test_bad_options_raise_config_errors():
             make_config(None, **bad)
 
 
+def test_cameras_capped_at_what_the_layout_loader_reads():
+    # the loaders read back MARS cameras 1..6 and DukeMTMC cameras 1..8: more would write an unreadable root
+    with pytest.raises(ConfigError, match=r"cams must be in 2\.\.8 for the dukev layout .*got 9"):
+        make_config(None, layout="dukev", cams=9)
+    with pytest.raises(ConfigError, match=r"cams must be in 2\.\.6 for the mars layout .*got 7"):
+        make_config(None, layout="mars", cams=7)
+    assert make_config(None, layout="dukev", cams=8).cams == 8 and make_config(None, cams=6).cams == 6
+
+
+def test_dukev_layout_with_eight_cameras_reads_back(tmp_path):
+    from vidreid.data import load_dataset
+    root = tmp_path / "duke8"
+    generate_synthped(str(root), layout="dukev", workers=1, progress=False,
+                      **{**TINY, "cams": 8, "ids": 8, "size": "32x16", "min_cams_per_id": 7, "max_cams_per_id": 8})
+    ds = load_dataset("synthped", str(root), protocol="gao")
+    assert max(t.camid for t in ds.train + ds.query + ds.gallery) == 7
+
+
 def test_cli(tmp_path, capsys):
     args = ["synth", "--out", str(tmp_path / "cli"), "--ids", "8", "--cams", "2", "--size", "64x32", "--workers", "1",
             "--min-len", "8", "--max-len", "9", "--median-len", "8", "--set", "clutter=2"]

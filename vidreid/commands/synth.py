@@ -16,7 +16,8 @@ _KNOBS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (created; replaced if it holds an older SynthPed)")
     p.add_argument("--ids", type=int, default=300, help="labelled identities, half train / half test (default 300)")
-    p.add_argument("--cams", type=int, default=6, help="cameras, 2..9 (default 6)")
+    p.add_argument("--cams", type=int, default=6,
+                   help="cameras: 2..6 with --layout mars, 2..8 with --layout dukev (default 6)")
     p.add_argument("--size", default="256x128", help="frame HEIGHTxWIDTH (default 256x128; the demo uses 128x64)")
     p.add_argument("--seed", type=int, default=0, help="global seed: same seed and options, same bytes (default 0)")
     p.add_argument("--layout", default="mars", help="mars (bbox_train/bbox_test/info) or dukev (train/query/gallery)")

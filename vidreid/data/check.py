@@ -2,7 +2,8 @@
 
 Two passes:
 1. the index, built by the dataset's own loader with a collecting `Issues` (name/metadata mismatches, pids or
-   cameras out of range, empty tracklets, bad split or list files), plus frames listed by several tracklets;
+   cameras out of range, empty tracklets, bad split, list or index files), plus frames listed by several tracklets;
+   MARS-layout roots are indexed with the mars protocol so that every test tracklet, junk included, is checked;
 2. every frame file read and fully decoded in parallel worker processes (chunks of frames, progress bar): missing
    or unreadable files, truncated or corrupt images (JPEG: end-of-image marker and a full decode; PNG and others:
    a full decode), then the tracklets left without a single readable frame.
@@ -58,43 +59,34 @@ class CheckReport:
 # ---------------------------------------------------------------------------------------------- index
 def build_index(name: str, root: str, issues: Issues, split: int = 0, **options) -> VideoReIDDataset | None:
     """The dataset's index built by its loader in collecting mode; None if the index itself cannot be built (the
-    reason is in `issues`). Wrong roots raise RootError."""
-    from .datasets import dukev, ilidsvid, list_datasets, lsvid, manifest, prid2011
+    reason is in `issues`). Wrong roots raise RootError, unknown options ConfigError.
+
+    MARS layout (mars, synthped): protocol mars by default -- its gallery is every test tracklet, junk (pid -1)
+    included, so every tracklet of the dataset is listed and decoded (the gao split leaves the junk out)."""
+    from .datasets import check_options, dukev, ilidsvid, lsvid, manifest, mars, prid2011
+    check_options(name, options)
     if name == "dukev":
         return dukev.load_dukev_layout(root, issues=issues, **options)
+    if name == "synthped" and mars.synthped_layout(root) == "dukev":
+        # query/ and gallery/ are disjoint and hold every test tracklet: the gao split covers the whole root
+        return dukev.load_dukev_layout(root, "synthped", options.get("protocol", "gao"), issues=issues)
+    if name in ("mars", "synthped"):
+        return _guarded(mars.load_mars_layout, root, issues, name=name, protocol=options.get("protocol", "mars"))
     builders = {"ilidsvid": ilidsvid.build, "prid2011": prid2011.build, "lsvid": lsvid.build,
                 "manifest": manifest.build}
     if name in ("ilidsvid", "prid2011"):
         options = {"split": split, **options}
         if name == "prid2011":
             options.setdefault("write_splits", False)              # a check never writes into the dataset
-    if name in builders:
-        try:
-            return builders[name](root, issues=issues, **options)
-        except RootError:
-            raise
-        except DatasetError as e:                                 # e.g. an unreadable list file: nothing to index
-            issues.error("index", root, str(e))
-            return None
-    if name in ("mars", "synthped"):
-        return _mars_index(name, root, issues, **options)
-    raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(list_datasets())}")
+    return _guarded(builders[name], root, issues, **options)
 
 
-def _mars_index(name: str, root: str, issues: Issues, **options) -> VideoReIDDataset | None:
-    from .datasets import load_dataset
-    from .datasets._common import root_error
-    layout = ("ROOT/\n├── bbox_train/<pid4>/<pid4>C<cam>T<tracklet4>F<frame3>.jpg\n"
-              "├── bbox_test/<pid4>/...\n"
-              "└── info/\n    ├── train_name.txt, test_name.txt\n    ├── tracks_train_info.mat, "
-              "tracks_test_info.mat\n    └── query_IDX.mat")
-    root = os.path.abspath(root)
-    if not os.path.isdir(os.path.join(root, "info")):
-        raise root_error(name, root, "no info/ folder" if os.path.isdir(root) else "no such folder", layout,
-                         "bbox_train/, bbox_test/ and info/ with the name lists, track tables and query_IDX.mat")
-    try:   # the gao split: query and gallery disjoint, so no frame is counted twice
-        return load_dataset(name, root, **{"protocol": "gao", **options})
-    except DatasetError as e:
+def _guarded(build, root: str, issues: Issues, **options) -> VideoReIDDataset | None:
+    try:
+        return build(root, issues=issues, **options)
+    except RootError:
+        raise
+    except DatasetError as e:                                     # e.g. an unreadable list file: nothing to index
         issues.error("index", root, str(e))
         return None
 
@@ -116,11 +108,13 @@ def split_stats(dataset: VideoReIDDataset) -> list[dict]:
 
 
 def _all_tracklets(dataset: VideoReIDDataset) -> tuple[list[Tracklet], list[str]]:
-    """Every distinct tracklet once (a gallery that includes the queries lists them twice) with its split."""
+    """Every tracklet once (a gallery that includes the queries lists the same objects twice) with its split. By
+    identity, not value: two table rows or manifest lines with the same frames are two tracklets, whose frames are
+    then reported as listed by several tracklets."""
     seen, out, splits = set(), [], []
     for split in SPLITS:
         for t in getattr(dataset, split):
-            key = (t.frames, t.pid, t.camid)
+            key = id(t)
             if key in seen:
                 continue
             seen.add(key)
@@ -227,6 +221,11 @@ def check_dataset(name: str, root: str, split: int = 0, workers: int | None = No
     issues = Issues(collect=True)
     dataset = build_index(name, root, issues, split, **options)
     opts = {"split": split, **options} if name in ("ilidsvid", "prid2011") else dict(options)
+    if name == "synthped" and dataset is not None:
+        from .datasets.mars import synthped_layout
+        opts["layout"] = synthped_layout(root)
+    if name in ("mars", "synthped") and dataset is not None:
+        opts["protocol"] = dataset.protocol                       # the mars gallery holds the queries too
     if dataset is None:
         return CheckReport(name, os.path.abspath(root), [], issues.problems, 0, opts)
     report = CheckReport(name, dataset.root, split_stats(dataset), list(issues.problems), 0, opts)

@@ -6,12 +6,15 @@ decoded directly at reduced scale (libjpeg's DCT scaling, factors 1/2, 1/4, 1/8)
 `read_clip(frames, indices, ...)` decodes the frames of one clip (each distinct frame once) and handles bad frames:
 strict=False (default) -> a `CorruptFrameWarning` naming the file, and the frame is filled with the nearest readable
 frame of the tracklet (the clip's own frames first); strict=True -> `DatasetError` naming the file. Each bad file is
-warned about once per process, on one line, and counted (`skipped_frame_count()`, shared with forked DataLoader
-workers). A tracklet with no readable frame at all raises `NoReadableFrameError` (a DatasetError), which the
-loaders turn into a dropped tracklet and a warning.
+warned about once, on one line, and counted once (`skipped_frame_count()`): the set of bad files found so far is
+kept in shared memory created at import, so the DataLoader workers forked from this process (each of which may meet
+the same bad frame) neither warn again nor count it twice. Workers started with "spawn" (not Linux's default) get
+their own copy: there a file can be warned about once per worker. A tracklet with no readable frame at all raises
+`NoReadableFrameError` (a DatasetError), which the loaders turn into a dropped tracklet and a warning.
 """
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import warnings
 from typing import Sequence
@@ -23,10 +26,14 @@ from PIL import Image
 from ..errors import DatasetError
 
 _JPEG_MAGIC = b"\xff\xd8"
-_bad_frames: set[str] = set()  # per process: frames already found unreadable (warned once, never decoded again)
-# frames skipped so far: shared memory, so DataLoader workers forked after import add to the parent's count
-_skipped = multiprocessing.get_context("fork").Value("q", 0) if "fork" in multiprocessing.get_all_start_methods() \
-    else multiprocessing.Value("q", 0)
+_bad_frames: set[str] = set()  # per process: frames already found unreadable (never decoded again by this process)
+# Shared memory, so that DataLoader workers forked after import see and add to the parent's:
+_ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() \
+    else multiprocessing.get_context()
+_skipped = _ctx.Value("q", 0)              # distinct unreadable frames found so far; its lock guards the table too
+SHARED_BAD_FRAMES = 1 << 14                # bad frames remembered across processes (past that: counted per worker)
+_bad_hashes = _ctx.RawArray("q", SHARED_BAD_FRAMES)   # 64-bit hashes of the bad frames' paths, first _remembered
+_remembered = _ctx.RawValue("q", 0)
 
 
 class DataWarning(UserWarning):
@@ -56,6 +63,34 @@ warnings.formatwarning = _formatwarning
 def skipped_frame_count() -> int:
     """Unreadable frames skipped so far by this process and the DataLoader workers it forked."""
     return int(_skipped.value)
+
+
+def _path_hash(path: str) -> int:
+    digest = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def _first_report(path: str) -> int | None:
+    """Record `path` as unreadable in the table shared with the forked workers -> the new skipped count if no
+    process had recorded it yet (this one warns), else None (already warned about and counted)."""
+    h = _path_hash(path)
+    with _skipped.get_lock():
+        n = _remembered.value
+        if n and (np.frombuffer(_bad_hashes, dtype=np.int64, count=n) == h).any():
+            return None
+        if n < SHARED_BAD_FRAMES:
+            _bad_hashes[n] = h
+            _remembered.value = n + 1
+        _skipped.value += 1
+        return _skipped.value
+
+
+def forget_bad_frames() -> None:
+    """Forget which frames were found unreadable (this process and the shared table; the count stays): tests use it
+    to see a warning again."""
+    _bad_frames.clear()
+    with _skipped.get_lock():
+        _remembered.value = 0
 
 
 class FrameReadError(Exception):
@@ -132,9 +167,9 @@ def _try_read(path: str, size, strict: bool) -> np.ndarray | None:
         if strict:
             raise DatasetError(f"{e} (data.strict=true; set it false to skip bad frames with a warning)") from None
         _bad_frames.add(path)
-        with _skipped.get_lock():
-            _skipped.value += 1
-            n = _skipped.value
+        n = _first_report(path)
+        if n is None:                        # another worker (or this process, earlier) already warned about it
+            return None
         warnings.warn(f"skipping unreadable frame {e}; filled with a neighbouring frame of its tracklet "
                       f"({n} skipped so far)", CorruptFrameWarning, stacklevel=3)
         return None

@@ -330,6 +330,26 @@ def natural_order(names, group: np.ndarray | None = None) -> np.ndarray:
     return np.lexsort(keys)
 
 
+def majority(owner: np.ndarray, values: np.ndarray, valid: np.ndarray, num: int) -> tuple[np.ndarray, np.ndarray]:
+    """The most common valid value of each owner 0..num-1 (ties: the value met first) -> (values (num,) int64, has
+    (num,) bool: the owner has at least one valid value). Used for a tracklet's camera, so that one stray or
+    unparsable frame name is one problem, not a mismatch of every other frame against it."""
+    out, has = np.zeros(num, dtype=np.int64), np.zeros(num, dtype=bool)
+    pos = np.flatnonzero(valid)
+    if pos.size == 0:
+        return out, has
+    o, v = owner[pos], values[pos]
+    order = np.lexsort((pos, v, o))                                 # by owner, value, then first occurrence
+    o, v, pos = o[order], v[order], pos[order]
+    run = np.flatnonzero(np.r_[True, (o[1:] != o[:-1]) | (v[1:] != v[:-1])])
+    count = np.diff(np.r_[run, len(o)])
+    run_o, run_v, run_first = o[run], v[run], pos[run]
+    best = np.lexsort((run_first, -count, run_o))                   # per owner: most frequent, then earliest
+    lead = best[np.r_[True, run_o[best][1:] != run_o[best][:-1]]]
+    out[run_o[lead]], has[run_o[lead]] = run_v[lead], True
+    return out, has
+
+
 def group_bounds(group: np.ndarray, num_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """For a sorted group-id array: (start, end) of each group 0..num_groups-1 (end exclusive)."""
     ids = np.arange(num_groups)

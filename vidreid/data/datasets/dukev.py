@@ -11,7 +11,7 @@ Frames are ordered by the F index (sorted; never the order the file system lists
 
 The index comes from folder listings only (one per person and per tracklet folder; no frame is opened or stat'ed),
 and every name is parsed and checked with numpy: its pid must be its folder's, its camera the same for the whole
-tracklet and within 1..8, its F index unique within the tracklet.
+tracklet (the camera of most of its frames) and within 1..8, its F index unique within the tracklet.
 
 Protocol (shared spec): the `gao` rules on DukeV's own split: query = query/, gallery = gallery/ (queries not
 included); junk = same pid and same camera. Train pids are relabelled 0..N-1 in sorted order (originals in
@@ -27,7 +27,7 @@ from ...errors import ConfigError
 from ..types import Tracklet, VideoReIDDataset
 from . import register_dataset
 from ._common import (Issues, check_protocol, image_names, int_after, int_at, join_paths, list_dir, list_subdirs,
-                      relabel, root_error)
+                      majority, relabel, root_error)
 
 SPLITS = ("train", "query", "gallery")
 NUM_CAMERAS = 8
@@ -107,16 +107,16 @@ def load_dukev_layout(root: str, name: str = "dukev", protocol: str = "gao",
                      [f"expected {_expected_name(int(p))}" for p in row_pid[owner[bad]].tolist()],
                      row_split[owner[bad]].tolist())
 
-    # one camera per tracklet (its first frame's), within 1..NUM_CAMERAS
-    first = np.searchsorted(owner, np.arange(len(rows)))
-    row_cam = cam[first] if len(rows) else np.zeros(0, np.int64)
-    bad = np.flatnonzero(cam_ok & (cam != row_cam[owner]))
+    # one camera per tracklet: the most common among its valid names (a stray file is one problem, even when it
+    # sorts first), within 1..NUM_CAMERAS
+    row_cam, has_cam = majority(owner, cam, ~wrong, len(rows))
+    bad = np.flatnonzero(~wrong & (cam != row_cam[owner]))
     if bad.size:
         issues.error("name_mismatch", join_paths(folders[owner[bad]], names[bad]),
-                     [f"camera C{c} differs from the tracklet's camera C{rc} (first frame {names[first[o]]})"
-                      for c, rc, o in zip(cam[bad].tolist(), row_cam[owner[bad]].tolist(), owner[bad].tolist())],
+                     [f"camera C{c} differs from the tracklet's camera C{rc} (the camera of most of its frames)"
+                      for c, rc in zip(cam[bad].tolist(), row_cam[owner[bad]].tolist())],
                      row_split[owner[bad]].tolist())
-    bad_rows = np.flatnonzero((row_cam < 1) | (row_cam > NUM_CAMERAS))
+    bad_rows = np.flatnonzero(has_cam & ((row_cam < 1) | (row_cam > NUM_CAMERAS)))
     if bad_rows.size:
         issues.error("out_of_range", folders[bad_rows].tolist(),
                      [f"camera C{c} outside C1..C{NUM_CAMERAS} (DukeMTMC has {NUM_CAMERAS} cameras)"

@@ -27,8 +27,8 @@ import numpy as np
 from ...errors import ConfigError, DatasetError
 from ..types import Tracklet, VideoReIDDataset
 from . import register_dataset
-from ._common import (Issues, check_protocol, find_char, image_names, int_at, list_dir, load_mat_var, natural_order,
-                      relabel, root_error)
+from ._common import (Issues, check_protocol, find_char, image_names, int_at, list_dir, load_mat_var, majority,
+                      natural_order, relabel, root_error)
 
 LIST_DIRS = ("list_sequence", os.path.join("info", "list_sequence"))
 INFO_DIRS = (os.path.join("test", "data"), os.path.join("info", "data"))
@@ -139,15 +139,15 @@ def build(root: str, protocol: str = "gao", subset: str = "test", issues: Issues
     # the camera is the third "_"-separated field of every frame name; one camera per tracklet, within 1..15
     cam, cam_ok = int_at(names, find_char(names, "_", nth=2) + 1)
     cam_ok &= find_char(names, "_", nth=2) >= 0
-    row_cam = np.zeros(n, dtype=np.int64)
-    row_cam[counts > 0] = cam[np.searchsorted(owner, np.flatnonzero(counts > 0))]   # each tracklet's first frame
+    # the tracklet's camera: the most common among its frames (one stray name is one problem, even when it sorts first)
+    row_cam, has_cam = majority(owner, cam, cam_ok, n)
     full = np.char.add(np.char.add(folder[owner], "/"), names) if len(names) else names
     bad = np.flatnonzero(~cam_ok | (cam != row_cam[owner]))
     if bad.size:
         issues.error("name_mismatch", [os.path.join(root, p) for p in full[bad].tolist()],
                      [f"expected the tracklet's camera ({row_cam[o]}) as the third '_'-separated field of the name"
                       for o in owner[bad].tolist()])
-    out = np.flatnonzero((counts > 0) & ((row_cam < 1) | (row_cam > NUM_CAMERAS)))
+    out = np.flatnonzero(has_cam & ((row_cam < 1) | (row_cam > NUM_CAMERAS)))
     if out.size:
         issues.error("out_of_range", [os.path.join(root, prefixes[i]) + "*" for i in out.tolist()],
                      [f"camera {c} outside 1..{NUM_CAMERAS}" for c in row_cam[out].tolist()])

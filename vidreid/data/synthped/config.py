@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ...errors import ConfigError
 
 LAYOUTS = ("mars", "dukev")
+MAX_CAMS = {"mars": 6, "dukev": 8}  # cameras the layout's loader accepts (datasets/mars.py, datasets/dukev.py)
 OCCLUDER_KINDS = ("pole", "car", "person")
 # Random streams: every draw comes from np.random.default_rng([seed, STREAM, key...]) so that an item's randomness
 # depends on (seed, item) only -- not on the worker that renders it or on how many other items exist.
@@ -23,7 +24,7 @@ GENERATOR_VERSION = 1  # bump whenever the same config would render different pi
 class SynthPedConfig:
     # --- size, seed, layout -----------------------------------------------------------------------------------------
     ids: int = 300                      # labelled identities (half train, half test); twins included
-    cams: int = 6                       # cameras (1..9: MARS names hold the camera as one digit)
+    cams: int = 6                       # cameras: 2..6 in the MARS layout, 2..8 in the DukeV one (what loaders read)
     height: int = 256                   # frame height in pixels
     width: int = 128                    # frame width in pixels
     seed: int = 0                       # global seed; every identity/camera/tracklet seed is derived from it
@@ -95,12 +96,16 @@ class SynthPedConfig:
                 bad(f"{f.name} must be {f.type}, got {v!r}")
         if self.ids < 4:
             bad(f"ids must be >= 4 (at least 2 train and 2 test identities), got {self.ids}")
-        if not 2 <= self.cams <= 9:
-            bad(f"cams must be in 2..9 (MARS file names hold the camera as one digit), got {self.cams}")
-        if self.height < 32 or self.width < 16:
-            bad(f"size must be at least 32x16, got {self.size}")
         if self.layout not in LAYOUTS:
             bad(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        # the loaders that read SynthPed back accept the real datasets' cameras: MARS 1..6, DukeMTMC 1..8
+        max_cams = MAX_CAMS[self.layout]
+        if not 2 <= self.cams <= max_cams:
+            bad(f"cams must be in 2..{max_cams} for the {self.layout} layout (its loader reads cameras "
+                f"1..{max_cams}, as the real {'MARS' if self.layout == 'mars' else 'DukeMTMC-VideoReID'} has), "
+                f"got {self.cams}")
+        if self.height < 32 or self.width < 16:
+            bad(f"size must be at least 32x16, got {self.size}")
         if self.seed < 0:
             bad(f"seed must be >= 0, got {self.seed}")
         n_train = round(self.ids * self.train_fraction)
