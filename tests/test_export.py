@@ -50,6 +50,7 @@ def test_cli_export_from_checkpoint(tmp_path, capsys):
     assert report["check"]["max_abs_diff"] <= 1e-4 and len(report["check"]["cases"]) == 3
     meta = {p.key: p.value for p in onnx.load(report["path"]).metadata_props}
     assert meta["vidreid_model"] == "sta" and meta["input_size"] == "64x32" and len(meta["model_hash"]) == 64
+    assert "as vidreid eval" in meta["resize"]                         # the resize the inputs need (docs/search.md)
     # the text report
     assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "b.onnx"), "--static-frames"]) == 0
     out = capsys.readouterr().out

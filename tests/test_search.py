@@ -140,21 +140,77 @@ def test_video_probe_with_box(setup, tmp_path, capsys):
     assert doc["hits"][0]["distance"] < doc["hits"][1]["distance"]
 
 
+def docs_quick_start() -> list[str]:
+    """The commands of the first fenced block of docs/search.md (its quick start), as written there."""
+    import re
+    doc = open(os.path.join(os.path.dirname(__file__), os.pardir, "docs", "search.md")).read()
+    block = re.search(r"```bash\n(.*?)```", doc, re.S).group(1)
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip().startswith("vidreid ")]
+
+
 def test_docs_quick_start(tmp_path, capsys):
-    """The three commands at the top of docs/search.md: build, search a cropped video, write the page."""
+    """The three commands at the top of docs/search.md, run as written there (only the files are replaced by test
+    files): build, search a cropped video excluding its camera, write the page."""
+    import shlex
     ck = make_checkpoint(tmp_path / "best.safetensors")
     gallery = make_gallery(tmp_path / "gallery")
-    video = write_video(tmp_path / "probe.avi", tracklet_frames(10 * 1 + 2))    # cam2/t002
+    video = write_video(tmp_path / "probe.avi", tracklet_frames(10 * 1 + 2))    # cam2/t002, at x=50, y=30, 32x64
     idx, page = tmp_path / "gallery.index", tmp_path / "matches.html"
-    assert cli("index", "build", "--checkpoint", ck, "--gallery", gallery, "--out", idx, capsys=capsys)[0] == 0
-    code, out, _ = cli("search", "--index", idx, "--probe", video, "--box", "50,30,32,64", "--top", 20,
-                       "--exclude-same-camera", "--camera", "cam1", capsys=capsys)
-    assert code == 0 and "same camera excluded" in out and " cam1 " not in out
-    code, out, _ = cli("search", "--index", idx, "--probe", video, "--box", "50,30,32,64", "--camera", "cam1",
-                       "--html", page, capsys=capsys)
-    assert code == 0 and f"page: {page}" in out
+    files = {"runs/mars/checkpoints/best.safetensors": ck, "gallery/": gallery, "gallery.index": idx,
+             "probe.mp4": video, "matches.html": page, "410,120,90,230": "50,30,32,64"}
+    commands = docs_quick_start()
+    assert [c.split()[:2] for c in commands] == [["vidreid", "index"], ["vidreid", "search"], ["vidreid", "search"]]
+    outputs = []
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        assert all(a in files or a.startswith("-") or not ("/" in a or "." in a or "," in a) for a in argv), \
+            f"a file in the docs' command that this test does not provide: {command}"
+        code, out, err = cli(*[files.get(a, a) for a in argv], capsys=capsys)
+        assert code == 0, (command, err)
+        outputs.append(out)
+    assert "same camera excluded" in outputs[1] and " cam1 " not in outputs[1]
+    assert f"page: {page}" in outputs[2]
     doc = page.read_text()
     assert doc.count('class="card hit"') == CAMS * TRACKS and "cam2/t002" in doc
+
+
+def test_frames_in_memory_are_resized_like_frame_files(tmp_path):
+    """128x64 JPEG frames into a 64x32 model: `vidreid eval` (and a probe folder) decode them at half scale, then the
+    test transform resizes; the same pixels given in memory (array, list, or decoded from a video) must reach the
+    model through the same resize -- before, the transform's one-step bilinear resize gave other inputs."""
+    from vidreid.data.decode import read_clip, read_frame
+    from vidreid.search import FeatureExtractor
+    from vidreid.search.probe import decode_like_files, decoded_size, list_frames, read_video, reduce_like_decoder
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "t"
+    write_frames(folder, rng.integers(0, 256, (FRAMES, 128, 64, 3), dtype=np.uint8))   # detail at every scale
+    paths = list_frames(str(folder))
+    full = np.stack([read_frame(p) for p in paths])                   # (L, 128, 64, 3): the files' pixels
+    fx = FeatureExtractor(make_checkpoint(tmp_path / "ck.safetensors"))
+    f_folder = fx(str(folder))
+    for in_memory in (full, list(full)):
+        assert 1 - float(f_folder @ fx(in_memory)) < 1e-4                # was 9e-4 with the one-step resize
+    # the model's inputs: the eval loader's (read_clip at the model size) vs the in-memory path's
+    files = fx.transform(read_clip(paths, np.arange(len(paths)), SIZE))
+    memory = fx.transform(decode_like_files(full, SIZE))
+    assert float((files - memory).abs().mean()) < 0.02                # < ~1 grey level (was 0.26: ~15)
+    # the decoder's reduced sizes (libjpeg's M/8 scaling, M <= 4) and frames already small enough left alone
+    for shape, size in (((128, 64), (64, 32)), ((176, 88), (64, 32)), ((127, 63), (32, 16)), ((100, 50), (64, 32))):
+        img = np.zeros((*shape, 3), np.uint8)
+        assert read_frame(_jpeg(tmp_path / "s.jpg", img), size).shape[:2] == decoded_size(*shape, size)
+    small = np.ascontiguousarray(full[:, :100, :50])
+    assert reduce_like_decoder(small, SIZE) is small                   # < 2x the input: decoded at full size too
+    # video frames go through the same reduction while decoding
+    video = write_video(tmp_path / "v.avi", full, box=(10, 20), size=(200, 120))
+    at_size = read_video(video, box=(10, 20, 64, 128), size=SIZE)
+    assert at_size.shape == (FRAMES, 64, 32, 3)
+    assert np.array_equal(at_size, reduce_like_decoder(read_video(video, box=(10, 20, 64, 128)), SIZE))
+
+
+def _jpeg(path, img) -> str:
+    with open(path, "wb") as f:
+        f.write(simplejpeg.encode_jpeg(np.ascontiguousarray(img), quality=95))
+    return str(path)
 
 
 def test_index_add_and_info(setup, tmp_path, capsys):

@@ -1,9 +1,12 @@
 """Export a checkpoint's eval graph for deployment: ONNX, checked against PyTorch with onnxruntime.
 
-The graph maps clips (B, T, 3, H, W) float32 — frames resized to the checkpoint's (H, W), RGB, scaled to [0, 1] and
-normalised with its mean/std — to the (B, D) eval feature (the same tensor `model(clips)` returns in eval mode; not
-L2-normalised). The batch axis is always dynamic; the frame axis T is dynamic except for the models in
-STATIC_FRAMES. A tracklet's search feature is the L2-normalised mean of its clip features (docs/search.md).
+The graph maps clips (B, T, 3, H, W) float32 — frames resized to the checkpoint's (H, W) as `vidreid eval` resizes
+them (a JPEG >= 2x (H, W) decoded at reduced scale, pixels from elsewhere reduced alike by
+`vidreid.search.probe.reduce_like_decoder`, then antialiased bilinear to (H, W); docs/search.md, "The resize"), RGB,
+scaled to [0, 1] and normalised with its mean/std — to the (B, D) eval feature (the same tensor `model(clips)`
+returns in eval mode; not L2-normalised). The batch axis is always dynamic; the frame axis T is dynamic except for
+the models in STATIC_FRAMES. A tracklet's search feature is the L2-normalised mean of its clip features
+(docs/search.md).
 
 Exporter: the TorchScript-based `torch.onnx.export(..., dynamo=False)` (opset 17): it needs no extra package and
 exports every vidreid model. Two of its shape limitations are worked around while tracing (`export_compat`), by
@@ -199,7 +202,7 @@ def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = No
 
     Returns a report: path, model, frames, dynamic_frames (+ static_frames_reason), input/output shapes, and the
     onnxruntime-vs-PyTorch check. The ONNX file's metadata_props record the model, its hash, the input size,
-    mean/std, T and the test-time sampling."""
+    mean/std, the resize the inputs need, T and the test-time sampling."""
     from .config import config_from_dict
     from .engine.checkpoint import build_model_from_checkpoint
     from .search.extractor import model_hash
@@ -215,6 +218,8 @@ def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = No
                 "dynamic_frames": dynamic_frames if dynamic_frames is not None else name not in STATIC_FRAMES,
                 "test_sampling": cfg.eval.sampling or d.test_sampling,
                 "input": "clips (B, T, 3, H, W) float32: RGB / 255, normalised with mean/std",
+                "resize": "as vidreid eval: frames >= 2x HxW reduced like libjpeg scaled decoding (smallest of 1/2, "
+                          "3/8, 1/4, 1/8 still >= HxW; area average), then bilinear with antialiasing to HxW",
                 "output": "features (B, D) float32: eval feature (search: L2-normalised mean over clips)"}
     report = export_model(model, name, out, (d.height, d.width), frames, batch, opset, dynamic_frames, metadata,
                           check, tol)

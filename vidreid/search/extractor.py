@@ -5,7 +5,8 @@ default: every frame, in clips of T), L2-normalised, so that the inner product o
 similarity. Gallery tracklets given as frame files go through the evaluation loader (`extract_features`, decoding in
 worker processes); a probe (frame files, a decoded video, an array) is embedded in this process with the same frame
 decoding (`read_clip`), sampling and test transform, so a gallery tracklet used as a probe finds itself at distance 0
-(up to float rounding).
+(up to float rounding). Pixels not decoded from files here (video frames, arrays, `--box` crops) are first reduced as
+the JPEG decoder reduces files (`vidreid.search.probe.reduce_like_decoder`), so they meet the same resize.
 
 `model_hash(model, cfg)`: the identity of the feature space. sha256 over the checkpoint's tensors (names, dtypes,
 shapes, bytes) and the parts of its config that decide what a feature is (model name, backbone and options, input
@@ -116,6 +117,8 @@ class FeatureExtractor:
     def embed_probe(self, probe) -> np.ndarray:
         """(D,) feature of a `vidreid.search.probe.Probe`."""
         if probe.frames is not None:
+            if probe.reduced_for == self.input_size:                   # reduced when decoded: not twice
+                return self._embed_frames(_as_frame_array(probe.frames))
             return self.embed_array(probe.frames)
         return self.embed_paths(probe.frame_paths)
 
@@ -138,8 +141,12 @@ class FeatureExtractor:
         return self._embed_clips(frames, inverse.reshape(idx.shape))
 
     def embed_array(self, frames) -> np.ndarray:
-        """(D,) feature of a tracklet given as decoded uint8 RGB frames (L, H, W, 3) (or a list of (H, W, 3))."""
-        frames = _as_frame_array(frames, self.input_size)
+        """(D,) feature of a tracklet given as decoded uint8 RGB frames (L, H, W, 3) (or a list of (H, W, 3)),
+        resized as frame files of these pixels are in `vidreid eval` (see `vidreid.search.probe`)."""
+        return self._embed_frames(_as_frame_array(frames, self.input_size))
+
+    def _embed_frames(self, frames: np.ndarray) -> np.ndarray:
+        """(D,) feature of frames (L, h, w, 3) uint8 as read_clip returns them (the transform resizes to the input)."""
         if self.sampling == "all":
             return self._embed_stream(frames)
         return self._embed_clips(frames, self.clip_indices(len(frames)))
@@ -213,21 +220,13 @@ class FeatureExtractor:
         return {k: v[0].float().cpu().numpy() for k, v in out[1].items() if isinstance(v, torch.Tensor)}
 
 
-def _as_frame_array(frames, size: tuple[int, int]) -> np.ndarray:
-    """uint8 (L, H, W, 3) from an array or a list of (H, W, 3) arrays (frames of another size are resized to
-    `size`, as read_clip does)."""
-    if isinstance(frames, np.ndarray) and frames.ndim == 4:
-        arr = frames
-    else:
-        frames = list(frames)
-        if not frames:
-            raise DatasetError("a probe needs at least one frame, got none")
-        if len({np.shape(f) for f in frames}) > 1:
-            from ..data.decode import _resize_uint8
-            frames = [_resize_uint8(np.asarray(f, dtype=np.uint8), size) for f in frames]
-        arr = np.stack([np.asarray(f) for f in frames])
-    if arr.ndim != 4 or arr.shape[-1] != 3 or len(arr) == 0:
-        raise DatasetError(f"expected RGB frames of shape (L, H, W, 3), got an array of shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        raise DatasetError(f"expected uint8 RGB frames, got dtype {arr.dtype}")
+def _as_frame_array(frames, size: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 (L, h, w, 3) from an array or a list of (H, W, 3) arrays; with `size` (the model input), frames are
+    first brought to what decoding files of them for that input gives (`vidreid.search.probe.decode_like_files`)."""
+    from .probe import _check_frames, decode_like_files
+    if not (isinstance(frames, np.ndarray) and frames.ndim == 4):
+        frames = [np.asarray(f) for f in frames]
+    _check_frames(frames)
+    arr = decode_like_files(frames, size) if size is not None else np.stack(frames) if isinstance(frames, list) \
+        else frames
     return np.ascontiguousarray(arr)

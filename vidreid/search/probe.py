@@ -2,8 +2,15 @@
 
 `load_probe(source, box=None, size=None)` -> Probe. Folders are listed in natural order ("f9" before "f10"); a video
 file is decoded with OpenCV (the `video` extra) into one tracklet, every frame cropped to `box=(x, y, w, h)` when
-given. A `box` on frame files decodes them here and crops them too. Decoded frames larger than the model input are
-shrunk to it right away (area interpolation), so a long full-HD video never sits in memory at full size.
+given. A `box` on frame files decodes them here and crops them too.
+
+Frames decoded here (video, cropped files) and frames given in memory reach the model through the same resize as
+frame files in `vidreid eval` (the reference): `vidreid.data.decode.read_frame` decodes a JPEG at least twice the
+model input at reduced scale (libjpeg's DCT scaling: the smallest of 1/2, 3/8, 1/4, 1/8 of the size that stays >= the
+input), then the test transform resizes to the input (antialiased bilinear). `reduce_like_decoder` gives decoded
+pixels the same first step -- area averaging to the size the decoder would produce, which is what the DCT scaling
+computes up to rounding -- so the second step is literally the same. Done right after decoding, it also keeps a long
+full-HD video from sitting in memory at full size.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ class Probe:
     frame_paths: tuple[str, ...] | None      # frame files (folder / files), None when decoded here
     frames: np.ndarray | None                # uint8 (L, H, W, 3) RGB when decoded here (video, array, --box)
     box: tuple[int, int, int, int] | None = None
+    reduced_for: tuple[int, int] | None = None  # model input (H, W) `frames` went through reduce_like_decoder for
 
     @property
     def num_frames(self) -> int:
@@ -79,17 +87,72 @@ def crop(frames: np.ndarray, box: tuple[int, int, int, int], where: str) -> np.n
     return frames[:, y:y1, x:x1]
 
 
-def _shrink(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """Resize (H, W, 3) to `size` when it is larger than `size` in both sides (cv2 area interpolation)."""
-    if size is None or frame.shape[0] <= size[0] or frame.shape[1] <= size[1]:
-        return frame
-    import cv2
-    return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+# libjpeg-turbo's scaled decoding, M/8, as read_frame asks for it (min_factor=2: only M <= 4)
+JPEG_SCALE_NUMERATORS = (4, 3, 2, 1)
+
+
+def decoded_size(height: int, width: int, size: tuple[int, int] | None) -> tuple[int, int]:
+    """(h, w) that `vidreid.data.decode.read_frame(path, min_size=size)` gives a height x width JPEG: the smallest
+    ceil(side * M / 8), M in 4, 3, 2, 1, that is still >= `size` on both sides; the full size if none is."""
+    best = (height, width)
+    if size is None:
+        return best
+    for m in JPEG_SCALE_NUMERATORS:                                     # larger to smaller outputs
+        h, w = -(-height * m // 8), -(-width * m // 8)
+        if h < size[0] or w < size[1]:
+            break
+        best = (h, w)
+    return best
+
+
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float32 weights of area averaging: output pixel i averages input span [i, i+1) * n_in / n_out
+    (fractional pixels at the span's ends weighted by their overlap)."""
+    scale = n_in / n_out
+    edges = np.arange(n_out + 1) * scale
+    pixel = np.arange(n_in)
+    overlap = np.minimum(edges[1:, None], pixel + 1.0) - np.maximum(edges[:-1, None], pixel)
+    return (np.clip(overlap, 0, None) / scale).astype(np.float32)
+
+
+_REDUCE_BATCH = 32                                                      # frames per step: bounded float32 temporaries
+
+
+def reduce_like_decoder(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """uint8 (L, H, W, 3) -> uint8 (L, h, w, 3) at `decoded_size(H, W, size)`, by area averaging (rounded), i.e. the
+    pixels read_frame would decode a JPEG of these frames to; unchanged when the decoder would not reduce."""
+    h, w = decoded_size(frames.shape[1], frames.shape[2], size)
+    if (h, w) == tuple(frames.shape[1:3]):
+        return frames
+    rows, cols = _area_matrix(frames.shape[1], h), _area_matrix(frames.shape[2], w)
+    out = np.empty((len(frames), h, w, frames.shape[3]), dtype=np.uint8)
+    for a in range(0, len(frames), _REDUCE_BATCH):                      # batches of frames, each one matmul per axis
+        x = frames[a:a + _REDUCE_BATCH].astype(np.float32)              # (b, H, W, 3)
+        x = np.matmul(rows, x.reshape(len(x), frames.shape[1], -1))     # (b, h, W * 3)
+        x = np.matmul(cols, x.reshape(len(x), h, frames.shape[2], -1))  # (b, h, w, 3)
+        np.clip(np.rint(x), 0, 255, out=x)
+        out[a:a + len(x)] = x
+    return out
+
+
+def decode_like_files(frames, size: tuple[int, int] | None) -> np.ndarray:
+    """uint8 (L, h, w, 3) from an (L, H, W, 3) array or a list of (H, W, 3) arrays of any sizes, as read_clip gives
+    the frames of a clip: each reduced like a decoded JPEG (`reduce_like_decoder`), and, when sizes still differ,
+    each resized to `size` (the bilinear resize read_clip applies to mixed sizes)."""
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        return reduce_like_decoder(frames, size)
+    frames = [reduce_like_decoder(np.asarray(f)[None], size)[0] for f in frames]   # per frame: sizes may differ
+    if len({f.shape for f in frames}) > 1:
+        from ..data.decode import _resize_uint8
+        target = size or frames[0].shape[:2]
+        frames = [_resize_uint8(f, target) for f in frames]
+    return np.stack(frames)
 
 
 def read_video(path: str, box: tuple[int, int, int, int] | None = None, size: tuple[int, int] | None = None,
                max_frames: int | None = None) -> np.ndarray:
-    """Decode a video file -> uint8 (L, H, W, 3) RGB, each frame cropped to `box` and shrunk to `size` if larger."""
+    """Decode a video file -> uint8 (L, H, W, 3) RGB, each frame cropped to `box` and reduced for the model input
+    `size` as a decoded JPEG frame would be (`reduce_like_decoder`)."""
     try:
         import cv2
     except ImportError:
@@ -108,7 +171,7 @@ def read_video(path: str, box: tuple[int, int, int, int] | None = None, size: tu
                 break
             if box is not None:
                 bgr = crop(bgr[None], box, path)[0]
-            frames.append(_shrink(np.ascontiguousarray(bgr), size))
+            frames.append(reduce_like_decoder(np.ascontiguousarray(bgr)[None], size)[0])
     finally:
         cap.release()
     if not frames:
@@ -121,15 +184,28 @@ def _decode_files(paths: Sequence[str], box, size) -> np.ndarray:
     out = []
     for p in paths:                                             # loop over frames: each file is decoded on its own
         try:
-            img = read_frame(p)
+            img = read_frame(p)                                 # full size: the box is in the file's pixels
         except FrameReadError as e:
             raise DatasetError(str(e)) from None
-        out.append(_shrink(np.ascontiguousarray(crop(img[None], box, p)[0]), size))
-    if len({f.shape for f in out}) > 1:
-        from ..data.decode import _resize_uint8
-        target = size or out[0].shape[:2]
-        out = [_resize_uint8(f, target) for f in out]
-    return np.stack(out)
+        out.append(reduce_like_decoder(np.ascontiguousarray(crop(img[None], box, p)), size)[0])
+    return decode_like_files(out, size)                         # (already reduced: only mixed sizes are resized)
+
+
+def _size(size) -> tuple[int, int] | None:
+    return (int(size[0]), int(size[1])) if size is not None else None
+
+
+def _check_frames(frames) -> None:
+    """DatasetError unless `frames` is a non-empty uint8 (L, H, W, 3) array or list of (H, W, 3) arrays."""
+    shapes = [frames.shape[1:]] if isinstance(frames, np.ndarray) else [f.shape for f in frames]
+    dtypes = {frames.dtype} if isinstance(frames, np.ndarray) else {f.dtype for f in frames}
+    if not len(frames):
+        raise DatasetError("a probe needs at least one frame, got none")
+    bad = next((s for s in shapes if len(s) != 3 or s[-1] != 3), None)
+    if bad is not None:
+        raise DatasetError(f"expected RGB frames of shape (L, H, W, 3) or (H, W, 3) each, got frames of shape {bad}")
+    if dtypes != {np.dtype(np.uint8)}:
+        raise DatasetError(f"expected uint8 RGB frames, got dtype {', '.join(sorted(map(str, dtypes)))}")
 
 
 def load_probe(source, box=None, size: tuple[int, int] | None = None, max_frames: int | None = None) -> Probe:
@@ -140,10 +216,12 @@ def load_probe(source, box=None, size: tuple[int, int] | None = None, max_frames
         return source
     if isinstance(source, np.ndarray) or (isinstance(source, (list, tuple)) and source
                                           and isinstance(source[0], np.ndarray)):
-        frames = np.stack(list(source)) if not isinstance(source, np.ndarray) else source
+        frames = source if isinstance(source, np.ndarray) and source.ndim == 4 else [np.asarray(f) for f in source]
+        _check_frames(frames)
         if box is not None:
-            frames = crop(frames, box, "probe array")
-        return Probe("<array>", "array", None, frames, box)
+            frames = (crop(frames, box, "probe array") if isinstance(frames, np.ndarray)
+                      else [crop(f[None], box, "probe array")[0] for f in frames])
+        return Probe("<array>", "array", None, decode_like_files(frames, size), box, reduced_for=_size(size))
     if isinstance(source, (list, tuple)):
         paths = [os.path.abspath(os.fspath(p)) for p in source]
         if not paths:
@@ -153,13 +231,13 @@ def load_probe(source, box=None, size: tuple[int, int] | None = None, max_frames
             raise DatasetError(f"probe frame not found: {missing[0]}" + (f" (+{len(missing) - 1} more)"
                                                                          if len(missing) > 1 else ""))
         if box is not None:
-            return Probe(paths[0], "files", None, _decode_files(paths, box, size), box)
+            return Probe(paths[0], "files", None, _decode_files(paths, box, size), box, reduced_for=_size(size))
         return Probe(paths[0], "files", tuple(paths), None)
     path = os.path.abspath(os.fspath(source))
     if os.path.isdir(path):
         paths = list_frames(path)
         if box is not None:
-            return Probe(path, "folder", None, _decode_files(paths, box, size), box)
+            return Probe(path, "folder", None, _decode_files(paths, box, size), box, reduced_for=_size(size))
         return Probe(path, "folder", tuple(paths), None)
     if not os.path.exists(path):
         raise DatasetError(f"probe not found: {path} (expected a folder of frames or a video file)")
@@ -168,8 +246,8 @@ def load_probe(source, box=None, size: tuple[int, int] | None = None, max_frames
     if not path.lower().endswith(VIDEO_EXTENSIONS):
         # unknown extension: let OpenCV decide, with a message that says what was expected
         try:
-            return Probe(path, "video", None, read_video(path, box, size, max_frames), box)
+            return Probe(path, "video", None, read_video(path, box, size, max_frames), box, reduced_for=_size(size))
         except DatasetError:
             raise DatasetError(f"{path}: neither a folder of frames, an image, nor a video OpenCV can read "
                                f"(expected {', '.join(VIDEO_EXTENSIONS[:6])} ...)") from None
-    return Probe(path, "video", None, read_video(path, box, size, max_frames), box)
+    return Probe(path, "video", None, read_video(path, box, size, max_frames), box, reduced_for=_size(size))
