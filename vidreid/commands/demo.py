@@ -1,8 +1,16 @@
 HELP = "generate SynthPed, train the TP baseline on it, evaluate (mars protocol) and draw the results"
 
 
+def default_config():
+    """The demo config shipped inside the package (vidreid/configs/demo.yaml; configs/demo.yaml of a checkout
+    links to it), as an importlib.resources Traversable: found from a wheel as well as from a checkout."""
+    from importlib.resources import files
+    return files("vidreid").joinpath("configs", "demo.yaml")
+
+
 def add_arguments(p):
-    p.add_argument("--config", default=None, help="demo config (default: configs/demo.yaml of this checkout)")
+    p.add_argument("--config", default=None,
+                   help="demo config (default: the packaged vidreid/configs/demo.yaml, = configs/demo.yaml)")
     p.add_argument("--out", default=None, help="run directory (default: the config's train.output_dir, runs/demo)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
@@ -12,6 +20,7 @@ def run(args) -> int:
     import json
     import os
     import time
+    from importlib.resources import as_file
 
     import numpy as np
 
@@ -22,13 +31,18 @@ def run(args) -> int:
     from ..errors import ConfigError
     from ..viz.plots import plot_cmc, ranked_list_image
 
-    path = args.config or os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo.yaml")
-    if not os.path.isfile(path):
-        raise ConfigError(f"demo config not found: {os.path.abspath(path)} (pass --config)")
     overrides = list(args.overrides)
     if args.out:
         overrides += [f"train.output_dir={args.out}", f"data.root={os.path.join(args.out, 'synthped')}"]
-    cfg = load_config(path, overrides)
+    if args.config:
+        cfg = load_config(args.config, overrides)
+    else:
+        resource = default_config()
+        if not resource.is_file():
+            raise ConfigError("the packaged demo config vidreid/configs/demo.yaml is missing from this "
+                              "installation (reinstall vidreid, or pass --config)")
+        with as_file(resource) as path:
+            cfg = load_config(str(path), overrides)
     out = cfg.train.output_dir
     t0 = time.time()
     res = train(cfg, progress=not args.no_progress)
