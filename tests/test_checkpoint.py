@@ -1,12 +1,14 @@
 import os
 import pickle
+import tempfile
 
 import pytest
 import torch
 
 from vidreid.config import Config
-from vidreid.engine.checkpoint import (atomic_path, build_model_from_checkpoint, load_training_state, load_weights,
-                                       read_checkpoint, save_checkpoint, save_training_state)
+from vidreid.engine.checkpoint import (TEMP_PREFIX, atomic_path, atomic_write_text, build_model_from_checkpoint,
+                                       load_training_state, load_weights, read_checkpoint, save_checkpoint,
+                                       save_training_state)
 from vidreid.errors import CheckpointError
 from vidreid.models import build_model
 
@@ -46,20 +48,64 @@ def test_mismatching_architecture_names_keys(tmp_path):
         load_weights(dst, src.state_dict(), "x.safetensors")
 
 
-def test_pickle_checkpoint_is_refused_and_runs_no_code(tmp_path):
+class _Evil:
+    """Unpickling this runs `touch marker` (what a malicious checkpoint would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def torch_load_calls(monkeypatch):
+    """Records the keyword arguments of every torch.load call. torch >= 2.6 defaults to weights_only=True, so only
+    this can tell whether vidreid asks for it explicitly (as it must: the default differs across versions)."""
+    calls = []
+    real = torch.load
+
+    def recording_load(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(torch, "load", recording_load)
+    return calls
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "torch.save zip"])
+def test_malicious_checkpoint_is_refused_and_runs_no_code(tmp_path, torch_load_calls, fmt):
     marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    path = tmp_path / "evil.pt"
-    with open(path, "wb") as f:
-        pickle.dump({"model": Evil()}, f)
+    path = tmp_path / "evil.state.pt"
+    if fmt == "pickle":
+        with open(path, "wb") as f:
+            pickle.dump({"model": _Evil(marker)}, f, protocol=2)
+    else:  # the zip container torch.save writes, with the payload in its data.pkl
+        torch.save({"optimizer": {"state": _Evil(marker)}, "step": 3}, str(path))
+        import zipfile
+        assert zipfile.is_zipfile(path)
     with pytest.raises(CheckpointError, match="refused"):
         load_training_state(str(path))
+    assert torch_load_calls and all(c.get("weights_only") is True for c in torch_load_calls), torch_load_calls
     with pytest.raises(CheckpointError, match="not a vidreid safetensors checkpoint"):
         read_checkpoint(str(path))
+    assert not marker.exists()
+
+
+def test_cli_resume_refuses_a_malicious_state_and_runs_no_code(tiny_synthped, tiny_overrides, tmp_path,
+                                                                 torch_load_calls, capsys):
+    """`vidreid train --resume` finds a planted step_*.state.pt in the run directory: one-line error, no code run."""
+    from vidreid.cli import main
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    torch.save({"step": 1, "optimizer": _Evil(marker)}, str(run / "checkpoints" / "step_0000001.state.pt"))
+    demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
+    rc = main(["train", "--no-progress", "--config", demo, "--resume",
+               *tiny_overrides(tiny_synthped, str(run), **{"train.epochs": 1})])
+    err = capsys.readouterr().err
+    assert rc == 2 and "vidreid train: error: " in err and "step_0000001.state.pt: refused to load" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert torch_load_calls and all(c.get("weights_only") is True for c in torch_load_calls), torch_load_calls
     assert not marker.exists()
 
 
@@ -79,3 +125,42 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path):
             open(tmp, "w").write("half")
             raise RuntimeError("crash mid-write")
     assert p.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_atomic_write_fsyncs_the_temp_file_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino))
+        return real_replace(src, dst)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    atomic_write_text(str(tmp_path / "metrics.json"), "{}")
+    (_, tmp_inode), = [e for e in events if e[0] == "replace"]
+    i = events.index(("replace", tmp_inode))
+    assert ("fsync", tmp_inode) in events[:i], events   # the temp file's data is on disk before it gets the name
+    assert (tmp_path / "metrics.json").read_text() == "{}"
+
+
+def test_clean_stale_temp_files_removes_only_this_writers_temp_files(tmp_path):
+    from vidreid.engine.train import Checkpointer
+    ck = tmp_path / "checkpoints"
+    ck.mkdir()
+    # a temp name made exactly as atomic_path makes them, as a SIGKILL mid-write leaves it behind
+    fd, real_tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="step_0000002.safetensors", dir=str(ck))
+    os.close(fd)
+    real_tmp = os.path.basename(real_tmp)
+    stale = [real_tmp, ".tmp-abcdefghstep_0000004.state.pt", ".tmp-0123_789last.safetensors",
+             ".tmp-zzzzzzzzbest.safetensors"]
+    foreign = [".tmp-notes.txt", ".tmp-abcdefghstep_0000004.state.pt.bak", ".tmp-abcstep_0000004.state.pt",
+               "step_0000002.safetensors", ".tmp-ABCDEFGHlast.safetensors", "my.tmp-abcdefghlast.safetensors"]
+    for name in stale + foreign:
+        (ck / name).write_text("x")
+    removed = Checkpointer(str(tmp_path), 2, {}).clean_stale_temp_files()
+    assert sorted(os.path.basename(p) for p in removed) == sorted(stale)
+    assert sorted(os.listdir(ck)) == sorted(foreign)

@@ -85,6 +85,26 @@ def all_gather_objects(obj) -> list:
     return out
 
 
+def broadcast_object(obj, src: int = 0):
+    """Rank `src`'s `obj` on every rank (picklable objects; a no-op without a process group)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def any_over_ranks(flag: bool) -> bool:
+    """True on every rank if `flag` is true on any rank (one scalar all-reduce: cheap enough for every step)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0])
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
 def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
     """Average scalar logs over ranks (each rank's CE is over its own share of the batch)."""
     if not dist.is_initialized() or dist.get_world_size() == 1:
@@ -95,10 +115,36 @@ def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
     return dict(zip(keys, (t / dist.get_world_size()).tolist()))
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over ranks: y = sum_r x_r on every rank, so dL/dx_r = sum_r' dL_r'/dy (another
+    all-reduce). torch.distributed.nn.functional.all_reduce does the same but is deprecated (FutureWarning)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+def all_reduce_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Sum of `x` over ranks, with gradients flowing back to every rank's `x`."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return x
+    return _AllReduceSum.apply(x)
+
+
 class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm with statistics over the whole distributed batch, for CPU/gloo process groups, where PyTorch's
     nn.SyncBatchNorm refuses to run (it is GPU-only). Sums and sums of squares are all-reduced with autograd
-    (torch.distributed.nn.all_reduce), so gradients also flow through the global statistics."""
+    (all_reduce_with_grad), so gradients also flow through the global statistics. The statistics are accumulated
+    in float32 whatever the input dtype: a bf16 sum over a channel's N*H*W values keeps only ~3 digits, and bf16
+    counts above 256 are not even exact."""
 
     def _check_input_dim(self, x):
         if x.dim() < 2:
@@ -107,11 +153,11 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x):
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
         C = x.shape[1]
         dims = [0, *range(2, x.dim())]
-        count = torch.tensor([x.numel() / C], dtype=x.dtype)
-        stats = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))   # (2C + 1,)
+        x32 = x.float()
+        count = torch.tensor([x.numel() / C], dtype=torch.float32, device=x.device)
+        stats = all_reduce_with_grad(torch.cat([x32.sum(dims), (x32 * x32).sum(dims), count]))   # (2C + 1,)
         n = stats[-1]
         mean = stats[:C] / n
         var = (stats[C:2 * C] / n - mean * mean).clamp_min(0)
@@ -122,10 +168,10 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
                 self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
                 self.num_batches_tracked.add_(1)
         shape = (1, C) + (1,) * (x.dim() - 2)
-        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        y = (x32 - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
+        return y.to(x.dtype)                                    # same dtype as the input, like nn.BatchNorm
 
 
 def convert_sync_batchnorm(module: nn.Module, device_type: str) -> nn.Module:

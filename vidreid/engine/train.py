@@ -4,9 +4,11 @@ The engine never looks inside a model: it applies cross-entropy to `out.logits`,
 entry of `out.features`, and adds every `out.regularizers` term with its configured weight.
 
 Reliability: checkpoints every `train.checkpoint_every` steps and at epoch ends (weights as safetensors, the rest
-as a weights-only state file, both written atomically), `train.resume=auto` restores everything (model, optimizer,
-scheduler, AMP scaler, epoch, step, best metric, RNG states) and continues mid-epoch on the very batch it would
-have seen. Distributed: launched by torchrun, one process per device, PK batches split by identity across ranks.
+as a weights-only state file, both written atomically), `train.resume=auto` (`vidreid train --resume`) restores
+everything (model, optimizer, scheduler, AMP scaler, epoch, step, best metric, RNG states) and continues mid-epoch on
+the very batch it would have seen; resuming a finished run only evaluates and writes metrics.json. Distributed:
+launched by torchrun, one process per device, PK batches split by identity across ranks; rank 0 alone writes
+checkpoints and decides which one every rank resumes from.
 """
 from __future__ import annotations
 
@@ -27,12 +29,12 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data.types import VideoReIDDataset
-from ..errors import ConfigError, VidReIDError
+from ..errors import CheckpointError, ConfigError, VidReIDError
 from ..losses import batch_hard_triplet, cross_entropy
 from ..models import ModelOutput, build_model
 from . import distributed as D
-from .checkpoint import (atomic_write_text, load_training_state, load_weights, read_checkpoint, save_checkpoint,
-                         save_training_state)
+from .checkpoint import (atomic_write_text, clean_stale_temp_files, load_training_state, load_weights,
+                         read_checkpoint, save_checkpoint, save_training_state)
 from .evaluate import evaluate_model, format_results
 from .extract import resolve_device
 
@@ -172,17 +174,105 @@ def find_resume_state(cfg: Config) -> str | None:
     return max(states, key=lambda p: int(re.findall(r"step_(\d+)", p)[-1])) if states else None
 
 
+def weights_of_state(state_path: str) -> str:
+    return state_path[:-len(".state.pt")] + ".safetensors" if state_path.endswith(".state.pt") \
+        else state_path + ".safetensors"
+
+
+def agree_on_resume_state(cfg: Config) -> str | None:
+    """The state file every rank resumes from: rank 0 decides (only rank 0 writes checkpoints, so only its
+    output_dir is sure to hold them) and broadcasts its choice; if any rank cannot read that file and its weights,
+    every rank raises the same CheckpointError (rather than some ranks resuming and others starting afresh, which
+    desynchronises the collectives). Without a process group this is find_resume_state."""
+    if D.world_size() == 1:
+        return find_resume_state(cfg)
+    decision: tuple[str, str | None]
+    if D.is_main():
+        try:
+            decision = ("ok", find_resume_state(cfg))
+        except VidReIDError as e:
+            decision = ("error", str(e))
+    else:
+        decision = ("ok", None)
+    kind, value = D.broadcast_object(decision)
+    if kind == "error":
+        raise ConfigError(f"{value} (on rank 0)")
+    path = value
+    readable = path is None or (os.path.isfile(path) and os.path.isfile(weights_of_state(path)))
+    unreadable = [r for r, ok in enumerate(D.all_gather_objects(readable)) if not ok]
+    if unreadable:
+        raise CheckpointError(
+            f"rank 0 resumes from {path} (and {os.path.basename(weights_of_state(path))}) but rank(s) "
+            f"{', '.join(map(str, unreadable))} cannot read it: train.output_dir ({cfg.train.output_dir}) must be on a "
+            f"filesystem shared by every node, since only rank 0 writes checkpoints")
+    return path
+
+
+# settings that define what the checkpoint *is*: resuming with other values would load weights into a different
+# network or continue training on other identities
+_RESUME_MUST_MATCH = ("model.name", "model.backbone", "model.last_stride", "model.kwargs", "data.dataset", "data.split")
+# settings that do not change what is computed (or are expected to differ on a resume): no warning
+_RESUME_IGNORED = ("train.resume", "train.output_dir", "train.threads", "train.tensorboard", "train.log_every",
+                   "train.device", "data.root", "data.workers", "data.test_batch_size", "model.pretrained")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def compare_resume_config(saved: dict, cfg: Config, path: str) -> list[str]:
+    """Compare the config a checkpoint was trained with to the current one. Raises ConfigError (one line) when a
+    setting that makes the resume meaningless differs (model, architecture, dataset); returns the other differing
+    keys, described as `key: old -> new`, for a warning."""
+    def under(key, prefixes):
+        return any(key == p or key.startswith(p + ".") for p in prefixes)
+    missing = object()
+    old = _flatten(saved)
+    new = _flatten(json.loads(json.dumps(cfg.to_dict(), default=str)))  # same JSON round trip as the saved one
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k, missing) != new.get(k, missing)]
+
+    def show(k):
+        return f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}"
+    fatal = [k for k in changed if under(k, _RESUME_MUST_MATCH)]
+    if fatal:
+        raise ConfigError(f"cannot resume from {path}: it was trained with other model/dataset settings "
+                          f"({'; '.join(show(k) for k in fatal)}); use a new train.output_dir or restore them")
+    return [show(k) for k in changed if not under(k, _RESUME_IGNORED)]
+
+
 class Checkpointer:
-    """Writes step_<N>.safetensors + step_<N>.state.pt, keeps the newest `keep_last`, mirrors last/best."""
+    """Writes step_<N>.safetensors + step_<N>.state.pt, keeps the newest `keep_last`, mirrors last/best.
+
+    Only rank 0 writes; the other ranks call `mark(step)` at the same points so that `last_path` (named in error
+    messages) is the same on every rank."""
+
+    TEMP_NAMES = r"step_\d+\.safetensors|step_\d+\.state\.pt|last\.safetensors|best\.safetensors"
 
     def __init__(self, run_dir: str, keep_last: int, meta: dict):
         self.dir = os.path.join(run_dir, "checkpoints")
         self.keep_last, self.meta = max(1, keep_last), meta
         self.last_path: str | None = None
 
+    def weights_path(self, step: int) -> str:
+        return os.path.join(self.dir, f"step_{step:07d}.safetensors")
+
+    def mark(self, step: int) -> None:
+        """What save(step) sets, without writing (ranks other than 0)."""
+        self.last_path = self.weights_path(step)
+
+    def clean_stale_temp_files(self) -> list[str]:
+        """Remove this writer's temp files left by a run killed mid-write (rank 0, before it writes anything)."""
+        return clean_stale_temp_files(self.dir, self.TEMP_NAMES)
+
     def save(self, model, state: dict) -> str:
         step = state["step"]
-        weights = os.path.join(self.dir, f"step_{step:07d}.safetensors")
+        weights = self.weights_path(step)
         meta = {**self.meta, "epoch": state["epoch"], "step": step}
         save_checkpoint(weights, model, meta)
         save_training_state(os.path.join(self.dir, f"step_{step:07d}.state.pt"), state)
@@ -214,6 +304,10 @@ def train(cfg: Config, progress: bool = True) -> dict:
         torch.use_deterministic_algorithms(True)
     seed_everything(cfg.train.seed)
     if main:
+        stale = clean_stale_temp_files(run_dir, r"config\.yaml|metrics\.json") + \
+            clean_stale_temp_files(os.path.join(run_dir, "checkpoints"), Checkpointer.TEMP_NAMES)
+        if stale:
+            log.info(f"removed {len(stale)} temporary file(s) left by an interrupted run")
         atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     device = resolve_device(cfg.train.device)
     if device.type == "cuda" and world > 1:
@@ -249,27 +343,43 @@ def train(cfg: Config, progress: bool = True) -> dict:
     history, evals, best, final, step_losses = [], [], -1.0, None, []
     start_epoch, step, epoch_sums, epoch_seen = 0, 0, {}, 0
 
-    state_path = find_resume_state(cfg)
+    state_path = agree_on_resume_state(cfg)
     if state_path:
         state = load_training_state(state_path)
-        weights, _ = read_checkpoint(state_path.replace(".state.pt", ".safetensors"))
-        load_weights(core, weights, state_path)
+        weights_path = weights_of_state(state_path)
+        weights, saved_meta = read_checkpoint(weights_path)
+        changed = compare_resume_config(saved_meta.get("config", {}), cfg, state_path)
+        if changed and main:
+            log.warning(f"warning: resuming {state_path} with changed settings (the run goes on with the new "
+                        f"values): {'; '.join(changed)}")
+        load_weights(core, weights, weights_path)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        if scaler.is_enabled() and not state["scaler"]:
+            # the run was not fp16 (a disabled scaler saves {}): fp16 starts here with a fresh gradient scaler
+            if main:
+                log.warning("warning: the resumed run did not use fp16: starting a fresh fp16 gradient scaler")
+        else:
+            scaler.load_state_dict(state["scaler"])
         set_rng_states(state["rng"])
         step, best = state["step"], state["best"]
         history, evals = json.loads(state["history"]), json.loads(state["evals"])
         step_losses = json.loads(state["step_losses"])
         epoch_sums, epoch_seen = json.loads(state["epoch_sums"]), state["epoch_seen"]
         start_epoch = step // iters
-        ckpt.last_path = state_path
-        log.info(f"resumed from {state_path}: epoch {start_epoch + 1}, step {step}")
+        ckpt.last_path = weights_path
+        if start_epoch >= cfg.train.epochs:
+            log.info(f"resumed from {state_path}: step {step}, training had already finished "
+                     f"({cfg.train.epochs} epochs of {iters} steps)")
+        else:
+            log.info(f"resumed from {state_path}: epoch {start_epoch + 1}, step {step} "
+                     f"(batch {step - start_epoch * iters + 1} of {iters} in this epoch)")
 
     def train_state(epoch: int) -> dict:
         return {"step": step, "epoch": epoch, "best": best, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng_states(),
-                "history": json.dumps(history), "evals": json.dumps(evals), "step_losses": json.dumps(step_losses), "epoch_sums": json.dumps(epoch_sums),
+                "history": json.dumps(history), "evals": json.dumps(evals), "step_losses": json.dumps(step_losses),
+                "epoch_sums": json.dumps(epoch_sums),
                 "epoch_seen": epoch_seen}
 
     tb = None
@@ -304,10 +414,11 @@ def train(cfg: Config, progress: bool = True) -> dict:
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 out = model(clips)
             loss, terms = compute_loss(out, pids, cfg, model)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"non-finite loss {float(loss.detach())} (terms {terms}) at step {step + 1} (epoch {epoch + 1}); batch pids "
-                    f"{sorted(set(pids.tolist()))}; last good checkpoint: {ckpt.last_path or 'none yet'}")
+            finite = bool(torch.isfinite(loss))
+            if D.any_over_ranks(not finite):    # every rank stops at the same step, with the same message
+                raise TrainingError(non_finite_message(
+                    None if finite else (rank, float(loss.detach()), terms, sorted(set(pids.tolist()))),
+                    step + 1, epoch + 1, ckpt.last_path, world))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -340,6 +451,8 @@ def train(cfg: Config, progress: bool = True) -> dict:
             if cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0 and step % iters:
                 if main:
                     ckpt.save(core, train_state(epoch))
+                else:
+                    ckpt.mark(step)
                 D.barrier()
         bar.close()
         n_epoch_steps = iters
@@ -371,14 +484,35 @@ def train(cfg: Config, progress: bool = True) -> dict:
         if main:
             ckpt.save(core, train_state(epoch + 1))
             write_metrics(run_dir, cfg, history, evals, final, time.time() - t_start, step_losses)
+        else:
+            ckpt.mark(step)
         D.barrier()
     if tb is not None:
         tb.close()
-    if final is None and main and history:  # resumed after the last epoch had finished
-        log.info("training had already finished; nothing to do")
+    if state_path and start_epoch >= cfg.train.epochs:
+        # resumed a run whose last checkpoint came after its last epoch (killed before or while writing
+        # metrics.json): nothing to train, but evaluate the final weights and write metrics.json again
+        res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
+        final = {k: v for k, v in res.items() if k != "distmat"}
+        if main:
+            log.info(format_results(res, title=f"evaluation of the finished run ({len(history)} epochs)"))
+            seconds = history[-1].get("elapsed_s", 0.0) if history else 0.0
+            write_metrics(run_dir, cfg, history, evals, final, seconds, step_losses)
+        D.barrier()
     return {**(final or {}), "train_seconds": time.time() - t_start, "history": history, "step_losses": step_losses,
             "model": core,
             "dataset": dataset, "distmat": res["distmat"] if final is not None else None}
+
+
+def non_finite_message(mine: tuple | None, step: int, epoch: int, last_checkpoint: str | None, world: int) -> str:
+    """The one message every rank raises when any rank's loss is non-finite. `mine` is this rank's
+    (rank, loss, terms, pids) if its loss is non-finite, else None; under DDP they are gathered from all ranks."""
+    reports = [r for r in D.all_gather_objects(mine) if r is not None]
+    parts = []
+    for r, loss, terms, pids in reports:
+        where = f" on rank {r}" if world > 1 else ""
+        parts.append(f"non-finite loss {loss} (terms {terms}){where} at step {step} (epoch {epoch}); batch pids {pids}")
+    return " | ".join(parts) + f"; last good checkpoint: {last_checkpoint or 'none yet'}"
 
 
 def jsonable(obj):
