@@ -108,3 +108,30 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="finite"):
         rerank(np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((3, 3)))
     assert rerank(np.ones((0, 3)), np.ones((0, 0)), g_g).shape == (0, 3)
+
+
+def _extra_memory(num_g, num_q=50, chunk_size=None):
+    """Peak bytes numpy allocates inside rerank beyond its inputs and its (Q, G) output (tracemalloc sees numpy's
+    buffers; torch.topk only returns k values per row)."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    pids = rng.integers(0, (num_q + num_g) // 10, num_q + num_g)
+    features = rng.standard_normal((pids.max() + 1, 16))[pids] + rng.standard_normal((len(pids), 16))
+    qf, gf = features[:num_q].astype(np.float32), features[num_q:].astype(np.float32)
+    q_g, q_q, g_g = distance(qf, gf), distance(qf, qf), distance(gf, gf)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        out = rerank(q_g, q_q, g_g, chunk_size=chunk_size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - before - out.nbytes
+
+
+def test_extra_memory_grows_linearly_with_the_gallery():
+    """What makes a 50k gallery fit: beyond q_g, q_q, g_g and the output, rerank holds blocks of chunk_size rows and
+    sparse rows of a few dozen entries, so 4x the gallery costs far less than 16x (a dense (N, N) temporary would)."""
+    small, large = _extra_memory(1000, chunk_size=64), _extra_memory(4000, chunk_size=64)
+    assert large < 2.5 * small, (small, large)
+    assert large < 0.5 * 4050 ** 2 * 4                                 # well under one float32 (N, N) matrix
