@@ -15,8 +15,8 @@ plus readable context (checkpoint path, dataset, split, sampling, the hashed set
 
 Default location: <run dir>/features/<split>-<sampling>-<key8>.safetensors, the run dir being the folder above the
 checkpoint's `checkpoints/` folder (else the checkpoint's folder), key8 the first 8 hex digits of a hash of the
-config hash and the dataset's identity (name, root, split index, protocol, loader options). Same settings, same
-dataset -> same file name, so a retrained checkpoint or a changed tracklet list is found and reported stale (then
+config hash and the dataset's identity (name, root, split index, data and eval protocols, loader options). Same
+settings, same dataset -> same file name, so a retrained checkpoint or a changed tracklet list is found and reported stale (then
 recomputed and overwritten), never silently reused. Files are written atomically.
 """
 from __future__ import annotations
@@ -181,8 +181,9 @@ def feature_key(checkpoint: str, cfg: Config, dataset_name: str, root: str, trac
     """-> (key, the hashed eval settings)."""
     settings = eval_settings(cfg, sampling, amp)
     config_hash = _json_hash(settings)
+    # eval.protocol too: its rules may ask for another gallery than data.protocol's (evaluate.gallery_for_protocol)
     identity = [config_hash, dataset_name, os.path.abspath(root), cfg.data.split, cfg.data.protocol,
-                cfg.data.options]
+                cfg.eval.protocol, cfg.data.options]
     key = FeatureKey(model_hash or file_sha256(checkpoint), config_hash, data_hash(dataset_name, root, tracklets),
                      _json_hash(identity), code_hash(cfg.model.name))
     return key, settings
