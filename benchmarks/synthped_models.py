@@ -579,6 +579,18 @@ def parse_args(argv=None):
     return args
 
 
+def same_config(saved: dict | None, current: dict) -> bool:
+    """A finished run's config equals the current one, read through today's Config (fields added since get their
+    defaults, lists and tuples compare equal)."""
+    from vidreid.config import config_from_dict
+    if saved is None:
+        return False
+    try:
+        return config_from_dict(saved).to_dict() == current
+    except Exception:
+        return False
+
+
 def recorded_command(argv: list[str]) -> str:
     """The command that reproduces the tables in one process: --shard and --resume only split or reuse the work."""
     kept, skip = [], False
@@ -682,7 +694,7 @@ def main(argv=None) -> int:
     for i, run in enumerate(runs):
         cfg_dict = run_config(run, args).to_dict()
         old = previous.get(run["key"])
-        if old and "error" not in old and old.get("config") == cfg_dict:
+        if old and "error" not in old and same_config(old.get("config"), cfg_dict):
             results[run["key"]] = old
             print(f"[{i + 1}/{len(runs)}] {run['key']}: reused from {results_path}", flush=True)
             continue

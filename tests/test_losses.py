@@ -45,3 +45,23 @@ def test_pairwise_distance_matches_cdist():
     assert (d.diagonal() < 1e-2).all()  # sqrt of a float32 round-off, not exactly 0
     c = pairwise_distance(x, "cosine")
     assert torch.allclose(c.diagonal(), torch.zeros(6), atol=1e-6)
+
+
+def test_triplet_weights_per_feature_and_unknown_name():
+    """loss.triplet_weights scales the triplet of one feature (e.g. RRU+STIM's parts) and names a missing one."""
+    from vidreid.config import load_config
+    from vidreid.engine.train import compute_loss
+    from vidreid.errors import ConfigError
+    from vidreid.models import ModelOutput
+    torch.manual_seed(0)
+    pids = torch.tensor([0, 0, 1, 1])
+    out = ModelOutput(logits=torch.randn(4, 2), features={"feat": torch.randn(4, 3), "parts": torch.randn(4, 5)})
+    model = torch.nn.Linear(1, 1)
+    cfg = load_config(None, [])
+    _, base = compute_loss(out, pids, cfg, model)
+    cfg = load_config(None, ["loss.triplet_weights={parts: 2.5, feat: 0}"])
+    _, scaled = compute_loss(out, pids, cfg, model)
+    assert "tri_feat" not in scaled and scaled["ce"] == base["ce"]
+    assert scaled["tri_parts"] == pytest.approx(2.5 * base["tri_parts"])
+    with pytest.raises(ConfigError, match="does not return.*feat, parts"):
+        compute_loss(out, pids, load_config(None, ["loss.triplet_weights={part: 1}"]), model)

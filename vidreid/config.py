@@ -58,6 +58,7 @@ class LossConfig:
     triplet_weight: float = 1.0         # weight of batch-hard triplet on every feature the model returns
     triplet_margin: float = 0.3         # hard margin; 0 or negative selects the soft margin log(1+exp(d_ap-d_an))
     triplet_distance: str = "euclidean" # distance inside the triplet loss: euclidean | cosine
+    triplet_weights: dict = field(default_factory=dict)  # feature name -> multiplier of triplet_weight (missing: 1)
     reg_weights: dict = field(default_factory=dict)  # regulariser name -> weight (missing names weigh 1.0)
 
 
@@ -116,7 +117,7 @@ class Config:
         return dataclasses.asdict(self)
 
 
-_FREE_DICTS = {"kwargs", "reg_weights", "synth", "options"}  # dict fields whose keys are not checked here
+_FREE_DICTS = {"kwargs", "reg_weights", "triplet_weights", "synth", "options"}  # dict fields whose keys are not checked here
 _ALIASES = {"resume": "train.resume"}  # top-level shorthands accepted in overrides (`resume=auto`)
 
 

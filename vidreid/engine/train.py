@@ -105,11 +105,17 @@ def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Mo
     logits = out.logits if isinstance(out.logits, (list, tuple)) else [out.logits]
     if l.ce_weight:
         terms["ce"] = l.ce_weight * sum(cross_entropy(z.float(), pids, l.label_smoothing) for z in logits) / len(logits)
+    unknown = set(l.triplet_weights) - set(out.features)
+    if unknown:
+        raise ConfigError(f"loss.triplet_weights names {', '.join(sorted(unknown))}, which the model does not return; "
+                          f"its features are: {', '.join(out.features) or 'none'}")
     if l.triplet_weight:
         all_pids = D.gather_no_grad(pids)
         for name, f in out.features.items():
-            terms[f"tri_{name}"] = l.triplet_weight * batch_hard_triplet(D.gather_with_grad(f.float()), all_pids,
-                                                                         l.triplet_margin, l.triplet_distance)
+            w = l.triplet_weight * float(l.triplet_weights.get(name, 1.0))
+            if w:
+                terms[f"tri_{name}"] = w * batch_hard_triplet(D.gather_with_grad(f.float()), all_pids,
+                                                              l.triplet_margin, l.triplet_distance)
     defaults = getattr(getattr(model, "module", model), "default_reg_weights", {})
     for name, value in out.regularizers.items():
         w = l.reg_weights.get(name, defaults.get(name, 1.0))
