@@ -1,6 +1,7 @@
 """Bad input during training, evaluation and extraction: corrupt/missing frames, unreadable tracklets, wrong roots
 and names, unknown config keys, checkpoint/model mismatches, clip lengths a model does not allow -- each handled with
 one warning line or one error line, never a bare traceback or a silent wrong tensor."""
+import contextlib
 import os
 import sys
 import warnings
@@ -33,6 +34,16 @@ def root(tmp_path):
     return make_dukev_root(tmp_path, SPLITS)
 
 
+@contextlib.contextmanager
+def warnings_to_stderr():
+    """What a user's terminal shows (pytest records warnings; its recorder would swallow a worker's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda msg, cat, fn, ln, file=None, line=None: sys.stderr.write(
+            warnings.formatwarning(msg, cat, fn, ln, line))
+        yield
+
+
 def dcfg(**kw):
     base = dict(height=SIZE[0], width=SIZE[1], seq_len=4, batch_size=4, num_instances=2, test_batch_size=4,
                 workers=0, pad=0, flip=0.0)
@@ -45,11 +56,7 @@ def test_warning_is_one_line_naming_the_file_and_counted(root, capfd):
     bad = ds.query[0].frames[1]
     truncate(bad)
     before = skipped_frame_count()
-    with warnings.catch_warnings():
-        # what a user's terminal shows (pytest records warnings; its recorder would swallow the worker's)
-        warnings.simplefilter("default")
-        warnings.showwarning = lambda msg, cat, fn, ln, file=None, line=None: sys.stderr.write(
-            warnings.formatwarning(msg, cat, fn, ln, line))
+    with warnings_to_stderr():
         batches = list(build_test_loader(ds.query, dcfg(workers=1), sampling="dense"))   # decoded in a worker
     err = capfd.readouterr().err
     lines = [line for line in err.splitlines() if "warning" in line]
@@ -65,10 +72,7 @@ def test_bad_frame_met_by_two_workers_is_warned_and_counted_once(root, capfd):
     bad = ds.query[0].frames[1]
     truncate(bad)
     before = skipped_frame_count()
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.showwarning = lambda msg, cat, fn, ln, file=None, line=None: sys.stderr.write(
-            warnings.formatwarning(msg, cat, fn, ln, line))
+    with warnings_to_stderr():
         # the same tracklet twice, one batch each: worker 0 and worker 1 both decode the bad frame
         batches = list(build_test_loader([ds.query[0], ds.query[0]], dcfg(workers=2, test_batch_size=1),
                                          sampling="rrs"))
