@@ -17,6 +17,7 @@ import numpy as np
 import scipy.io
 
 from ...errors import ConfigError, DatasetError
+from ..types import Tracklet
 from ..decode import DataWarning
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -379,3 +380,21 @@ def tracklet_slices(owner: np.ndarray, num: int) -> tuple[list[int], list[int]]:
     """For names sorted by owner: [start, end) of each owner 0..num-1 as Python lists."""
     ids = np.arange(num)
     return np.searchsorted(owner, ids, "left").tolist(), np.searchsorted(owner, ids, "right").tolist()
+
+
+def two_camera_split(rows: list, starts, ends, paths: list, person_no: list, people: list, train_people: set,
+                     test_people: set) -> tuple[list, list, list, np.ndarray]:
+    """Train / query / gallery of a two-camera dataset (iLIDS-VID, PRID2011): `rows[i] = (camera 0|1, person)` with
+    frames `paths[starts[i]:ends[i]]`; train = both cameras of the train people (pids relabelled), query = camera 0
+    and gallery = camera 1 of the test people (original person numbers). Empty sequences are left out."""
+    row_of = {(k, p): i for i, (k, p) in enumerate(rows) if ends[i] > starts[i]}
+
+    def tracklet(i: int, pid: int) -> Tracklet:
+        return Tracklet(tuple(paths[starts[i]:ends[i]]), pid, rows[i][0])
+
+    train_rows = [row_of[(k, p)] for p in people if p in train_people for k in range(2) if (k, p) in row_of]
+    labels, train_pids = relabel(np.array([person_no[i] for i in train_rows], dtype=np.int64))
+    train = [tracklet(i, lab) for i, lab in zip(train_rows, labels.tolist())]
+    query, gallery = ([tracklet(row_of[(k, p)], person_no[row_of[(k, p)]]) for p in people
+                       if p in test_people and (k, p) in row_of] for k in (0, 1))
+    return train, query, gallery, train_pids

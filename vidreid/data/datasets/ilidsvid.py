@@ -22,10 +22,10 @@ import os
 import numpy as np
 
 from ...errors import ConfigError
-from ..types import Tracklet, VideoReIDDataset
+from ..types import VideoReIDDataset
 from . import register_dataset
-from ._common import (Issues, check_protocol, int_at, join_paths, list_subdirs, load_mat_var, relabel, root_error,
-                      scan_folders, tracklet_slices)
+from ._common import (Issues, check_protocol, int_at, join_paths, list_subdirs, load_mat_var, root_error,
+                      scan_folders, tracklet_slices, two_camera_split)
 
 SPLIT_FILES = ("train-test people splits/train_test_splits_ilidsvid.mat",
                "i-LIDS-VID/train-test people splits/train_test_splits_ilidsvid.mat")
@@ -130,18 +130,8 @@ def build(root: str, split: int = 0, protocol: str = "gao", issues: Issues | Non
         test_people = {cam1[i - 1] for i in ls_set[split, :half].tolist()}
         train_people = {cam1[i - 1] for i in ls_set[split, half:].tolist()}
     P = len(both)
-    row_of = {(k, p): i for i, (k, p) in enumerate(rows) if ends[i] > starts[i]}   # non-empty sequences
-
-    def tracklet(i: int, pid: int) -> Tracklet:
-        return Tracklet(tuple(paths[starts[i]:ends[i]]), pid, rows[i][0])
-
-    train_rows = [row_of[(k, p)] for p in both if p in train_people for k in range(2) if (k, p) in row_of]
-    labels, train_pids = relabel(np.array([person_no[i] for i in train_rows], dtype=np.int64))
-    train = [tracklet(i, lab) for i, lab in zip(train_rows, labels.tolist())]
-    query = [tracklet(row_of[(0, p)], person_no[row_of[(0, p)]]) for p in both
-             if p in test_people and (0, p) in row_of]
-    gallery = [tracklet(row_of[(1, p)], person_no[row_of[(1, p)]]) for p in both
-               if p in test_people and (1, p) in row_of]
+    train, query, gallery, train_pids = two_camera_split(rows, starts, ends, paths, person_no, both, train_people,
+                                                         test_people)
     meta = {"train_pids": train_pids.tolist(), "split": split, "split_file": split_path,
             "num_splits": 0 if ls_set is None else len(ls_set), "num_people": P, "num_cameras": 2}
     return VideoReIDDataset(name=name, root=root, train=train, query=query, gallery=gallery, protocol=protocol,

@@ -29,10 +29,10 @@ import warnings
 import numpy as np
 
 from ...errors import ConfigError
-from ..types import Tracklet, VideoReIDDataset
+from ..types import VideoReIDDataset
 from . import register_dataset
 from ._common import (DatasetWarning, Issues, atomic_write_json, check_protocol, int_at, join_paths, list_subdirs,
-                      relabel, root_error, scan_folders, tracklet_slices)
+                      root_error, scan_folders, tracklet_slices, two_camera_split)
 
 SPLIT_FILE = "splits_prid2011.json"
 CAMERAS = ("cam_a", "cam_b")
@@ -166,19 +166,9 @@ def build(root: str, split: int = 0, protocol: str = "gao", min_frames: int = 21
         train_people, test_people = set(both), set()
     else:
         train_people, test_people = set(splits[split]["train"]), set(splits[split]["test"])
-    row_of = {(k, p): i for i, (k, p) in enumerate(rows) if ends[i] > starts[i]}
     person_no = [int(p[7:]) for _, p in rows]
-
-    def tracklet(i: int, pid: int) -> Tracklet:
-        return Tracklet(tuple(paths[starts[i]:ends[i]]), pid, rows[i][0])
-
-    train_rows = [row_of[(k, p)] for p in both if p in train_people for k in range(2) if (k, p) in row_of]
-    labels, train_pids = relabel(np.array([person_no[i] for i in train_rows], dtype=np.int64))
-    train = [tracklet(i, lab) for i, lab in zip(train_rows, labels.tolist())]
-    query = [tracklet(row_of[(0, p)], person_no[row_of[(0, p)]]) for p in both
-             if p in test_people and (0, p) in row_of]
-    gallery = [tracklet(row_of[(1, p)], person_no[row_of[(1, p)]]) for p in both
-               if p in test_people and (1, p) in row_of]
+    train, query, gallery, train_pids = two_camera_split(rows, starts, ends, paths, person_no, both, train_people,
+                                                         test_people)
     meta = {"train_pids": train_pids.tolist(), "split": split, "split_file": split_path,
             "splits_generated": generated, "seed": seed if generated else None,
             "num_splits": 0 if splits is None else len(splits), "num_eligible": len(eligible),
