@@ -111,6 +111,11 @@ _ARCHS = {
 }
 
 
+def list_backbones() -> list[str]:
+    """Names accepted by `build_backbone` (and by every model's `backbone=` option)."""
+    return sorted(_ARCHS)
+
+
 def load_pretrained(model: ResNet, arch: str, pretrained: str) -> None:
     """pretrained = "imagenet" (torchvision's file via torch.hub) or a local .pth/.safetensors path."""
     if pretrained == "imagenet":
