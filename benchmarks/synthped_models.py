@@ -653,8 +653,9 @@ def main(argv=None) -> int:
     base_lambda = run_config({"key": "sta", "model": "sta"}, args).loss.reg_weights.get(
         "sta_reg", STA(2, backbone="resnet18").default_reg_weights["sta_reg"])     # the base STA run's λ
     sta_cfg = run_config({"key": "sta", "model": "sta"}, args)
-    from vidreid.models.temporal import feature_map_size
-    map_rows = feature_map_size((sta_cfg.data.height, sta_cfg.data.width), sta_cfg.model.last_stride or 1)[0]
+    from vidreid.models.backbones import build_backbone
+    map_rows = build_backbone(sta_cfg.model.backbone, sta_cfg.model.last_stride or 1).map_size(
+        (sta_cfg.data.height, sta_cfg.data.width))[0]
     if args.ablations:
         runs += ablation_runs(base_lambda, map_rows)
     if args.shard:

@@ -4,7 +4,7 @@ import torch
 
 from vidreid.errors import ConfigError
 from vidreid.models import ModelOutput, build_model
-from vidreid.models.rru import RRU, STIM, backbone_map_size
+from vidreid.models.rru import RRU, STIM
 
 
 def _force_gate(rru: RRU, spatial_bias: float, channel_bias: float) -> None:
@@ -88,11 +88,6 @@ def test_rru_wrong_map_size_is_a_config_error():
     with pytest.raises(ConfigError, match="input_size"):
         rru.step(S_prev, X_prev, X_t)
 
-
-def test_backbone_map_size():
-    assert backbone_map_size((256, 128), 1) == (16, 8)
-    assert backbone_map_size((256, 128), 2) == (8, 4)
-    assert backbone_map_size((299, 299), 2) == (10, 10)
 
 
 # --------------------------------------------------------------------------- STIM

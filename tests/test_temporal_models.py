@@ -6,7 +6,7 @@ from vidreid.errors import ConfigError
 from vidreid.losses import batch_hard_triplet, cross_entropy
 from vidreid.models import ModelOutput, build_model
 from vidreid.models.backbones import build_backbone
-from vidreid.models.temporal import feature_map_size, temporal_attention_weights
+from vidreid.models.temporal import temporal_attention_weights
 
 
 # --------------------------------------------------------------------------- TA formulas
@@ -21,15 +21,17 @@ def test_temporal_attention_weights_softmax_hand_values():
 @pytest.mark.parametrize("size,last_stride,expected", [
     ((256, 128), 1, (16, 8)), ((256, 128), 2, (8, 4)), ((224, 112), 2, (7, 4)), ((64, 32), 1, (4, 2))])
 def test_feature_map_size_formula(size, last_stride, expected):
-    assert feature_map_size(size, last_stride) == expected
+    assert build_backbone("resnet18", last_stride).map_size(size) == expected
 
 
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenetv2", "efficientnet_lite0"])
 @pytest.mark.parametrize("last_stride", [1, 2])
-def test_feature_map_size_matches_backbone_on_odd_sizes(last_stride):
-    net = build_backbone("resnet18", last_stride).eval()
-    with torch.no_grad():
-        out = net(torch.randn(1, 3, 70, 30))
-    assert tuple(out.shape[2:]) == feature_map_size((70, 30), last_stride)
+def test_feature_map_size_matches_backbone_on_odd_sizes(arch, last_stride):
+    net = build_backbone(arch, last_stride).eval()
+    for size in [(70, 30), (299, 299), (33, 17)]:
+        with torch.no_grad():
+            out = net(torch.randn(1, 3, *size))
+        assert tuple(out.shape[2:]) == net.map_size(size), size
 
 
 # --------------------------------------------------------------------------- models

@@ -37,7 +37,6 @@ vidreid choices (documented deviations / decisions where the paper is silent):
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 import torch
@@ -48,15 +47,6 @@ from ..errors import ConfigError
 from .backbones import build_backbone
 from .heads import ClassifierHead
 from .registry import ModelOutput, register_model
-
-
-def backbone_map_size(input_size: tuple[int, int], last_stride: int) -> tuple[int, int]:
-    """(H, W) input -> (h, w) ResNet output: conv1, maxpool, layer2, layer3 and (last_stride 2) layer4 each halve the
-    size rounding up (7x7/3x3 kernels with padding 3/1, stride 2)."""
-    h, w = input_size
-    for _ in range(4 + (last_stride == 2)):
-        h, w = math.ceil(h / 2), math.ceil(w / 2)
-    return h, w
 
 
 class RRU(nn.Module):
@@ -136,7 +126,7 @@ class RRUSTIM(nn.Module):
         super().__init__()
         self.backbone = build_backbone(backbone, last_stride, pretrained)
         C = self.backbone.out_channels
-        self.map_size = backbone_map_size(tuple(int(v) for v in input_size), last_stride)
+        self.map_size = self.backbone.map_size(tuple(int(v) for v in input_size))
         if num_parts < 1 or num_parts > self.map_size[0]:
             raise ConfigError(
                 f"rru_stim: num_parts must be in 1..{self.map_size[0]} (feature-map rows), got {num_parts}")

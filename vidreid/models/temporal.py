@@ -20,7 +20,6 @@ Deviations / decisions:
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -31,16 +30,6 @@ from .backbones import build_backbone
 from .heads import ClassifierHead
 from .registry import ModelOutput, register_model
 from .streaming import OnlineSoftmaxPool, RunningSum
-
-
-def feature_map_size(input_size: tuple[int, int], last_stride: int) -> tuple[int, int]:
-    """Backbone output size for an (H, W) input: conv1, maxpool, layer2, layer3 (and layer4 with last_stride 2)
-    each halve the size, rounding up (kernel 3/7 convs with padding 1/3, 1x1 downsample convs)."""
-    halvings = 4 + (last_stride == 2)
-    h, w = input_size
-    for _ in range(halvings):
-        h, w = math.ceil(h / 2), math.ceil(w / 2)
-    return h, w
 
 
 def temporal_attention_weights(scores: torch.Tensor) -> torch.Tensor:
@@ -56,7 +45,7 @@ class TemporalAttention(nn.Module):
         self.backbone = build_backbone(backbone, last_stride, pretrained)
         channels = self.feat_dim = self.backbone.out_channels
         self.input_size = tuple(int(v) for v in input_size)
-        self.map_size = feature_map_size(self.input_size, last_stride)
+        self.map_size = self.backbone.map_size(self.input_size)
         self.spatial_conv = nn.Conv2d(channels, attention_dim, kernel_size=self.map_size)  # whole map -> 1x1
         self.temporal_conv = nn.Conv1d(attention_dim, 1, kernel_size=3, padding=1)
         self.head = ClassifierHead(channels, num_classes, bnneck)
