@@ -131,8 +131,9 @@ def test_rru_stim_train_and_eval_shapes(T):
     assert out.features["parts"].shape == (2, 4 * 512)                  # 4 parts x resnet18's 512 channels
     m.eval()
     with torch.no_grad():
-        f = m(x)
-        f2, attention = m(x, return_attention=True)
+        f = m(x).embedding
+        out = m(x, return_attention=True)
+        f2, attention = out.embedding, out.attention
     assert f.shape == (2, 256)
     torch.testing.assert_close(f, f2)
     assert attention["gates"].shape == (2, T, 4, 2)
@@ -150,7 +151,7 @@ def test_streaming_equals_one_shot():
             torch.testing.assert_close(f, expected)
             torch.testing.assert_close(attention["gates"], gates)
         chunks = iter([x[:, :2], x[:, 2:3], x[:, 3:]])                  # a reader yielding uneven chunks
-        torch.testing.assert_close(m.forward_stream(chunks), expected)
+        torch.testing.assert_close(m.forward_stream(chunks)[0], expected)
 
 
 def test_wrong_input_size_is_a_config_error():

@@ -57,8 +57,9 @@ def test_ta_shapes_train_and_eval(ta_model, T):
     assert out.attention["temporal"].shape == (2, T)
     ta_model.eval()
     with torch.no_grad():
-        f = ta_model(x)
-        f2, att = ta_model(x, return_attention=True)
+        f = ta_model(x).embedding
+        out = ta_model(x, return_attention=True)
+        f2, att = out.embedding, out.attention
     assert isinstance(f, torch.Tensor) and f.shape == (2, 512) and torch.allclose(f, f2)
     assert set(att) == {"temporal"} and att["temporal"].shape == (2, T)
     assert torch.allclose(att["temporal"].sum(1), torch.ones(2))
@@ -73,8 +74,9 @@ def test_rnn_shapes_train_and_eval(rnn_model, T):
     assert out.logits.shape == (2, 5) and out.features["feat"].shape == (2, 512)
     rnn_model.eval()
     with torch.no_grad():
-        f = rnn_model(x)
-        f2, att = rnn_model(x, return_attention=True)
+        f = rnn_model(x).embedding
+        out = rnn_model(x, return_attention=True)
+        f2, att = out.embedding, out.attention
     assert isinstance(f, torch.Tensor) and f.shape == (2, 512) and torch.allclose(f, f2)
     assert att == {}
 
@@ -85,7 +87,7 @@ def test_rnn_feature_is_time_average_of_lstm_outputs(rnn_model):
     with torch.no_grad():
         frame_feats = rnn_model.backbone(x.flatten(0, 1)).mean((2, 3))[None]   # (1, 3, 512)
         expected = rnn_model.lstm(frame_feats)[0].mean(1)                       # (1, 512)
-        assert torch.allclose(rnn_model(x), expected, atol=1e-6)
+        assert torch.allclose(rnn_model(x).embedding, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["ta", "rnn"])
@@ -131,7 +133,8 @@ def test_ta_really_attends_after_training():
         opt.step()
     model.eval()
     with torch.no_grad():
-        _, att = model(x, return_attention=True)
+        out = model(x, return_attention=True)
+        _, att = out.embedding, out.attention
     w = att["temporal"]                                           # (B, T)
     assert torch.allclose(w.sum(1), torch.ones(B), atol=1e-5)
     assert (w - 1 / T).abs().max() > 0.1                          # not uniform

@@ -25,7 +25,10 @@ def add_arguments(p):
     b = sub.add_parser("build", help="embed every tracklet of a gallery into a new index",
                        description="Embed every tracklet of a gallery with a checkpoint and store a FAISS index "
                                    "(+ tracklet metadata and the model hash) in the folder --out.")
-    b.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train")
+    b.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train, or "
+                                                       "'none' for --config's model as initialised (ImageNet)")
+    b.add_argument("--config", help="with --checkpoint none: the config whose model to use untrained")
+    b.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with --config)")
     b.add_argument("--out", required=True, help="the index folder to write (replaced atomically if it exists)")
     _gallery_arguments(b, "default: gallery for datasets, all for manifests")
     b.add_argument("--index-type", choices=["flat", "ivf", "ivfpq"], default="flat",
@@ -61,6 +64,13 @@ def _build(args) -> int:
 
     from ..search.searcher import Searcher
     t0 = time.time()
+    if args.checkpoint == "none":
+        from ..config import load_config
+        from ..engine.initial import initial_checkpoint
+        from ..errors import ConfigError
+        if not args.config:
+            raise ConfigError("--checkpoint none needs --config: the model to index with, untrained")
+        args.checkpoint = initial_checkpoint(load_config(args.config, args.overrides), num_classes=1)
     s = Searcher(args.checkpoint, **_extractor_kwargs(args))
     gi = s.index(args.gallery, args.out, dataset=args.dataset, root=args.root, split=args.split,
                  pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,

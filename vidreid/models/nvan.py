@@ -33,18 +33,17 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .backbones import build_backbone
+from .base import MeanStream, ModelOutput, VideoReIDModel
 from .heads import ClassifierHead
 from .nonlocal_block import NonLocalBlock, StripeNonLocalBlock
-from .registry import ModelOutput, register_model
-from .streaming import RunningSum
+from .registry import register_model
 
 
 class FrameCountError(ConfigError, ValueError):
     """The clip length T does not suit the model (printed by the CLI as one line)."""
 
 
-class NonLocalVideoNet(nn.Module):
+class NonLocalVideoNet(MeanStream, VideoReIDModel):
     """ResNet backbone with non-local blocks after the last bottlenecks of layer2/layer3, FPL and BNNeck head.
 
     stripe=False, temporal_reduction=False is NVAN; stripe=True, temporal_reduction=True is STE-NVAN.
@@ -54,9 +53,8 @@ class NonLocalVideoNet(nn.Module):
                  pretrained: str | None = None, nonlocal_blocks: tuple[int, int] | None = None,
                  stripe: bool = False, num_stripes: int = 16, temporal_reduction: bool = False,
                  name: str = "nvan"):
-        super().__init__()
+        super().__init__(backbone, last_stride, pretrained)
         self.name = name
-        self.backbone = build_backbone(backbone, last_stride, pretrained)  # torchvision names: ImageNet loads as is
         self.temporal_reduction = temporal_reduction
         bb = self.backbone
         # the stages of reduction 8 and 16 (ResNet's layer2 and layer3) hold the non-local blocks, on any backbone
@@ -142,16 +140,13 @@ class NonLocalVideoNet(nn.Module):
                 received = received.view(B, t3, h3, w3)                # NVAN: (B, T, h3, w3)
         return x.view(B, -1, *x.shape[1:]), received
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
         want = return_attention and not self.training
         maps, received = self.video_maps(x, want)                      # (B, T', C, h, w)
         f = maps.mean((1, 3, 4))                                       # (B, C)  FPL: 3D average pool over T', h, w
         logits, f_bn = self.head(f)                                    # BN1d (frozen bias) -> Linear (no bias)
-        if self.training:
-            return ModelOutput(logits=logits, features={"feat": f})
-        if return_attention:
-            return f_bn, ({"nonlocal": received} if received is not None else {})
-        return f_bn
+        attention = {"nonlocal": received} if received is not None else {}
+        return self.output(logits, f_bn, {"feat": f}, attention=attention, return_attention=return_attention)
 
     # streaming evaluation (models/streaming.py). STE-NVAN (temporal reduction) is exact: its non-locals see pairs of
     # frames and frames are max-pooled pairwise twice, so every group of 4 frames gives one layer4 map independently
@@ -173,15 +168,8 @@ class NonLocalVideoNet(nn.Module):
         maps, _ = self.video_maps(x.unflatten(0, (-1, 4)))             # (N/4, 1, C, h, w)
         return maps.mean((1, 3, 4))                                    # (N/4, C)
 
-    def stream_init(self, batch: int) -> RunningSum:
-        return RunningSum()
-
-    def stream_update(self, state: RunningSum, feats: torch.Tensor) -> RunningSum:  # feats: (B, t/4, C)
-        state.update(feats)
-        return state
-
-    def stream_finish(self, state: RunningSum) -> torch.Tensor:
-        return self.head(state.mean())[1]                              # (B, C)  BN1d of the FPL feature
+    def stream_head(self, mean: torch.Tensor) -> torch.Tensor:        # the running mean of groups (MeanStream)
+        return self.head(mean)[1]                                      # (B, C)  BN1d of the FPL feature
 
 
 @register_model
