@@ -553,6 +553,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="", help="comma-separated models (default: all eight)")
     p.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True, help="run the STA ablations")
+    p.add_argument("--ablation-keys", default="", help="comma-separated ablation runs to do (default: all; "
+                   "e.g. sta_lambda0,sta_fusion_max,sta_fusion_weighted)")
     p.add_argument("--iters", type=int, default=100, help="Adam steps per run (the shared budget)")
     p.add_argument("--batch-size", type=int, default=0, help="clips per batch (default: the configs', P x 4)")
     p.add_argument("--size", default="", help="frame size HxW for every run (default: the configs', 64x32)")
@@ -592,6 +594,7 @@ def parse_args(argv=None):
     if bad:
         p.error(f"--only: unknown model(s) {', '.join(bad)}; expected some of {', '.join(MODELS)}")
     args.repeat = [m for m in args.repeat.split(",") if m]
+    args.ablation_keys = [k for k in args.ablation_keys.split(",") if k]
     args.repeat_seeds = [int(s) for s in args.repeat_seeds.split(",") if s]
     if args.iters < 1:
         p.error("--iters must be >= 1")
@@ -685,7 +688,8 @@ def main(argv=None) -> int:
     map_rows = build_backbone(sta_cfg.model.backbone, sta_cfg.model.last_stride or 1).map_size(
         (sta_cfg.data.height, sta_cfg.data.width))[0]
     if args.ablations:
-        runs += ablation_runs(base_lambda, map_rows)
+        runs += [r for r in ablation_runs(base_lambda, map_rows)
+                 if not args.ablation_keys or r["key"] in args.ablation_keys]
     if args.shard:
         runs = runs[args.shard[0]::args.shard[1]]
 

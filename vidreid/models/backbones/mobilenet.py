@@ -79,10 +79,10 @@ class InvertedResidualNet(Backbone):
             self.feature_info.append(StageInfo(f"features.{start}-{end - 1}", reduction, stride, channels))
             start = end
         # frames arrive ImageNet-normalised; weights trained on other statistics get them through this affine map
+        self.renormalize = (tuple(input_mean), tuple(input_std)) != (IMAGENET_MEAN, IMAGENET_STD)
         std, mean = torch.tensor(input_std), torch.tensor(input_mean)
         scale = torch.tensor(IMAGENET_STD) / std
         shift = (torch.tensor(IMAGENET_MEAN) - mean) / std
-        self.renormalize = not (torch.allclose(scale, torch.ones(3)) and torch.allclose(shift, torch.zeros(3)))
         self.register_buffer("input_scale", scale.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("input_shift", shift.view(1, 3, 1, 1), persistent=False)
         for m in self.modules():
