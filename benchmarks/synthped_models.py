@@ -471,7 +471,7 @@ def attention_on_occluded_frames(args, dataset, occl: list[dict]) -> dict:
         with torch.no_grad():
             loader = build_test_loader([dataset.query[i] for i in mixed], cfg.data, seq_len=T)
             for clips, _ in loader:                                                     # (N, T, 3, H, W)
-                _, att = model(clips, return_attention=True)
+                att = model(clips, return_attention=True).attention
                 weights.append(att["S"] if model_name == "sta" else att["temporal"][..., None])  # (N, T, K|1)
         w = torch.cat(weights).numpy()                                                  # (M, T, K)
         masks = np.stack(masks)                                                         # (M, T)
