@@ -20,8 +20,12 @@ def config_from_args(args):
 
 
 def run(args) -> int:
+    import os
     from ..engine.train import train
     cfg = config_from_args(args)
     res = train(cfg, progress=not args.no_progress)
-    print(f"run directory: {cfg.train.output_dir} (metrics.json, train.log, checkpoints/)")
+    from .plot import draw_training
+    picture = draw_training(cfg.train.output_dir)
+    print(f"run directory: {cfg.train.output_dir} (metrics.json, train.log, checkpoints/"
+          + (f", {os.path.basename(picture)}" if picture else "") + ")")
     return 0 if res else 1
