@@ -120,8 +120,7 @@ def plot_camera_pairs(pairs: dict, path: str, title: str = "per camera pair", ca
     name = camera_names or (lambda c: f"cam {int(c) + 1}")
     n = max(len(qc), len(gc))
     fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.2 * n * 2, 1.6 + 0.9 * n), dpi=110)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad((0.85, 0.85, 0.85))
+    cmap = plt.get_cmap("viridis").with_extremes(bad=(0.85, 0.85, 0.85))   # grey: no query counted
     for ax, key in zip(axes, ("r1", "mAP")):
         values = 100 * np.asarray(pairs[key], dtype=float)
         im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=100)
