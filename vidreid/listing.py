@@ -108,11 +108,18 @@ def model_rows(names: list[str] | None = None, use_cache: bool = True) -> list[d
                     ok.append(b)
                 else:
                     refused[b] = why
-            counted = count_model(name, COUNT_FRAMES, COUNT_SIZE, 1, COUNT_CLASSES)
+            counted_on = "the model's default"
+            try:
+                counted = count_model(name, COUNT_FRAMES, COUNT_SIZE, 1, COUNT_CLASSES)
+            except ConfigError:                                       # e.g. a default the model itself refuses
+                if not ok:
+                    raise
+                counted_on = ok[0]
+                counted = count_model(name, COUNT_FRAMES, COUNT_SIZE, 1, COUNT_CLASSES, backbone=ok[0])
             cache[name] = {"name": name, "paper": _paper(name, _MODELS[name]), "backbones": ok, "refused": refused,
                            "params": int(counted["params"]), "gflops": round(float(counted["gflops"]), 3),
                            "counted_at": {"frames": COUNT_FRAMES, "size": list(COUNT_SIZE),
-                                          "num_classes": COUNT_CLASSES, "backbone": "the model's default"}}
+                                          "num_classes": COUNT_CLASSES, "backbone": counted_on}}
             changed = True
         rows.append(cache[name])
     if changed and path is not None:

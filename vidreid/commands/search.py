@@ -24,6 +24,7 @@ def add_arguments(p):
 
 def format_hits(result, index) -> str:
     """The ranked list as a fixed-width table."""
+    from ..search.index import format_percentile
     p = result.probe
     lines = [f"probe   {p.source} ({p.kind}, {p.num_frames} frames"
              + (f", camera {result.camera}" if result.camera else "") + (f", box {p.box}" if p.box else "") + ")",
@@ -41,11 +42,6 @@ def format_hits(result, index) -> str:
                  "probability" + ("" if index.header.get("calibration") else
                                   " (- : this index has no calibration; see docs/search.md)"))
     return "\n".join(lines)
-
-
-def format_percentile(p: float) -> str:
-    """100 * rank / N as a short percentage: 0.011%, 0.25%, 3.1%, 45%."""
-    return f"{p:.2g}%" if p < 10 else f"{p:.0f}%"
 
 
 def run(args) -> int:

@@ -125,6 +125,7 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
     extractor: the FeatureExtractor that made the features; needed for attention overlays (and the frame size).
     """
     from ..engine.checkpoint import atomic_write_text
+    from .index import format_percentile
     size = extractor.input_size if extractor is not None else tuple(index.header["model"].get("input_size",
                                                                                                 (256, 128)))
     probe = result.probe
@@ -151,7 +152,7 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
         if use_attention and all(ok):
             a = extractor.attention(frames)
             att = attention_overlays(frames, a) if a else None
-        readable = f"top {h.percentile:.2g}% of the gallery" if h.percentile < 10 else f"top {h.percentile:.0f}%"
+        readable = f"top {format_percentile(h.percentile)} of the gallery"
         if h.probability is not None:
             readable += f" &middot; same person <b>{100 * h.probability:.0f}%</b>"
         head = (f"<b>#{h.rank}</b> &middot; distance <b>{h.distance:.4f}</b> &middot; {readable} &middot; "

@@ -73,6 +73,11 @@ class Hit:
         return d
 
 
+def format_percentile(p: float) -> str:
+    """A hit's percentile (100 * rank / tracklets searched) as a short percentage: 0.011%, 0.25%, 3.1%, 45%."""
+    return f"{p:.2g}%" if p < 10 else f"{p:.0f}%"
+
+
 class PackedStrings:
     """Many strings in two arrays: UTF-8 bytes (uint8) and offsets (int64, len + 1). Saves and loads without pickle,
     appends by concatenation, decodes one string on demand."""
