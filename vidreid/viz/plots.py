@@ -198,7 +198,7 @@ def plot_reliability(table: dict, path: str, title: str = "reliability") -> str:
     for i, (label, t) in enumerate(tables.items()):
         used = np.asarray(t["count"]) > 0
         pred, obs = np.asarray(t["predicted"])[used], np.asarray(t["observed"])[used]
-        ax.plot(pred, obs, marker="o", label=f"{label + ': ' if label else ''}ECE {t['ece']:.3f}")
+        ax.plot(pred, obs, marker="o", label=f"{label + ': ' if label else ''}ECE {t['ece']:.4f}")
         centres = (np.asarray(t["edges"][:-1]) + np.asarray(t["edges"][1:])) / 2
         step = np.diff(t["edges"]).min()
         ax_n.bar(centres + (i - (len(tables) - 1) / 2) * width * step, t["count"], width=width * step,
