@@ -116,6 +116,8 @@ def test_eval_writes_pictures_and_calibration(trained_run, tmp_path, capsys):
     assert set(doc["figures"]) >= {"cmc", "ranked", "camera_pairs", "reliability", "calibration"}
     pairs = doc["camera_pairs"]
     assert len(pairs["r1"]) == 3 and all(pairs["r1"][i][i] is None for i in range(3))   # 3 cameras, no diagonal
+    # held-out calibration error on SynthPed (fitted on half the query identities, checked on the other half)
+    assert 0 <= doc["calibration_ece"]["all pairs"] < 0.05 and 0 <= doc["calibration_ece"]["top 20"] < 0.1
     cal = json.load(open(os.path.join(out, "calibration.json")))
     assert len(cal["model_hash"]) == 64 and cal["plain"]["pairs"] > 0 and cal["centred"]["centred"] is True
     for part in ("plain", "centred"):

@@ -24,9 +24,19 @@ import numpy as np
 
 from .extractor import l2_normalize
 
-# model name -> centre features in search indexes by default (`vidreid index build --center auto`); measured with
-# benchmarks/centring.py: on for every model where centring did not lower mAP beyond 2 paired standard errors
-CENTRE_BY_DEFAULT: dict[str, bool] = {}
+# model name -> centre features in search indexes by default (`vidreid index build --center auto`). Measured with
+# benchmarks/centring.py (docs/search.md, "Readable scores"): on only where centring did not lower mAP at all on
+# SynthPed (cosine distance; every change was within 2 paired standard errors); models not listed: off
+CENTRE_BY_DEFAULT: dict[str, bool] = {
+    "tp": False,        # 37.7 -> 35.3 mAP
+    "ta": False,        # 31.8 -> 29.8
+    "rnn": False,       # 30.5 -> 29.6
+    "sta": False,       # 32.1 -> 32.0
+    "drsta": False,     # 39.6 -> 38.8
+    "nvan": True,       # 43.9 -> 44.0
+    "ste_nvan": False,  # 38.1 -> 37.9
+    "rru_stim": True,   # 44.8 -> 46.5
+}
 
 
 def centre_by_default(model_name: str) -> bool:
