@@ -55,8 +55,9 @@ def run(args) -> int:
     if args.split is not None:
         cfg.data.split = _split_index(args.split)
     device = resolve_device(cfg.train.device)
-    out = None if args.no_plots else output_folder(args, cfg.eval.protocol or cfg.data.protocol or "eval")
     dataset = prepare_dataset(cfg, progress=not args.no_progress)
+    # decided (and an --out holding an earlier eval refused) before the extraction, not after it
+    out = None if args.no_plots else output_folder(args, cfg.eval.protocol or dataset.protocol)
     # features come from <run dir>/features when a file there was made with this checkpoint, these settings and
     # this tracklet list (else they are extracted and written there); the model is built only if needed
     extractor = CachedExtractor(lambda: build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids,
@@ -212,7 +213,7 @@ def _run_all_splits(args) -> int:
             cfg.eval.metric = args.metric
         cfg.eval.rerank = cfg.eval.rerank or args.rerank
         cfg.data.split = split
-        dataset = prepare_dataset(cfg)
+        dataset = prepare_dataset(cfg, progress=not args.no_progress)
         if n is None:
             n = int(dataset.meta.get("num_splits") or 0)
             if n < 2:
@@ -228,7 +229,7 @@ def _run_all_splits(args) -> int:
                                     build_model_from_checkpoint(path, ds.num_train_pids, dev)[0],
                                     cfg, checkpoint(split), dataset.name, dataset.root,
                                     cfg.eval.sampling or cfg.data.test_sampling, device, folder=args.features_dir,
-                                    enabled=not args.no_cache)
+                                    enabled=not args.no_cache, progress=not args.no_progress)
         res = evaluate_model(None, dataset, cfg, device, extractor=extractor)
         res.pop("distmat", None)
         results.append(res)
