@@ -29,7 +29,8 @@ def format_hits(result, index) -> str:
     lines = [f"probe   {p.source} ({p.kind}, {p.num_frames} frames"
              + (f", camera {result.camera}" if result.camera else "") + (f", box {p.box}" if p.box else "") + ")",
              f"index   {index.path} ({len(index)} tracklets, {index.header['model'].get('name')}, "
-             f"distance = 1 - cos" + (", same camera excluded" if result.exclude_same_camera else "") + ")"]
+             f"distance = 1 - cos" + (" of centred features" if result.centred else "")
+             + (", same camera excluded" if result.exclude_same_camera else "") + ")"]
     width = max([len("tracklet")] + [len(h.tracklet) for h in result.hits])
     head = f"{'rank':>4}  {'distance':>8}  {'top %':>7}  {'P(same)':>7}  {'camera':<10}  {'tracklet':<{width}}"
     lines += ["", head, "-" * len(head)]
