@@ -8,8 +8,8 @@ it did not lower mAP on SynthPed (benchmarks/centring.py, docs/search.md).
 
 Calibration. `fit_calibration(d, same)` maps a distance to the probability that the two tracklets show the same
 person, fitted on labelled pairs (each query against every gallery tracklet of another camera, the protocol's junk
-left out): the pairs are grouped into bins of equal count along the distance, each bin's same-person rate is made
-non-increasing in the distance by pool-adjacent-violators (isotonic regression, Zadrozny & Elkan, KDD 2002), and the
+left out): the pairs are grouped into bins along the distance (quantiles of all distances and, finer, of the
+same-person ones), each bin's same-person rate is made non-increasing in the distance by pool-adjacent-violators (isotonic regression, Zadrozny & Elkan, KDD 2002), and the
 probability is interpolated linearly between the bins' mean distances. The probability holds for pairs drawn like the
 fitting ones: a gallery where a probe has about as many true matches among as many tracklets.
 `reliability(p, same)` is the check: per bin of predicted probability, the mean prediction against the observed
@@ -100,7 +100,7 @@ class Calibration:
         return np.interp(np.asarray(d, np.float64), self.distance, self.probability)
 
     def to_dict(self) -> dict:
-        return {"method": "isotonic regression on equal-count distance bins", "distance": self.distance.tolist(),
+        return {"method": "isotonic regression on distance bins (quantiles of all and of same-person distances)", "distance": self.distance.tolist(),
                 "probability": self.probability.tolist(), "pairs": int(self.pairs),
                 "positives": int(self.positives), "centred": bool(self.centred)}
 
@@ -129,18 +129,22 @@ def _pool_adjacent_violators(rate: np.ndarray, weight: np.ndarray) -> np.ndarray
     return np.concatenate([np.full(n, v) for v, _, n in blocks])
 
 
-def fit_calibration(d, same, bins: int = 100, centred: bool = False) -> Calibration:
-    """Fit on labelled pairs (distances, same-person flags); see the module docstring."""
+def fit_calibration(d, same, bins: int = 100, positive_bins: int = 50, centred: bool = False) -> Calibration:
+    """Fit on labelled pairs (distances, same-person flags); see the module docstring. The bin edges are `bins`
+    quantiles of all distances plus `positive_bins` quantiles of the same-person ones: same-person pairs are rare
+    (about 1% of pairs), and equal-count bins alone would blur the short distances where they lie."""
     from ..errors import ConfigError
     d, same = np.asarray(d, np.float64), np.asarray(same, bool)
     if d.size == 0 or not same.any() or same.all():
         raise ConfigError("calibration needs both same-person and different-person pairs")
-    order = np.argsort(d, kind="stable")
-    bin_of = (np.arange(len(d)) * min(bins, len(d)) // len(d))                 # equal-count bins along distance
-    count = np.bincount(bin_of)
-    mean_d = np.bincount(bin_of, weights=d[order]) / count
-    rate = np.bincount(bin_of, weights=same[order]) / count
-    prob = _pool_adjacent_violators(rate, count.astype(np.float64))
+    edges = np.unique(np.concatenate([np.quantile(d, np.linspace(0, 1, bins + 1)),
+                                      np.quantile(d[same], np.linspace(0, 1, positive_bins + 1))]))
+    bin_of = np.clip(np.searchsorted(edges, d, side="right") - 1, 0, max(len(edges) - 2, 0))
+    count = np.bincount(bin_of, minlength=max(len(edges) - 1, 1))
+    used = count > 0
+    mean_d = np.bincount(bin_of, weights=d, minlength=len(count))[used] / count[used]
+    rate = np.bincount(bin_of, weights=same, minlength=len(count))[used] / count[used]
+    prob = _pool_adjacent_violators(rate, count[used].astype(np.float64))
     return Calibration(mean_d, prob, int(len(d)), int(same.sum()), centred)
 
 
