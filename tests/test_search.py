@@ -93,7 +93,11 @@ def test_search_finds_the_probe_itself_first(setup, capsys):
     assert code == 0
     rows = [line.split() for line in out.splitlines() if line[:4].strip().isdigit()]
     assert len(rows) == 4
-    assert rows[0][0] == "1" and float(rows[0][1]) < 1e-4 and rows[0][2:] == ["cam2", "cam2/t001"]
+    assert rows[0][0] == "1" and float(rows[0][1]) < 1e-4 and rows[0][4:] == ["cam2", "cam2/t001"]
+    # readable scores: rank r of N tracklets is the top 100 r / N %; no calibration in this index: no probability
+    from vidreid.search.index import format_percentile
+    assert [r[2] for r in rows] == [format_percentile(100 * k / (CAMS * TRACKS)) for k in range(1, 5)]
+    assert [r[3] for r in rows] == ["-"] * 4
     dists = [float(r[1]) for r in rows]
     assert dists == sorted(dists) and dists[1] > 1e-4
 

@@ -1,12 +1,10 @@
 HELP = "generate SynthPed, train the TP baseline on it, evaluate (mars protocol) and draw the results"
 
-
 def default_config():
     """The demo config shipped inside the package (vidreid/configs/demo.yaml; configs/demo.yaml of a checkout
     links to it), as an importlib.resources Traversable: found from a wheel as well as from a checkout."""
     from importlib.resources import files
     return files("vidreid").joinpath("configs", "demo.yaml")
-
 
 def add_arguments(p):
     p.add_argument("--config", default=None,
@@ -15,21 +13,19 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
 
-
 def run(args) -> int:
     import json
     import os
     import time
     from importlib.resources import as_file
 
-    import numpy as np
-
     from ..config import load_config
     from ..engine.checkpoint import atomic_write_text
-    from ..engine.evaluate import chance_level, format_results
+    from ..engine.evaluate import chance_level, format_results, gallery_for_protocol
     from ..engine.train import jsonable, train
     from ..errors import ConfigError
-    from ..viz.plots import plot_cmc, ranked_list_image
+    from ..viz.plots import eval_figures
+    from .plot import draw_training
 
     overrides = list(args.overrides)
     if args.out:
@@ -55,17 +51,21 @@ def run(args) -> int:
     doc["total_seconds"] = time.time() - t0
     atomic_write_text(metrics_path, json.dumps(jsonable(doc), indent=1))
 
-    cmc_png = plot_cmc({f"{cfg.model.name} ({cfg.model.backbone})": res["cmc"], "chance": chance["cmc"]},
-                       os.path.join(out, "cmc.png"), title=f"SynthPed, {res['protocol']} protocol")
-    rows = np.linspace(0, len(dataset.query) - 1, 5).round().astype(int).tolist()
-    ranked_png = ranked_list_image(dataset.query, dataset.gallery, res["distmat"], rows,
-                                   os.path.join(out, "ranked.png"), frame_size=(cfg.data.height, cfg.data.width))
+    # SynthPed frames are all readable, so the distance matrix's rows/columns are the protocol's query/gallery
+    ds, _ = gallery_for_protocol(dataset, res["protocol"])
+    figures = eval_figures(res, ds.query, ds.gallery, out, title=f"SynthPed, {res['protocol']} protocol",
+                           ranked=5, chance=chance, frame_size=(cfg.data.height, cfg.data.width),
+                           label=f"{cfg.model.name} ({cfg.model.backbone})")
+    training_png = draw_training(out)
     print()
     print(format_results(res, chance, title=f"vidreid demo: {cfg.model.name} on SynthPed "
                                             f"({len(dataset.query)} queries, {len(dataset.gallery)} gallery)"))
     print(f"\ntime: {time.time() - t0:.0f} s (training {res['train_seconds']:.0f} s)")
     print(f"metrics:     {metrics_path}")
-    print(f"CMC curve:   {cmc_png}")
-    print(f"ranked list: {ranked_png}")
+    print(f"CMC curve:   {figures['cmc']}")
+    print(f"ranked list: {figures['ranked']}")
+    if "camera_pairs" in figures:
+        print(f"per camera:  {figures['camera_pairs']}")
+    print(f"training:    {training_png}")
     print(f"checkpoint:  {os.path.join(out, 'checkpoints', 'last.safetensors')}")
     return 0

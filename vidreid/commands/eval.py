@@ -20,6 +20,14 @@ def add_arguments(p):
                    help="always extract, and write no feature file (default: reuse <run dir>/features/ files whose "
                         "checkpoint, settings and tracklet hashes match, else extract and write them)")
     p.add_argument("--features-dir", help="folder of cached feature files (default: <run dir>/features)")
+    p.add_argument("--out", help="folder for the pictures (cmc.png, ranked.png, camera_pairs.png, reliability.png) "
+                                 "and calibration.json (default: <run dir>/eval/<checkpoint name>-<protocol>, "
+                                 "numbered -2, -3 ... when that exists)")
+    p.add_argument("--ranked", type=int, default=6, metavar="N",
+                   help="queries in the ranked-list picture, hits and failures (default 6; 0 = no picture)")
+    p.add_argument("--no-plots", action="store_true", help="write no pictures and no calibration")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier eval in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
 def run(args) -> int:
@@ -50,19 +58,30 @@ def run(args) -> int:
     if args.split is not None:
         cfg.data.split = _split_index(args.split)
     device = resolve_device(cfg.train.device)
-    dataset = prepare_dataset(cfg)
+    dataset = prepare_dataset(cfg, progress=not args.no_progress)
+    # decided (and an --out holding an earlier eval refused) before the extraction, not after it
+    out = None if args.no_plots else output_folder(args, cfg.eval.protocol or dataset.protocol)
     # features come from <run dir>/features when a file there was made with this checkpoint, these settings and
     # this tracklet list (else they are extracted and written there); the model is built only if needed
     extractor = CachedExtractor(lambda: build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids,
                                                                     device)[0],
                                 cfg, args.checkpoint, dataset.name, dataset.root,
                                 cfg.eval.sampling or cfg.data.test_sampling, device, folder=args.features_dir,
-                                enabled=not args.no_cache)
-    res = evaluate_model(None, dataset, cfg, device, extractor=extractor)
-    print(format_results(res, title=f"{meta.get('model')} on {dataset.name} ({args.checkpoint})"))
+                                enabled=not args.no_cache, progress=not args.no_progress)
+    features = {}
+
+    def keeping_features(tracklets, split):          # the features also feed the calibration
+        features[split] = extractor(tracklets, split)
+        return features[split]
+    res = evaluate_model(None, dataset, cfg, device, extractor=keeping_features)
+    title = f"{meta.get('model')} on {dataset.name} ({args.checkpoint})"
+    print(format_results(res, title=title))
+    extra = {}
+    if out is not None:
+        extra = write_eval_outputs(args, res, dataset, features, meta, cfg, out, title)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(jsonable({k: v for k, v in res.items() if k != "distmat"}), f, indent=1)
+            json.dump(jsonable({**{k: v for k, v in res.items() if k != "distmat"}, **extra}), f, indent=1)
     return 0
 
 
@@ -82,6 +101,95 @@ def _use_initial_checkpoint(args) -> None:
     if args.split is not None:
         cfg.data.split = _split_index(args.split)
     args.checkpoint = initial_checkpoint(cfg, prepare_dataset(cfg, progress=False).num_train_pids)
+
+
+# ---------------------------------------------------------------------------------------------- pictures
+OUTPUT_FILES = ("cmc.png", "ranked.png", "camera_pairs.png", "reliability.png", "calibration.json")
+
+
+def output_folder(args, protocol: str) -> str:
+    """--out, refused when it holds files an eval writes (unless --overwrite); by default
+    <run dir>/eval/<checkpoint name>-<protocol>, numbered when taken, so an earlier eval's files are never replaced."""
+    import os
+
+    from ..errors import ConfigError
+    if args.out:
+        taken = [f for f in OUTPUT_FILES if os.path.exists(os.path.join(args.out, f))]
+        if taken and not args.overwrite:
+            raise ConfigError(f"--out {args.out} already holds {', '.join(taken)} from an earlier eval; pass "
+                              f"--overwrite to replace them, or choose another --out")
+        return args.out
+    ckpt = os.path.abspath(args.checkpoint.replace("{split}", "all"))
+    folder = os.path.dirname(ckpt)
+    run_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else folder
+    base = os.path.join(run_dir, "eval", f"{os.path.basename(ckpt).split('.')[0]}-{protocol}")
+    path, n = base, 1
+    while os.path.exists(path) and os.listdir(path):
+        n += 1
+        path = f"{base}-{n}"
+    return path
+
+
+def write_eval_outputs(args, res: dict, dataset, features: dict, meta: dict, cfg, out: str, title: str) -> dict:
+    """Pictures (vidreid.viz.plots.eval_figures), and the calibration of search distances fitted on these features
+    with its reliability diagram (vidreid.search.calibration). Returns what --json adds."""
+    import json
+    import os
+
+    import numpy as np
+
+    from ..config import config_from_dict
+    from ..engine.checkpoint import atomic_write_text, build_model_from_checkpoint
+    from ..engine.evaluate import chance_level, gallery_for_protocol
+    from ..engine.extract import finite_rows
+    from ..engine.train import jsonable
+    from ..errors import ConfigError
+    from ..eval.camera_pairs import camera_pair_metrics
+    from ..search.calibration import calibrate_features, centre_by_default
+    from ..search.extractor import model_hash
+    from ..viz.plots import eval_figures, plot_reliability
+
+    ds, _ = gallery_for_protocol(dataset, res["protocol"])
+    q_keep = finite_rows(features["query"], ds.query, "query")
+    g_keep = finite_rows(features["gallery"], ds.gallery, "gallery")
+    query, gallery = [ds.query[i] for i in q_keep], [ds.gallery[i] for i in g_keep]
+    qf, gf = features["query"][q_keep], features["gallery"][g_keep]
+    chance = chance_level(dataset, res["protocol"])
+    paths = eval_figures(res, query, gallery, out, title=f"{meta.get('model')} on {dataset.name}",
+                         ranked=args.ranked, chance=chance, frame_size=(cfg.data.height, cfg.data.width),
+                         label=f"{meta.get('model')} ({res['protocol']} protocol)")
+    q_pids, g_pids = np.array([t.pid for t in query]), np.array([t.pid for t in gallery])
+    q_cams, g_cams = np.array([t.camid for t in query]), np.array([t.camid for t in gallery])
+    extra = {"figures": paths}
+    if "camera_pairs" in paths:
+        pairs = camera_pair_metrics(res["distmat"], q_pids, g_pids, q_cams, g_cams, res["protocol"])
+        extra["camera_pairs"] = {k: np.where(np.isnan(v), None, v).tolist() if v.dtype.kind == "f" else v.tolist()
+                                 for k, v in pairs.items()}
+    # calibration of the distance a search index reports (cosine of L2-normalised features), plain and centred
+    try:
+        model, _ = build_model_from_checkpoint(args.checkpoint)
+        doc = {"format": "vidreid-calibration", "version": 1,
+               "model_hash": model_hash(model, config_from_dict(meta["config"])), "model": meta.get("model"),
+               "checkpoint": os.path.abspath(args.checkpoint), "dataset": dataset.name, "protocol": res["protocol"],
+               "queries": len(query), "gallery": len(gallery)}
+        default = centre_by_default(meta.get("model", ""))
+        for centred in (False, True):
+            cal, tables = calibrate_features(qf, gf, q_pids, g_pids, q_cams, g_cams, centred=centred)
+            doc["centred" if centred else "plain"] = {**cal.to_dict(), "held_out_reliability": tables}
+            if centred == default:
+                paths["reliability"] = plot_reliability(
+                    tables, os.path.join(out, "reliability.png"),
+                    title=f"{meta.get('model')} on {dataset.name}: same-person probability\n"
+                          f"({'centred' if centred else 'plain'} features, held-out query identities)")
+                extra["calibration_ece"] = {k: t["ece"] for k, t in tables.items()}
+        paths["calibration"] = os.path.join(out, "calibration.json")
+        atomic_write_text(paths["calibration"], json.dumps(jsonable(doc), indent=1))
+    except ConfigError as e:          # e.g. no query with a true match: nothing to fit
+        print(f"vidreid eval: no calibration ({e})")
+    print(f"\npictures and calibration in {out}:")
+    for name, path in paths.items():
+        print(f"  {name:<13} {path}")
+    return extra
 
 
 # ---------------------------------------------------------------------------------------------- --split
@@ -126,7 +234,7 @@ def _run_all_splits(args) -> int:
             cfg.eval.metric = args.metric
         cfg.eval.rerank = cfg.eval.rerank or args.rerank
         cfg.data.split = split
-        dataset = prepare_dataset(cfg)
+        dataset = prepare_dataset(cfg, progress=not args.no_progress)
         if n is None:
             n = int(dataset.meta.get("num_splits") or 0)
             if n < 2:
@@ -142,7 +250,7 @@ def _run_all_splits(args) -> int:
                                     build_model_from_checkpoint(path, ds.num_train_pids, dev)[0],
                                     cfg, checkpoint(split), dataset.name, dataset.root,
                                     cfg.eval.sampling or cfg.data.test_sampling, device, folder=args.features_dir,
-                                    enabled=not args.no_cache)
+                                    enabled=not args.no_cache, progress=not args.no_progress)
         res = evaluate_model(None, dataset, cfg, device, extractor=extractor)
         res.pop("distmat", None)
         results.append(res)

@@ -38,6 +38,12 @@ def add_arguments(p):
     b.add_argument("--nprobe", type=int, help="IVF lists visited per search (default max(8, nlist/16))")
     b.add_argument("--pq-m", type=int, help="PQ sub-quantisers (default D/16; must divide D)")
     b.add_argument("--pq-bits", type=int, default=8, help="bits per PQ code (default 8)")
+    b.add_argument("--center", choices=["auto", "on", "off"], default="auto",
+                   help="subtract the gallery's mean feature before comparing (spreads the distances; auto: on for "
+                        "the models where it did not lower mAP, docs/search.md)")
+    b.add_argument("--calibration", default="auto", metavar="FILE",
+                   help="calibration.json from `vidreid eval` for same-person probabilities (default auto: the "
+                        "newest of this checkpoint's run, <run dir>/eval/*/calibration.json; none: no probabilities)")
     b.set_defaults(index_run=_build)
 
     a = sub.add_parser("add", help="append tracklets to an index without rebuilding it",
@@ -74,7 +80,8 @@ def _build(args) -> int:
     s = Searcher(args.checkpoint, **_extractor_kwargs(args))
     gi = s.index(args.gallery, args.out, dataset=args.dataset, root=args.root, split=args.split,
                  pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,
-                 pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe)
+                 pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe,
+                 centre={"auto": "auto", "on": True, "off": False}[args.center], calibration=args.calibration)
     print(gi.describe())
     print(f"built in {time.time() - t0:.1f} s")
     return 0

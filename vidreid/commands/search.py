@@ -24,17 +24,24 @@ def add_arguments(p):
 
 def format_hits(result, index) -> str:
     """The ranked list as a fixed-width table."""
+    from ..search.index import format_percentile
     p = result.probe
     lines = [f"probe   {p.source} ({p.kind}, {p.num_frames} frames"
              + (f", camera {result.camera}" if result.camera else "") + (f", box {p.box}" if p.box else "") + ")",
              f"index   {index.path} ({len(index)} tracklets, {index.header['model'].get('name')}, "
-             f"distance = 1 - cos" + (", same camera excluded" if result.exclude_same_camera else "") + ")"]
+             f"distance = 1 - cos" + (" of centred features" if result.centred else "")
+             + (", same camera excluded" if result.exclude_same_camera else "") + ")"]
     width = max([len("tracklet")] + [len(h.tracklet) for h in result.hits])
-    head = f"{'rank':>4}  {'distance':>8}  {'camera':<10}  {'tracklet':<{width}}"
+    head = f"{'rank':>4}  {'distance':>8}  {'top %':>7}  {'P(same)':>7}  {'camera':<10}  {'tracklet':<{width}}"
     lines += ["", head, "-" * len(head)]
-    lines += [f"{h.rank:>4}  {h.distance:8.4f}  {h.camera or '-':<10}  {h.tracklet:<{width}}" for h in result.hits]
+    lines += [f"{h.rank:>4}  {h.distance:8.4f}  {format_percentile(h.percentile):>7}  "
+              f"{'-' if h.probability is None else f'{h.probability:.2f}':>7}  {h.camera or '-':<10}  "
+              f"{h.tracklet:<{width}}" for h in result.hits]
     if not result.hits:
         lines.append("(no result)")
+    lines.append("\ntop %: share of the searched gallery at this distance or closer; P(same): calibrated same-person "
+                 "probability" + ("" if index.header.get("calibration") else
+                                  " (- : this index has no calibration; see docs/search.md)"))
     return "\n".join(lines)
 
 

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help=f"SynthPedConfig.{name}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="set any SynthPedConfig field, e.g. --set gain_range=0.5 (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="print no progress or statistics")
+    p.add_argument("--quiet", "--no-progress", action="store_true", dest="quiet",
+                   help="print no progress or statistics")
 
 
 def _parse_sets(items: list[str]) -> dict:

@@ -20,8 +20,14 @@ def config_from_args(args):
 
 
 def run(args) -> int:
+    import os
+
     from ..engine.train import train
+    from .plot import draw_training
     cfg = config_from_args(args)
     res = train(cfg, progress=not args.no_progress)
-    print(f"run directory: {cfg.train.output_dir} (metrics.json, train.log, checkpoints/)")
+    # under torchrun only rank 0 writes the run directory's files
+    picture = draw_training(cfg.train.output_dir) if int(os.environ.get("RANK", "0")) == 0 else None
+    print(f"run directory: {cfg.train.output_dir} (metrics.json, train.log, checkpoints/"
+          + (f", {os.path.basename(picture)}" if picture else "") + ")")
     return 0 if res else 1

@@ -188,12 +188,11 @@ def _verify_chunk(task: tuple[int, list[str]]) -> tuple[int, list[tuple[int, str
 
 def verify_frames(paths: list[str], workers: int | None = None, progress: bool = True) -> list[tuple[int, str, str]]:
     """Check every frame (index, kind, message for the bad ones), in `workers` processes (default: the CPUs)."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     tasks = [(a, paths[a:a + CHUNK]) for a in range(0, len(paths), CHUNK)]
     bad: list[tuple[int, str, str]] = []
-    bar = tqdm(total=len(paths), desc="reading frames", unit="frame", disable=not progress, dynamic_ncols=True,
-               leave=False)
+    bar = progress_bar(total=len(paths), desc="reading frames", unit="frame", enabled=progress)
     if workers <= 1 or len(tasks) <= 1:
         results = map(_verify_chunk, tasks)
         pool = None

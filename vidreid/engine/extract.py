@@ -24,7 +24,6 @@ import warnings
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ..config import Config
 from ..data.decode import DataWarning
@@ -166,7 +165,8 @@ def _to_device(x: torch.Tensor, device: torch.device, memory_format) -> torch.Te
 def _bar(progress: bool, desc: str, total: int):
     if not progress:
         return contextlib.nullcontext(None)
-    return tqdm(total=total, desc=desc, unit="frame", unit_scale=True, leave=False, dynamic_ncols=True)
+    from ..progress import progress_bar
+    return progress_bar(total=total, desc=desc, unit="frame", unit_scale=True)
 
 
 def _extract_clips(net, tracklets, cfg, sampling, device, desc, progress, chunk, memory_format, counter):

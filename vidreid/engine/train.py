@@ -31,6 +31,7 @@ from ..config import Config
 from ..data.types import VideoReIDDataset
 from ..errors import CheckpointError, ConfigError, VidReIDError
 from ..losses import batch_hard_triplet, cross_entropy
+from ..progress import progress_bar
 from ..models import ModelOutput, build_model
 from . import distributed as D
 from .checkpoint import (atomic_write_text, clean_stale_temp_files, load_training_state, load_weights,
@@ -405,8 +406,8 @@ def train(cfg: Config, progress: bool = True) -> dict:
         if in_epoch == 0:
             epoch_sums, epoch_seen = {}, 0
         t_epoch, wait, busy = time.time(), 0.0, 0.0
-        bar = tqdm(total=iters, initial=in_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="it",
-                   leave=False, disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(total=iters, initial=in_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="it",
+                           enabled=progress)
         batches = iter(loader)
         while step < (epoch + 1) * iters:
             t0 = time.time()

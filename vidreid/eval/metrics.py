@@ -221,7 +221,22 @@ def _block_ranks(dist_rows, row0, good_q, good_g, junk_q, junk_g, keep_mask):
 
 # ---------------------------------------------------------------------------------------------------- metrics
 
-def _summarise(good_q, ranks, num_q, protocol, max_rank):
+def per_query_metrics(distmat, q_pids, g_pids, q_camids, g_camids, protocol: str = "mars") -> dict:
+    """Per-query results under `protocol`, the parts `evaluate` averages: {"ap", "inp" (float64 (Q,), 0 for a query
+    without a good item), "first_rank" (int64 (Q,), junk-free rank of the first true match, 0 = none),
+    "num_good" (int64 (Q,))}. `evaluate`'s mAP is ap.sum() / num_valid_queries."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown evaluation protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    dist = _as_distmat(distmat)
+    num_q, num_g = dist.shape
+    q_pids, g_pids = _as_ids(q_pids, "q_pids", num_q), _as_ids(g_pids, "g_pids", num_g)
+    q_camids, g_camids = _as_ids(q_camids, "q_camids", num_q), _as_ids(g_camids, "g_camids", num_g)
+    good_q, good_g, junk_q, junk_g, keep_mask = _match_pairs(q_pids, g_pids, q_camids, g_camids, protocol)
+    ranks = _good_ranks(dist, good_q, good_g, junk_q, junk_g, keep_mask, None, None)
+    return _per_query(good_q, ranks, num_q, protocol)
+
+
+def _per_query(good_q, ranks, num_q, protocol) -> dict:
     num_good = np.bincount(good_q, minlength=num_q)
     order = np.lexsort((ranks, good_q))  # each query's good items by rank
     q = good_q[order]
@@ -230,23 +245,28 @@ def _summarise(good_q, ranks, num_q, protocol, max_rank):
     hit = np.arange(len(q)) - first[q] + 1.0  # i: this is the query's i-th hit
     precision = hit / r
     if protocol == "mars":
-        # trapezoid between the precision one place before the hit and at the hit (MATLAB compute_AP.m)
         before = np.where(r == 1, 1.0, (hit - 1) / np.maximum(r - 1, 1))
         precision = 0.5 * (precision + before)
-    ap_sum = np.bincount(q, weights=precision, minlength=num_q)
+    ap = np.bincount(q, weights=precision, minlength=num_q) / np.maximum(num_good, 1)
+    has = num_good > 0
+    inp = np.zeros(num_q)
+    first_rank = np.zeros(num_q, np.int64)
+    inp[has] = num_good[has] / r[first[has] + num_good[has] - 1]
+    first_rank[has] = ranks[order][first[has]]
+    return {"ap": ap, "inp": inp, "first_rank": first_rank, "num_good": num_good}
 
-    has_good = num_good > 0
-    n = num_good[has_good]
-    ap = ap_sum[has_good] / n
-    inp = n / r[first[has_good] + n - 1]  # hardest positive: last hit
-    first_rank = ranks[order][first[has_good]]
+
+def _summarise(good_q, ranks, num_q, protocol, max_rank):
+    p = _per_query(good_q, ranks, num_q, protocol)
+    has_good = p["num_good"] > 0
     denominator = num_q if protocol == "mars" else int(has_good.sum())
     if denominator == 0:
         return {"cmc": np.zeros(max_rank), "mAP": 0.0, "mINP": 0.0, "num_valid_queries": 0}
+    first_rank = p["first_rank"][has_good]
     hits_at = np.bincount(np.minimum(first_rank, max_rank + 1) - 1, minlength=max_rank + 1)[:max_rank]
     return {
         "cmc": np.cumsum(hits_at) / denominator,
-        "mAP": float(ap.sum() / denominator),
-        "mINP": float(inp.sum() / denominator),
+        "mAP": float(p["ap"][has_good].sum() / denominator),
+        "mINP": float(p["inp"][has_good].sum() / denominator),
         "num_valid_queries": int(denominator),
     }

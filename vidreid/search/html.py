@@ -125,6 +125,7 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
     extractor: the FeatureExtractor that made the features; needed for attention overlays (and the frame size).
     """
     from ..engine.checkpoint import atomic_write_text
+    from .index import format_percentile
     size = extractor.input_size if extractor is not None else tuple(index.header["model"].get("input_size",
                                                                                                 (256, 128)))
     probe = result.probe
@@ -151,7 +152,10 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
         if use_attention and all(ok):
             a = extractor.attention(frames)
             att = attention_overlays(frames, a) if a else None
-        head = (f"<b>#{h.rank}</b> &middot; distance <b>{h.distance:.4f}</b> &middot; "
+        readable = f"top {format_percentile(h.percentile)} of the gallery"
+        if h.probability is not None:
+            readable += f" &middot; same person <b>{100 * h.probability:.0f}%</b>"
+        head = (f"<b>#{h.rank}</b> &middot; distance <b>{h.distance:.4f}</b> &middot; {readable} &middot; "
                 f"camera {html.escape(h.camera or '?')} &middot; <span class=\"name\">{html.escape(h.tracklet)}</span>"
                 f" &middot; {h.num_frames} frames" + (f" &middot; id {h.pid}" if h.pid >= 0 else ""))
         cards.append(_card("hit", head, frames, att, f"rank {h.rank}"))
@@ -165,7 +169,10 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
     name, backbone = html.escape(str(model.get("name"))), html.escape(str(model.get("backbone")))
     summary = (f"{len(result.hits)} results from {html.escape(str(index.path or 'index'))} ({len(index)} tracklets)"
                f"{excl} &middot; model {name} ({backbone}), "
-               f"hash {model['hash'][:12]} &middot; distance = 1 &minus; cosine similarity &middot; "
+               f"hash {model['hash'][:12]} &middot; distance = 1 &minus; cosine similarity"
+               f"{' of centred features' if index.header.get('centred') else ''} &middot; "
+               f"top N% = share of the gallery at that distance or closer"
+               f"{' &middot; same person = calibrated probability' if index.header.get('calibration') else ''} &middot; "
                f"{time.strftime('%Y-%m-%d %H:%M')}")
     title = title or f"vidreid search: {os.path.basename(probe.source.rstrip('/')) or probe.source}"
     doc = f"""<!doctype html>

@@ -64,11 +64,18 @@ class Hit:
     path: str                    # the tracklet's folder (or first frame)
     num_frames: int
     thumbnails: tuple[str, ...]  # up to 8 evenly spaced frame paths
+    percentile: float = float("nan")   # % of the searched gallery at this distance or closer (100 * rank / N)
+    probability: float | None = None   # calibrated same-person probability (None: the index has no calibration)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["thumbnails"] = list(self.thumbnails)
         return d
+
+
+def format_percentile(p: float) -> str:
+    """A hit's percentile (100 * rank / tracklets searched) as a short percentage: 0.011%, 0.25%, 3.1%, 45%."""
+    return f"{p:.2g}%" if p < 10 else f"{p:.0f}%"
 
 
 class PackedStrings:
@@ -194,8 +201,10 @@ class GalleryIndex:
     """Vectors + metadata of one gallery. Build with `GalleryIndex.create(...)`, fill with `add`, persist with
     `save(folder)`; `GalleryIndex.load(folder)` reopens one."""
 
-    def __init__(self, faiss_index, header: dict, table: TrackletTable, path: str | None = None):
+    def __init__(self, faiss_index, header: dict, table: TrackletTable, path: str | None = None,
+                 centre_mean: np.ndarray | None = None):
         self.faiss_index, self.header, self.table, self.path = faiss_index, header, table, path
+        self.centre_mean = centre_mean         # (D,) subtracted before search when centring is on (set at 1st add)
         self._bitmaps: dict[int, np.ndarray] = {}
         self._flat_view: np.ndarray | None = None
 
@@ -203,9 +212,12 @@ class GalleryIndex:
     @classmethod
     def create(cls, dim: int, model: dict, extraction: dict, kind: str = "flat", factory: str | None = None,
                nprobe: int | None = None, pattern: str | None = None, train_count: int = 0,
-               nlist: int | None = None, pq_m: int | None = None, nbits: int = 8) -> "GalleryIndex":
+               nlist: int | None = None, pq_m: int | None = None, nbits: int = 8, centre: bool = False,
+               ) -> "GalleryIndex":
         """An empty index. `model` must hold "hash" (see extractor.model_hash); `train_count` = how many vectors the
-        first `add` brings (IVF/PQ train on them)."""
+        first `add` brings (IVF/PQ train on them). centre: subtract the gallery's mean feature from every vector
+        (gallery and probes) and L2-normalise again (vidreid.search.calibration.center_features); the mean is that
+        of the first vectors trained on / added (the whole gallery up to searcher.CHUNK tracklets) and stays fixed."""
         faiss = _faiss()
         if factory:
             kind = "factory"
@@ -226,7 +238,7 @@ class GalleryIndex:
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
         header = {"format": FORMAT, "version": FORMAT_VERSION, "generation": 0, "dim": int(dim),
                   "metric": "cosine (inner product of L2-normalised features); distance = 1 - cos",
-                  "kind": kind,
+                  "kind": kind, "centred": bool(centre), "calibration": None,
                   "factory": factory, "nprobe": ivf.nprobe if ivf is not None else None, "count": 0,
                   "model": dict(model), "extraction": dict(extraction), "pattern": pattern,
                   "created": now, "updated": now, "vidreid_version": __version__}
@@ -256,6 +268,7 @@ class GalleryIndex:
         try:
             with np.load(tab_path, allow_pickle=False) as z:
                 table = TrackletTable.from_arrays({k: z[k] for k in z.files})
+                centre_mean = np.asarray(z["centre_mean"], np.float32) if "centre_mean" in z.files else None
         except (OSError, ValueError, KeyError) as e:
             raise SearchIndexError(f"{tab_path}: unreadable tracklet table ({e})") from None
         if not (index.ntotal == len(table) == header["count"]) or index.d != header["dim"]:
@@ -264,7 +277,10 @@ class GalleryIndex:
         ivf = _ivf(index)
         if ivf is not None and header.get("nprobe"):
             ivf.nprobe = int(header["nprobe"])
-        return cls(index, header, table, path)
+        if header.get("centred") and len(table) and (centre_mean is None or centre_mean.shape != (index.d,)):
+            raise SearchIndexError(f"{tab_path}: the index is centred but holds no mean feature of dimension "
+                                   f"{index.d}")
+        return cls(index, header, table, path, centre_mean)
 
     # ------------------------------------------------------------------ properties
     def __len__(self) -> int:
@@ -291,21 +307,32 @@ class GalleryIndex:
         return bool(self.faiss_index.is_trained)
 
     # ------------------------------------------------------------------ writing
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """What is stored / searched for L2-normalised `features` (Q, D): the features themselves, or, in a centred
+        index, the features minus the gallery mean, L2-normalised (the mean is fixed by the first call with rows)."""
+        x = _as_queries(features, self.dim)
+        if not self.header.get("centred") or not len(x):
+            return x
+        from .calibration import center_features
+        if self.centre_mean is None:
+            self.centre_mean = center_features(x).mean
+        return np.ascontiguousarray(center_features(x, self.centre_mean).features)
+
     def train(self, features: np.ndarray) -> None:
         if not self.is_trained():
-            self.faiss_index.train(_as_queries(features, self.dim))
+            self.faiss_index.train(self.transform(features))
 
     def add(self, features: np.ndarray, names, cameras, pids, paths, frame_lists, model_hash: str) -> None:
         """Append tracklets (features must be L2-normalised, one row per tracklet, from the index's model)."""
         self.check_model(model_hash, "the model that computed these features")
-        x = _as_queries(features, self.dim)
+        x = self.transform(features)
         n = len(x)
         if not (len(names) == len(cameras) == len(pids) == len(paths) == len(frame_lists) == n):
             raise ValueError("GalleryIndex.add: features and metadata lists differ in length")
         if n == 0:
             return
         if not self.is_trained():
-            self.train(x)
+            self.faiss_index.train(x)
         self.faiss_index.add(x)
         self.table.append(names, cameras, pids, paths, frame_lists)
         self.header["count"] = len(self.table)
@@ -333,7 +360,8 @@ class GalleryIndex:
             faiss.write_index(self.faiss_index, tmp)
         with atomic_path(os.path.join(path, header["tracklets_file"])) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, **self.table.arrays())
+                extra = {"centre_mean": self.centre_mean} if self.centre_mean is not None else {}
+                np.savez(f, **self.table.arrays(), **extra)
         with atomic_path(os.path.join(path, HEADER)) as tmp:       # the commit point
             with open(tmp, "w") as f:
                 json.dump(header, f, indent=1)
@@ -353,7 +381,7 @@ class GalleryIndex:
         exclude_cameras: per query a camera label whose tracklets are skipped (None = none). Rows of -1 (distance
         inf) pad the results when fewer than k tracklets qualify (or an IVF search visits too few)."""
         faiss = _faiss()
-        x = _as_queries(features, self.dim)
+        x = self.transform(features)
         k = int(min(top, len(self)))
         if k <= 0 or len(x) == 0:
             return np.zeros((len(x), 0), np.float32), np.zeros((len(x), 0), np.int64)
@@ -432,15 +460,42 @@ class GalleryIndex:
             self._bitmaps[code] = np.packbits(self.table.camera_codes != code, bitorder="little")
         return self._bitmaps[code]
 
-    def hits(self, distances: np.ndarray, rows: np.ndarray) -> list[Hit]:
-        """One query's (k,) distances and rows -> Hits (padding rows dropped)."""
+    def searched_count(self, exclude_camera: str | None = None) -> int:
+        """Tracklets a search ranks: all, or all but those of `exclude_camera`."""
+        if exclude_camera is None or exclude_camera not in self.table.camera_labels:
+            return len(self)
+        code = self.table.camera_labels.index(exclude_camera)
+        return int(len(self) - np.count_nonzero(self.table.camera_codes == code))
+
+    def calibration(self):
+        """The index's `Calibration` (distance -> same-person probability), or None."""
+        from .calibration import Calibration
+        doc = self.header.get("calibration")
+        return Calibration.from_dict(doc) if doc else None
+
+    def set_calibration(self, doc: dict, source: str) -> None:
+        """Store a calibration (Calibration.to_dict() of features centred as this index's are) in the header."""
+        from .calibration import Calibration
+        cal = Calibration.from_dict(doc)
+        if cal.centred != bool(self.header.get("centred")):
+            raise SearchIndexError(f"{source}: a calibration of {'centred' if cal.centred else 'plain'} features "
+                                   f"does not fit a {'centred' if self.header.get('centred') else 'plain'} index")
+        self.header["calibration"] = {**cal.to_dict(), "source": source}
+
+    def hits(self, distances: np.ndarray, rows: np.ndarray, searched: int | None = None) -> list[Hit]:
+        """One query's (k,) distances and rows -> Hits (padding rows dropped), each with its percentile among the
+        `searched` tracklets (default all) and, when the index is calibrated, its same-person probability."""
         t = self.table
+        searched = searched or len(self)
+        cal = self.calibration()
+        probs = cal.predict(distances).tolist() if cal is not None else [None] * len(rows)
         out = []
-        for rank, (d, i) in enumerate(zip(distances.tolist(), rows.tolist()), 1):   # loop over the k results
+        for rank, (d, i, p) in enumerate(zip(distances.tolist(), rows.tolist(), probs), 1):   # loop over k results
             if i < 0:
                 continue
             out.append(Hit(rank, float(d), t.names[i], t.camera(i), int(i), int(t.pids[i]), t.paths[i],
-                           int(t.num_frames[i]), t.thumbnails(i)))
+                           int(t.num_frames[i]), t.thumbnails(i), 100.0 * rank / max(searched, 1),
+                           None if p is None else float(p)))
         return out
 
     def describe(self) -> str:
@@ -452,7 +507,10 @@ class GalleryIndex:
                  f"vectors    {h['dim']}-d, {h['factory']}" + (f", nprobe {h['nprobe']}" if h.get("nprobe") else ""),
                  f"model      {m.get('name')} ({m.get('backbone')}), hash {m['hash'][:12]}, {m.get('checkpoint')}",
                  f"extraction {h['extraction'].get('sampling')} sampling, T={h['extraction'].get('seq_len')}",
-                 "distance   1 - cosine similarity",
+                 "distance   1 - cosine similarity" + (" of centred features (gallery mean subtracted)"
+                                                         if h.get("centred") else ""),
+                 "calibrated " + (f"yes, {h['calibration'].get('pairs')} pairs from {h['calibration'].get('source')}"
+                                  if h.get("calibration") else "no (no same-person probabilities)"),
                  f"updated    {h.get('updated')} (generation {h.get('generation')})"]
         return "\n".join(lines)
 

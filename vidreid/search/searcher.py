@@ -34,9 +34,14 @@ class SearchResult:
     feature: np.ndarray           # (D,) the probe's normalised feature
     exclude_same_camera: bool
 
+    centred: bool = False         # the index subtracts the gallery mean before comparing
+
     def to_dict(self) -> dict:
         return {"probe": dict(self.probe.describe(), camera=self.camera),
-                "exclude_same_camera": self.exclude_same_camera, "distance": "1 - cosine similarity",
+                "exclude_same_camera": self.exclude_same_camera,
+                "distance": "1 - cosine similarity" + (" of centred features" if self.centred else ""),
+                "percentile": "100 * rank / tracklets searched: the share of the gallery at this distance or closer",
+                "probability": "calibrated same-person probability (null: the index has no calibration)",
                 "hits": [h.to_dict() for h in self.hits]}
 
 
@@ -75,18 +80,27 @@ class Searcher:
     def index(self, gallery=None, out: str | None = None, *, dataset: str | None = None, root: str | None = None,
               split: str | None = None, pattern: str | None = None, kind: str = "flat", factory: str | None = None,
               nlist: int | None = None, pq_m: int | None = None, nbits: int = 8, nprobe: int | None = None,
-              ) -> GalleryIndex:
+              centre: bool | str = "auto", calibration: str | None = "auto") -> GalleryIndex:
         """Embed every tracklet of `gallery` into a new index (kept open), saved to `out` when given.
 
         gallery: a folder of tracklet folders (`pattern` reads camera / tracklet names from their paths), a manifest
         file, a VideoReIDDataset, a list of Tracklets or a GallerySource; or dataset=NAME, root=R (split: gallery |
         query | train | all). kind: flat (exact) | ivf | ivfpq (nlist, pq_m, nbits, nprobe), or a FAISS `factory`.
+        centre: subtract the gallery mean (True / False, or "auto": the model's default, calibration.CENTRE_BY_DEFAULT).
+        calibration: a calibration.json written by `vidreid eval` (same model hash), "auto" (the newest one of this
+        checkpoint's run, <run dir>/eval/*/calibration.json, if any) or None.
         """
+        from .calibration import centre_by_default
+        if centre == "auto":
+            centre = centre_by_default(self.extractor.model_name)
+        calibration_doc = find_calibration(self.extractor.checkpoint, self.model_hash, calibration, bool(centre))
         source = resolve_gallery(gallery, dataset, root, split, pattern)
         if factory is None and self.extractor.feat_dim:              # bad index options fail before embedding
             factory_string(kind, self.extractor.feat_dim, len(source), nlist, pq_m, nbits)
         gi = self._embed_into(None, source, dict(kind=kind, factory=factory, nlist=nlist, pq_m=pq_m, nbits=nbits,
-                                                 nprobe=nprobe, pattern=source.pattern))
+                                                 nprobe=nprobe, pattern=source.pattern, centre=bool(centre)))
+        if calibration_doc is not None:
+            gi.set_calibration(*calibration_doc)
         if out is not None:
             gi.save(out)
         self.gallery_index = gi
@@ -174,7 +188,46 @@ class Searcher:
                                f"the index: {', '.join(c or '(none)' for c in gi.table.camera_labels[:10])})")
         feat = self.extractor.embed_probe(p)
         dist, rows = gi.search(feat[None], top, [camera] if exclude_same_camera else None, nprobe)
-        return SearchResult(p, camera, gi.hits(dist[0], rows[0]), feat, exclude_same_camera)
+        searched = gi.searched_count(camera if exclude_same_camera else None)
+        return SearchResult(p, camera, gi.hits(dist[0], rows[0], searched), feat, exclude_same_camera,
+                            bool(gi.header.get("centred")))
+
+
+def find_calibration(checkpoint: str, model_hash: str, calibration: str | None, centred: bool,
+                     ) -> tuple[dict, str] | None:
+    """(calibration dict for `centred` features, its file) from `calibration` (a calibration.json path, "auto" or
+    None). "auto" picks the newest <run dir>/eval/*/calibration.json of the checkpoint's run made with the same model
+    (hash); an explicit file of another model is refused."""
+    import glob
+    import json
+    if calibration is None or calibration == "none":
+        return None
+    if calibration == "auto":
+        folder = os.path.dirname(os.path.abspath(checkpoint))
+        run_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else folder
+        candidates = sorted(glob.glob(os.path.join(run_dir, "eval", "*", "calibration.json")),
+                            key=os.path.getmtime, reverse=True)
+    else:
+        candidates = [calibration]
+    for path in candidates:                                           # loop over a few eval folders
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            if calibration == "auto":
+                continue
+            raise VidReIDError(f"--calibration {path}: unreadable ({e})") from None
+        if doc.get("model_hash") != model_hash:
+            if calibration == "auto":
+                continue
+            raise SearchIndexError(f"--calibration {path} was fitted for another model (hash "
+                                   f"{str(doc.get('model_hash'))[:12]}, this checkpoint {model_hash[:12]}); run "
+                                   f"`vidreid eval` with this checkpoint to make one")
+        part = doc.get("centred" if centred else "plain")
+        if not isinstance(part, dict):
+            raise VidReIDError(f"--calibration {path}: no {'centred' if centred else 'plain'} calibration in it")
+        return part, os.path.abspath(path)
+    return None
 
 
 def _train_size(gi: GalleryIndex) -> int:

@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import shutil
 import struct
-import sys
 import tempfile
 import time
 
@@ -110,32 +109,23 @@ def _render_all(plan: Plan, root: str, workers: int, progress: bool) -> int:
     for d in sorted({os.path.dirname(f) for t in tracks for f in t.files}):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     init = (plan.cfg, plan.palette, plan.cameras, root)
-    n_total, done, total_bytes = sum(t.n_frames for t in tracks), 0, 0
-    last = time.perf_counter()
-
-    def report(final=False):
-        nonlocal last
-        if progress and (final or time.perf_counter() - last > 2.0):
-            last = time.perf_counter()
-            end = "\n" if final else ("\r" if sys.stderr.isatty() else "\n")
-            print(f"synthped: {done}/{n_total} frames", end=end, file=sys.stderr, flush=True)
-
+    from ...progress import progress_bar
+    n_total, total_bytes = sum(t.n_frames for t in tracks), 0
+    bar = progress_bar(total=n_total, desc="synthped", unit="frame", enabled=progress, unit_scale=True)
     frames_of = {t.uid: t.n_frames for t in tracks}
-    if workers <= 1:
-        _init_worker(*init)
-        for t in tracks:
-            _, nbytes = _render_and_write(t)
-            total_bytes += nbytes
-            done += t.n_frames
-            report()
-    else:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with multiprocessing.get_context(method).Pool(workers, _init_pool_worker, init) as pool:
-            for uid, nbytes in pool.imap_unordered(_render_and_write, tracks, chunksize=1):
+    with bar:
+        if workers <= 1:
+            _init_worker(*init)
+            for t in tracks:
+                _, nbytes = _render_and_write(t)
                 total_bytes += nbytes
-                done += frames_of[uid]
-                report()
-    report(final=True)
+                bar.update(t.n_frames)
+        else:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            with multiprocessing.get_context(method).Pool(workers, _init_pool_worker, init) as pool:
+                for uid, nbytes in pool.imap_unordered(_render_and_write, tracks, chunksize=1):
+                    total_bytes += nbytes
+                    bar.update(frames_of[uid])
     return total_bytes
 
 
