@@ -39,12 +39,12 @@ def test_det_txt_two_videos_end_to_end(two_cameras, tmp_path, capsys):
     assert red["frames"] == list(range(1, 12)) and red["video"].endswith("gate.avi")
     np.testing.assert_allclose(red["boxes"], b1[0][:11])
     # crops: named by frame, at the crop size, showing the right person (red block for track 1, blue for track 2)
-    files = frame_files(out / "gate" / "t0001-1")
+    files = frame_files(out / "tracklets" / "gate" / "t0001-1")
     assert files[0] == "f000001.jpg" and len(files) == 11
-    assert crop_colour(out / "gate" / "t0001-1" / files[5])[2] > 180
-    assert crop_colour(out / "gate" / "t0002-2" / "f000020.jpg")[0] > 180
+    assert crop_colour(out / "tracklets" / "gate" / "t0001-1" / files[5])[2] > 180
+    assert crop_colour(out / "tracklets" / "gate" / "t0002-2" / "f000020.jpg")[0] > 180
     import cv2
-    assert cv2.imread(str(out / "gate" / "t0001-1" / files[0])).shape == (64, 32, 3)
+    assert cv2.imread(str(out / "tracklets" / "gate" / "t0001-1" / files[0])).shape == (64, 32, 3)
     # manifest in vidreid's format, readable by the manifest loader (and so by `vidreid index build`)
     from vidreid.data import load_dataset
     ds = load_dataset("manifest", str(out), protocol="mars")
@@ -60,7 +60,7 @@ def test_det_txt_two_videos_end_to_end(two_cameras, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert run(root / "hall.avi", "--detections", d2, "--out", out, "--force", "--preview", "gif",
                "--min-height", 20) == 0
-    assert sorted(os.listdir(out / "hall")) == ["t0001"] and os.path.isfile(out / "hall.preview.gif")
+    assert sorted(os.listdir(out / "tracklets" / "hall")) == ["t0001"] and os.path.isfile(out / "hall.preview.gif")
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
 
 

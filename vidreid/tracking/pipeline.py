@@ -6,7 +6,8 @@ Decoding twice costs far less than detecting, and it keeps memory bounded whatev
 design would have to keep the crops of every tentative track in memory).
 
 Output folder (written under a temporary name next to it, renamed into place when complete):
-    OUT/<camera>/<tracklet>/f000123.jpg     crops, named by 1-based frame number
+    OUT/tracklets/<camera>/<tracklet>/f000123.jpg   crops, named by 1-based frame number (a folder of tracklet
+                                            folders: `vidreid index build --gallery OUT` reads it)
     OUT/manifest.jsonl                      vidreid's manifest format (pid -1 = unknown, split gallery)
     OUT/tracklets.json                      sidecar: per tracklet its video, frame numbers, boxes and scores
     OUT/<camera>.tracks.txt                 every confirmed track in MOTChallenge format (frame,id,x,y,w,h,score,-1,-1,-1)
@@ -31,6 +32,7 @@ from .tracker import Tracker, TrackerConfig
 from .video import iter_frames, probe_video
 
 SIDECAR = "tracklets.json"
+CROPS = "tracklets"      # the crops' folder inside OUT (kept apart from the pictures, which are images too)
 SHEET_ROWS = 80          # contact sheet: at most this many tracklets (the longest), so the PNG stays viewable
 
 
@@ -95,7 +97,7 @@ def track_video(path: str, detector, tracker_cfg: TrackerConfig, every: int = 1,
     return tracker.result(), count
 
 
-def write_crops(path: str, folder: str, rows: np.ndarray, names: list[str], tracks: np.ndarray, cut: CutConfig,
+def write_crops(path: str, folder: str, preview_path: str, rows: np.ndarray, names: list[str], tracks: np.ndarray, cut: CutConfig,
                 every: int, start: int, stop: int | None, preview: str | None, progress: bool,
                 desc: str = "cut") -> int:
     """Pass 2: decode again; write the crop of every kept row to folder/<name>/f<frame>.jpg and the preview.
@@ -114,7 +116,7 @@ def write_crops(path: str, folder: str, rows: np.ndarray, names: list[str], trac
     if preview:
         from .draw import PreviewWriter
         total = info.frame_count and len(range(start, min(stop or info.frame_count, info.frame_count) + 1, every))
-        writer = PreviewWriter(folder + f".preview.{preview}", preview, info.fps / every, (info.height, info.width),
+        writer = PreviewWriter(preview_path, preview, info.fps / every, (info.height, info.width),
                                total=total)
     last = stop if preview else (int(frames_of.max()) if len(frames_of) else start)
     count = 0
@@ -180,7 +182,7 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
             names = tracklet_names(rows[:, 1], pieces) if len(rows) else []
             r.tracks, r.rows, r.names = len(np.unique(tracks[:, 1])), rows, names
             t0 = time.perf_counter()
-            write_crops(video, os.path.join(tmp, cam), rows, names, tracks, cut, every, start, stop, preview,
+            write_crops(video, os.path.join(tmp, CROPS, cam), os.path.join(tmp, f"{cam}.preview.{preview}"), rows, names, tracks, cut, every, start, stop, preview,
                         progress, f"cut {cam}")
             r.seconds_cut = time.perf_counter() - t0
             with open(os.path.join(tmp, f"{cam}.tracks.txt"), "w") as f:
@@ -193,7 +195,7 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
                                 "track": int(part[0, 1]), "frames": part[:, 0].astype(int).tolist(),
                                 "boxes": np.round(part[:, 2:6], 1).tolist(),
                                 "scores": np.round(part[:, 6], 4).tolist()})
-                manifest.append(json.dumps({"dir": f"{cam}/{name}", "pid": -1, "camid": camid, "split": "gallery"}))
+                manifest.append(json.dumps({"dir": f"{CROPS}/{cam}/{name}", "pid": -1, "camid": camid, "split": "gallery"}))
             r.tracklets = len(uniq)
             results.append(r)
         sidecar = {"format": "vidreid-tracklets/1", "detector": detector_name, "every": every, "start": start,
@@ -223,7 +225,7 @@ def write_sheet(folder: str, entries: list[dict]) -> str:
     rows = []
     for e in shown:                                                   # loop over tracklets, <= 8 crops each
         picks = np.unique(np.linspace(0, len(e["frames"]) - 1, min(8, len(e["frames"]))).round().astype(int))
-        crops = [cv2.imread(os.path.join(folder, e["name"], f"f{e['frames'][i]:06d}.jpg")) for i in picks]
+        crops = [cv2.imread(os.path.join(folder, CROPS, e["name"], f"f{e['frames'][i]:06d}.jpg")) for i in picks]
         rows.append((f"{e['name']}\nframes {e['frames'][0]}-{e['frames'][-1]}\n{len(e['frames'])} boxes",
                      [c for c in crops if c is not None]))
     path = os.path.join(folder, "contact_sheet.png")

@@ -208,6 +208,11 @@ class Tracker:
         self.mean, self.cov, self.state, self.uid, self.missed = (
             self.mean[mask], self.cov[mask], self.state[mask], self.uid[mask], self.missed[mask])
 
+    def observations(self, uid: int) -> np.ndarray:
+        """(k, 7) [frame, uid, x, y, w, h, score] of one track (by its internal uid, e.g. a seed's), in step order."""
+        obs = np.concatenate(self.obs) if self.obs else np.zeros((0, 7))
+        return obs[obs[:, 1] == uid]
+
     def result(self) -> np.ndarray:
         """(K, 7) float64 [frame, track id, x, y, w, h, score] of the confirmed tracks, ids renumbered 1, 2, ...
         in order of first appearance, rows sorted by (id, frame)."""
