@@ -60,6 +60,16 @@ def test_tracker_drops_one_frame_false_positives_and_refinds_lost_tracks():
     assert r[:, 0].tolist() == [f for f in range(1, 16) if not 6 <= f <= 8]
 
 
+def test_tracker_does_not_jump_to_a_much_taller_box():
+    tr = Tracker()
+    for f in range(1, 6):
+        tr.step(f, np.array([[100, 100, 20, 50, 0.9]]))
+    tr.step(6, np.array([[95, 75, 40, 100, 0.9]]))      # a loose box around a group: IoU 0.25, but 2x taller
+    tr.step(7, np.array([[95, 75, 40, 100, 0.9]]))
+    r = tr.result()
+    assert r[r[:, 1] == 1, 0].tolist() == [1, 2, 3, 4, 5] and len(np.unique(r[:, 1])) == 2
+
+
 def test_tracker_confirms_on_second_match_and_keeps_the_first_box():
     tr = Tracker()
     tr.step(1, np.zeros((0, 5)))

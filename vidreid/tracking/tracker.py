@@ -29,6 +29,8 @@ class TrackerConfig:
     low_match_iou: float = 0.5     # second association (low-score detections)
     tentative_iou: float = 0.3     # matching tentative tracks
     track_buffer: int = 30         # steps a lost track is kept for re-association
+    max_height_ratio: float = 1.5  # no match between a track and a box this many times taller or shorter than its
+                                   # prediction (HOG's loose boxes around groups otherwise capture tracks)
     std_position: float = 1 / 20   # Kalman process noise, relative to the box height (SORT/DeepSORT values)
     std_velocity: float = 1 / 160
 
@@ -163,7 +165,10 @@ class Tracker:
 
         def associate(track_mask, det_mask, min_iou):
             t_idx, d_idx = np.flatnonzero(track_mask), np.flatnonzero(det_mask)
-            r, c = match(iou_matrix(pred[t_idx], dets[d_idx]), min_iou)
+            iou = iou_matrix(pred[t_idx], dets[d_idx])
+            ratio = dets[d_idx, 3][None, :] / np.maximum(pred[t_idx, 3][:, None], 1e-6)
+            iou[(ratio > cfg.max_height_ratio) | (ratio < 1 / cfg.max_height_ratio)] = 0.0
+            r, c = match(iou, min_iou)
             t, d = t_idx[r], d_idx[c]
             matched_track[t] = True
             used_det[d] = True
