@@ -31,11 +31,13 @@ def block_video(path, frames=24, size=(120, 160), people=None, fps=10.0):
 
 
 def write_det(path, boxes: dict, score=0.9, drop=()):
-    """MOTChallenge det.txt of the true boxes (frames in `drop` left out)."""
+    """MOTChallenge det.txt of the true boxes (frames in `drop` left out; a dict {person: frames} drops only those
+    persons' boxes)."""
     lines = []
     for i, b in boxes.items():
+        dropped = drop.get(i, ()) if isinstance(drop, dict) else drop
         for f, (x, y, w, h) in enumerate(b.tolist(), 1):
-            if f not in drop:
+            if f not in dropped:
                 lines.append(f"{f},-1,{x},{y},{w},{h},{score},-1,-1,-1")
     lines.sort(key=lambda s: int(s.split(",")[0]))
     with open(path, "w") as fh:

@@ -189,3 +189,20 @@ def test_onnx_unknown_layout_is_one_clear_error(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(DetectionsError, match="junk.onnx: onnxruntime cannot load this model"):
         OnnxDetector(str(tmp_path / "junk.onnx"))
+
+
+def test_link_fragments_hand_checked():
+    from vidreid.tracking.join import JoinConfig, chain_roots, link_fragments
+    # fragments: 0 (frames 1-10, x=0) -> 1 (20-30, x=5, same look) -> 2 (40-50, x=8, same look);
+    # 3 (15-25, x=300: too far to be 0's continuation) looks like 0; 4 (35-45, x=6) looks different
+    starts, ends = np.array([1, 20, 40, 15, 35]), np.array([10, 30, 50, 25, 45])
+    boxes = np.array([[0, 0, 20, 50], [5, 0, 20, 50], [8, 0, 20, 50], [300, 0, 20, 50], [6, 0, 20, 50]], float)
+    e = np.eye(3)
+    feats = np.stack([e[0], e[0], (e[0] + 0.1 * e[1]) / np.linalg.norm(e[0] + 0.1 * e[1]), e[0], e[2]])
+    pred, dist = link_fragments(starts, ends, boxes, boxes, feats, JoinConfig(max_distance=0.25, max_gap=100,
+                                                                              max_speed=0.1))
+    assert pred.tolist() == [-1, 0, 1, -1, -1]
+    assert dist[1] == pytest.approx(0.0) and dist[2] == pytest.approx(1 - 1 / np.sqrt(1.01))
+    assert chain_roots(pred).tolist() == [0, 0, 0, 3, 4]
+    pred, _ = link_fragments(starts, ends, boxes, boxes, feats, JoinConfig(max_gap=5))
+    assert (pred == -1).all()                                           # gaps of 10 frames: too long

@@ -133,3 +133,27 @@ def test_bad_inputs_are_one_line_exit_2(two_cameras, tmp_path, capsys, case, mes
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_checkpoint_joins_the_fragments_of_one_person(two_cameras, tmp_path, capsys):
+    """Red is missed on frames 9-15 (longer than --track-buffer): the tracker starts a new track when it comes back;
+    its re-ID features join the two fragments, and blue (looks different) stays apart."""
+    from test_search import make_checkpoint
+    root, b1, _ = two_cameras
+    write_det(tmp_path / "gap.txt", b1, drop={0: range(9, 16)})
+    common = ["--detections", tmp_path / "gap.txt", "--min-height", 20, "--min-len", 4, "--track-buffer", 3,
+              "--preview", "none", "--crop-size", "64x32"]
+    assert run(root / "gate.avi", "--out", tmp_path / "plain", *common) == 0
+    plain = json.load(open(tmp_path / "plain" / "tracklets.json"))["tracklets"]
+    assert sorted(e["name"] for e in plain) == ["gate/t0001", "gate/t0002", "gate/t0003"]   # red, blue, red again
+    ck = make_checkpoint(tmp_path / "ck.safetensors")
+    capsys.readouterr()
+    assert run(root / "gate.avi", "--out", tmp_path / "joined", "--checkpoint", ck, *common) == 0
+    assert "(1 joined by appearance)" in capsys.readouterr().out
+    side = json.load(open(tmp_path / "joined" / "tracklets.json"))
+    names = {e["name"]: e for e in side["tracklets"]}
+    assert sorted(names) == ["gate/t0001-1", "gate/t0001-2", "gate/t0002"]
+    red2 = names["gate/t0001-2"]
+    assert red2["was"] == "gate/t0003" and red2["joined_to"] == "gate/t0001-1" and red2["frames"][0] == 16
+    assert crop_colour(tmp_path / "joined" / "tracklets" / "gate" / "t0001-2" / "f000022.jpg")[2] > 180   # red
+    assert sorted(os.listdir(tmp_path / "joined" / "tracklets" / "gate")) == ["t0001-1", "t0001-2", "t0002"]

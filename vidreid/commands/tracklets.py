@@ -39,6 +39,11 @@ def add_arguments(p):
     p.add_argument("--track-buffer", type=int, default=30, help="steps a lost track waits to be found again (30)")
     p.add_argument("--high-score", type=float, help="tracker: score of a confident detection (default 0.6; "
                                                      "with --detections 0.5)")
+    p.add_argument("--checkpoint", help="a re-ID checkpoint: join fragments of one person by appearance (the "
+                                        "model's features under a motion gate)")
+    p.add_argument("--join-distance", type=float, default=0.25,
+                   help="--checkpoint: join fragments whose features are at most this far apart (1 - cos; 0.25)")
+    p.add_argument("--join-gap", type=int, default=100, help="--checkpoint: at most this many frames apart (100)")
     p.add_argument("--preview", choices=("mp4", "gif", "none"), default="mp4", help="annotated preview (mp4)")
     p.add_argument("--force", action="store_true", help="replace OUT when it is an earlier tracklets output")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -80,8 +85,14 @@ def run(args) -> int:
         tcfg.high_score = 0.5
     tcfg.new_track_score = tcfg.high_score + 0.1          # ByteTrack's rule: new tracks need a little more
     cut = CutConfig(args.min_len, args.max_gap, args.min_height, h, w)
+    join = None
+    if args.checkpoint:
+        from ..search.extractor import FeatureExtractor
+        from ..tracking.join import JoinConfig
+        join = (FeatureExtractor(args.checkpoint, workers=0), JoinConfig(args.join_distance, args.join_gap))
     doc = run_tracklets(args.videos, args.out, detectors, args.camera, tcfg, cut, args.every, args.start, args.stop,
-                        None if args.preview == "none" else args.preview, not args.no_progress, args.force, name)
+                        None if args.preview == "none" else args.preview, not args.no_progress, args.force, name,
+                        join)
     if args.json:
         print(json.dumps({"out": os.path.abspath(args.out), "videos": doc["videos"],
                           "tracklets": len(doc["tracklets"])}, indent=1))
@@ -89,7 +100,8 @@ def run(args) -> int:
     for v in doc["videos"]:
         fps = v["frames_processed"] / max(v["seconds_track"], 1e-9)
         print(f"{v['camera']}: {v['frames_processed']} frames ({fps:.1f} frames/s tracking), {v['tracks']} tracks, "
-              f"{v['tracklets']} tracklets; {v['seconds_track'] + v['seconds_cut']:.1f} s")
+              f"{v['tracklets']} tracklets" + (f" ({v['joined']} joined by appearance)" if args.checkpoint else "")
+              + f"; {v['seconds_track'] + v['seconds_cut']:.1f} s")
     if not doc["tracklets"]:
         print("no tracklet kept: people too small or too briefly seen? try --upscale 2 (hog), a lower --min-height "
               "or --min-len, or check the preview")

@@ -48,6 +48,7 @@ class VideoResult:
     tracklets: int = 0
     seconds_track: float = 0.0
     seconds_cut: float = 0.0
+    joined: int = 0                                          # fragments joined to an earlier one (--checkpoint)
     rows: np.ndarray = field(default=None, repr=False)       # kept boxes (k, 7) [frame, id, x, y, w, h, score]
     names: list = field(default_factory=list, repr=False)    # tracklet name of each kept row
 
@@ -148,8 +149,9 @@ def _mot_lines(tracks: np.ndarray) -> str:
 def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[str] | None = None,
                   tracker_cfg: TrackerConfig | None = None, cut: CutConfig | None = None, every: int = 1,
                   start: int = 1, stop: int | None = None, preview: str | None = "mp4", progress: bool = False,
-                  force: bool = False, detector_name: str = "hog") -> dict:
-    """Videos (one camera each) -> the output folder described in the module docstring; returns the sidecar."""
+                  force: bool = False, detector_name: str = "hog", join=None) -> dict:
+    """Videos (one camera each) -> the output folder described in the module docstring; returns the sidecar.
+    join: (FeatureExtractor, JoinConfig) to join fragments of one person by appearance (join.py), or None."""
     from ..engine.checkpoint import atomic_write_text
     tracker_cfg, cut = tracker_cfg or TrackerConfig(), cut or CutConfig()
     if every < 1 or start < 1 or (stop is not None and stop < start):
@@ -188,18 +190,23 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
             with open(os.path.join(tmp, f"{cam}.tracks.txt"), "w") as f:
                 f.write(_mot_lines(tracks))
             uniq, first = np.unique(np.asarray(names), return_index=True) if names else ([], [])
+            cam_entries = []
             for name in [names[i] for i in sorted(first)]:            # loop over tracklets
-                sel = np.asarray(names) == name
-                part = rows[sel]
-                entries.append({"name": f"{cam}/{name}", "camera": cam, "camid": camid, "video": r.path,
-                                "track": int(part[0, 1]), "frames": part[:, 0].astype(int).tolist(),
-                                "boxes": np.round(part[:, 2:6], 1).tolist(),
-                                "scores": np.round(part[:, 6], 4).tolist()})
-                manifest.append(json.dumps({"dir": f"{CROPS}/{cam}/{name}", "pid": -1, "camid": camid, "split": "gallery"}))
+                part = rows[np.asarray(names) == name]
+                cam_entries.append({"name": f"{cam}/{name}", "camera": cam, "camid": camid, "video": r.path,
+                                    "track": int(part[0, 1]), "frames": part[:, 0].astype(int).tolist(),
+                                    "boxes": np.round(part[:, 2:6], 1).tolist(),
+                                    "scores": np.round(part[:, 6], 4).tolist()})
+            if join is not None and len(cam_entries) > 1:
+                r.joined = join_camera(tmp, cam_entries, *join)
+            entries += cam_entries
+            manifest += [json.dumps({"dir": f"{CROPS}/{e['name']}", "pid": -1, "camid": camid, "split": "gallery"})
+                         for e in cam_entries]
             r.tracklets = len(uniq)
             results.append(r)
         sidecar = {"format": "vidreid-tracklets/1", "detector": detector_name, "every": every, "start": start,
                    "stop": stop, "tracker": asdict(tracker_cfg), "cut": asdict(cut),
+                   "join": None if join is None else dict(asdict(join[1]), checkpoint=join[0].checkpoint),
                    "videos": [{k: v for k, v in asdict(r).items() if k not in ("rows", "names")} for r in results],
                    "tracklets": entries}
         atomic_write_text(os.path.join(tmp, "manifest.jsonl"), "".join(m + "\n" for m in manifest))
@@ -213,6 +220,45 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return sidecar
+
+
+def join_camera(tmp: str, entries: list[dict], extractor, cfg) -> int:
+    """Join one camera's fragments by appearance (join.py): renumber their tracks and pieces, rename their crop
+    folders in `tmp` to match, record each joined fragment's former name and feature distance. Returns the joins."""
+    from ..data.types import Tracklet
+    from .join import chain_roots, link_fragments
+    tracklets = [Tracklet(tuple(os.path.join(tmp, CROPS, e["name"], f"f{f:06d}.jpg") for f in e["frames"]), -1, 0)
+                 for e in entries]
+    feats = extractor.embed_tracklets(tracklets)
+    starts = np.array([e["frames"][0] for e in entries])
+    ends = np.array([e["frames"][-1] for e in entries])
+    first = np.array([e["boxes"][0] for e in entries], np.float64)
+    last = np.array([e["boxes"][-1] for e in entries], np.float64)
+    pred, dist = link_fragments(starts, ends, first, last, feats, cfg)
+    if (pred < 0).all():
+        return 0
+    roots = chain_roots(pred)
+    tracks = np.array([entries[i]["track"] for i in roots])             # a chain takes its first fragment's track
+    cam = entries[0]["camera"]
+    old = [e["name"] for e in entries]
+    pieces = np.zeros(len(entries), np.int64)
+    for t in np.unique(tracks):                                         # number the pieces of each track by time
+        idx = np.flatnonzero(tracks == t)
+        pieces[idx[np.argsort(starts[idx], kind="stable")]] = np.arange(1, len(idx) + 1)
+    new = [f"{cam}/{n}" for n in tracklet_names(tracks, pieces)]
+    base = os.path.join(tmp, CROPS)
+    for i, name in enumerate(old):                                      # two-phase rename: names may swap
+        os.rename(os.path.join(base, name), os.path.join(base, name + ".joining"))
+    for i, name in enumerate(old):
+        os.rename(os.path.join(base, name + ".joining"), os.path.join(base, new[i]))
+    for i, e in enumerate(entries):
+        if new[i] != e["name"] or pred[i] >= 0:
+            e["was"] = e["name"]
+        if pred[i] >= 0:
+            e["joined_to"], e["appearance_distance"] = new[pred[i]], round(float(dist[i]), 4)
+        e["name"], e["track"] = new[i], int(tracks[i])
+    entries.sort(key=lambda e: (e["track"], e["frames"][0]))
+    return int((pred >= 0).sum())
 
 
 def write_sheet(folder: str, entries: list[dict]) -> str:
