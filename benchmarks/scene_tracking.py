@@ -8,6 +8,8 @@ and identity is known.
    cameras, then
    * MOT metrics of each camera's tracks (OUT/<cam>.tracks.txt) against all its ground-truth boxes (visibility > 0),
      py-motmetrics definitions (vidreid.tracking.metrics), IoU >= 0.5; totals = counts summed over cameras;
+     also of the cut tracklets (the boxes kept in tracklets.json, with their track numbers: what the gallery gets);
+   * "+join" modes add `--checkpoint` fragment joining (vidreid.tracking.join) with the same checkpoint;
    * re-ID of the cut tracklets across cameras: each tracklet's identity is the majority ground-truth id of its
      boxes (IoU >= 0.5 with that frame's ground truth; none -> pid 0, a distractor); purity = share of its boxes
      with that id. Features: FeatureExtractor(--checkpoint) (its own test sampling), distance 1 - cos; `mars`
@@ -72,11 +74,24 @@ def reid(sidecar: dict, out: str, gts: dict, checkpoint: str) -> dict:
             "R5": float(res["cmc"][4]) if res else float("nan")}
 
 
+def totals() -> dict:
+    return dict(num_gt=0, num_hyp=0, fp=0, fn=0, id_switches=0, idtp=0, mota=float("nan"), idf1=float("nan"))
+
+
+def add(tot: dict, m) -> None:
+    """Sum one camera's counts into `tot` and recompute MOTA and IDF1 from the sums."""
+    for k in ("num_gt", "num_hyp", "fp", "fn", "id_switches", "idtp"):
+        tot[k] += getattr(m, k)
+    tot["mota"] = 1 - (tot["fn"] + tot["fp"] + tot["id_switches"]) / tot["num_gt"]
+    tot["idf1"] = 2 * tot["idtp"] / (tot["num_gt"] + tot["num_hyp"])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, help="re-ID checkpoint for the cross-camera part")
     ap.add_argument("--work", default="runs/scene_bench", help="scenes and tracklets go here")
-    ap.add_argument("--detectors", nargs="+", default=["oracle", "hog"], choices=["oracle", "hog"])
+    ap.add_argument("--detectors", nargs="+", default=["oracle", "oracle+join", "hog"],
+                    choices=["oracle", "oracle+join", "hog", "hog+join"])
     ap.add_argument("--cams", type=int, default=3)
     ap.add_argument("--ids", type=int, default=12)
     ap.add_argument("--frames", type=int, default=200)
@@ -109,39 +124,49 @@ def main() -> int:
     results = {"config": cfg.__dict__, "upscale": args.upscale, "every": args.every, "checkpoint": args.checkpoint}
     rows = []
     for mode in args.detectors:
-        if mode == "oracle":
+        join = None
+        if mode.endswith("+join"):
+            from vidreid.search.extractor import FeatureExtractor
+            from vidreid.tracking.join import JoinConfig
+            join = (FeatureExtractor(args.checkpoint, workers=0), JoinConfig())
+        if mode.startswith("oracle"):
             dets = [FileDetector(os.path.join(scenes, c, "det", "det.txt")) for c in cams]
             tcfg = TrackerConfig(high_score=0.5, new_track_score=0.6)
         else:
             dets = [HogDetector(args.upscale)] * len(cams)
             tcfg = TrackerConfig()
-        out = os.path.join(args.work, f"tracklets_{mode}")
+        out = os.path.join(args.work, f"tracklets_{mode.replace('+', '_')}")
         t0 = time.perf_counter()
         side = run_tracklets(videos, out, dets, cams, tcfg, CutConfig(min_height=32), args.every, preview=None,
-                             progress=True, force=True, detector_name=mode)
+                             progress=True, force=True, detector_name=mode, join=join)
         seconds = time.perf_counter() - t0
-        per_cam, tot = {}, dict(num_gt=0, num_hyp=0, fp=0, fn=0, id_switches=0, idtp=0)
+        per_cam, tot, tot_cut = {}, totals(), totals()
         for c in cams:
-            hyp = read_mot_file(os.path.join(out, f"{c}.tracks.txt")) if os.path.getsize(
-                os.path.join(out, f"{c}.tracks.txt")) else np.zeros((0, 7))
+            path = os.path.join(out, f"{c}.tracks.txt")
+            hyp = read_mot_file(path) if os.path.getsize(path) else np.zeros((0, 7))
             m = evaluate_mot(gts[c], hyp)
             per_cam[c] = m.to_dict()
-            for k in tot:
-                tot[k] += getattr(m, k)
-        tot["mota"] = 1 - (tot["fn"] + tot["fp"] + tot["id_switches"]) / tot["num_gt"]
-        tot["idf1"] = 2 * tot["idtp"] / (tot["num_gt"] + tot["num_hyp"])
+            add(tot, m)
+            cut = [[f, e["track"], *b] for e in side["tracklets"] if e["camera"] == c
+                   for f, b in zip(e["frames"], e["boxes"])]
+            add(tot_cut, evaluate_mot(gts[c], np.array(cut, np.float64).reshape(-1, 6)))
         r = reid(side, out, gts, args.checkpoint)
         frames = sum(v["frames_processed"] for v in side["videos"])
-        results[mode] = {"mot": tot, "per_camera": per_cam, "reid": r, "seconds": seconds, "frames": frames}
+        results[mode] = {"mot": tot, "mot_tracklets": tot_cut, "per_camera": per_cam, "reid": r,
+                         "seconds": seconds, "frames": frames}
         rows.append(f"| {mode} | {100 * tot['mota']:.1f} | {100 * tot['idf1']:.1f} | {tot['id_switches']} | "
-                    f"{tot['fp']} | {tot['fn']} | {tot['num_gt']} | {r['tracklets']} ({r['distractors']} distractors) "
+                    f"{tot['fp']} | {tot['fn']} | {tot['num_gt']} | {100 * tot_cut['idf1']:.1f} | "
+                    f"{tot_cut['id_switches']} | {r['tracklets']} ({r['distractors']} distractors) "
                     f"| {100 * r['purity']:.1f} | {r['queries']} | {100 * r['mAP']:.1f} | {100 * r['R1']:.1f} | "
                     f"{frames / seconds:.1f} |")
-    with open(os.path.join(args.work, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    print("| detector | MOTA | IDF1 | ID switches | FP | FN | GT boxes | tracklets | purity | queries | mAP | R1 "
-          "| frames/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    path = os.path.join(args.work, "results.json")
+    previous = json.load(open(path)) if os.path.isfile(path) else {}
+    previous.update(results)                                           # runs of other detectors are kept
+    with open(path, "w") as f:
+        json.dump(previous, f, indent=1)
+    print("| detector | MOTA | IDF1 | ID sw. | FP | FN | GT boxes | tracklets IDF1 | tracklets ID sw. | tracklets "
+          "| purity | queries | mAP | R1 | frames/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
 

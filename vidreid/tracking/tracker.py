@@ -157,6 +157,7 @@ class Tracker:
         if seeded.any():
             self.missed[seeded] = 0
         if len(self.mean):
+            self.mean[self.state != TRACKED, 7] = 0.0   # ByteTrack: an unseen box keeps its height (no growth)
             self.mean, self.cov = self.kf.predict(self.mean, self.cov)
         matched_track = seeded.copy()
         used_det = np.zeros(len(dets), bool)
