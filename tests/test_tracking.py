@@ -206,3 +206,16 @@ def test_link_fragments_hand_checked():
     assert chain_roots(pred).tolist() == [0, 0, 0, 3, 4]
     pred, _ = link_fragments(starts, ends, boxes, boxes, feats, JoinConfig(max_gap=5))
     assert (pred == -1).all()                                           # gaps of 10 frames: too long
+
+
+def test_lost_track_keeps_its_height():
+    """A box growing fast (a loose detector box) then unseen: ByteTrack stops the height's growth while the track is
+    lost, so the person is found again at a sensible size instead of a predicted giant."""
+    tr = Tracker()
+    for f, h in enumerate(range(40, 131, 10), 1):                     # frames 1-10: 40 -> 130 px tall
+        tr.step(f, np.array([[100, 100, h * 0.4, h, 0.9]]))
+    for f in range(11, 21):
+        tr.step(f, np.zeros((0, 5)))
+    tr.step(21, np.array([[100, 100, 52, 130, 0.9]]))                 # back, as tall as when last seen
+    r = tr.result()
+    assert np.unique(r[:, 1]).tolist() == [1] and r[-1, 0] == 21
