@@ -99,6 +99,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--upscale", type=float, default=1.5, help="hog: frame scale before detection")
     ap.add_argument("--every", type=int, default=1)
+    ap.add_argument("--join-distance", type=float, nargs="+", default=[0.25],
+                    help="+join modes: JoinConfig.max_distance values to run (one row each)")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -123,19 +125,21 @@ def main() -> int:
     gts = {c: read_mot_file(os.path.join(scenes, c, "gt", "gt.txt")) for c in cams}
     results = {"config": cfg.__dict__, "upscale": args.upscale, "every": args.every, "checkpoint": args.checkpoint}
     rows = []
-    for mode in args.detectors:
+    runs = [(m, d) for m in args.detectors for d in (args.join_distance if m.endswith("+join") else [None])]
+    for mode, join_distance in runs:
         join = None
-        if mode.endswith("+join"):
+        if join_distance is not None:
             from vidreid.search.extractor import FeatureExtractor
             from vidreid.tracking.join import JoinConfig
-            join = (FeatureExtractor(args.checkpoint, workers=0), JoinConfig())
+            join = (FeatureExtractor(args.checkpoint, workers=0), JoinConfig(max_distance=join_distance))
+            mode = f"{mode} {join_distance:g}"
         if mode.startswith("oracle"):
             dets = [FileDetector(os.path.join(scenes, c, "det", "det.txt")) for c in cams]
             tcfg = TrackerConfig(high_score=0.5, new_track_score=0.6)
         else:
             dets = [HogDetector(args.upscale)] * len(cams)
             tcfg = TrackerConfig()
-        out = os.path.join(args.work, f"tracklets_{mode.replace('+', '_')}")
+        out = os.path.join(args.work, "tracklets_" + mode.replace("+", "_").replace(" ", "_"))
         t0 = time.perf_counter()
         side = run_tracklets(videos, out, dets, cams, tcfg, CutConfig(min_height=32), args.every, preview=None,
                              progress=True, force=True, detector_name=mode, join=join)
