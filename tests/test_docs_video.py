@@ -1,6 +1,7 @@
 """docs/search.md "From video to matches": every command of its two fenced blocks, run as written there (only the
 files, the frame number and the box are replaced by test ones): two short clips of the real vtest.avi as two cameras
-(skipped where it is absent), HOG / det.txt / ONNX detectors, a followed probe and a track probe."""
+(skipped where it is absent), HOG / det.txt / ONNX detectors, a followed probe and a track probe -- the whole loop
+on real video: tracklets -> index build -> search with a followed probe -> HTML page."""
 import json
 import os
 import re
@@ -64,6 +65,7 @@ def test_docs_video_to_matches(tmp_path, capsys):
             t = max((e for e in side["tracklets"] if e["camera"] == "gate"), key=lambda e: len(e["frames"]))
             k = len(t["frames"]) // 2
             files["120"] = str(t["frames"][k])
+            seeded = t["name"]
             files["410,120,90,230"] = ",".join(str(int(round(v))) for v in t["boxes"][k])
         assert all(a in files or a.startswith("-") or not ("/" in a or "." in a or "," in a) or a.startswith("hall/")
                    for a in argv), f"a file in the docs' command that this test does not provide: {command}"
@@ -78,4 +80,6 @@ def test_docs_video_to_matches(tmp_path, capsys):
     onnx = json.load(open(tmp_path / "footage_onnx" / "tracklets.json"))
     assert len(onnx["tracklets"]) == 1 and len(onnx["tracklets"][0]["frames"]) == CLIP
     assert "followed from frame" in outputs[2] and "followed from frame" in (tmp_path / "m.html").read_text()
+    first_hit = next(ln for ln in outputs[2].splitlines() if ln.strip().startswith("1 "))
+    assert first_hit.split()[-1] == seeded                # the followed person's own tracklet ranks first
     assert "track   hall/1 of" in outputs[5] and (tmp_path / "t.html").is_file()
