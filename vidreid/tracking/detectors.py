@@ -48,7 +48,8 @@ class HogDetector:
 
     def __init__(self, upscale: float = 1.0, min_score: float = 0.5, win_stride: int = 8, scale: float = 1.05,
                  nms_iou: float = 0.5):
-        import cv2
+        from .video import _cv2
+        cv2 = _cv2()                               # one clear line when OpenCV is not installed
         if upscale <= 0:
             raise VidReIDError(f"--upscale must be > 0, got {upscale}")
         self.cv2 = cv2
@@ -171,7 +172,8 @@ class OnnxDetector:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise VidReIDError("--detector onnx:PATH needs onnxruntime: pip install onnxruntime") from None
+            raise VidReIDError("--detector onnx:PATH needs onnxruntime: pip install 'vidreid[export]' "
+                               "(or onnxruntime)") from None
         try:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = 1
