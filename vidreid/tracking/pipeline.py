@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -57,17 +55,6 @@ def camera_name(path: str) -> str:
     """A camera label from a video's file name: its stem with anything but letters, digits, - _ . replaced."""
     stem = os.path.splitext(os.path.basename(path))[0]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "camera"
-
-
-def check_output(out: str, force: bool) -> None:
-    """Refuse to write over an existing path unless --force, and even then only over a tracklets output."""
-    if not os.path.lexists(out):
-        return
-    if not force:
-        raise VidReIDError(f"{out}: already exists; pass --force to replace it, or choose another --out")
-    if not os.path.isdir(out) or not os.path.isfile(os.path.join(out, SIDECAR)):
-        raise VidReIDError(f"{out}: exists and is not a `vidreid tracklets` output (no {SIDECAR}); "
-                           f"--force only replaces those")
 
 
 def _bar(total, desc, progress):
@@ -152,7 +139,7 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
                   force: bool = False, detector_name: str = "hog", join=None) -> dict:
     """Videos (one camera each) -> the output folder described in the module docstring; returns the sidecar.
     join: (FeatureExtractor, JoinConfig) to join fragments of one person by appearance (join.py), or None."""
-    from ..engine.checkpoint import atomic_write_text
+    from ..engine.checkpoint import atomic_folder, atomic_write_text
     tracker_cfg, cut = tracker_cfg or TrackerConfig(), cut or CutConfig()
     if every < 1 or start < 1 or (stop is not None and stop < start):
         raise VidReIDError(f"need --every >= 1, --start >= 1 and --stop >= --start, got {every}, {start}, {stop}")
@@ -166,13 +153,8 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
     bad = [c for c in cameras if not re.fullmatch(r"[A-Za-z0-9_.-]+", c) or c.startswith(".")]
     if bad:
         raise VidReIDError(f"--camera {bad[0]!r}: use letters, digits, '-', '_' or '.' (it names a folder)")
-    out = os.path.abspath(out)
-    check_output(out, force)
     infos = [probe_video(v) for v in videos]                          # every video readable before any work
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-tracklets-", dir=parent)
-    try:
+    with atomic_folder(out, force, SIDECAR, "`vidreid tracklets`") as tmp:
         results, entries, manifest = [], [], []
         for camid, (video, cam, info, det) in enumerate(zip(videos, cameras, infos, detectors)):
             r = VideoResult(os.path.abspath(video), cam, info.width, info.height, info.fps)
@@ -212,13 +194,6 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
         atomic_write_text(os.path.join(tmp, "manifest.jsonl"), "".join(m + "\n" for m in manifest))
         atomic_write_text(os.path.join(tmp, SIDECAR), json.dumps(sidecar, indent=1))
         write_sheet(tmp, entries)
-        if os.path.lexists(out):                                      # --force, checked above: a tracklets output
-            check_output(out, True)
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return sidecar
 
 

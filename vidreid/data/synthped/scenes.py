@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -250,13 +248,8 @@ def generate_scenes(out: str, cfg: SceneConfig | None = None, progress: bool = T
     only an earlier scenes output). Returns the scenes.json document."""
     import cv2
     from tqdm import tqdm
+    from ...engine.checkpoint import atomic_folder
     cfg = (cfg or SceneConfig()).validate()
-    out = os.path.abspath(out)
-    if os.path.lexists(out):
-        if not force:
-            raise VidReIDError(f"{out}: already exists; pass --force to replace it, or choose another --out")
-        if not os.path.isfile(os.path.join(out, "scenes.json")):
-            raise VidReIDError(f"{out}: exists and is not a scenes output (no scenes.json); --force only replaces those")
     # SynthPed's persons and cameras at this frame size (its identity / camera seed streams)
     scfg = SynthPedConfig(ids=max(2, cfg.ids), cams=max(2, cfg.cams), height=cfg.height, width=cfg.width,
                           seed=cfg.seed)
@@ -265,10 +258,8 @@ def generate_scenes(out: str, cfg: SceneConfig | None = None, progress: bool = T
                for pid in range(1, cfg.ids + 1)}
     cameras = make_cameras(scfg)[:cfg.cams]
     passes = plan_passes(cfg)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-scenes-", dir=os.path.dirname(out))
     summary = []
-    try:
+    with atomic_folder(out, force, "scenes.json", "scenes") as tmp:
         bar = tqdm(total=cfg.frames * cfg.cams, desc="render scenes", unit="frame", disable=not progress,
                    dynamic_ncols=True)
         for cam in cameras:                                              # loop over cameras
@@ -301,12 +292,6 @@ def generate_scenes(out: str, cfg: SceneConfig | None = None, progress: bool = T
                "passes": [asdict(p) for p in passes]}
         with open(os.path.join(tmp, "scenes.json"), "w") as f:
             json.dump(doc, f, indent=1)
-        if os.path.lexists(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return doc
 
 
