@@ -157,3 +157,13 @@ def test_checkpoint_joins_the_fragments_of_one_person(two_cameras, tmp_path, cap
     assert red2["was"] == "gate/t0003" and red2["joined_to"] == "gate/t0001-1" and red2["frames"][0] == 16
     assert crop_colour(tmp_path / "joined" / "tracklets" / "gate" / "t0001-2" / "f000022.jpg")[2] > 180   # red
     assert sorted(os.listdir(tmp_path / "joined" / "tracklets" / "gate")) == ["t0001-1", "t0001-2", "t0002"]
+
+
+def test_force_never_deletes_a_folder_it_did_not_make(two_cameras, tmp_path, capsys):
+    root, b1, _ = two_cameras
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    assert run(root / "gate.avi", "--detections", write_det(tmp_path / "d.txt", b1), "--out", mine, "--force") == 2
+    assert "is not a `vidreid tracklets` output" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "precious"
