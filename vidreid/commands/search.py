@@ -14,6 +14,15 @@ def add_arguments(p):
                         "with the index's folder pattern)")
     p.add_argument("--camera", help="the probe's camera label, as the index names cameras (see `vidreid index info`)")
     p.add_argument("--box", help="crop every probe frame to x,y,w,h (pixels) first, e.g. --box 410,120,90,230")
+    p.add_argument("--frame", type=int, help="follow the person in --box from this frame (1-based) forwards and "
+                                             "backwards through the probe video, instead of one fixed box")
+    p.add_argument("--track", help="with --probe a `vidreid tracklets` folder: search with this track (7, t0007, "
+                                   "CAMERA/t0007)")
+    p.add_argument("--detector", default="hog", help="following: hog | onnx:PATH (default hog)")
+    p.add_argument("--detections", metavar="DET_TXT", help="following: the probe video's MOTChallenge det.txt")
+    p.add_argument("--upscale", type=float, default=1.0, help="following with hog: frame scale before detecting")
+    p.add_argument("--every", type=int, default=1, help="following: every N-th frame (default 1)")
+    p.add_argument("--follow-frames", type=int, help="following: at most this many frames on each side of --frame")
     p.add_argument("--nprobe", type=int, help="IVF lists to visit (default: the index's)")
     p.add_argument("--json", action="store_true", help="print the results as JSON (for programs)")
     p.add_argument("--html", metavar="OUT", help="also write an HTML page of the probe and the results")
@@ -25,9 +34,11 @@ def add_arguments(p):
 def format_hits(result, index) -> str:
     """The ranked list as a fixed-width table."""
     from ..search.index import format_percentile
+    from ..search.probe import describe_followed
     p = result.probe
     lines = [f"probe   {p.source} ({p.kind}, {p.num_frames} frames"
              + (f", camera {result.camera}" if result.camera else "") + (f", box {p.box}" if p.box else "") + ")",
+             *([describe_followed(p.followed)] if p.followed else []),
              f"index   {index.path} ({len(index)} tracklets, {index.header['model'].get('name')}, "
              f"distance = 1 - cos" + (" of centred features" if result.centred else "")
              + (", same camera excluded" if result.exclude_same_camera else "") + ")"]
@@ -51,13 +62,27 @@ def run(args) -> int:
     from ..search.index import GalleryIndex
     from ..search.searcher import Searcher
 
+    from ..errors import VidReIDError
     if args.top < 1:
-        from ..errors import VidReIDError
         raise VidReIDError(f"--top must be >= 1, got {args.top}")
     gi = GalleryIndex.load(args.index)
     checkpoint = args.checkpoint or gi.header["model"].get("checkpoint")
     s = Searcher(checkpoint, index=gi, device=args.device, workers=0)
-    result = s.query(args.probe, top=args.top, exclude_same_camera=args.exclude_same_camera, camera=args.camera,
+    probe = args.probe
+    if args.track is not None:
+        from ..search.probe import track_probe
+        if args.box or args.frame:
+            raise VidReIDError("--track picks a whole track: no --box or --frame with it")
+        probe = track_probe(args.probe, args.track, args.camera)
+    elif args.frame is not None:
+        from ..search.probe import follow_probe
+        from ..tracking.detectors import build_detector
+        if not args.box:
+            raise VidReIDError("--frame N follows the person in --box x,y,w,h at that frame: pass --box too")
+        detector = build_detector(args.detector, args.detections, upscale=args.upscale)
+        probe = follow_probe(args.probe, args.box, args.frame, detector, s.extractor.input_size, args.every,
+                             args.follow_frames, progress=not args.json)
+    result = s.query(probe, top=args.top, exclude_same_camera=args.exclude_same_camera, camera=args.camera,
                      box=args.box, nprobe=args.nprobe)
     if args.html:
         from ..search.html import render_html

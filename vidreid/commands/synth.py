@@ -1,4 +1,5 @@
-"""`vidreid synth`: render the SynthPed dataset (deterministic from --seed) in the MARS or DukeV layout."""
+"""`vidreid synth`: render the SynthPed dataset (deterministic from --seed) in the MARS or DukeV layout, or with
+--scenes full-frame multi-camera videos with MOTChallenge ground truth (a detection + tracking + re-ID benchmark)."""
 from __future__ import annotations
 
 import argparse
@@ -15,10 +16,17 @@ _KNOBS = {
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (created; replaced if it holds an older SynthPed)")
-    p.add_argument("--ids", type=int, default=300, help="labelled identities, half train / half test (default 300)")
-    p.add_argument("--cams", type=int, default=6,
-                   help="cameras: 2..6 with --layout mars, 2..8 with --layout dukev (default 6)")
-    p.add_argument("--size", default="256x128", help="frame HEIGHTxWIDTH (default 256x128; the demo uses 128x64)")
+    p.add_argument("--ids", type=int, default=None,
+                   help="labelled identities, half train / half test (default 300; --scenes: 8)")
+    p.add_argument("--cams", type=int, default=None,
+                   help="cameras: 2..6 with --layout mars, 2..8 with --layout dukev (default 6; --scenes: 3)")
+    p.add_argument("--size", default=None,
+                   help="frame HEIGHTxWIDTH (default 256x128; the demo uses 128x64; --scenes: 288x512)")
+    p.add_argument("--scenes", action="store_true",
+                   help="render full-frame scene videos per camera with MOTChallenge gt.txt instead of a dataset")
+    p.add_argument("--frames", type=int, default=150, help="--scenes: frames per camera (default 150)")
+    p.add_argument("--fps", type=float, default=10.0, help="--scenes: frame rate of the videos (default 10)")
+    p.add_argument("--force", action="store_true", help="--scenes: replace OUT when it is an earlier scenes output")
     p.add_argument("--seed", type=int, default=0, help="global seed: same seed and options, same bytes (default 0)")
     p.add_argument("--layout", default="mars", help="mars (bbox_train/bbox_test/info) or dukev (train/query/gallery)")
     p.add_argument("--workers", type=int, default=None, help="rendering processes (default: all CPU cores)")
@@ -52,13 +60,31 @@ def _parse_sets(items: list[str]) -> dict:
     return out
 
 
+def run_scenes(args: argparse.Namespace) -> int:
+    from ..data.synthped import parse_size
+    from ..data.synthped.scenes import SceneConfig, generate_scenes
+    h, w = parse_size(args.size or "288x512")
+    cfg = SceneConfig(cams=3 if args.cams is None else args.cams, ids=8 if args.ids is None else args.ids, frames=args.frames, height=h, width=w, fps=args.fps,
+                      seed=args.seed)
+    doc = generate_scenes(args.out, cfg, progress=not args.quiet, force=args.force)
+    if not args.quiet:
+        for c in doc["cameras"]:
+            print(f"{c['camera']}: {args.out}/{c['video']}, {c['gt_rows']} ground-truth boxes of "
+                  f"{len(c['identities'])} identities")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..data.synthped import generate_synthped, make_config
     from ..errors import ConfigError
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    options = dict(ids=args.ids, cams=args.cams, size=args.size, seed=args.seed, layout=args.layout)
+    if args.scenes:
+        return run_scenes(args)
+    options = dict(ids=300 if args.ids is None else args.ids, cams=6 if args.cams is None else args.cams,
+                   size=args.size or "256x128", seed=args.seed,
+                   layout=args.layout)
     options.update({k: getattr(args, k) for k in _KNOBS if getattr(args, k) is not None})
     options.update(_parse_sets(args.set))
     cfg = make_config(None, **options)  # validates every value before anything is written

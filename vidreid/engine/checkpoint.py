@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..errors import CheckpointError
+from ..errors import CheckpointError, VidReIDError
 
 
 TEMP_PREFIX = ".tmp-"  # atomic_path's temp files: TEMP_PREFIX + 8 random characters (tempfile) + the real name
@@ -170,3 +170,28 @@ def build_model_from_checkpoint(path: str, num_classes: int | None = None, devic
               file=sys.stderr)
     load_weights(model, state, path, allow_new_classifier=n != meta["num_classes"])
     return model.to(device).eval(), meta
+
+
+@contextmanager
+def atomic_folder(out: str, force: bool, marker: str, what: str):
+    """Yield a new temporary folder next to `out`; on success it replaces `out` in one rename, on failure it is
+    deleted. `out` must not exist, or with `force` be an earlier output of the same kind (holding `marker`), so a
+    folder the user made is never deleted. `what` names the kind in messages."""
+    import shutil
+    out = os.path.abspath(out)
+    if os.path.lexists(out):
+        if not force:
+            raise VidReIDError(f"{out}: already exists; pass --force to replace it, or choose another --out")
+        if not os.path.isdir(out) or not os.path.isfile(os.path.join(out, marker)):
+            raise VidReIDError(f"{out}: exists and is not a {what} output (no {marker}); --force only replaces those")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=os.path.dirname(out))
+    try:
+        yield tmp
+        if os.path.lexists(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        _fsync(os.path.dirname(out))
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)

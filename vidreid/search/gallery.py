@@ -232,4 +232,6 @@ def resolve_gallery(gallery=None, dataset: str | None = None, root: str | None =
         return from_manifest(path, split or "all")
     if split not in (None, "all"):
         raise VidReIDError(f"--split {split} applies to datasets and manifests, not to a folder of tracklet folders")
+    if os.path.isfile(os.path.join(path, "tracklets.json")) and os.path.isdir(os.path.join(path, "tracklets")):
+        path = os.path.join(path, "tracklets")       # a `vidreid tracklets` output: its crops, not its pictures
     return from_folder(path, pattern)

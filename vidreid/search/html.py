@@ -144,6 +144,9 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
     cam = f"camera {html.escape(result.camera)}" if result.camera else "camera unknown"
     probe_head = (f"<b>probe</b> &middot; {html.escape(probe.source)} &middot; {probe.kind}, {probe.num_frames} "
                   f"frames &middot; {cam}" + (f" &middot; box {probe.box}" if probe.box else ""))
+    if getattr(probe, "followed", None):
+        from .probe import describe_followed
+        probe_head += f"<br>{html.escape(describe_followed(probe.followed))}"
     cards = []
     for h in result.hits:                                               # loop over the k results
         frames, ok = _read_frames(h.thumbnails, size) if h.thumbnails else (np.full((1, *size, 3), _GREY, np.uint8),

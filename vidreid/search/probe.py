@@ -35,6 +35,7 @@ class Probe:
     frames: np.ndarray | None                # uint8 (L, H, W, 3) RGB when decoded here (video, array, --box)
     box: tuple[int, int, int, int] | None = None
     reduced_for: tuple[int, int] | None = None  # model input (H, W) `frames` went through reduce_like_decoder for
+    followed: dict | None = None             # a person followed from a seed box (follow_probe): frames and boxes
 
     @property
     def num_frames(self) -> int:
@@ -46,8 +47,11 @@ class Probe:
         return np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(np.int64))
 
     def describe(self) -> dict:
-        return {"source": self.source, "kind": self.kind, "frames": self.num_frames,
-                "box": list(self.box) if self.box else None}
+        d = {"source": self.source, "kind": self.kind, "frames": self.num_frames,
+             "box": list(self.box) if self.box else None}
+        if self.followed is not None:
+            d["followed"] = self.followed
+        return d
 
 
 def parse_box(text: str | Sequence[int] | None) -> tuple[int, int, int, int] | None:
@@ -251,3 +255,71 @@ def load_probe(source, box=None, size: tuple[int, int] | None = None, max_frames
             raise DatasetError(f"{path}: neither a folder of frames, an image, nor a video OpenCV can read "
                                f"(expected {', '.join(VIDEO_EXTENSIONS[:6])} ...)") from None
     return Probe(path, "video", None, read_video(path, box, size, max_frames), box, reduced_for=_size(size))
+
+
+def follow_probe(video: str, box, frame: int, detector=None, size: tuple[int, int] | None = None,
+                 every: int = 1, window: int | None = None, max_gap: int = 10, progress: bool = False) -> Probe:
+    """A probe that follows the person in `box` at `frame` (1-based) forwards and backwards through `video`
+    (vidreid.tracking.follow), instead of cropping one fixed box on every frame. detector: a vidreid.tracking
+    detector (default: HOG). The crops are padded to the model's aspect (`size`)."""
+    from ..tracking.detectors import HogDetector
+    from ..tracking.follow import follow
+    box = parse_box(box)
+    if box is None:
+        raise VidReIDError("following a person needs --box x,y,w,h at --frame N")
+    path = os.path.abspath(os.fspath(video))
+    aspect = size[1] / size[0] if size else 0.5
+    fd = follow(path, box, int(frame), detector or HogDetector(), every, window, max_gap, aspect,
+                progress=progress)
+    rgb = [np.ascontiguousarray(c[..., ::-1]) for c in fd.crops]     # BGR -> RGB
+    info = fd.describe()
+    info["frame_numbers"] = fd.frames.tolist()
+    info["followed_boxes"] = np.round(fd.boxes, 1).tolist()
+    return Probe(path, "video", None, decode_like_files(rgb, size), box, reduced_for=_size(size), followed=info)
+
+
+def track_probe(folder: str, track: str, camera: str | None = None) -> Probe:
+    """The tracklets of one track of a `vidreid tracklets` output folder as a probe (all its pieces, in order).
+    track: a number (7), a tracklet name (t0007, t0007-2: that piece only) or CAMERA/NAME."""
+    import json
+    from ..tracking.pipeline import CROPS, SIDECAR
+    side_path = os.path.join(os.fspath(folder), SIDECAR)
+    if not os.path.isfile(side_path):
+        raise DatasetError(f"{folder}: --track needs a `vidreid tracklets` output folder (no {SIDECAR} in it)")
+    with open(side_path) as f:
+        entries = json.load(f)["tracklets"]
+    text = str(track)
+    if "/" in text:
+        camera, text = text.split("/", 1)
+    cams = sorted({e["camera"] for e in entries})
+    if camera is None and len(cams) > 1:
+        raise VidReIDError(f"--track {track}: {folder} holds several cameras ({', '.join(cams)}); "
+                           f"pass --camera or --track CAMERA/{text}")
+    chosen = [e for e in entries if (camera is None or e["camera"] == camera)
+              and (e["name"].split("/", 1)[1] == text or (text.isdigit() and e["track"] == int(text))
+                   or (text.startswith("t") and text[1:].isdigit() and e["name"].endswith("/" + text)))]
+    chosen = [e for e in chosen if "-" not in text or e["name"].endswith("/" + text)]
+    if not chosen:
+        names = ", ".join(e["name"] for e in entries[:8])
+        raise VidReIDError(f"--track {track}: no such track in {folder} (tracklets: {names}"
+                           + (" ..." if len(entries) > 8 else "") + ")")
+    chosen.sort(key=lambda e: e["frames"][0])
+    paths = [os.path.abspath(os.path.join(os.fspath(folder), CROPS, e["name"], f"f{n:06d}.jpg"))
+             for e in chosen for n in e["frames"]]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise DatasetError(f"{missing[0]}: frame of track {track} not found (was the folder changed?)")
+    probe = Probe(paths[0], "files", tuple(paths), None)
+    probe.followed = {"track": chosen[0]["track"], "camera": chosen[0]["camera"], "video": chosen[0]["video"],
+                      "tracklets": [e["name"] for e in chosen],
+                      "frames": [chosen[0]["frames"][0], chosen[-1]["frames"][-1]], "boxes": len(paths)}
+    return probe
+
+
+def describe_followed(f: dict) -> str:
+    """One line on a followed probe (follow_probe) or a track probe (track_probe)."""
+    if "track" in f:
+        return (f"track   {f['camera']}/{f['track']} of {f['video']}: frames {f['frames'][0]}-{f['frames'][1]}, "
+                f"{f['boxes']} crops ({', '.join(f['tracklets'])})")
+    return (f"followed from frame {f['seed_frame']}: frames {f['frames'][0]}-{f['frames'][1]}, {f['boxes']} boxes "
+            f"(tracked forwards and backwards)")

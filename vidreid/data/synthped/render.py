@@ -596,6 +596,13 @@ def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray
 
     # camera: gain (drifting a little within the tracklet), colour cast, vertical light gradient
     gain = F32(cam.gain * rng.uniform(0.9, 1.1)) * (1 + F32(cfg.drift) * F32(rng.uniform(-1, 1)) * lin)  # (T,)
+    return camera_pipeline(canvas, cam, cfg, gain, noise_rng)
+
+
+def camera_pipeline(canvas: np.ndarray, cam: Camera, cfg, gain: np.ndarray, noise_rng) -> np.ndarray:
+    """What a camera does to the scene light: canvas (3, T, H, W) in [0, 1], modified in place -> uint8 (T, H, W, 3)
+    after the per-frame gain (T,), colour cast, vertical light gradient, optics blur and sensor noise."""
+    _, T, H, W = canvas.shape
     vert = F32(1.0) + F32(cam.light_slope) * (F32(0.5) - (np.arange(H, dtype=F32) + 0.5) / F32(H))      # (H,)
     light = np.asarray(cam.cast, F32)[:, None, None] * gain[None, :, None] * vert[None, None, :]         # (3, T, H)
     canvas *= (light * F32(255.0))[..., None]
