@@ -19,6 +19,7 @@ import math
 import os
 import random
 import re
+import sys
 import time
 
 import numpy as np
@@ -29,12 +30,12 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data.types import VideoReIDDataset
-from ..errors import CheckpointError, ConfigError, VidReIDError
+from ..errors import CheckpointError, ConfigError, OutputError, VidReIDError
 from ..losses import batch_hard_triplet, cross_entropy
 from ..models import ModelOutput, build_model
 from . import distributed as D
-from .checkpoint import (atomic_write_text, clean_stale_temp_files, load_training_state, load_weights,
-                         read_checkpoint, save_checkpoint, save_training_state)
+from ..utils.io import RunLock, atomic_write_text, check_writable_folder, clean_stale_temp_files
+from .checkpoint import load_training_state, load_weights, read_checkpoint, save_checkpoint, save_training_state
 from .evaluate import evaluate_model, format_results
 from .extract import resolve_device
 
@@ -43,6 +44,50 @@ log = logging.getLogger("vidreid")
 
 class TrainingError(VidReIDError):
     """Training cannot go on (e.g. a non-finite loss)."""
+
+
+class TrainingInterrupted(VidReIDError):
+    """Ctrl-C during training: names the last checkpoint; the CLI adds the command that resumes (exit 130)."""
+    exit_code = 130
+
+    def __init__(self, message: str, last_checkpoint: str | None, run_dir: str):
+        super().__init__(message)
+        self.last_checkpoint, self.run_dir = last_checkpoint, run_dir
+
+
+# what `vidreid train` writes into train.output_dir: a folder holding any of these holds a run (never replaced
+# without --force, never continued without --resume); other files (e.g. the demo's synthped/ data) are not the run's
+RUN_FILES = ("checkpoints", "metrics.json", "config.yaml", "train.log", "tb", "features")
+
+
+def previous_run_files(run_dir: str) -> list[str]:
+    """The names of RUN_FILES present in run_dir (an empty checkpoints/ or tb/ folder does not count)."""
+    found = []
+    for name in RUN_FILES:
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
+            found.append(name + ("/" if os.path.isdir(path) else ""))
+    return found
+
+
+def check_run_folder(cfg: Config, force: bool = False) -> list[str]:
+    """The no-clobber rule for a run folder, before any work: a folder that holds a previous run is continued only
+    with train.resume (--resume) and replaced only with `force` (--force: its run files are deleted, and the names
+    returned for printing); otherwise OutputError. Also proves the folder is writable."""
+    run_dir = cfg.train.output_dir
+    check_writable_folder(run_dir, f"train.output_dir {run_dir}")
+    found = previous_run_files(run_dir)
+    if not found or cfg.train.resume:
+        return []
+    if not force:
+        raise OutputError(f"train.output_dir {run_dir} holds a previous run ({', '.join(found)}); not writing over "
+                          f"it: pass --resume to continue it, --force to replace it, or choose another "
+                          f"train.output_dir")
+    import shutil
+    for name in found:
+        path = os.path.join(run_dir, name.rstrip("/"))
+        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    return found
 
 
 def seed_everything(seed: int) -> None:
@@ -176,7 +221,8 @@ def find_resume_state(cfg: Config) -> str | None:
         if not os.path.isfile(r):
             raise ConfigError(f"train.resume: no such training state file {r}")
         return r
-    states = glob.glob(os.path.join(cfg.train.output_dir, "checkpoints", "step_*.state.pt"))
+    states = [p for p in glob.glob(os.path.join(cfg.train.output_dir, "checkpoints", "step_*.state.pt"))
+              if os.path.isfile(weights_of_state(p))]                # a state whose weights are gone is unusable
     return max(states, key=lambda p: int(re.findall(r"step_(\d+)", p)[-1])) if states else None
 
 
@@ -276,34 +322,94 @@ class Checkpointer:
         """Remove this writer's temp files left by a run killed mid-write (rank 0, before it writes anything)."""
         return clean_stale_temp_files(self.dir, self.TEMP_NAMES)
 
+    def _intact_note(self) -> str:
+        if self.last_path and os.path.isfile(self.last_path):
+            state = self.last_path[:-len(".safetensors")] + ".state.pt"
+            return (f"; the previous checkpoint {self.last_path} is intact and loadable"
+                    + (" (`vidreid train --resume` continues from it once there is room)" if os.path.isfile(state)
+                       else ""))
+        return "; no earlier checkpoint of this run exists"
+
     def save(self, model, state: dict) -> str:
+        """Write step_<N> (weights, then state) and mirror last.safetensors; then prune old steps. A failed write
+        (e.g. a full disk) removes this step's partial files, leaves every earlier checkpoint as it was, and raises
+        OutputError saying which checkpoint is still loadable."""
         step = state["step"]
         weights = self.weights_path(step)
+        state_path = os.path.join(self.dir, f"step_{step:07d}.state.pt")
         meta = {**self.meta, "epoch": state["epoch"], "step": step}
-        save_checkpoint(weights, model, meta)
-        save_training_state(os.path.join(self.dir, f"step_{step:07d}.state.pt"), state)
-        save_checkpoint(os.path.join(self.dir, "last.safetensors"), model, meta)
+        try:
+            save_checkpoint(weights, model, meta)
+            save_training_state(state_path, state)
+            save_checkpoint(os.path.join(self.dir, "last.safetensors"), model, meta)
+        except OutputError as e:
+            for partial in (state_path, weights):             # a step is complete with both files or absent
+                if os.path.exists(partial):
+                    os.unlink(partial)
+            raise OutputError(f"{e}{self._intact_note()}") from None
         self.last_path = weights
-        olds = sorted(glob.glob(os.path.join(self.dir, "step_*.safetensors")))[:-self.keep_last]
-        for p in olds:
-            for f in (p, p.replace(".safetensors", ".state.pt")):
-                if os.path.exists(f):
-                    os.unlink(f)
+        self.prune()
         return weights
+
+    def prune(self) -> list[str]:
+        """Delete all but the newest `keep_last` steps, each step's state before its weights (a kill in between
+        leaves weights without a state, never a state without weights), and any state or weights whose partner is
+        gone (left by an older version or a kill). Returns the deleted paths."""
+        def step_of(path):
+            return int(re.findall(r"step_(\d+)", os.path.basename(path))[0])
+        weights = {step_of(p): p for p in glob.glob(os.path.join(self.dir, "step_*.safetensors"))}
+        states = {step_of(p): p for p in glob.glob(os.path.join(self.dir, "step_*.state.pt"))}
+        complete = sorted(set(weights) & set(states))
+        keep = set(complete[-self.keep_last:])
+        removed = []
+        for step in sorted(set(weights) | set(states)):
+            if step in keep:
+                continue
+            for path in (states.get(step), weights.get(step)):
+                if path and os.path.exists(path):
+                    os.unlink(path)
+                    removed.append(path)
+        return removed
 
     def save_best(self, model, epoch: int, metric: float) -> None:
         save_checkpoint(os.path.join(self.dir, "best.safetensors"), model, {**self.meta, "epoch": epoch, "mAP": metric})
 
 
 # ------------------------------------------------------------------------------------------------ training
-def train(cfg: Config, progress: bool = True) -> dict:
+def train(cfg: Config, progress: bool = True, force: bool = False) -> dict:
     """Train, evaluate every `train.eval_every` epochs and at the end; returns the final metrics (+ the model and
-    dataset under the keys `model`, `dataset`)."""
+    dataset under the keys `model`, `dataset`).
+
+    train.output_dir must not hold a previous run unless train.resume is set (continue it) or `force` (replace it);
+    one process at a time writes a run folder (a lock names the other process's id). Ctrl-C raises
+    TrainingInterrupted naming the last checkpoint."""
+    rank, world, _ = D.init_from_env()
+    lock = None
+    if rank == 0:
+        lock = RunLock(cfg.train.output_dir, "train.output_dir").acquire()
+    threads = torch.get_num_threads()
+    try:
+        if rank == 0:
+            replaced = check_run_folder(cfg, force)
+            if replaced:
+                print(f"vidreid train: --force: replacing the previous run in {cfg.train.output_dir} (deleted "
+                      f"{', '.join(replaced)})", file=sys.stderr)
+        return _train(cfg, progress)
+    finally:
+        torch.set_num_threads(threads)                       # train.threads is the run's, not the caller's
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg: Config, progress: bool) -> dict:
     rank, world, local_rank = D.init_from_env()
     main = rank == 0
     progress = progress and main
     run_dir = cfg.train.output_dir
     setup_logging(run_dir, main)
+    # the intra-op thread count decides how convolution/matmul reductions are split, hence the float rounding of
+    # every gradient: a fixed train.threads gives bit-identical runs on any core count (0 = torch's default, the
+    # number of cores, so results then depend on the machine)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
@@ -334,7 +440,8 @@ def train(cfg: Config, progress: bool = True) -> dict:
         model = nn.parallel.DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
     n_params = sum(p.numel() for p in core.parameters())
     log.info(f"model {cfg.model.name} ({cfg.model.backbone}): {n_params / 1e6:.2f} M parameters, "
-             f"{dataset.num_train_pids} classes, device {device}, {world} process(es), amp={cfg.train.amp}")
+             f"{dataset.num_train_pids} classes, device {device}, {world} process(es), amp={cfg.train.amp}, "
+             f"{torch.get_num_threads()} intra-op thread(s)")
     optimizer = build_optimizer(core, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
     amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp, "bad")
@@ -398,116 +505,123 @@ def train(cfg: Config, progress: bool = True) -> dict:
 
     total_steps = iters * cfg.train.epochs
     t_start, steps_at_start = time.time(), step
-    for epoch in range(start_epoch, cfg.train.epochs):
-        model.train()
-        in_epoch = step - epoch * iters
-        loader.sampler.set_epoch(epoch, skip_batches=in_epoch)
-        if in_epoch == 0:
-            epoch_sums, epoch_seen = {}, 0
-        t_epoch, wait, busy = time.time(), 0.0, 0.0
-        bar = tqdm(total=iters, initial=in_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="it",
-                   leave=False, disable=not progress, dynamic_ncols=True)
-        batches = iter(loader)
-        while step < (epoch + 1) * iters:
-            t0 = time.time()
-            try:
-                clips, pids, _ = next(batches)                  # clips: (B, T, 3, H, W)
-            except StopIteration:                              # next pass of the sampler within this epoch
-                batches = iter(loader)
-                continue
-            t1 = time.time()
-            clips, pids = clips.to(device, non_blocking=True), pids.to(device)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                out = model(clips)
-            loss, terms = compute_loss(out, pids, cfg, model)
-            finite = bool(torch.isfinite(loss))
-            if D.any_over_ranks(not finite):    # every rank stops at the same step, with the same message
-                raise TrainingError(non_finite_message(
-                    None if finite else (rank, float(loss.detach()), terms, sorted(set(pids.tolist()))),
-                    step + 1, epoch + 1, ckpt.last_path, world))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            t2 = time.time()
-            wait, busy = wait + (t1 - t0), busy + (t2 - t1)
-            terms["loss"] = float(loss.detach())
-            terms = D.mean_over_ranks(terms)                   # the global batch's loss, as one process sees it
-            step_losses.append(terms["loss"])
-            for k, v in terms.items():
-                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
-            epoch_seen += len(pids) * world
-            rate = len(pids) * world / max(t2 - t0, 1e-9)
-            eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
-            bar.set_postfix(loss=f"{terms['loss']:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}",
-                            clips_s=f"{rate:.1f}", eta=f"{eta / 60:.1f}m")
-            bar.update()
-            if tb is not None:
+    try:
+        for epoch in range(start_epoch, cfg.train.epochs):
+            model.train()
+            in_epoch = step - epoch * iters
+            loader.sampler.set_epoch(epoch, skip_batches=in_epoch)
+            if in_epoch == 0:
+                epoch_sums, epoch_seen = {}, 0
+            t_epoch, wait, busy = time.time(), 0.0, 0.0
+            bar = tqdm(total=iters, initial=in_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="it",
+                       leave=False, disable=not progress, dynamic_ncols=True)
+            batches = iter(loader)
+            while step < (epoch + 1) * iters:
+                t0 = time.time()
+                try:
+                    clips, pids, _ = next(batches)                  # clips: (B, T, 3, H, W)
+                except StopIteration:                              # next pass of the sampler within this epoch
+                    batches = iter(loader)
+                    continue
+                t1 = time.time()
+                clips, pids = clips.to(device, non_blocking=True), pids.to(device)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    out = model(clips)
+                loss, terms = compute_loss(out, pids, cfg, model)
+                finite = bool(torch.isfinite(loss))
+                if D.any_over_ranks(not finite):    # every rank stops at the same step, with the same message
+                    raise TrainingError(non_finite_message(
+                        None if finite else (rank, float(loss.detach()), terms, sorted(set(pids.tolist()))),
+                        step + 1, epoch + 1, ckpt.last_path, world))
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                t2 = time.time()
+                wait, busy = wait + (t1 - t0), busy + (t2 - t1)
+                terms["loss"] = float(loss.detach())
+                terms = D.mean_over_ranks(terms)                   # the global batch's loss, as one process sees it
+                step_losses.append(terms["loss"])
                 for k, v in terms.items():
-                    tb.add_scalar(f"loss/{k}", v, step)
-                tb.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
-                tb.add_scalar("speed/clips_per_s", rate, step)
-                tb.add_scalar("speed/data_wait_fraction", (t1 - t0) / max(t2 - t0, 1e-9), step)
-            if cfg.train.log_every and step % cfg.train.log_every == 0:
-                log.info(f"step {step}/{total_steps} loss {terms['loss']:.4f} "
-                         + " ".join(f"{k}={v:.4f}" for k, v in terms.items() if k != "loss")
-                         + f" lr {optimizer.param_groups[0]['lr']:.2e} {rate:.1f} clips/s "
-                           f"data-wait {wait / max(wait + busy, 1e-9):.0%} ETA {eta / 60:.1f} min")
-            if cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0 and step % iters:
+                    epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+                epoch_seen += len(pids) * world
+                rate = len(pids) * world / max(t2 - t0, 1e-9)
+                eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
+                bar.set_postfix(loss=f"{terms['loss']:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}",
+                                clips_s=f"{rate:.1f}", eta=f"{eta / 60:.1f}m")
+                bar.update()
+                if tb is not None:
+                    for k, v in terms.items():
+                        tb.add_scalar(f"loss/{k}", v, step)
+                    tb.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
+                    tb.add_scalar("speed/clips_per_s", rate, step)
+                    tb.add_scalar("speed/data_wait_fraction", (t1 - t0) / max(t2 - t0, 1e-9), step)
+                if cfg.train.log_every and step % cfg.train.log_every == 0:
+                    log.info(f"step {step}/{total_steps} loss {terms['loss']:.4f} "
+                             + " ".join(f"{k}={v:.4f}" for k, v in terms.items() if k != "loss")
+                             + f" lr {optimizer.param_groups[0]['lr']:.2e} {rate:.1f} clips/s "
+                               f"data-wait {wait / max(wait + busy, 1e-9):.0%} ETA {eta / 60:.1f} min")
+                if cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0 and step % iters:
+                    if main:
+                        ckpt.save(core, train_state(epoch))
+                    else:
+                        ckpt.mark(step)
+                    D.barrier()
+            bar.close()
+            n_epoch_steps = iters
+            epoch_stats = {"epoch": epoch + 1, **{k: v / n_epoch_steps for k, v in epoch_sums.items()},
+                           "lr": optimizer.param_groups[0]["lr"],
+                           "clips_per_s": epoch_seen / max(time.time() - t_epoch, 1e-9) if in_epoch == 0 else None,
+                           "data_wait_fraction": wait / max(wait + busy, 1e-9), "elapsed_s": time.time() - t_start}
+            scheduler.step()
+            history.append(epoch_stats)
+            eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
+            log.info(f"epoch {epoch + 1}/{cfg.train.epochs} " + " ".join(
+                f"{k}={v:.4f}" for k, v in epoch_stats.items()
+                if k not in ("epoch", "elapsed_s", "lr") and v is not None)
+                + f" lr={epoch_stats['lr']:.2e} elapsed={epoch_stats['elapsed_s']:.0f}s ETA={eta / 60:.1f}min")
+            last = epoch + 1 == cfg.train.epochs
+            if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
+                res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
                 if main:
-                    ckpt.save(core, train_state(epoch))
-                else:
-                    ckpt.mark(step)
-                D.barrier()
-        bar.close()
-        n_epoch_steps = iters
-        epoch_stats = {"epoch": epoch + 1, **{k: v / n_epoch_steps for k, v in epoch_sums.items()},
-                       "lr": optimizer.param_groups[0]["lr"],
-                       "clips_per_s": epoch_seen / max(time.time() - t_epoch, 1e-9) if in_epoch == 0 else None,
-                       "data_wait_fraction": wait / max(wait + busy, 1e-9), "elapsed_s": time.time() - t_start}
-        scheduler.step()
-        history.append(epoch_stats)
-        eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
-        log.info(f"epoch {epoch + 1}/{cfg.train.epochs} " + " ".join(
-            f"{k}={v:.4f}" for k, v in epoch_stats.items()
-            if k not in ("epoch", "elapsed_s", "lr") and v is not None)
-            + f" lr={epoch_stats['lr']:.2e} elapsed={epoch_stats['elapsed_s']:.0f}s ETA={eta / 60:.1f}min")
-        last = epoch + 1 == cfg.train.epochs
-        if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
-            res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
+                    log.info(format_results(res, title=f"evaluation after epoch {epoch + 1}"))
+                final = {k: v for k, v in res.items() if k != "distmat"}
+                evals.append({"epoch": epoch + 1, "mAP": res["mAP"], "R1": float(res["cmc"][0])})
+                if tb is not None:
+                    tb.add_scalar("eval/mAP", res["mAP"], step)
+                    tb.add_scalar("eval/R1", float(res["cmc"][0]), step)
+                if res["mAP"] > best:
+                    best = res["mAP"]
+                    if main:
+                        ckpt.save_best(core, epoch + 1, best)
             if main:
-                log.info(format_results(res, title=f"evaluation after epoch {epoch + 1}"))
+                ckpt.save(core, train_state(epoch + 1))
+                write_metrics(run_dir, cfg, history, evals, final, time.time() - t_start, step_losses)
+            else:
+                ckpt.mark(step)
+            D.barrier()
+        if tb is not None:
+            tb.close()
+        if state_path and start_epoch >= cfg.train.epochs:
+            # resumed a run whose last checkpoint came after its last epoch (killed before or while writing
+            # metrics.json): nothing to train, but evaluate the final weights and write metrics.json again
+            res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
             final = {k: v for k, v in res.items() if k != "distmat"}
-            evals.append({"epoch": epoch + 1, "mAP": res["mAP"], "R1": float(res["cmc"][0])})
-            if tb is not None:
-                tb.add_scalar("eval/mAP", res["mAP"], step)
-                tb.add_scalar("eval/R1", float(res["cmc"][0]), step)
-            if res["mAP"] > best:
-                best = res["mAP"]
-                if main:
-                    ckpt.save_best(core, epoch + 1, best)
-        if main:
-            ckpt.save(core, train_state(epoch + 1))
-            write_metrics(run_dir, cfg, history, evals, final, time.time() - t_start, step_losses)
-        else:
-            ckpt.mark(step)
-        D.barrier()
-    if tb is not None:
-        tb.close()
-    if state_path and start_epoch >= cfg.train.epochs:
-        # resumed a run whose last checkpoint came after its last epoch (killed before or while writing
-        # metrics.json): nothing to train, but evaluate the final weights and write metrics.json again
-        res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
-        final = {k: v for k, v in res.items() if k != "distmat"}
-        if main:
-            log.info(format_results(res, title=f"evaluation of the finished run ({len(history)} epochs)"))
-            seconds = history[-1].get("elapsed_s", 0.0) if history else 0.0
-            write_metrics(run_dir, cfg, history, evals, final, seconds, step_losses)
-        D.barrier()
-    return {**(final or {}), "train_seconds": time.time() - t_start, "history": history, "step_losses": step_losses,
-            "model": core,
-            "dataset": dataset, "distmat": res["distmat"] if final is not None else None}
+            if main:
+                log.info(format_results(res, title=f"evaluation of the finished run ({len(history)} epochs)"))
+                seconds = history[-1].get("elapsed_s", 0.0) if history else 0.0
+                write_metrics(run_dir, cfg, history, evals, final, seconds, step_losses)
+            D.barrier()
+        return {**(final or {}), "train_seconds": time.time() - t_start, "history": history, "step_losses": step_losses,
+                "model": core,
+                "dataset": dataset, "distmat": res["distmat"] if final is not None else None}
+    except KeyboardInterrupt:
+        if tb is not None:
+            tb.close()
+        last = ckpt.last_path
+        raise TrainingInterrupted(f"interrupted at step {step} of {total_steps}; last checkpoint: "
+                                  f"{last or 'none yet (nothing to resume from)'}", last, run_dir) from None
 
 
 def non_finite_message(mine: tuple | None, step: int, epoch: int, last_checkpoint: str | None, world: int) -> str:
@@ -535,6 +649,9 @@ def jsonable(obj):
 
 def write_metrics(run_dir: str, cfg: Config, history: list, evals: list, final: dict | None, seconds: float,
                   step_losses: list | None = None):
+    # what decides the float rounding (hence the printed numbers) besides the config: see docs/training.md
+    environment = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                   "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     doc = {"config": cfg.to_dict(), "train_seconds": seconds, "history": history, "evals": evals, "final": final,
-           "step_losses": step_losses or []}
+           "step_losses": step_losses or [], "environment": environment}
     atomic_write_text(os.path.join(run_dir, "metrics.json"), json.dumps(jsonable(doc), indent=1))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
@@ -17,6 +16,7 @@ import numpy as np
 import scipy.io
 
 from ...errors import ConfigError, DatasetError
+from ...utils.io import atomic_write_text  # noqa: F401  (the one copy of the atomic write; check.py imports it here)
 from ..types import Tracklet
 from ..decode import DataWarning
 
@@ -172,19 +172,6 @@ def join_paths(folders: np.ndarray, names: np.ndarray) -> list[str]:
     if len(names) == 0:
         return []
     return np.char.add(np.char.add(as_str_array(folders), os.sep), as_str_array(names)).tolist()
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write via a temp file in the same folder + os.replace (a crash never leaves a half-written file)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def atomic_write_json(path: str, obj) -> None:
