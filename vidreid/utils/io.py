@@ -191,7 +191,7 @@ def check_writable_folder(folder: str, what: str) -> None:
 
 
 def check_output_file(path: str, option: str, overwrite: bool = False, inputs: dict | None = None,
-                      flag: str = "--overwrite") -> str:
+                      flag: str = "--overwrite", hint: str | None = None) -> str:
     """Apply the no-clobber rule to an output file before any work: refuse `path` when it is one of `inputs`
     ({description: path}; even with --overwrite), a folder, or an existing file (unless `overwrite`); check its
     folder is writable. Returns the absolute path."""
@@ -205,7 +205,7 @@ def check_output_file(path: str, option: str, overwrite: bool = False, inputs: d
         raise OutputError(f"{option} {path} is a folder; give a file path")
     if os.path.lexists(path) and not overwrite:
         raise OutputError(f"{option} {path} already exists; not replacing a file this command did not write "
-                          f"(pass {flag} to replace it, or choose another path)")
+                          f"({hint or f'pass {flag} to replace it, or choose another path'})")
     check_writable_folder(os.path.dirname(os.path.abspath(path)), f"{option} {path}")
     return os.path.abspath(path)
 

@@ -38,9 +38,34 @@ class RootError(DatasetError):
         self.layout = layout
 
 
-def root_error(name: str, root: str, problem: str, layout: str, short: str) -> RootError:
-    """One-line message (root, what is wrong, the expected layout in one line); the full tree in `.layout`."""
-    return RootError(f"{name} root {root}: {problem}; expected {short}", layout)
+def root_error(name: str, root: str, problem: str, layout: str, short: str,
+               markers: Sequence[str] = ()) -> RootError:
+    """One-line message (root, what is wrong, the expected layout in one line); the full tree in `.layout`.
+    `markers`: the folders a right root holds; when a folder below `root` holds them all (the official archive and
+    torchreid unpack into e.g. ROOT/DukeMTMC-VideoReID/), the message names it."""
+    nested = find_nested_root(root, markers) if markers else None
+    hint = f"; the dataset seems to be one level down: use {nested} as the root" if nested else ""
+    return RootError(f"{name} root {root}: {problem}; expected {short}{hint}", layout)
+
+
+def find_nested_root(root: str, markers: Sequence[str], depth: int = 2, max_entries: int = 64) -> str | None:
+    """The first folder at most `depth` levels below `root` that holds every folder in `markers` (only the first
+    `max_entries` subfolders of each folder are looked at: a data folder with thousands of entries is not scanned)."""
+    level = [root]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                with os.scandir(folder) as it:
+                    subdirs = sorted(e.path for e in it if e.is_dir() and not e.name.startswith("."))[:max_entries]
+            except OSError:
+                continue
+            for sub in subdirs:
+                if all(os.path.isdir(os.path.join(sub, m)) for m in markers):
+                    return sub
+            below += subdirs
+        level = below[:max_entries]
+    return None
 
 
 def check_protocol(name: str, protocol: str, allowed: Sequence[str] = ("gao",)) -> None:
