@@ -12,6 +12,8 @@ def add_arguments(p):
     p.add_argument("--config", default=None,
                    help="demo config (default: the packaged vidreid/configs/demo.yaml, = configs/demo.yaml)")
     p.add_argument("--out", default=None, help="run directory (default: the config's train.output_dir, runs/demo)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a previous demo run in the run directory (its checkpoints/, metrics.json ...)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
 
@@ -25,7 +27,7 @@ def run(args) -> int:
     import numpy as np
 
     from ..config import load_config
-    from ..engine.checkpoint import atomic_write_text
+    from ..utils.io import atomic_write_text
     from ..engine.evaluate import chance_level, format_results
     from ..engine.train import jsonable, train
     from ..errors import ConfigError
@@ -45,7 +47,7 @@ def run(args) -> int:
             cfg = load_config(str(path), overrides)
     out = cfg.train.output_dir
     t0 = time.time()
-    res = train(cfg, progress=not args.no_progress)
+    res = train(cfg, progress=not args.no_progress, force=args.force)
     dataset = res["dataset"]
     chance = chance_level(dataset, res["protocol"])
     res["chance"] = chance

@@ -86,7 +86,7 @@ def load_dukev_layout(root: str, name: str = "dukev", protocol: str = "gao",
     issues = issues or Issues()
     root = os.path.abspath(os.fspath(root))
     if not os.path.isdir(root):
-        raise root_error(name, root, "no such folder", LAYOUT, LAYOUT_SHORT)  # nothing below a missing folder
+        raise root_error(name, root, "no such folder", LAYOUT, LAYOUT_SHORT)
     missing = [s for s in SPLITS if not os.path.isdir(os.path.join(root, s))]
     if missing:
         raise root_error(name, root, f"no {'/, '.join(missing)}/ folder", LAYOUT, LAYOUT_SHORT, markers=SPLITS)
