@@ -73,10 +73,15 @@ def fsync_path(path: str) -> None:
 
 
 def _make_folder(folder: str, path: str) -> None:
+    """Create `folder` (and its parents) for writing `path`; OutputError naming the problem, e.g. the file that
+    stands where a folder of the path should be."""
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:   # the nearest existing ancestor
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise OutputError(f"cannot write {path}: {probe} is a file, not a folder")
     try:
         os.makedirs(folder, exist_ok=True)
-    except FileExistsError:  # a file where the folder should be
-        raise OutputError(f"cannot write {path}: {folder} is a file, not a folder") from None
     except OSError as e:
         raise OutputError(f"cannot write {path}: cannot create folder {e.filename or folder} "
                           f"({os_error_words(e)})") from None
@@ -176,11 +181,6 @@ def check_writable_folder(folder: str, what: str) -> None:
     """Create `folder` if needed and prove it is writable (a temp file is created and removed), before the work
     starts. OutputError naming `what` (e.g. "--out runs/x.onnx") and the problem otherwise."""
     folder = os.path.abspath(folder or ".")
-    probe = folder
-    while not os.path.exists(probe):                      # the nearest existing ancestor
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        raise OutputError(f"cannot write {what}: {probe} is a file, not a folder")
     _make_folder(folder, what)
     try:
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + "probe", dir=folder)
@@ -223,7 +223,7 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         import fcntl
-        _make_folder(self.folder, self.what)
+        _make_folder(self.folder, f"{self.what} {self.folder}")
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
