@@ -55,15 +55,18 @@ class TrainingInterrupted(VidReIDError):
         self.last_checkpoint, self.run_dir = last_checkpoint, run_dir
 
 
-# what `vidreid train` writes into train.output_dir: a folder holding any of these holds a run (never replaced
-# without --force, never continued without --resume); other files (e.g. the demo's synthped/ data) are not the run's
-RUN_FILES = ("checkpoints", "metrics.json", "config.yaml", "train.log", "tb", "features")
+# what a run leaves in train.output_dir: a folder holding any of these holds a run (never replaced without --force,
+# never continued without --resume). config.yaml and train.log alone are a start that failed before its first
+# checkpoint (e.g. a wrong data.root): the next start rewrites config.yaml and appends to train.log (--force deletes
+# them with the rest). Other files (e.g. the demo's synthped/ data) are not the run's.
+RUN_FILES = ("checkpoints", "metrics.json", "tb", "features")
+RUN_FILES_REPLACED_BY_FORCE = RUN_FILES + ("config.yaml", "train.log")
 
 
-def previous_run_files(run_dir: str) -> list[str]:
-    """The names of RUN_FILES present in run_dir (an empty checkpoints/ or tb/ folder does not count)."""
+def previous_run_files(run_dir: str, names: tuple[str, ...] = RUN_FILES) -> list[str]:
+    """The `names` present in run_dir (an empty checkpoints/ or tb/ folder does not count)."""
     found = []
-    for name in RUN_FILES:
+    for name in names:
         path = os.path.join(run_dir, name)
         if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
             found.append(name + ("/" if os.path.isdir(path) else ""))
@@ -84,6 +87,7 @@ def check_run_folder(cfg: Config, force: bool = False) -> list[str]:
                           f"it: pass --resume to continue it, --force to replace it, or choose another "
                           f"train.output_dir")
     import shutil
+    found = previous_run_files(run_dir, RUN_FILES_REPLACED_BY_FORCE)
     for name in found:
         path = os.path.join(run_dir, name.rstrip("/"))
         shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
