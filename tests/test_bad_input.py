@@ -360,6 +360,7 @@ def test_second_writer_of_a_run_folder_is_refused_with_the_pid(tmp_path, root, c
         _refused(capsys, ["train", "--no-progress", "--config", cfg], (root,), "in use by another vidreid process",
                  f"pid {os.getpid()}", str(tmp_path / "run" / ".vidreid.lock"))
     assert main(["train", "--no-progress", "--config", cfg]) == 0      # released: the next run goes ahead
+    assert not (tmp_path / "run" / ".vidreid.lock").exists()             # and no lock file is left behind
 
 
 @pytest.mark.parametrize("override, key, what", [

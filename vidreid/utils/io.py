@@ -224,29 +224,39 @@ class RunLock:
     def acquire(self) -> "RunLock":
         import fcntl
         _make_folder(self.folder, f"{self.what} {self.folder}")
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise OutputError(f"cannot lock {self.what} {self.folder}: {os_error_words(e)}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        while True:
             try:
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            finally:
-                os.close(fd)
-            raise OutputError(f"{self.what} {self.folder} is in use by another vidreid process (pid {holder}, lock "
-                              f"file {self.path}); wait for it to finish or choose another folder") from None
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise OutputError(f"cannot lock {self.what} {self.folder}: {os_error_words(e)}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                try:
+                    holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                finally:
+                    os.close(fd)
+                raise OutputError(f"{self.what} {self.folder} is in use by another vidreid process (pid {holder}, "
+                                  f"lock file {self.path}); wait for it to finish or choose another folder") from None
+            try:
+                current = os.stat(self.path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                break
+            os.close(fd)       # the holder removed the file between our open and our flock: lock the new one
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
         return self
 
     def release(self) -> None:
+        """Remove the lock file, then unlock (removing first: a process that opened the old file sees, after its
+        flock, that the name no longer refers to it, and retries on a fresh file)."""
         if self._fd is not None:
             import fcntl
             try:
-                os.ftruncate(self._fd, 0)
+                os.unlink(self.path)
             except OSError:
                 pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)
