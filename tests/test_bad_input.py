@@ -303,6 +303,15 @@ def test_outputs_never_replace_inputs_or_existing_files(tmp_path, root, ckpt, ca
              "not a vidreid feature file")
     _refused(capsys, ["data", "check", str(root), "--dataset", "dukev", "--fix-report", str(other)], inputs,
              "--fix-report", "already exists")
+    # the same rule from Python
+    from vidreid.errors import OutputError
+    from vidreid.export import export_onnx
+    before = snapshot(*inputs)
+    with pytest.raises(OutputError, match="is the checkpoint this command reads"):
+        export_onnx(ck, out=ck, overwrite=True)
+    with pytest.raises(OutputError, match="already exists"):
+        export_onnx(ck, out=str(other))
+    assert snapshot(*inputs) == before
 
 
 def test_outputs_under_a_file_or_unwritable_are_one_line_before_the_work(tmp_path, root, ckpt, capsys, monkeypatch):
@@ -317,7 +326,9 @@ def test_outputs_under_a_file_or_unwritable_are_one_line_before_the_work(tmp_pat
                          (["extract", "--checkpoint", ck, "--split", "query", "--out", under + ".safetensors"], "--out"),
                          (["data", "check", str(root), "--dataset", "dukev", "--fix-report", under], "--fix-report"),
                          (["synth", "--out", under, "--ids", "4", "--size", "32x16", "--quiet"], str(blocker)),
-                         (["train", "--no-progress", "--config", cfg, f"train.output_dir={under}"], "train.output_dir")]:
+                         (["train", "--no-progress", "--config", cfg, f"train.output_dir={under}"], "train.output_dir"),
+                         (["search", "--index", str(tmp_path / "none"), "--probe", str(root), "--html",
+                           under + ".html"], "--html")]:
         _refused(capsys, argv, inputs, option, f"{blocker} is a file, not a folder")
     # a folder that refuses writes (simulated: the tests run as root, who may write anywhere)
     import tempfile as tf
@@ -582,3 +593,22 @@ def test_auto_generation_never_replaces_a_dataset_made_with_other_options(tmp_pa
     cfg = _config(tmp_path, data, data__dataset="synthped", data__protocol="mars")
     _refused(capsys, ["train", "--no-progress", "--config", cfg], (data,), f"data.root {data}",
              "made with other options", "ids: 8 -> 300", "not replacing it")
+
+
+def test_data_check_of_an_evaluation_only_manifest_prints_no_row_of_zeros(tmp_path, capsys):
+    from helpers_datasets import write_jpeg
+    lines = []
+    for i, (pid, cam, split) in enumerate([(1, 0, "query"), (1, 1, "gallery"), (2, 1, "gallery")]):
+        folder = tmp_path / f"t{i}"
+        folder.mkdir()
+        for f in range(3):
+            write_jpeg(folder / f"{f:03d}.jpg", pid, cam, f)
+        lines.append(f'{{"dir": "t{i}", "pid": {pid}, "camid": {cam}, "split": "{split}"}}')
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    before = snapshot(tmp_path)
+    assert main(["data", "check", str(tmp_path), "--dataset", "manifest", "--no-progress", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    train_rows = [line for line in out.splitlines() if line.startswith("train")]
+    assert train_rows == ["train      (no tracklets in this split)"], out
+    assert any(line.startswith("gallery") and " 2 " in line for line in out.splitlines()), out
+    assert snapshot(tmp_path) == before

@@ -388,16 +388,24 @@ def train(cfg: Config, progress: bool = True, force: bool = False) -> dict:
     one process at a time writes a run folder (a lock names the other process's id). Ctrl-C raises
     TrainingInterrupted naming the last checkpoint."""
     rank, world, _ = D.init_from_env()
-    lock = None
-    if rank == 0:
-        lock = RunLock(cfg.train.output_dir, "train.output_dir").acquire()
-    threads = torch.get_num_threads()
-    try:
-        if rank == 0:
+    lock, refusal = None, None
+    if rank == 0:                                     # only rank 0 writes the run folder: it locks and checks it
+        try:
+            lock = RunLock(cfg.train.output_dir, "train.output_dir").acquire()
             replaced = check_run_folder(cfg, force)
             if replaced:
                 print(f"vidreid train: --force: replacing the previous run in {cfg.train.output_dir} (deleted "
                       f"{', '.join(replaced)})", file=sys.stderr)
+        except OutputError as e:
+            refusal = str(e)
+    if world > 1:                                     # every rank stops with rank 0's refusal (none waits forever)
+        refusal = D.broadcast_object(refusal)
+    if refusal is not None:
+        if lock is not None:
+            lock.release()
+        raise OutputError(refusal)
+    threads = torch.get_num_threads()
+    try:
         return _train(cfg, progress)
     finally:
         torch.set_num_threads(threads)                       # train.threads is the run's, not the caller's
