@@ -405,15 +405,22 @@ def train(cfg: Config, progress: bool = True, force: bool = False) -> dict:
             lock.release()
         raise OutputError(refusal)
     threads = torch.get_num_threads()
+    run_state: dict = {}
     try:
-        return _train(cfg, progress)
+        return _train(cfg, progress, run_state)
+    except KeyboardInterrupt:
+        ckpt = run_state.get("checkpointer")
+        last = ckpt.last_path if ckpt is not None else None
+        raise TrainingInterrupted(f"interrupted; last checkpoint: {last or 'none yet (nothing to resume from)'}",
+                                  last, cfg.train.output_dir) from None
     finally:
         torch.set_num_threads(threads)                       # train.threads is the run's, not the caller's
         if lock is not None:
             lock.release()
 
 
-def _train(cfg: Config, progress: bool) -> dict:
+def _train(cfg: Config, progress: bool, run_state: dict) -> dict:
+    """train()'s body; `run_state["checkpointer"]` lets train() name the last checkpoint after a Ctrl-C."""
     rank, world, local_rank = D.init_from_env()
     main = rank == 0
     progress = progress and main
@@ -464,7 +471,7 @@ def _train(cfg: Config, progress: bool) -> dict:
     iters = cfg.train.iters_per_epoch or loader.sampler.sampler.num_batches(0)
     meta = {"model": cfg.model.name, "num_classes": dataset.num_train_pids, "config": cfg.to_dict(),
             "dataset": dataset.name}
-    ckpt = Checkpointer(run_dir, cfg.train.keep_last, meta)
+    ckpt = run_state["checkpointer"] = Checkpointer(run_dir, cfg.train.keep_last, meta)
     history, evals, best, final, step_losses = [], [], -1.0, None, []
     start_epoch, step, epoch_sums, epoch_seen = 0, 0, {}, 0
 
@@ -517,123 +524,116 @@ def _train(cfg: Config, progress: bool) -> dict:
 
     total_steps = iters * cfg.train.epochs
     t_start, steps_at_start = time.time(), step
-    try:
-        for epoch in range(start_epoch, cfg.train.epochs):
-            model.train()
-            in_epoch = step - epoch * iters
-            loader.sampler.set_epoch(epoch, skip_batches=in_epoch)
-            if in_epoch == 0:
-                epoch_sums, epoch_seen = {}, 0
-            t_epoch, wait, busy = time.time(), 0.0, 0.0
-            bar = tqdm(total=iters, initial=in_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="it",
-                       leave=False, disable=not progress, dynamic_ncols=True)
-            batches = iter(loader)
-            while step < (epoch + 1) * iters:
-                t0 = time.time()
-                try:
-                    clips, pids, _ = next(batches)                  # clips: (B, T, 3, H, W)
-                except StopIteration:                              # next pass of the sampler within this epoch
-                    batches = iter(loader)
-                    continue
-                t1 = time.time()
-                clips, pids = clips.to(device, non_blocking=True), pids.to(device)
-                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                    out = model(clips)
-                loss, terms = compute_loss(out, pids, cfg, model)
-                finite = bool(torch.isfinite(loss))
-                if D.any_over_ranks(not finite):    # every rank stops at the same step, with the same message
-                    raise TrainingError(non_finite_message(
-                        None if finite else (rank, float(loss.detach()), terms, sorted(set(pids.tolist()))),
-                        step + 1, epoch + 1, ckpt.last_path, world))
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                step += 1
-                t2 = time.time()
-                wait, busy = wait + (t1 - t0), busy + (t2 - t1)
-                terms["loss"] = float(loss.detach())
-                terms = D.mean_over_ranks(terms)                   # the global batch's loss, as one process sees it
-                step_losses.append(terms["loss"])
-                for k, v in terms.items():
-                    epoch_sums[k] = epoch_sums.get(k, 0.0) + v
-                epoch_seen += len(pids) * world
-                rate = len(pids) * world / max(t2 - t0, 1e-9)
-                eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
-                bar.set_postfix(loss=f"{terms['loss']:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}",
-                                clips_s=f"{rate:.1f}", eta=f"{eta / 60:.1f}m")
-                bar.update()
-                if tb is not None:
-                    for k, v in terms.items():
-                        tb.add_scalar(f"loss/{k}", v, step)
-                    tb.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
-                    tb.add_scalar("speed/clips_per_s", rate, step)
-                    tb.add_scalar("speed/data_wait_fraction", (t1 - t0) / max(t2 - t0, 1e-9), step)
-                if cfg.train.log_every and step % cfg.train.log_every == 0:
-                    log.info(f"step {step}/{total_steps} loss {terms['loss']:.4f} "
-                             + " ".join(f"{k}={v:.4f}" for k, v in terms.items() if k != "loss")
-                             + f" lr {optimizer.param_groups[0]['lr']:.2e} {rate:.1f} clips/s "
-                               f"data-wait {wait / max(wait + busy, 1e-9):.0%} ETA {eta / 60:.1f} min")
-                if cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0 and step % iters:
-                    if main:
-                        ckpt.save(core, train_state(epoch))
-                    else:
-                        ckpt.mark(step)
-                    D.barrier()
-            bar.close()
-            n_epoch_steps = iters
-            epoch_stats = {"epoch": epoch + 1, **{k: v / n_epoch_steps for k, v in epoch_sums.items()},
-                           "lr": optimizer.param_groups[0]["lr"],
-                           "clips_per_s": epoch_seen / max(time.time() - t_epoch, 1e-9) if in_epoch == 0 else None,
-                           "data_wait_fraction": wait / max(wait + busy, 1e-9), "elapsed_s": time.time() - t_start}
-            scheduler.step()
-            history.append(epoch_stats)
+    for epoch in range(start_epoch, cfg.train.epochs):
+        model.train()
+        in_epoch = step - epoch * iters
+        loader.sampler.set_epoch(epoch, skip_batches=in_epoch)
+        if in_epoch == 0:
+            epoch_sums, epoch_seen = {}, 0
+        t_epoch, wait, busy = time.time(), 0.0, 0.0
+        bar = tqdm(total=iters, initial=in_epoch, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="it",
+                   leave=False, disable=not progress, dynamic_ncols=True)
+        batches = iter(loader)
+        while step < (epoch + 1) * iters:
+            t0 = time.time()
+            try:
+                clips, pids, _ = next(batches)                  # clips: (B, T, 3, H, W)
+            except StopIteration:                              # next pass of the sampler within this epoch
+                batches = iter(loader)
+                continue
+            t1 = time.time()
+            clips, pids = clips.to(device, non_blocking=True), pids.to(device)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                out = model(clips)
+            loss, terms = compute_loss(out, pids, cfg, model)
+            finite = bool(torch.isfinite(loss))
+            if D.any_over_ranks(not finite):    # every rank stops at the same step, with the same message
+                raise TrainingError(non_finite_message(
+                    None if finite else (rank, float(loss.detach()), terms, sorted(set(pids.tolist()))),
+                    step + 1, epoch + 1, ckpt.last_path, world))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            t2 = time.time()
+            wait, busy = wait + (t1 - t0), busy + (t2 - t1)
+            terms["loss"] = float(loss.detach())
+            terms = D.mean_over_ranks(terms)                   # the global batch's loss, as one process sees it
+            step_losses.append(terms["loss"])
+            for k, v in terms.items():
+                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+            epoch_seen += len(pids) * world
+            rate = len(pids) * world / max(t2 - t0, 1e-9)
             eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
-            log.info(f"epoch {epoch + 1}/{cfg.train.epochs} " + " ".join(
-                f"{k}={v:.4f}" for k, v in epoch_stats.items()
-                if k not in ("epoch", "elapsed_s", "lr") and v is not None)
-                + f" lr={epoch_stats['lr']:.2e} elapsed={epoch_stats['elapsed_s']:.0f}s ETA={eta / 60:.1f}min")
-            last = epoch + 1 == cfg.train.epochs
-            if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
-                res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
+            bar.set_postfix(loss=f"{terms['loss']:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}",
+                            clips_s=f"{rate:.1f}", eta=f"{eta / 60:.1f}m")
+            bar.update()
+            if tb is not None:
+                for k, v in terms.items():
+                    tb.add_scalar(f"loss/{k}", v, step)
+                tb.add_scalar("lr", optimizer.param_groups[0]["lr"], step)
+                tb.add_scalar("speed/clips_per_s", rate, step)
+                tb.add_scalar("speed/data_wait_fraction", (t1 - t0) / max(t2 - t0, 1e-9), step)
+            if cfg.train.log_every and step % cfg.train.log_every == 0:
+                log.info(f"step {step}/{total_steps} loss {terms['loss']:.4f} "
+                         + " ".join(f"{k}={v:.4f}" for k, v in terms.items() if k != "loss")
+                         + f" lr {optimizer.param_groups[0]['lr']:.2e} {rate:.1f} clips/s "
+                           f"data-wait {wait / max(wait + busy, 1e-9):.0%} ETA {eta / 60:.1f} min")
+            if cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0 and step % iters:
                 if main:
-                    log.info(format_results(res, title=f"evaluation after epoch {epoch + 1}"))
-                final = {k: v for k, v in res.items() if k != "distmat"}
-                evals.append({"epoch": epoch + 1, "mAP": res["mAP"], "R1": float(res["cmc"][0])})
-                if tb is not None:
-                    tb.add_scalar("eval/mAP", res["mAP"], step)
-                    tb.add_scalar("eval/R1", float(res["cmc"][0]), step)
-                if res["mAP"] > best:
-                    best = res["mAP"]
-                    if main:
-                        ckpt.save_best(core, epoch + 1, best)
-            if main:
-                ckpt.save(core, train_state(epoch + 1))
-                write_metrics(run_dir, cfg, history, evals, final, time.time() - t_start, step_losses)
-            else:
-                ckpt.mark(step)
-            D.barrier()
-        if tb is not None:
-            tb.close()
-        if state_path and start_epoch >= cfg.train.epochs:
-            # resumed a run whose last checkpoint came after its last epoch (killed before or while writing
-            # metrics.json): nothing to train, but evaluate the final weights and write metrics.json again
+                    ckpt.save(core, train_state(epoch))
+                else:
+                    ckpt.mark(step)
+                D.barrier()
+        bar.close()
+        n_epoch_steps = iters
+        epoch_stats = {"epoch": epoch + 1, **{k: v / n_epoch_steps for k, v in epoch_sums.items()},
+                       "lr": optimizer.param_groups[0]["lr"],
+                       "clips_per_s": epoch_seen / max(time.time() - t_epoch, 1e-9) if in_epoch == 0 else None,
+                       "data_wait_fraction": wait / max(wait + busy, 1e-9), "elapsed_s": time.time() - t_start}
+        scheduler.step()
+        history.append(epoch_stats)
+        eta = (time.time() - t_start) / max(step - steps_at_start, 1) * (total_steps - step)
+        log.info(f"epoch {epoch + 1}/{cfg.train.epochs} " + " ".join(
+            f"{k}={v:.4f}" for k, v in epoch_stats.items()
+            if k not in ("epoch", "elapsed_s", "lr") and v is not None)
+            + f" lr={epoch_stats['lr']:.2e} elapsed={epoch_stats['elapsed_s']:.0f}s ETA={eta / 60:.1f}min")
+        last = epoch + 1 == cfg.train.epochs
+        if last or (cfg.train.eval_every and (epoch + 1) % cfg.train.eval_every == 0):
             res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
-            final = {k: v for k, v in res.items() if k != "distmat"}
             if main:
-                log.info(format_results(res, title=f"evaluation of the finished run ({len(history)} epochs)"))
-                seconds = history[-1].get("elapsed_s", 0.0) if history else 0.0
-                write_metrics(run_dir, cfg, history, evals, final, seconds, step_losses)
-            D.barrier()
-        return {**(final or {}), "train_seconds": time.time() - t_start, "history": history, "step_losses": step_losses,
-                "model": core,
-                "dataset": dataset, "distmat": res["distmat"] if final is not None else None}
-    except KeyboardInterrupt:
-        if tb is not None:
-            tb.close()
-        last = ckpt.last_path
-        raise TrainingInterrupted(f"interrupted at step {step} of {total_steps}; last checkpoint: "
-                                  f"{last or 'none yet (nothing to resume from)'}", last, run_dir) from None
+                log.info(format_results(res, title=f"evaluation after epoch {epoch + 1}"))
+            final = {k: v for k, v in res.items() if k != "distmat"}
+            evals.append({"epoch": epoch + 1, "mAP": res["mAP"], "R1": float(res["cmc"][0])})
+            if tb is not None:
+                tb.add_scalar("eval/mAP", res["mAP"], step)
+                tb.add_scalar("eval/R1", float(res["cmc"][0]), step)
+            if res["mAP"] > best:
+                best = res["mAP"]
+                if main:
+                    ckpt.save_best(core, epoch + 1, best)
+        if main:
+            ckpt.save(core, train_state(epoch + 1))
+            write_metrics(run_dir, cfg, history, evals, final, time.time() - t_start, step_losses)
+        else:
+            ckpt.mark(step)
+        D.barrier()
+    if tb is not None:
+        tb.close()
+    if state_path and start_epoch >= cfg.train.epochs:
+        # resumed a run whose last checkpoint came after its last epoch (killed before or while writing
+        # metrics.json): nothing to train, but evaluate the final weights and write metrics.json again
+        res = evaluate_model(model.module if world > 1 else model, dataset, cfg, device, progress)
+        final = {k: v for k, v in res.items() if k != "distmat"}
+        if main:
+            log.info(format_results(res, title=f"evaluation of the finished run ({len(history)} epochs)"))
+            seconds = history[-1].get("elapsed_s", 0.0) if history else 0.0
+            write_metrics(run_dir, cfg, history, evals, final, seconds, step_losses)
+        D.barrier()
+    return {**(final or {}), "train_seconds": time.time() - t_start, "history": history, "step_losses": step_losses,
+            "model": core,
+            "dataset": dataset, "distmat": res["distmat"] if final is not None else None}
 
 
 def non_finite_message(mine: tuple | None, step: int, epoch: int, last_checkpoint: str | None, world: int) -> str:
