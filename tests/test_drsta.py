@@ -80,8 +80,9 @@ def test_forward_shapes_train_and_eval(model, T):
     assert reg.dim() == 0 and 0.0 <= reg.item() <= 3 * 3 - 3 + 1e-4
     model.eval()
     with torch.no_grad():
-        f = model(x)
-        f2, att = model(x, return_attention=True)
+        f = model(x).embedding
+        out = model(x, return_attention=True)
+        f2, att = out.embedding, out.attention
     assert isinstance(f, torch.Tensor) and f.shape == (2, 3 * 512) and torch.allclose(f, f2)
     assert set(att) == {"spatial", "temporal"}
     assert att["spatial"].shape == (2, T, 3, 2, 1) and att["temporal"].shape == (2, T, 3)
@@ -94,7 +95,8 @@ def test_larger_map_and_part_projection():
     m = build_model("drsta", 4, backbone="resnet18", part_dim=32, attention_dim=8, reg_weight=0.1).eval()
     assert m.default_reg_weights == {"drsta_div": 0.1}
     with torch.no_grad():
-        f, att = m(torch.randn(1, 2, 3, 256, 128), return_attention=True)  # last stride 2: 8x4 map
+        out = m(torch.randn(1, 2, 3, 256, 128), return_attention=True)  # last stride 2: 8x4 map
+        f, att = out.embedding, out.attention
     assert f.shape == (1, 6 * 32)
     assert att["spatial"].shape == (1, 2, 6, 8, 4) and att["temporal"].shape == (1, 2, 6)
 

@@ -51,7 +51,7 @@ def reference(model, tracklets, sampling="all", seq_len=4, multiple=1):
             if multiple > 1:
                 clips = np.minimum(np.arange(-(-clips.shape[1] // multiple) * multiple), len(t.frames) - 1)[None]
             x = torch.stack([transform(read_clip(t.frames, c, SIZE)) for c in clips])
-            out.append(model(x).mean(0).numpy())
+            out.append(model(x).embedding.mean(0).numpy())
     return np.stack(out)
 
 
@@ -145,9 +145,13 @@ def test_long_tracklet_extraction_memory_does_not_grow(tracklets):
 
 
 def test_bf16_autocast_and_channels_last_stay_close(tracklets):
-    model = make("tp")
-    fp32 = extract_features(model, tracklets[:3], config(), "all", progress=False)
-    bf16 = extract_features(model, tracklets[:3], config(), "all", progress=False, amp="bf16", channels_last=True)
+    # 64x32 frames: on AMX CPUs torch 2.13's bf16 3x3 stride-2 convolution returns wrong values when its output map
+    # is 2x1 (layer3 of a ResNet at 32x16 frames; relative error ~1.5, sometimes NaN), a oneDNN kernel bug that
+    # real frame sizes never reach; 64x32 gives layer3 a 4x2 output, computed right
+    model = build_model("tp", 5, input_size=(64, 32), backbone="resnet18").eval()
+    cfg = config(height=64, width=32)
+    fp32 = extract_features(model, tracklets[:3], cfg, "all", progress=False)
+    bf16 = extract_features(model, tracklets[:3], cfg, "all", progress=False, amp="bf16", channels_last=True)
     assert bf16.dtype == np.float32
     assert np.abs(bf16 - fp32).max() < 0.05 * np.abs(fp32).max()
 

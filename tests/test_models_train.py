@@ -92,7 +92,8 @@ def test_ta_weights_on_real_tracklets_are_not_uniform_after_training(tiny_synthp
     weights = []
     with torch.no_grad():
         for clips, _ in build_test_loader(dataset.query, cfg.data, sampling="rrs", seq_len=T):  # (N, T, 3, H, W)
-            _, attention = model(clips, return_attention=True)
+            out = model(clips, return_attention=True)
+            _, attention = out.embedding, out.attention
             weights.append(attention["temporal"])
     w = torch.cat(weights)                                          # (Q, T)
     assert w.shape == (len(dataset.query), T)

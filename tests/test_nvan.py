@@ -132,8 +132,9 @@ def test_nonlocal_models_train_and_eval_shapes(name, T):
     assert out.logits.shape == (2, 5) and set(out.features) == {"feat"} and out.features["feat"].shape == (2, 512)
     m.eval()
     with torch.no_grad():
-        f = m(x)
-        f2, attention = m(x, return_attention=True)
+        f = m(x).embedding
+        out = m(x, return_attention=True)
+        f2, attention = out.embedding, out.attention
     assert f.shape == (2, 512)
     torch.testing.assert_close(f, f2)
     received = attention["nonlocal"]
@@ -151,7 +152,7 @@ def test_nvan_eval_feature_is_the_bnneck_of_the_pooled_map():
     with torch.no_grad():
         maps, _ = m.video_maps(x)
         f = maps.mean((1, 3, 4))                                       # 3D average pool over T, h, w
-        torch.testing.assert_close(m(x), m.head.bnneck(f))
+        torch.testing.assert_close(m(x).embedding, m.head.bnneck(f))
 
 
 @pytest.mark.parametrize("T, layer3_frames, layer4_frames", [(8, 4, 2), (4, 2, 1), (12, 6, 3)])

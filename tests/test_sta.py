@@ -118,8 +118,9 @@ def test_forward_shapes_train_and_eval(model, T):
         assert out.regularizers["sta_reg"].item() == 0.0
     model.eval()
     with torch.no_grad():
-        f = model(x)
-        f2, att = model(x, return_attention=True)
+        f = model(x).embedding
+        out = model(x, return_attention=True)
+        f2, att = out.embedding, out.attention
     assert isinstance(f, torch.Tensor) and f.shape == (2, 1024)
     assert torch.allclose(f, f2)
     assert set(att) == {"S", "g"}
@@ -145,7 +146,8 @@ def test_reg_weight_and_options():
     assert m.head.embed[0].in_features == 512                     # one branch -> C channels
     m.eval()
     with torch.no_grad():
-        f, att = m(torch.randn(1, 3, 3, 64, 32), return_attention=True)
+        out = m(torch.randn(1, 3, 3, 64, 32), return_attention=True)
+        f, att = out.embedding, out.attention
     assert f.shape == (1, 1024) and att["S"].shape == (1, 3, 2)
     assert build_model("sta", 3, backbone="resnet18").head.embed[0].in_features == 1024  # both -> 2C
     for bad in ({"fusion": "sum"}, {"spatial_norm": "linf"}):

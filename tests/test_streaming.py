@@ -44,7 +44,7 @@ def one_shot(model, x):
     if hasattr(model, "rru"):
         S, _ = model.rru(model.frame_maps(x))
         return model.head(model.stim(S.transpose(1, 2)))[1]
-    return model(x)
+    return model(x).embedding
 
 
 def clip(length, batch=2, seed=1):

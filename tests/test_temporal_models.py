@@ -6,7 +6,7 @@ from vidreid.errors import ConfigError
 from vidreid.losses import batch_hard_triplet, cross_entropy
 from vidreid.models import ModelOutput, build_model
 from vidreid.models.backbones import build_backbone
-from vidreid.models.temporal import feature_map_size, temporal_attention_weights
+from vidreid.models.temporal import temporal_attention_weights
 
 
 # --------------------------------------------------------------------------- TA formulas
@@ -21,15 +21,17 @@ def test_temporal_attention_weights_softmax_hand_values():
 @pytest.mark.parametrize("size,last_stride,expected", [
     ((256, 128), 1, (16, 8)), ((256, 128), 2, (8, 4)), ((224, 112), 2, (7, 4)), ((64, 32), 1, (4, 2))])
 def test_feature_map_size_formula(size, last_stride, expected):
-    assert feature_map_size(size, last_stride) == expected
+    assert build_backbone("resnet18", last_stride).map_size(size) == expected
 
 
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenetv2", "efficientnet_lite0"])
 @pytest.mark.parametrize("last_stride", [1, 2])
-def test_feature_map_size_matches_backbone_on_odd_sizes(last_stride):
-    net = build_backbone("resnet18", last_stride).eval()
-    with torch.no_grad():
-        out = net(torch.randn(1, 3, 70, 30))
-    assert tuple(out.shape[2:]) == feature_map_size((70, 30), last_stride)
+def test_feature_map_size_matches_backbone_on_odd_sizes(arch, last_stride):
+    net = build_backbone(arch, last_stride).eval()
+    for size in [(70, 30), (299, 299), (33, 17)]:
+        with torch.no_grad():
+            out = net(torch.randn(1, 3, *size))
+        assert tuple(out.shape[2:]) == net.map_size(size), size
 
 
 # --------------------------------------------------------------------------- models
@@ -55,8 +57,9 @@ def test_ta_shapes_train_and_eval(ta_model, T):
     assert out.attention["temporal"].shape == (2, T)
     ta_model.eval()
     with torch.no_grad():
-        f = ta_model(x)
-        f2, att = ta_model(x, return_attention=True)
+        f = ta_model(x).embedding
+        out = ta_model(x, return_attention=True)
+        f2, att = out.embedding, out.attention
     assert isinstance(f, torch.Tensor) and f.shape == (2, 512) and torch.allclose(f, f2)
     assert set(att) == {"temporal"} and att["temporal"].shape == (2, T)
     assert torch.allclose(att["temporal"].sum(1), torch.ones(2))
@@ -71,8 +74,9 @@ def test_rnn_shapes_train_and_eval(rnn_model, T):
     assert out.logits.shape == (2, 5) and out.features["feat"].shape == (2, 512)
     rnn_model.eval()
     with torch.no_grad():
-        f = rnn_model(x)
-        f2, att = rnn_model(x, return_attention=True)
+        f = rnn_model(x).embedding
+        out = rnn_model(x, return_attention=True)
+        f2, att = out.embedding, out.attention
     assert isinstance(f, torch.Tensor) and f.shape == (2, 512) and torch.allclose(f, f2)
     assert att == {}
 
@@ -83,7 +87,7 @@ def test_rnn_feature_is_time_average_of_lstm_outputs(rnn_model):
     with torch.no_grad():
         frame_feats = rnn_model.backbone(x.flatten(0, 1)).mean((2, 3))[None]   # (1, 3, 512)
         expected = rnn_model.lstm(frame_feats)[0].mean(1)                       # (1, 512)
-        assert torch.allclose(rnn_model(x), expected, atol=1e-6)
+        assert torch.allclose(rnn_model(x).embedding, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["ta", "rnn"])
@@ -129,7 +133,8 @@ def test_ta_really_attends_after_training():
         opt.step()
     model.eval()
     with torch.no_grad():
-        _, att = model(x, return_attention=True)
+        out = model(x, return_attention=True)
+        _, att = out.embedding, out.attention
     w = att["temporal"]                                           # (B, T)
     assert torch.allclose(w.sum(1), torch.ones(B), atol=1e-5)
     assert (w - 1 / T).abs().max() > 0.1                          # not uniform

@@ -55,7 +55,7 @@ class EvalGraph(nn.Module):
         self.eval()                                             # the exporter restores this mode after tracing
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:   # clips: (B, T, 3, H, W)
-        return self.model(clips)                                # (B, D)
+        return self.model(clips).embedding                      # (B, D)
 
 
 def _unflatten_by_reshape(self: torch.Tensor, dim: int, sizes) -> torch.Tensor:
@@ -176,7 +176,7 @@ def check_onnx(model: nn.Module, path: str, input_size: tuple[int, int], frames:
     results = []
     for B, T in cases:                                          # loop over a few input shapes
         x = torch.randn(B, T, 3, H, W, generator=gen)
-        ref = model(x).float().numpy()
+        ref = model(x).embedding.float().numpy()
         try:
             out = session.run(["features"], {"clips": x.numpy()})[0]
         except Exception as e:  # onnxruntime's errors have several types

@@ -5,7 +5,9 @@ HELP = "evaluate a checkpoint on the config's dataset under a named protocol"
 
 def add_arguments(p):
     add_config_arguments(p, required=False)
-    p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train")
+    p.add_argument("--checkpoint", required=True,
+                   help="a .safetensors checkpoint written by vidreid train, or 'none' for the --config's model "
+                        "as initialised (ImageNet backbone, no training): what training adds on your data")
     p.add_argument("--protocol", choices=["mars", "gao"], help="evaluation protocol (default: the config's)")
     p.add_argument("--sampling", choices=["rrs", "dense", "all", "evenly"], help="test-time clip sampling")
     p.add_argument("--metric", choices=["euclidean", "cosine"], help="distance")
@@ -37,6 +39,7 @@ def run(args) -> int:
     from ._common import checkpoint_config, feature_cache_folder
 
     check_json_output(args)
+    _use_initial_checkpoint(args)
     _, meta = read_checkpoint(args.checkpoint)
     # the checkpoint's config is the base; the --config file (dataset, eval settings) and overrides apply on top
     cfg = checkpoint_config(args.config, args.overrides, meta, args.checkpoint)
@@ -77,6 +80,24 @@ def check_json_output(args) -> None:
         from ..utils.io import check_output_file
         inputs = {"checkpoint": args.checkpoint.replace("{split}", "0"), "config file": args.config}
         check_output_file(args.json, "--json", args.overwrite, inputs=inputs)
+
+
+def _use_initial_checkpoint(args) -> None:
+    """--checkpoint none: the epoch-0 checkpoint of --config (vidreid/engine/initial.py) takes its place."""
+    from ..engine.initial import NO_CHECKPOINT, initial_checkpoint
+    from ..errors import ConfigError
+    if args.checkpoint != NO_CHECKPOINT:
+        return
+    if not args.config:
+        raise ConfigError("--checkpoint none needs --config: the model and data to evaluate untrained")
+    if args.split == "all":
+        raise ConfigError("--checkpoint none evaluates one split: pass --split N")
+    from ..config import load_config
+    from ..engine.train import prepare_dataset
+    cfg = load_config(args.config, args.overrides)
+    if args.split is not None:
+        cfg.data.split = _split_index(args.split)
+    args.checkpoint = initial_checkpoint(cfg, prepare_dataset(cfg, progress=False).num_train_pids)
 
 
 # ---------------------------------------------------------------------------------------------- --split

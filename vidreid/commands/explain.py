@@ -75,7 +75,7 @@ def run(args) -> int:
     device = resolve_device(cfg.train.device)
     model, _ = build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids, device)
     with torch.no_grad():
-        _, attention = model(clip[None].to(device), return_attention=True)
+        attention = model(clip[None].to(device), return_attention=True).attention
     attention = {k: v[0].float().cpu() for k, v in attention.items()}       # drop the batch dimension
 
     name = meta.get("model", cfg.model.name)

@@ -25,7 +25,10 @@ def add_arguments(p):
     b = sub.add_parser("build", help="embed every tracklet of a gallery into a new index",
                        description="Embed every tracklet of a gallery with a checkpoint and store a FAISS index "
                                    "(+ tracklet metadata and the model hash) in the folder --out.")
-    b.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train")
+    b.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train, or "
+                                                       "'none' for --config's model as initialised (ImageNet)")
+    b.add_argument("--config", help="with --checkpoint none: the config whose model to use untrained")
+    b.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with --config)")
     b.add_argument("--out", required=True, help="the index folder to write (an existing index there is replaced, "
                                                 "atomically, only with --overwrite)")
     b.add_argument("--overwrite", action="store_true", help="replace the index already in --out")
@@ -59,13 +62,12 @@ def _extractor_kwargs(args) -> dict:
 
 
 def _build(args) -> int:
-    import time
-
-    from ..search.searcher import Searcher
     import os
+    import time
 
     from ..errors import OutputError
     from ..search.index import HEADER
+    from ..search.searcher import Searcher
     from ..utils.io import LOCK_NAME, RunLock, check_writable_folder
     t0 = time.time()
     out = args.out
@@ -78,6 +80,13 @@ def _build(args) -> int:
         raise OutputError(f"--out {out} is a folder of other files, not a vidreid index: not writing into it")
     check_writable_folder(out, f"--out {out}")
     with RunLock(out, "index folder"):
+        if args.checkpoint == "none":
+            from ..config import load_config
+            from ..engine.initial import initial_checkpoint
+            from ..errors import ConfigError
+            if not args.config:
+                raise ConfigError("--checkpoint none needs --config: the model to index with, untrained")
+            args.checkpoint = initial_checkpoint(load_config(args.config, args.overrides), num_classes=1)
         s = Searcher(args.checkpoint, **_extractor_kwargs(args))
         gi = s.index(args.gallery, out, dataset=args.dataset, root=args.root, split=args.split,
                      pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,

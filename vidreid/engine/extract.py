@@ -181,7 +181,7 @@ def _extract_clips(net, tracklets, cfg, sampling, device, desc, progress, chunk,
             N, T = clips.shape[:2]
             x = _to_device(clips.flatten(0, 1), device, memory_format).unflatten(0, (N, T))
             tick = time.perf_counter()
-            feats = net(x).float()                                     # (N, D)
+            feats = net(x).embedding.float()                           # (N, D)
             counter["model_seconds"] += time.perf_counter() - tick
             if sums is None:
                 sums = torch.zeros(len(tracklets), feats.shape[1], device=device)

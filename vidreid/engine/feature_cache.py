@@ -65,7 +65,9 @@ def _json_hash(obj) -> str:
 
 
 # modules (relative to the vidreid package) that turn frame files into a feature, whatever the model
-_PIPELINE_SOURCES = ("__init__.py", "models/backbones.py", "models/heads.py", "models/registry.py",
+_PIPELINE_SOURCES = ("__init__.py", "models/backbones/__init__.py", "models/backbones/base.py",
+                     "models/backbones/resnet.py", "models/backbones/mobilenet.py", "models/backbones/weights.py",
+                     "models/heads.py", "models/registry.py",
                      "models/streaming.py", "data/decode.py", "data/transforms.py", "data/sampling.py",
                      "data/loader.py", "engine/extract.py")
 _code_hashes: dict[str, str] = {}
@@ -79,6 +81,9 @@ def model_source_files(model_name: str) -> list[str]:
     from ..models import registry
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     files = {os.path.join(package, rel) for rel in _PIPELINE_SOURCES}
+    gone = sorted(f for f in files if not os.path.isfile(f))
+    if gone:  # a moved module would silently leave the feature identity: fail loudly instead
+        raise RuntimeError(f"feature_cache._PIPELINE_SOURCES lists files that do not exist: {gone}")
     builder = registry._MODELS.get(model_name)
     module = sys.modules.get(getattr(builder, "__module__", "") or "")
     if module is not None:

@@ -33,10 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .backbones import build_backbone
+from .base import ModelOutput, SoftmaxStream, VideoReIDModel
 from .heads import ClassifierHead
-from .registry import ModelOutput, register_model
-from .streaming import OnlineSoftmaxPool
+from .registry import register_model
 
 
 # --------------------------------------------------------------------------- formulas (unit-tested directly)
@@ -63,16 +62,15 @@ def temporal_pool_parts(parts: torch.Tensor, scores: torch.Tensor) -> tuple[torc
 
 
 # --------------------------------------------------------------------------- model
-class DRSTA(nn.Module):
+class DRSTA(SoftmaxStream, VideoReIDModel):
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 2,
                  pretrained: str | None = None, num_parts: int = 6, attention_dim: int = 256,
                  part_dim: int | None = None, reg_weight: float = 1.0, bnneck: bool = False):
-        super().__init__()
         if num_parts < 1:
             raise ConfigError(f"drsta: num_parts must be >= 1, got {num_parts}")
+        super().__init__(backbone, last_stride, pretrained)
         self.num_parts = num_parts
         self.default_reg_weights = {"drsta_div": float(reg_weight)}
-        self.backbone = build_backbone(backbone, last_stride, pretrained)
         channels = self.backbone.out_channels
         # K independent conv1x1 -> ReLU -> conv1x1 nets, vectorised (see the module docstring)
         self.spatial_attention = nn.Sequential(
@@ -88,7 +86,7 @@ class DRSTA(nn.Module):
         self.feat_dim = num_parts * part_dim
         self.head = ClassifierHead(self.feat_dim, num_classes, bnneck)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
         B, T = x.shape[:2]
         fmaps = self.backbone(x.flatten(0, 1))                         # (B*T, C, h, w)
         h, w = fmaps.shape[2:]
@@ -102,12 +100,11 @@ class DRSTA(nn.Module):
         logits, f_test = self.head(f)                                  # (B, classes), (B, K*D)
         attention = {"spatial": spatial.view(B, T, self.num_parts, h, w),  # (B, T, K, h, w)
                      "temporal": temporal}                                 # (B, T, K)
-        if self.training:
-            return ModelOutput(logits=logits, features={"feat": f},
-                               regularizers={"drsta_div": hellinger_diversity(spatial)}, attention=attention)
-        return (f_test, attention) if return_attention else f_test
+        regularizers = {"drsta_div": hellinger_diversity(spatial)} if self.training else {}
+        return self.output(logits, f_test, {"feat": f}, regularizers, attention, return_attention)
 
     # streaming evaluation (models/streaming.py): exact, one online log-sum-exp softmax over time per part
+    # (SoftmaxStream: the last column of stream_frames is the score, the others the value)
     def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, K, D + 1): per part, its feature x_{n,k} and (last column) its temporal score."""
         fmaps = self.backbone(x)                                       # (N, C, h, w)
@@ -116,15 +113,8 @@ class DRSTA(nn.Module):
         scores = torch.einsum("nkd,kd->nk", parts, self.temporal_weight) + self.temporal_bias  # (N, K)
         return torch.cat([parts, scores[..., None]], 2)
 
-    def stream_init(self, batch: int) -> OnlineSoftmaxPool:
-        return OnlineSoftmaxPool()
-
-    def stream_update(self, state: OnlineSoftmaxPool, feats: torch.Tensor) -> OnlineSoftmaxPool:
-        state.update(feats[..., -1], feats[..., :-1])                 # scores (B, t, K), parts (B, t, K, D)
-        return state
-
-    def stream_finish(self, state: OnlineSoftmaxPool) -> torch.Tensor:
-        return self.head(state.result().flatten(1))[1]                 # (B, K*D)
+    def stream_head(self, pooled: torch.Tensor) -> torch.Tensor:     # pooled parts (B, K, D)
+        return self.head(pooled.flatten(1))[1]                         # (B, K*D)
 
 
 @register_model

@@ -33,18 +33,17 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .backbones import build_backbone
+from .base import MeanStream, ModelOutput, VideoReIDModel
 from .heads import ClassifierHead
 from .nonlocal_block import NonLocalBlock, StripeNonLocalBlock
-from .registry import ModelOutput, register_model
-from .streaming import RunningSum
+from .registry import register_model
 
 
 class FrameCountError(ConfigError, ValueError):
     """The clip length T does not suit the model (printed by the CLI as one line)."""
 
 
-class NonLocalVideoNet(nn.Module):
+class NonLocalVideoNet(MeanStream, VideoReIDModel):
     """ResNet backbone with non-local blocks after the last bottlenecks of layer2/layer3, FPL and BNNeck head.
 
     stripe=False, temporal_reduction=False is NVAN; stripe=True, temporal_reduction=True is STE-NVAN.
@@ -54,28 +53,30 @@ class NonLocalVideoNet(nn.Module):
                  pretrained: str | None = None, nonlocal_blocks: tuple[int, int] | None = None,
                  stripe: bool = False, num_stripes: int = 16, temporal_reduction: bool = False,
                  name: str = "nvan"):
-        super().__init__()
+        super().__init__(backbone, last_stride, pretrained)
         self.name = name
-        self.backbone = build_backbone(backbone, last_stride, pretrained)  # torchvision names: ImageNet loads as is
         self.temporal_reduction = temporal_reduction
+        bb = self.backbone
+        # the stages of reduction 8 and 16 (ResNet's layer2 and layer3) hold the non-local blocks, on any backbone
+        self.stage8, self.stage16 = bb.stage_index(8), bb.stage_index(16)
         if nonlocal_blocks is None:   # the paper's (2, 3), capped for ResNet-18's 2-block layer3 (fast CPU runs)
-            n2, n3 = min(2, len(self.backbone.layer2)), min(3, len(self.backbone.layer3))
+            n2, n3 = min(2, len(bb.stage(self.stage8))), min(3, len(bb.stage(self.stage16)))
         else:
             n2, n3 = (int(n) for n in nonlocal_blocks)
         block_cls = StripeNonLocalBlock if stripe else NonLocalBlock
         extra = {"num_stripes": num_stripes} if stripe else {}
-        self.nonlocal2, self.nonlocal2_after = self._make_blocks(self.backbone.layer2, n2, 128, block_cls, extra)
-        self.nonlocal3, self.nonlocal3_after = self._make_blocks(self.backbone.layer3, n3, 256, block_cls, extra)
-        self.feat_dim = self.backbone.out_channels
+        self.nonlocal2, self.nonlocal2_after = self._make_blocks(self.stage8, n2, block_cls, extra)
+        self.nonlocal3, self.nonlocal3_after = self._make_blocks(self.stage16, n3, block_cls, extra)
+        self.feat_dim = bb.out_channels
         self.head = ClassifierHead(self.feat_dim, num_classes, bnneck=True)   # FPL's BN1d (bias frozen) + Linear
 
-    def _make_blocks(self, layer: nn.Sequential, count: int, planes: int, block_cls, extra: dict):
+    def _make_blocks(self, stage: int, count: int, block_cls, extra: dict):
+        layer, info = self.backbone.stage(stage), self.backbone.feature_info[stage]
         if not 0 <= count <= len(layer):
-            raise ConfigError(f"{self.name}: nonlocal_blocks asks for {count} blocks in a layer of {len(layer)} "
-                              f"residual blocks (resnet50: at most 4 in layer2, 6 in layer3)")
-        channels = planes * type(layer[0]).expansion
-        blocks = nn.ModuleList(block_cls(channels, **extra) for _ in range(count))
-        after = list(range(len(layer) - count, len(layer)))            # indices of the last `count` bottlenecks
+            raise ConfigError(f"{self.name}: nonlocal_blocks asks for {count} blocks in the reduction-{info.reduction} "
+                              f"stage {info.name} of {len(layer)} blocks (resnet50: at most 4 in layer2, 6 in layer3)")
+        after = list(range(len(layer) - count, len(layer)))            # indices of the last `count` blocks
+        blocks = nn.ModuleList(block_cls(layer[i].out_channels, **extra) for i in after)
         return blocks, after
 
     def _check_frames(self, T: int) -> None:
@@ -117,15 +118,21 @@ class NonLocalVideoNet(nn.Module):
         self._check_frames(T)
         group = 2 if self.temporal_reduction else T                    # frames one non-local sees together
         bb = self.backbone
-        x = bb.layer1(bb.stem(x.flatten(0, 1)))                        # (B*T, C1, h1, w1)
-        x, _ = self._layer(bb.layer2, self.nonlocal2, self.nonlocal2_after, x, group, False)
+        x = bb.stem(x.flatten(0, 1))
+        for i in range(self.stage8):
+            x = bb.stage(i)(x)                                         # (B*T, C1, h1, w1)
+        x, _ = self._layer(bb.stage(self.stage8), self.nonlocal2, self.nonlocal2_after, x, group, False)
         if self.temporal_reduction:
             x = self._pairwise_max(x)                                  # (B*T/2, C2, h2, w2)
-        x, attention = self._layer(bb.layer3, self.nonlocal3, self.nonlocal3_after, x, group, want_attention)
+        for i in range(self.stage8 + 1, self.stage16):
+            x = bb.stage(i)(x)
+        x, attention = self._layer(bb.stage(self.stage16), self.nonlocal3, self.nonlocal3_after, x, group,
+                                   want_attention)
         t3, (h3, w3) = x.shape[0] // B, x.shape[2:]                   # frames and map size at layer3
         if self.temporal_reduction:
             x = self._pairwise_max(x)                                  # (B*T/4, C3, h3, w3)
-        x = bb.layer4(x)                                               # (B*T', C, h, w)
+        for i in range(self.stage16 + 1, len(bb.feature_info)):
+            x = bb.stage(i)(x)                                         # (B*T', C, h, w)
         received = None
         if attention is not None:                                      # (N, L, L), rows sum to 1
             received = attention.mean(1).reshape(B, t3, -1)            # mean over the queries: (B, t3, tokens/frame)
@@ -133,16 +140,13 @@ class NonLocalVideoNet(nn.Module):
                 received = received.view(B, t3, h3, w3)                # NVAN: (B, T, h3, w3)
         return x.view(B, -1, *x.shape[1:]), received
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
         want = return_attention and not self.training
         maps, received = self.video_maps(x, want)                      # (B, T', C, h, w)
         f = maps.mean((1, 3, 4))                                       # (B, C)  FPL: 3D average pool over T', h, w
         logits, f_bn = self.head(f)                                    # BN1d (frozen bias) -> Linear (no bias)
-        if self.training:
-            return ModelOutput(logits=logits, features={"feat": f})
-        if return_attention:
-            return f_bn, ({"nonlocal": received} if received is not None else {})
-        return f_bn
+        attention = {"nonlocal": received} if received is not None else {}
+        return self.output(logits, f_bn, {"feat": f}, attention=attention, return_attention=return_attention)
 
     # streaming evaluation (models/streaming.py). STE-NVAN (temporal reduction) is exact: its non-locals see pairs of
     # frames and frames are max-pooled pairwise twice, so every group of 4 frames gives one layer4 map independently
@@ -164,15 +168,8 @@ class NonLocalVideoNet(nn.Module):
         maps, _ = self.video_maps(x.unflatten(0, (-1, 4)))             # (N/4, 1, C, h, w)
         return maps.mean((1, 3, 4))                                    # (N/4, C)
 
-    def stream_init(self, batch: int) -> RunningSum:
-        return RunningSum()
-
-    def stream_update(self, state: RunningSum, feats: torch.Tensor) -> RunningSum:  # feats: (B, t/4, C)
-        state.update(feats)
-        return state
-
-    def stream_finish(self, state: RunningSum) -> torch.Tensor:
-        return self.head(state.mean())[1]                              # (B, C)  BN1d of the FPL feature
+    def stream_head(self, mean: torch.Tensor) -> torch.Tensor:        # the running mean of groups (MeanStream)
+        return self.head(mean)[1]                                      # (B, C)  BN1d of the FPL feature
 
 
 @register_model

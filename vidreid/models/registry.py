@@ -1,28 +1,19 @@
-"""timm-style model registry: small builder functions, one uniform model interface.
+"""timm-style model registry: small builder functions, one uniform model interface (base.py).
 
-Every model maps a clip batch `(B, T, 3, H, W)` to
-  * training mode: a `ModelOutput` (logits, named features for metric losses, named regularisers);
-  * eval mode: a `(B, D)` feature tensor, or `(features, attention_dict)` with `return_attention=True`.
+Every model is a `VideoReIDModel` mapping a clip batch `(B, T, 3, H, W)` to a `ModelOutput` in training and in
+eval: `.embedding` (B, D) is the test feature, `.attention` is filled in eval when `return_attention=True`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .base import ModelOutput  # noqa: F401  (re-exported: vidreid.models.ModelOutput)
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
-
-
-@dataclass
-class ModelOutput:
-    logits: torch.Tensor | list[torch.Tensor]                        # (B, num_classes) for cross-entropy (list = several heads)
-    features: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B, D); each gets the triplet loss
-    regularizers: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> scalar, weighted by the config
-    attention: dict[str, torch.Tensor] = field(default_factory=dict)     # optional explanation tensors
 
 
 def register_model(fn: Callable[..., nn.Module] | None = None, *, takes_input_size: bool = False):

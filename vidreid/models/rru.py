@@ -37,7 +37,6 @@ vidreid choices (documented deviations / decisions where the paper is silent):
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 import torch
@@ -45,18 +44,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .backbones import build_backbone
+from .base import ModelOutput, VideoReIDModel
 from .heads import ClassifierHead
-from .registry import ModelOutput, register_model
-
-
-def backbone_map_size(input_size: tuple[int, int], last_stride: int) -> tuple[int, int]:
-    """(H, W) input -> (h, w) ResNet output: conv1, maxpool, layer2, layer3 and (last_stride 2) layer4 each halve the
-    size rounding up (7x7/3x3 kernels with padding 3/1, stride 2)."""
-    h, w = input_size
-    for _ in range(4 + (last_stride == 2)):
-        h, w = math.ceil(h / 2), math.ceil(w / 2)
-    return h, w
+from .registry import register_model
 
 
 class RRU(nn.Module):
@@ -128,15 +118,14 @@ class STIM(nn.Module):
         return self.temporal(P).mean((3, 4)).sum(2)
 
 
-class RRUSTIM(nn.Module):
+class RRUSTIM(VideoReIDModel):
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
                  pretrained: str | None = None, input_size: tuple[int, int] = (256, 128), stim_dim: int = 256,
                  rru_hidden: int = 256, spatial_hidden: int | None = None, num_parts: int = 4,
                  eval_chunk: int = 32, bnneck: bool = False):
-        super().__init__()
-        self.backbone = build_backbone(backbone, last_stride, pretrained)
+        super().__init__(backbone, last_stride, pretrained)
         C = self.backbone.out_channels
-        self.map_size = backbone_map_size(tuple(int(v) for v in input_size), last_stride)
+        self.map_size = self.backbone.map_size(tuple(int(v) for v in input_size))
         if num_parts < 1 or num_parts > self.map_size[0]:
             raise ConfigError(
                 f"rru_stim: num_parts must be in 1..{self.map_size[0]} (feature-map rows), got {num_parts}")
@@ -147,32 +136,27 @@ class RRUSTIM(nn.Module):
         self.feat_dim = stim_dim
         self.head = ClassifierHead(stim_dim, num_classes, bnneck)
 
-    def frame_maps(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) -> (B, T, C, h, w): the backbone on every frame in one batched call."""
-        B, T = x.shape[:2]
-        fmap = self.backbone(x.flatten(0, 1))                            # (B*T, C, h, w)
-        return fmap.view(B, T, *fmap.shape[1:])
-
     def part_features(self, S: torch.Tensor) -> torch.Tensor:
         """Refined maps (B, T, C, h, w) -> (B, num_parts * C): mean over T and W, rows pooled into parts."""
         rows = S.mean((1, 4))                                            # (B, C, h)
         parts = F.adaptive_avg_pool1d(rows, self.num_parts)              # (B, C, P)
         return parts.transpose(1, 2).flatten(1)                          # (B, P*C) part-major
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
-        if not self.training:
-            return self.forward_stream(x, self.eval_chunk, return_attention)
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
+        if not self.training:       # eval streams in chunks: memory bounded by eval_chunk frames, not by T
+            f_test, attention = self.forward_stream(x, self.eval_chunk, return_attention)
+            return self.output(None, f_test, attention=attention, return_attention=return_attention)
         S, _ = self.rru(self.frame_maps(x))                              # (B, T, C, h, w)
         video = self.stim(S.transpose(1, 2))                             # (B, 256)
-        logits, _ = self.head(video)
-        return ModelOutput(logits=logits, features={"feat": video, "parts": self.part_features(S)})
+        logits, f_test = self.head(video)
+        return self.output(logits, f_test, {"feat": video, "parts": self.part_features(S)})
 
     def forward_stream(self, clips: torch.Tensor | Iterable[torch.Tensor], chunk: int | None = None,
                        return_attention: bool = False):
         """Eval feature of a clip whose frames arrive in chunks; memory is bounded by the chunk, not by T.
 
         clips: (B, T, 3, H, W) (cut into `chunk` frames, default eval_chunk) or an iterable of (B, t_i, 3, H, W).
-        Returns the (B, stim_dim) test feature, and {"gates": (B, T, h, w)} with return_attention.
+        Returns the (B, stim_dim) test feature and {"gates": (B, T, h, w)} (empty without return_attention).
         """
         if isinstance(clips, torch.Tensor):
             clips = clips.split(chunk or self.eval_chunk, dim=1)
@@ -184,9 +168,7 @@ class RRUSTIM(nn.Module):
         if state is None:
             raise ConfigError("rru_stim: forward_stream got a clip with no frames")
         f_test = self.stream_finish(state)
-        if return_attention:
-            return f_test, {"gates": torch.stack(state["gates"], 1)}  # (B, T, h, w)
-        return f_test
+        return f_test, ({"gates": torch.stack(state["gates"], 1)} if return_attention else {})  # (B, T, h, w)
 
     # the streaming protocol of models/streaming.py (forward_stream is built on it): exact
     def stream_frames(self, x: torch.Tensor) -> torch.Tensor:

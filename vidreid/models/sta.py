@@ -31,9 +31,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .backbones import build_backbone
+from .base import ModelOutput, VideoReIDModel
 from .heads import ClassifierHead
-from .registry import ModelOutput, register_model
+from .registry import register_model
 
 _EPS = 1e-12
 
@@ -131,28 +131,26 @@ class EmbeddingHead(nn.Module):
         return logits, f_test
 
 
-class STA(nn.Module):
+class STA(VideoReIDModel):
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
                  pretrained: str | None = None, num_blocks: int = 4, spatial_norm: str = "l1",
                  fusion: str = "both", embed_dim: int = 1024, reg_weight: float = 1e-3):
-        super().__init__()
         if spatial_norm not in ("l1", "l2"):
             raise ConfigError(f"sta: spatial_norm must be 'l1' or 'l2', got {spatial_norm!r}")
         if fusion not in ("both", "weighted", "max"):
             raise ConfigError(f"sta: fusion must be 'both', 'weighted' or 'max', got {fusion!r}")
         if num_blocks < 1:
             raise ConfigError(f"sta: num_blocks must be >= 1, got {num_blocks}")
+        super().__init__(backbone, last_stride, pretrained)
         self.num_blocks, self.spatial_norm, self.fusion = num_blocks, spatial_norm, fusion
         self.default_reg_weights = {"sta_reg": float(reg_weight)}
-        self.backbone = build_backbone(backbone, last_stride, pretrained)
         channels = self.backbone.out_channels
         self.head = EmbeddingHead(2 * channels if fusion == "both" else channels, embed_dim, num_classes)
         self.feat_dim = embed_dim
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
         B, T = x.shape[:2]
-        fmaps = self.backbone(x.flatten(0, 1))                         # (B*T, C, h, w)
-        fmaps = fmaps.unflatten(0, (B, T))                             # (B, T, C, h, w)
+        fmaps = self.frame_maps(x)                                     # (B, T, C, h, w)
         g = spatial_attention(fmaps, self.spatial_norm)                # (B, T, h, w)
         S = temporal_normalise(block_scores(g, self.num_blocks))       # (B, T, K)
         p1, p2 = fuse(fmaps, S)                                        # (B, C, h, w) each
@@ -163,12 +161,11 @@ class STA(nn.Module):
         pooled = fused.mean((2, 3))                                    # (B, 2C) or (B, C)
         logits, f = self.head(pooled)                                  # (B, classes), (B, 1024)
         attention = {"S": S, "g": g}                                   # (B, T, K), (B, T, h, w)
+        regularizers = {}
         if self.training:
             pairs = sample_frame_pairs(B, T, device=x.device)          # (B, 2)
-            reg = inter_frame_regulariser(g, pairs)                    # scalar
-            return ModelOutput(logits=logits, features={"feat": f}, regularizers={"sta_reg": reg},
-                               attention=attention)
-        return (f, attention) if return_attention else f
+            regularizers["sta_reg"] = inter_frame_regulariser(g, pairs)  # scalar
+        return self.output(logits, f, {"feat": f}, regularizers, attention, return_attention)
 
     # streaming evaluation (models/streaming.py): exact. S(n, k) = s_{n,k} / sum_n s_{n,k} has no parameters, so
     # P1 is a running argmax of s_{n,k} and P2 a ratio of two running sums; both only need each frame's block

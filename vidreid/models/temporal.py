@@ -20,27 +20,16 @@ Deviations / decisions:
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .backbones import build_backbone
+from .base import ModelOutput, VideoReIDModel
 from .heads import ClassifierHead
-from .registry import ModelOutput, register_model
+from .registry import register_model
 from .streaming import OnlineSoftmaxPool, RunningSum
-
-
-def feature_map_size(input_size: tuple[int, int], last_stride: int) -> tuple[int, int]:
-    """Backbone output size for an (H, W) input: conv1, maxpool, layer2, layer3 (and layer4 with last_stride 2)
-    each halve the size, rounding up (kernel 3/7 convs with padding 1/3, 1x1 downsample convs)."""
-    halvings = 4 + (last_stride == 2)
-    h, w = input_size
-    for _ in range(halvings):
-        h, w = math.ceil(h / 2), math.ceil(w / 2)
-    return h, w
 
 
 def temporal_attention_weights(scores: torch.Tensor) -> torch.Tensor:
@@ -48,15 +37,14 @@ def temporal_attention_weights(scores: torch.Tensor) -> torch.Tensor:
     return F.softmax(scores, dim=1)                                    # (B, T)
 
 
-class TemporalAttention(nn.Module):
+class TemporalAttention(VideoReIDModel):
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
                  pretrained: str | None = None, input_size: tuple[int, int] = (256, 128),
                  attention_dim: int = 256, bnneck: bool = False):
-        super().__init__()
-        self.backbone = build_backbone(backbone, last_stride, pretrained)
+        super().__init__(backbone, last_stride, pretrained)
         channels = self.feat_dim = self.backbone.out_channels
         self.input_size = tuple(int(v) for v in input_size)
-        self.map_size = feature_map_size(self.input_size, last_stride)
+        self.map_size = self.backbone.map_size(self.input_size)
         self.spatial_conv = nn.Conv2d(channels, attention_dim, kernel_size=self.map_size)  # whole map -> 1x1
         self.temporal_conv = nn.Conv1d(attention_dim, 1, kernel_size=3, padding=1)
         self.head = ClassifierHead(channels, num_classes, bnneck)
@@ -71,16 +59,15 @@ class TemporalAttention(nn.Module):
         a = a.flatten(1).unflatten(0, (batch, -1))                     # (B, T, 256)
         return self.temporal_conv(a.transpose(1, 2)).squeeze(1)        # (B, T)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
         B, T = x.shape[:2]
         fmaps = self.backbone(x.flatten(0, 1))                         # (B*T, C, h, w)
         weights = temporal_attention_weights(self.attention_scores(fmaps, B))  # (B, T)
         frame_feats = fmaps.mean((2, 3)).view(B, T, -1)                # (B, T, C)
         f = torch.einsum("bt,btc->bc", weights, frame_feats)           # (B, C)
         logits, f_test = self.head(f)                                  # (B, classes), (B, C)
-        if self.training:
-            return ModelOutput(logits=logits, features={"feat": f}, attention={"temporal": weights})
-        return (f_test, {"temporal": weights}) if return_attention else f_test
+        return self.output(logits, f_test, {"feat": f}, attention={"temporal": weights},
+                           return_attention=return_attention)
 
     # streaming evaluation (models/streaming.py): exact. A frame's score needs its two neighbours (Conv1d k=3,
     # zero padding), so the last frame of a chunk is scored when the next chunk arrives; online softmax pooling.
@@ -120,25 +107,22 @@ class TemporalAttention(nn.Module):
         return self.head(state["pool"].result())[1]                    # (B, C)
 
 
-class RecurrentTemporal(nn.Module):
+class RecurrentTemporal(VideoReIDModel):
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
                  pretrained: str | None = None, hidden_dim: int = 512, bnneck: bool = False):
-        super().__init__()
-        self.backbone = build_backbone(backbone, last_stride, pretrained)
+        super().__init__(backbone, last_stride, pretrained)
         self.lstm = nn.LSTM(self.backbone.out_channels, hidden_dim, num_layers=1, batch_first=True)
         self.feat_dim = hidden_dim
         self.head = ClassifierHead(hidden_dim, num_classes, bnneck)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
         B, T = x.shape[:2]
         fmaps = self.backbone(x.flatten(0, 1))                         # (B*T, C, h, w)
         frame_feats = fmaps.mean((2, 3)).view(B, T, -1)                # (B, T, C)
         outputs, _ = self.lstm(frame_feats)                            # (B, T, 512)
         f = outputs.mean(1)                                            # (B, 512)  average over time (Gao & Nevatia)
         logits, f_test = self.head(f)                                  # (B, classes), (B, 512)
-        if self.training:
-            return ModelOutput(logits=logits, features={"feat": f})
-        return (f_test, {}) if return_attention else f_test
+        return self.output(logits, f_test, {"feat": f}, return_attention=return_attention)
 
     # streaming evaluation (models/streaming.py): exact, the LSTM's (h, c) carried across chunks
     def stream_frames(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .backbones import build_backbone
+from .base import MeanStream, ModelOutput, VideoReIDModel
 from .heads import ClassifierHead
-from .registry import ModelOutput, register_model
-from .streaming import RunningSum
+from .registry import register_model
 
 
-class TemporalPooling(nn.Module):
+class TemporalPooling(MeanStream, VideoReIDModel):
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
                  pretrained: str | None = None, bnneck: bool = False):
-        super().__init__()
-        self.backbone = build_backbone(backbone, last_stride, pretrained)
+        super().__init__(backbone, last_stride, pretrained)
         self.feat_dim = self.backbone.out_channels
         self.head = ClassifierHead(self.feat_dim, num_classes, bnneck)
 
@@ -24,27 +22,18 @@ class TemporalPooling(nn.Module):
         fmap = self.backbone(x.flatten(0, 1))              # (B*T, C, h, w)
         return fmap.mean((2, 3)).view(B, T, -1)            # (B, T, C)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):  # x: (B, T, 3, H, W)
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
         f = self.frame_features(x).mean(1)                 # (B, C)
         logits, f_test = self.head(f)
-        if self.training:
-            return ModelOutput(logits=logits, features={"feat": f})
-        return (f_test, {}) if return_attention else f_test
+        return self.output(logits, f_test, {"feat": f}, return_attention=return_attention)
 
-    # streaming evaluation (models/streaming.py): exact, a running sum of the per-frame features
+    # streaming evaluation (models/streaming.py): exact, a running mean of the per-frame features (MeanStream)
     def stream_frames(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, C) per-frame GAP features."""
         return self.backbone(x).mean((2, 3))
 
-    def stream_init(self, batch: int) -> RunningSum:
-        return RunningSum()
-
-    def stream_update(self, state: RunningSum, feats: torch.Tensor) -> RunningSum:  # feats: (B, t, C)
-        state.update(feats)
-        return state
-
-    def stream_finish(self, state: RunningSum) -> torch.Tensor:
-        return self.head(state.mean())[1]                  # (B, C)
+    def stream_head(self, mean: torch.Tensor) -> torch.Tensor:
+        return self.head(mean)[1]                          # (B, C)
 
 
 @register_model

@@ -171,7 +171,7 @@ class FeatureExtractor:
                 chunk = idx[start:start + self.batch_size]             # (N, T)
                 x = self.transform(frames[chunk.reshape(-1)])          # (N*T, 3, H, W)
                 x = x.view(*chunk.shape, *x.shape[1:]).to(self.device)  # (N, T, 3, H, W)
-                f = self.model(x).float().sum(0)                       # (D,)
+                f = self.model(x).embedding.float().sum(0)             # (D,)
                 total = f if total is None else total + f
                 count += len(chunk)
         return self._finish(total / count)
@@ -212,12 +212,10 @@ class FeatureExtractor:
         frames = _as_frame_array(frames, self.input_size)
         x = self.transform(frames)[None].to(self.device)               # (1, L, 3, H, W)
         try:
-            out = self.model(x, return_attention=True)
+            attention = self.model(x, return_attention=True).attention
         except (ConfigError, ValueError, RuntimeError):
             return {}
-        if not isinstance(out, tuple) or len(out) != 2 or not isinstance(out[1], dict):
-            return {}
-        return {k: v[0].float().cpu().numpy() for k, v in out[1].items() if isinstance(v, torch.Tensor)}
+        return {k: v[0].float().cpu().numpy() for k, v in attention.items()}
 
 
 def _as_frame_array(frames, size: tuple[int, int] | None = None) -> np.ndarray:

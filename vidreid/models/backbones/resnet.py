@@ -1,23 +1,15 @@
-"""ResNet-18/34/50 with torchvision-compatible parameter names (so its ImageNet files load unchanged).
+"""ResNet-18/34/50 (He et al., CVPR 2016) with torchvision's parameter names, so its ImageNet files load unchanged.
 
 Written here because torchvision is not installable next to the CPU torch build; the module tree
 (conv1, bn1, layer1..4 with conv/bn/downsample.{0,1}) mirrors torchvision.models.resnet exactly.
+Stages (feature_info): layer1..layer4 at reductions 4, 8, 16, 32; `last_stride=1` (re-ID's usual choice, Luo et
+al. 2019) keeps layer4 at stride 16: 16x8 maps at 256x128.
 """
 from __future__ import annotations
 
-import os
-
-import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError
-
-# torchvision's IMAGENET1K_V1 weight files (the ones re-ID papers start from)
-IMAGENET_URLS = {
-    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-    "resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
-    "resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
-}
+from .base import Backbone, StageInfo
 
 
 class BasicBlock(nn.Module):
@@ -31,6 +23,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
+        self.out_channels = planes
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -52,6 +45,7 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes * 4)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self.out_channels = planes * 4
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -61,7 +55,7 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNet(nn.Module):
+class ResNet(Backbone):
     """Feature extractor: (N, 3, H, W) -> (N, C, H/16, W/16) with last_stride=1, /32 with 2."""
 
     def __init__(self, block, layers: list[int], last_stride: int = 1):
@@ -76,6 +70,8 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
         self.layer4 = self._make_layer(block, 512, layers[3], stride=last_stride)
         self.out_channels = 512 * block.expansion
+        self.feature_info = [StageInfo(f"layer{i + 1}", 4 * 2 ** i, 4 * 2 ** i if i < 3 else 16 * last_stride,
+                                       64 * 2 ** i * block.expansion) for i in range(4)]
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -95,69 +91,22 @@ class ResNet(nn.Module):
         layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def stem(self, x):
+    def stem(self, x):                                       # (N, 3, H, W) -> (N, 64, H/4, W/4)
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
 
-    def forward(self, x):  # (N, 3, H, W)
-        x = self.stem(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return x  # (N, C, h, w)
+    def stage(self, i: int) -> nn.Sequential:
+        return (self.layer1, self.layer2, self.layer3, self.layer4)[i]
 
 
-_ARCHS = {
-    "resnet18": (BasicBlock, [2, 2, 2, 2]),
-    "resnet34": (BasicBlock, [3, 4, 6, 3]),
-    "resnet50": (Bottleneck, [3, 4, 6, 3]),
-}
+def resnet18(last_stride: int = 1) -> ResNet:
+    return ResNet(BasicBlock, [2, 2, 2, 2], last_stride)
 
 
-def list_backbones() -> list[str]:
-    """Names accepted by `build_backbone` (and by every model's `backbone=` option)."""
-    return sorted(_ARCHS)
+def resnet34(last_stride: int = 1) -> ResNet:
+    return ResNet(BasicBlock, [3, 4, 6, 3], last_stride)
 
 
-def load_pretrained(model: ResNet, arch: str, pretrained: str) -> None:
-    """pretrained = "imagenet" (torchvision's file via torch.hub) or a local .pth/.safetensors path."""
-    if pretrained == "imagenet":
-        try:
-            state = torch.hub.load_state_dict_from_url(IMAGENET_URLS[arch], map_location="cpu",
-                                                       progress=True, weights_only=True)
-        except Exception as e:  # offline, proxy, DNS ...
-            raise CheckpointError(
-                f"could not download ImageNet weights for {arch} from {IMAGENET_URLS[arch]} ({type(e).__name__}: {e}); "
-                f"download the file on a connected machine and pass pretrained=/path/to/{os.path.basename(IMAGENET_URLS[arch])}"
-            ) from None
-    else:
-        if not os.path.isfile(pretrained):
-            raise CheckpointError(f"pretrained weights file not found: {pretrained}")
-        if pretrained.endswith(".safetensors"):
-            from safetensors.torch import load_file
-            state = load_file(pretrained)
-        else:
-            try:
-                state = torch.load(pretrained, map_location="cpu", weights_only=True)
-            except Exception as e:
-                raise CheckpointError(f"{pretrained}: not a loadable weights-only state dict ({e})") from None
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        raise CheckpointError(f"{pretrained}: does not match {arch}: {len(missing)} missing keys {missing[:3]}, "
-                              f"{len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of other shape {wrong[:3]}")
-    model.load_state_dict(state)
+def resnet50(last_stride: int = 1) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 6, 3], last_stride)
 
 
-def build_backbone(arch: str = "resnet50", last_stride: int = 1, pretrained: str | None = None) -> ResNet:
-    if arch not in _ARCHS:
-        raise ConfigError(f"unknown backbone {arch!r}; expected one of {', '.join(_ARCHS)}")
-    if last_stride not in (1, 2):
-        raise ConfigError(f"last_stride must be 1 or 2, got {last_stride}")
-    block, layers = _ARCHS[arch]
-    model = ResNet(block, layers, last_stride)
-    if pretrained:
-        load_pretrained(model, arch, pretrained)
-    return model
