@@ -469,6 +469,33 @@ def test_checkpoint_write_on_a_full_disk_keeps_the_previous_checkpoint(tmp_path,
     assert meta["step"] == 1 and set(state) == set(model.state_dict())
 
 
+def test_state_write_failing_like_torch_save_on_a_full_disk(tmp_path, monkeypatch):
+    """torch.save reports a full disk as RuntimeError('... unexpected pos N vs M'), not OSError (seen on a full
+    tmpfs): still one OutputError, this step's files removed, the previous step intact."""
+    import torch
+
+    import vidreid.engine.checkpoint as C
+    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.engine.train import Checkpointer
+    from vidreid.errors import OutputError
+    from vidreid.models import build_model
+    model = build_model("tp", 3, backbone="resnet18")
+    ck = Checkpointer(str(tmp_path / "run"), keep_last=2, meta={"model": "tp"})
+    first = ck.save(model, {"step": 1, "epoch": 0, "x": torch_tensor()})
+
+    def full(obj, f):
+        open(f, "wb").write(b"PK" + b"\0" * 50)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 31756352 vs 31756244")
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OutputError, match=r"cannot write .*step_0000002\.state\.pt: .*unexpected pos.*"
+                                          r"previous checkpoint .*step_0000001\.safetensors is intact"):
+        ck.save(model, {"step": 2, "epoch": 0, "x": torch_tensor()})
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == [
+        "last.safetensors", "step_0000001.safetensors", "step_0000001.state.pt"]
+    assert read_checkpoint(first)[1]["step"] == 1 and C.load_training_state(
+        str(tmp_path / "run" / "checkpoints" / "step_0000001.state.pt"))["step"] == 1
+
+
 def torch_tensor():
     import torch
     return torch.zeros(2)

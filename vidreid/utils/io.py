@@ -43,6 +43,20 @@ _ERRNO_WORDS = {
 }
 
 
+# how libraries word an I/O failure they do not raise as OSError: safetensors ("IoError ... No space left on device",
+# "StorageFull"), torch.save's zip writer on a full disk ("unexpected pos N vs M", "file write failed")
+_IO_ERROR_TEXTS = ("No space left", "StorageFull", "IoError", "unexpected pos", "write failed")
+_FULL_BELOW = 1 << 20                   # free bytes under which a failed write is blamed on a full disk
+
+
+def _disk_full(folder: str) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _FULL_BELOW
+
+
 def os_error_words(e: BaseException) -> str:
     """A short description of an OSError (or a library error wrapping one, e.g. safetensors' 'No space left')."""
     if isinstance(e, OSError) and e.errno in _ERRNO_WORDS:
@@ -107,9 +121,11 @@ def atomic_path(path: str, keep_note: str = ""):
     except OutputError:
         raise
     except Exception as e:
-        if isinstance(e, OSError) or "No space left" in str(e) or "StorageFull" in str(e) or "IoError" in str(e):
+        full = _disk_full(folder)          # measured now, while the partial temp file still takes its space
+        if isinstance(e, OSError) or full or any(t in str(e) for t in _IO_ERROR_TEXTS):
+            words = _ERRNO_WORDS[errno.ENOSPC] if full else os_error_words(e)
             old = " (the previous file is unchanged)" if os.path.exists(path) else ""
-            raise OutputError(f"cannot write {path}: {os_error_words(e)}{old}{keep_note}") from None
+            raise OutputError(f"cannot write {path}: {words}{old}{keep_note}") from None
         raise
     finally:
         if os.path.exists(tmp):
