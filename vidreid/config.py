@@ -273,7 +273,9 @@ def _yaml_where(e: yaml.YAMLError) -> str:
     """' at line L, column C: problem' (PyYAML's multi-line message, folded into one line)."""
     mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    context = getattr(e, "context", None)
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and cmark is not None and (mark is None or cmark.line != mark.line):
+        context += f" started at line {cmark.line + 1}, column {cmark.column + 1}"
     what = "; ".join(str(x) for x in (context, problem) if x) or " ".join(str(e).split())
     return f"{where}: {what}"
 
