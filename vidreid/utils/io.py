@@ -5,12 +5,13 @@
   real name and the folder is fsynced, so after a crash or a power loss the name holds either the old or the whole new
   content. A failed write (no space, permission ...) deletes the temp file, leaves the old file as it was, and raises
   `OutputError` naming the path.
-* The no-clobber rule (`check_output_file`, `check_output_folder`): a command never writes over a path it did not
+* The no-clobber rule (`check_output_file`, `check_writable_folder`): a command never writes over a path it did not
   create in this run (an input such as a checkpoint or a config, a finished run, another program's file) unless the
   user passed --overwrite/--force (or --resume for a run); an input is never an output, even with --overwrite.
   They also check, before the work starts, that the output's folder can be created and written.
 * `RunLock`: one writer per folder; a second process is refused with the first one's process id. The lock is an
-  flock on `<folder>/.vidreid.lock`, released by the kernel when its process dies (a SIGKILL leaves no stale lock).
+  flock on `<folder>/.vidreid.lock`, released by the kernel when its process dies (after a SIGKILL the file may
+  stay, unlocked: the next run takes it); a clean exit removes the file.
 * `clean_stale_temp_files` / `clean_stale_temp_folders`: the temp files and folders a killed run left behind, removed
   by the next run over the same path (while it holds the lock).
 """
@@ -29,7 +30,7 @@ from ..errors import OutputError
 TEMP_PREFIX = ".tmp-"           # atomic_path's temp files: TEMP_PREFIX + 8 random characters (tempfile) + real name
 LOCK_NAME = ".vidreid.lock"     # RunLock's file inside the locked folder
 
-# errno -> the words a user reads (os.strerror says "Errno 28"-free text too, but these name the fix)
+# errno -> the words a user reads in the one-line error
 _ERRNO_WORDS = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "disk quota exceeded",
@@ -102,10 +103,10 @@ def _make_folder(folder: str, path: str) -> None:
 
 
 @contextmanager
-def atomic_path(path: str, keep_note: str = ""):
+def atomic_path(path: str):
     """Yield a temporary path in path's folder; on success fsync it and rename it over `path`, on any failure delete
     it and leave `path` untouched. OS errors (and library errors caused by one, e.g. a full disk) become one
-    OutputError naming `path`; `keep_note` is appended (e.g. which previous checkpoint is still loadable)."""
+    OutputError naming `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     _make_folder(folder, path)
     try:
@@ -125,7 +126,7 @@ def atomic_path(path: str, keep_note: str = ""):
         if isinstance(e, OSError) or full or any(t in str(e) for t in _IO_ERROR_TEXTS):
             words = _ERRNO_WORDS[errno.ENOSPC] if full else os_error_words(e)
             old = " (the previous file is unchanged)" if os.path.exists(path) else ""
-            raise OutputError(f"cannot write {path}: {words}{old}{keep_note}") from None
+            raise OutputError(f"cannot write {path}: {words}{old}") from None
         raise
     finally:
         if os.path.exists(tmp):
@@ -140,7 +141,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
     with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 
 
