@@ -53,9 +53,6 @@ def run(args) -> int:
     cfg.eval.rerank = cfg.eval.rerank or args.rerank
     if args.split is not None:
         cfg.data.split = _split_index(args.split)
-    if cfg.train.threads:       # the run's thread count (the demo's 2): the same float rounding as its own eval
-        import torch
-        torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
     dataset = prepare_dataset(cfg)
     # features come from <run dir>/features when a file there was made with this checkpoint, these settings and
