@@ -241,3 +241,401 @@ def test_evaluation_leaves_out_tracklets_without_readable_frame(tmp_path):
         res = evaluate_model(model, ds, cfg, progress=False)
     assert res["dropped_tracklets"] == {"query": 1, "gallery": 1}
     assert res["distmat"].shape == (1, 2) and np.isfinite(res["distmat"]).all()
+
+
+# ============================================================================================ nothing lost, no crash
+# Each case: exit 2 (or the named exception from the Python API), one error line naming the path or key, no
+# traceback, and every input's bytes unchanged (hashes before/after).
+import errno
+import hashlib
+import re
+
+
+def snapshot(*paths) -> dict:
+    """sha256 of every file under the given files/folders (what 'nothing lost' compares)."""
+    out = {}
+    for p in map(str, paths):
+        files = [p] if os.path.isfile(p) else [os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs]
+        for f in files:
+            with open(f, "rb") as fh:
+                out[f] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def ckpt(tmp_path, root):
+    """A checkpoint (untrained tp/resnet18 at 16x8 on the DukeV fixture) in run/checkpoints/, and its config."""
+    from vidreid.config import load_config
+    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.engine.train import build_for_dataset
+    cfg_path = _config(tmp_path, root)
+    cfg = load_config(cfg_path)
+    path = tmp_path / "trained" / "checkpoints" / "best.safetensors"
+    save_checkpoint(str(path), build_for_dataset(cfg, 2, pretrained=False),
+                    {"model": "tp", "num_classes": 2, "config": cfg.to_dict(), "dataset": "dukev"})
+    return str(path), cfg_path
+
+
+def _refused(capsys, argv, inputs, *fragments, code=2):
+    before = snapshot(*inputs)
+    line = _one_line_error(capsys, argv, *fragments) if code == 2 else None
+    assert snapshot(*inputs) == before, "an input changed"
+    return line
+
+
+def test_outputs_never_replace_inputs_or_existing_files(tmp_path, root, ckpt, capsys):
+    ck, cfg = ckpt
+    other = tmp_path / "notes.json"
+    other.write_text('{"mine": 1}')
+    inputs = (ck, cfg, other, root)
+    _refused(capsys, ["export", "--checkpoint", ck, "--out", ck], inputs, f"--out {ck} is the checkpoint")
+    _refused(capsys, ["export", "--checkpoint", ck, "--out", ck, "--overwrite"], inputs, "is the checkpoint")
+    _refused(capsys, ["export", "--checkpoint", ck, "--out", str(other)], inputs, str(other), "already exists",
+             "--overwrite")
+    _refused(capsys, ["eval", "--checkpoint", ck, "--json", ck], inputs, f"--json {ck} is the checkpoint")
+    _refused(capsys, ["eval", "--checkpoint", ck, "--config", cfg, "--json", cfg], inputs, "is the config file")
+    _refused(capsys, ["eval", "--checkpoint", ck, "--json", str(other)], inputs, str(other), "--overwrite")
+    _refused(capsys, ["explain", "--checkpoint", ck, "--tracklet", "0", "--out", ck], inputs, "is the checkpoint")
+    _refused(capsys, ["explain", "--checkpoint", ck, "--tracklet", "0", "--out", str(tmp_path / "x.png"),
+                      "--json", ck], inputs, "--json", "is the checkpoint")
+    _refused(capsys, ["extract", "--checkpoint", ck, "--split", "query", "--out", ck], inputs, "is the checkpoint")
+    _refused(capsys, ["extract", "--checkpoint", ck, "--split", "query", "--out", str(other)], inputs,
+             "not a vidreid feature file")
+    _refused(capsys, ["data", "check", str(root), "--dataset", "dukev", "--fix-report", str(other)], inputs,
+             "--fix-report", "already exists")
+    # the same rule from Python
+    from vidreid.errors import OutputError
+    from vidreid.export import export_onnx
+    before = snapshot(*inputs)
+    with pytest.raises(OutputError, match="is the checkpoint this command reads"):
+        export_onnx(ck, out=ck, overwrite=True)
+    with pytest.raises(OutputError, match="already exists"):
+        export_onnx(ck, out=str(other))
+    assert snapshot(*inputs) == before
+
+
+def test_outputs_under_a_file_or_unwritable_are_one_line_before_the_work(tmp_path, root, ckpt, capsys, monkeypatch):
+    ck, cfg = ckpt
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    under = str(blocker / "sub" / "out")
+    inputs = (ck, cfg, blocker, root)
+    for argv, option in [(["export", "--checkpoint", ck, "--out", under + ".onnx"], "--out"),
+                         (["eval", "--checkpoint", ck, "--json", under + ".json"], "--json"),
+                         (["explain", "--checkpoint", ck, "--tracklet", "0", "--out", under + ".png"], "--out"),
+                         (["extract", "--checkpoint", ck, "--split", "query", "--out", under + ".safetensors"], "--out"),
+                         (["data", "check", str(root), "--dataset", "dukev", "--fix-report", under], "--fix-report"),
+                         (["synth", "--out", under, "--ids", "4", "--size", "32x16", "--quiet"], str(blocker)),
+                         (["train", "--no-progress", "--config", cfg, f"train.output_dir={under}"], "train.output_dir"),
+                         (["search", "--index", str(tmp_path / "none"), "--probe", str(root), "--html",
+                           under + ".html"], "--html")]:
+        _refused(capsys, argv, inputs, option, f"{blocker} is a file, not a folder")
+    # a folder that refuses writes (simulated: the tests run as root, who may write anywhere)
+    import tempfile as tf
+    real = tf.mkstemp
+
+    def denied(*a, dir=None, **kw):
+        if dir and str(dir).startswith(str(tmp_path / "ro")):
+            raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+        return real(*a, dir=dir, **kw)
+    monkeypatch.setattr(tf, "mkstemp", denied)
+    (tmp_path / "ro").mkdir()
+    _refused(capsys, ["eval", "--checkpoint", ck, "--json", str(tmp_path / "ro" / "m.json")], inputs,
+             "--json", str(tmp_path / "ro"), "permission denied")
+    assert not (tmp_path / "trained" / "features").exists()          # refused before any work
+
+
+def test_finished_run_is_never_silently_replaced(tmp_path, root, capsys):
+    cfg = _config(tmp_path, root)
+    run = tmp_path / "run"
+    assert main(["train", "--no-progress", "--config", cfg]) == 0
+    capsys.readouterr()
+    finished = snapshot(run)
+    _refused(capsys, ["train", "--no-progress", "--config", cfg], (run,), f"train.output_dir {run}",
+             "holds a previous run", "checkpoints/", "metrics.json", "--resume", "--force")
+    # --resume continues it (a finished run: evaluated again, nothing retrained)
+    assert main(["train", "--no-progress", "--config", cfg, "--resume"]) == 0
+    assert "training had already finished" in capsys.readouterr().out
+    # --force replaces it, and says so; the old step checkpoints do not survive next to the new weights
+    (run / "checkpoints" / "step_0000099.safetensors").write_bytes(b"old")
+    assert main(["train", "--no-progress", "--config", cfg, "--force"]) == 0
+    err = capsys.readouterr().err
+    assert f"replacing the previous run in {run}" in err and "checkpoints/" in err
+    assert not (run / "checkpoints" / "step_0000099.safetensors").exists()
+
+
+def test_second_writer_of_a_run_folder_is_refused_with_the_pid(tmp_path, root, capsys):
+    from vidreid.utils.io import RunLock
+    cfg = _config(tmp_path, root)
+    with RunLock(str(tmp_path / "run"), "train.output_dir"):
+        _refused(capsys, ["train", "--no-progress", "--config", cfg], (root,), "in use by another vidreid process",
+                 f"pid {os.getpid()}", str(tmp_path / "run" / ".vidreid.lock"))
+    assert main(["train", "--no-progress", "--config", cfg]) == 0      # released: the next run goes ahead
+    assert not (tmp_path / "run" / ".vidreid.lock").exists()             # and no lock file is left behind
+
+
+@pytest.mark.parametrize("override, key, what", [
+    ("train.epochs=-1", "train.epochs", ">= 1"), ("train.epochs=0", "train.epochs", ">= 1"),
+    ("optim.lr=-1", "optim.lr", "positive"), ("optim.lr=.nan", "optim.lr", "positive"),
+    ("loss.label_smoothing=2", "loss.label_smoothing", "[0, 1)"), ("data.seq_len=0", "data.seq_len", ">= 1"),
+    ("data.flip=1.5", "data.flip", "[0, 1]"), ("train.keep_last=0", "train.keep_last", ">= 1"),
+    ("data.workers=-2", "data.workers", ">= 0"), ("optim.name=adan", "optim.name", "adam, adamw, sgd"),
+    ("train.amp=fp8", "train.amp", "off, bf16, fp16"), ("data.batch_size=0", "data.batch_size", ">= 1")])
+def test_out_of_range_config_values_fail_before_any_data_is_read(tmp_path, capsys, override, key, what):
+    cfg = _config(tmp_path, tmp_path / "no-such-root")                 # the dataset would be the next error
+    line = _refused(capsys, ["train", "--no-progress", "--config", cfg, override], (cfg,), key, what)
+    assert "root" not in line and not (tmp_path / "run").exists()      # nothing written either
+    from vidreid.config import load_config
+    from vidreid.errors import ConfigError
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config(cfg, [override])
+
+
+def test_config_messages_keep_yaml_position_and_overrides_go_anywhere(tmp_path, root, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  root: x\n  height: [1, 2\nmodel:\n  name: tp\n")
+    _refused(capsys, ["train", "--config", str(bad)], (bad,), str(bad), "invalid YAML at line", "column")
+    cfg = _config(tmp_path, root)
+    # an override after an option is read as an override (its key is checked) ...
+    _one_line_error(capsys, ["train", "--config", cfg, "--no-progress", "data.seqlen=8"],
+                    "unknown config key 'data.seqlen'")
+    # ... and one given to a command without overrides is a precise usage error
+    with pytest.raises(SystemExit) as e:
+        main(["data", "check", str(root), "--dataset", "dukev", "data.root=x"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "takes no key=value config overrides" in err and "usage: vidreid data" in err
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    _refused(capsys, ["train", "--config", str(folder)], (root,), str(folder), "cannot read the config file")
+
+
+def test_frames_and_strip_zero_are_refused(tmp_path, ckpt, capsys):
+    ck, _ = ckpt
+    _refused(capsys, ["explain", "--checkpoint", ck, "--tracklet", "0", "--frames", "0"], (ck,),
+             "--frames must be positive, got 0")
+    _refused(capsys, ["export", "--checkpoint", ck, "--frames", "0", "--out", str(tmp_path / "m.onnx")], (ck,),
+             "--frames must be positive, got 0")
+    assert not (tmp_path / "m.onnx").exists()
+    _refused(capsys, ["search", "--index", str(tmp_path / "none"), "--probe", str(tmp_path), "--strip", "0",
+                      "--html", str(tmp_path / "p.html")], (ck,), "--strip must be >= 1", "got 0")
+
+
+def test_eval_refuses_a_config_naming_another_model(tmp_path, root, ckpt, capsys):
+    ck, cfg = ckpt
+    _refused(capsys, ["eval", "--checkpoint", ck, "model.name=sta"], (ck,), "model.name 'sta'",
+             "checkpoint: 'tp'", ck)
+    other = _config(tmp_path, root, model__backbone="resnet34")
+    _refused(capsys, ["eval", "--checkpoint", ck, "--config", other], (ck, other), f"--config {other}",
+             "model.backbone 'resnet34' (checkpoint: 'resnet18')")
+
+
+def test_eval_on_another_dataset_leaves_the_checkpoints_run_folder_alone(tmp_path, root, ckpt, capsys):
+    ck, _ = ckpt
+    other_root = make_dukev_root(tmp_path / "elsewhere", SPLITS)
+    before = snapshot(tmp_path / "trained")
+    assert main(["eval", "--checkpoint", ck, f"data.root={other_root}"]) == 0
+    assert "not caching the features" in capsys.readouterr().err
+    assert snapshot(tmp_path / "trained") == before and not (tmp_path / "trained" / "features").exists()
+    assert main(["eval", "--checkpoint", ck]) == 0                      # its own dataset: cached as before
+    assert (tmp_path / "trained" / "features").is_dir()
+
+
+def test_checkpoint_write_on_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """Fault injection: the second checkpoint's write fails with ENOSPC (as safetensors reports it)."""
+    import safetensors.torch as st
+    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.engine.train import Checkpointer
+    from vidreid.errors import OutputError
+    from vidreid.models import build_model
+    model = build_model("tp", 3, backbone="resnet18")
+    ck = Checkpointer(str(tmp_path / "run"), keep_last=2, meta={"model": "tp"})
+    first = ck.save(model, {"step": 1, "epoch": 0, "x": torch_tensor()})
+    before = snapshot(tmp_path / "run")
+    real = st.save_file
+
+    def full(tensors, path, metadata=None):
+        with open(path, "wb") as f:
+            f.write(b"\0" * 100)                                        # a partial write, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(st, "save_file", full)
+    with pytest.raises(OutputError) as e:
+        ck.save(model, {"step": 2, "epoch": 0, "x": torch_tensor()})
+    msg = str(e.value)
+    assert "step_0000002.safetensors" in msg and "no space left" in msg
+    assert f"the previous checkpoint {first} is intact and loadable" in msg and "--resume" in msg
+    monkeypatch.setattr(st, "save_file", real)
+    assert snapshot(tmp_path / "run") == before                         # nothing partial, nothing temporary left
+    state, meta = read_checkpoint(first)
+    assert meta["step"] == 1 and set(state) == set(model.state_dict())
+
+
+def test_state_write_failing_like_torch_save_on_a_full_disk(tmp_path, monkeypatch):
+    """torch.save reports a full disk as RuntimeError('... unexpected pos N vs M'), not OSError (seen on a full
+    tmpfs): still one OutputError, this step's files removed, the previous step intact."""
+    import torch
+
+    import vidreid.engine.checkpoint as C
+    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.engine.train import Checkpointer
+    from vidreid.errors import OutputError
+    from vidreid.models import build_model
+    model = build_model("tp", 3, backbone="resnet18")
+    ck = Checkpointer(str(tmp_path / "run"), keep_last=2, meta={"model": "tp"})
+    first = ck.save(model, {"step": 1, "epoch": 0, "x": torch_tensor()})
+
+    def full(obj, f):
+        open(f, "wb").write(b"PK" + b"\0" * 50)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 31756352 vs 31756244")
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OutputError, match=r"cannot write .*step_0000002\.state\.pt: .*unexpected pos.*"
+                                          r"previous checkpoint .*step_0000001\.safetensors is intact"):
+        ck.save(model, {"step": 2, "epoch": 0, "x": torch_tensor()})
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == [
+        "last.safetensors", "step_0000001.safetensors", "step_0000001.state.pt"]
+    assert read_checkpoint(first)[1]["step"] == 1 and C.load_training_state(
+        str(tmp_path / "run" / "checkpoints" / "step_0000001.state.pt"))["step"] == 1
+
+
+def torch_tensor():
+    import torch
+    return torch.zeros(2)
+
+
+def test_full_disk_during_training_is_one_line_naming_the_last_checkpoint(tmp_path, root, capsys, monkeypatch):
+    import vidreid.engine.train as T
+    calls = {"n": 0}
+    real = T.save_checkpoint
+
+    def fills_up(path, model, meta):
+        calls["n"] += 1
+        if calls["n"] > 2:                                              # step 1 (weights + last) fits, step 2 not
+            raise T.OutputError(f"cannot write {path}: no space left on the device")
+        return real(path, model, meta)
+    monkeypatch.setattr(T, "save_checkpoint", fills_up)
+    cfg = _config(tmp_path, root, train__iters_per_epoch=3)
+    line = _one_line_error(capsys, ["train", "--no-progress", "--config", cfg, "train.checkpoint_every=1"],
+                           "no space left", "step_0000001.safetensors is intact and loadable")
+    assert "step_0000002" in line
+    ckdir = tmp_path / "run" / "checkpoints"
+    assert sorted(os.listdir(ckdir)) == ["last.safetensors", "step_0000001.safetensors", "step_0000001.state.pt"]
+
+
+def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command(tmp_path, root, capsys, monkeypatch):
+    import vidreid.engine.train as T
+    real, calls = T.compute_loss, {"n": 0}
+
+    def interrupted(*a):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a)
+    monkeypatch.setattr(T, "compute_loss", interrupted)
+    cfg = _config(tmp_path, root, train__iters_per_epoch=4)
+    code = main(["train", "--no-progress", "--config", cfg, "train.checkpoint_every=1"])
+    err = capsys.readouterr().err
+    assert code == 130 and "Traceback" not in err
+    assert "interrupted; last checkpoint: " in err and "step_0000002.safetensors" in err
+    assert f"continue with: vidreid train --no-progress --config {cfg} train.checkpoint_every=1 --resume" in err
+
+
+def test_orphan_step_files_are_pruned_and_never_resumed_from(tmp_path):
+    from vidreid.config import Config
+    from vidreid.engine.train import Checkpointer, find_resume_state
+    d = tmp_path / "run" / "checkpoints"
+    d.mkdir(parents=True)
+    for name in ("step_0000002.state.pt", "step_0000004.safetensors", "step_0000004.state.pt",
+                 "step_0000006.safetensors", "step_0000006.state.pt", "step_0000008.state.pt"):
+        (d / name).write_bytes(b"x")                  # step 2: state without weights (a kill while pruning)
+    cfg = Config()                                    # step 8: state without weights too (its weights lost)
+    cfg.train.output_dir, cfg.train.resume = str(tmp_path / "run"), "auto"
+    assert find_resume_state(cfg).endswith("step_0000006.state.pt")
+    removed = Checkpointer(str(tmp_path / "run"), keep_last=1, meta={}).prune()
+    assert sorted(map(os.path.basename, removed)) == ["step_0000002.state.pt", "step_0000004.safetensors",
+                                                      "step_0000004.state.pt", "step_0000008.state.pt"]
+    assert sorted(os.listdir(d)) == ["step_0000006.safetensors", "step_0000006.state.pt"]
+
+
+def test_damaged_index_is_one_line(tmp_path, capsys):
+    pytest.importorskip("faiss")
+    import json as _json
+
+    from vidreid.search.index import GalleryIndex, SearchIndexError
+    gi = GalleryIndex.create(4, {"hash": "h" * 64, "name": "tp"}, {"sampling": "rrs"})
+    gi.add(np.eye(4, dtype=np.float32)[:2], ["a", "b"], ["c1", "c2"], [1, 2], ["/g/a", "/g/b"],
+           [["/g/a/1.jpg"], ["/g/b/1.jpg"]], "h" * 64)
+    path = str(tmp_path / "index")
+    gi.save(path)
+    head = os.path.join(path, "index.json")
+    header = _json.load(open(head))
+    table = os.path.join(path, header["tracklets_file"])
+    good = open(table, "rb").read()
+    cases = [(lambda: open(table, "wb").write(good[: len(good) // 2]), "unreadable tracklet table"),
+             (lambda: open(head, "w").write("[1, 2]"), "not an index header (a JSON list"),
+             (lambda: open(head, "w").write(_json.dumps({k: v for k, v in header.items() if k != "vectors_file"})),
+              "damaged index header (missing vectors_file)")]
+    for damage, fragment in cases:
+        open(table, "wb").write(good)
+        open(head, "w").write(_json.dumps(header))
+        damage()
+        before = snapshot(path)
+        _one_line_error(capsys, ["index", "info", "--index", path], fragment)
+        with pytest.raises(SearchIndexError, match=re.escape(fragment)):
+            GalleryIndex.load(path)
+        assert snapshot(path) == before
+
+
+def test_index_add_skips_tracklets_already_in_the_index_and_build_never_replaces(tmp_path, root, ckpt, capsys):
+    pytest.importorskip("faiss")
+    ck, _ = ckpt
+    index = str(tmp_path / "index")
+    assert main(["index", "build", "--checkpoint", ck, "--out", index, "--dataset", "dukev", "--root", str(root),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    built = snapshot(index)
+    _refused(capsys, ["index", "build", "--checkpoint", ck, "--out", index, "--dataset", "dukev", "--root",
+                      str(root), "--no-progress"], (index, ck), f"--out {index} already holds an index", "--overwrite")
+    assert main(["index", "add", "--index", index, "--dataset", "dukev", "--root", str(root), "--no-progress"]) == 0
+    out = capsys.readouterr()
+    assert "skipping 3 of 3 tracklets already in" in out.err and ": 3 -> 3" in out.out
+    assert {k: v for k, v in snapshot(index).items() if "index.json" not in k} == \
+        {k: v for k, v in built.items() if "index.json" not in k}
+
+
+def test_nested_dataset_roots_are_named(tmp_path, capsys):
+    outer = tmp_path / "dukemtmc-vidreid"                               # torchreid's layout: the archive one down
+    make_dukev_root(outer, SPLITS)                                       # -> outer/dukev/{train,query,gallery}
+    with pytest.raises(DatasetError, match=re.escape(f"use {outer / 'dukev'} as the root")):
+        load_dataset("dukev", str(outer), protocol="gao")
+    mars = tmp_path / "marsdl"
+    (mars / "mars" / "info").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=re.escape(f"use {mars / 'mars'} as the root")):
+        load_dataset("mars", str(mars))
+
+
+def test_auto_generation_never_replaces_a_dataset_made_with_other_options(tmp_path, capsys):
+    from conftest import TINY_SYNTH
+    from vidreid.data.synthped import ensure_synthped
+    data = tmp_path / "sp"
+    ensure_synthped(str(data), progress=False, **dict(TINY_SYNTH, ids=8))
+    cfg = _config(tmp_path, data, data__dataset="synthped", data__protocol="mars")
+    _refused(capsys, ["train", "--no-progress", "--config", cfg], (data,), f"data.root {data}",
+             "made with other options", "ids: 8 -> 300", "not replacing it")
+
+
+def test_data_check_of_an_evaluation_only_manifest_prints_no_row_of_zeros(tmp_path, capsys):
+    from helpers_datasets import write_jpeg
+    lines = []
+    for i, (pid, cam, split) in enumerate([(1, 0, "query"), (1, 1, "gallery"), (2, 1, "gallery")]):
+        folder = tmp_path / f"t{i}"
+        folder.mkdir()
+        for f in range(3):
+            write_jpeg(folder / f"{f:03d}.jpg", pid, cam, f)
+        lines.append(f'{{"dir": "t{i}", "pid": {pid}, "camid": {cam}, "split": "{split}"}}')
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    before = snapshot(tmp_path)
+    assert main(["data", "check", str(tmp_path), "--dataset", "manifest", "--no-progress", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    train_rows = [line for line in out.splitlines() if line.startswith("train")]
+    assert train_rows == ["train      (no tracklets in this split)"], out
+    assert any(line.startswith("gallery") and " 2 " in line for line in out.splitlines()), out
+    assert snapshot(tmp_path) == before

@@ -99,6 +99,7 @@ def test_cli_resume_refuses_a_malicious_state_and_runs_no_code(tiny_synthped, ti
     (run / "checkpoints").mkdir(parents=True)
     marker = tmp_path / "pwned"
     torch.save({"step": 1, "optimizer": _Evil(marker)}, str(run / "checkpoints" / "step_0000001.state.pt"))
+    (run / "checkpoints" / "step_0000001.safetensors").write_bytes(b"x")  # a state counts only with its weights
     demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
     rc = main(["train", "--no-progress", "--config", demo, "--resume",
                *tiny_overrides(tiny_synthped, str(run), **{"train.epochs": 1})])

@@ -194,10 +194,14 @@ def test_eval_split_all_uses_the_cache(tmp_path, capsys):
     ckpt = str(tmp_path / "run" / "checkpoints" / "best.safetensors")
     save_checkpoint(ckpt, build_for_dataset(cfg, 2, pretrained=False),
                     {"model": "tp", "num_classes": 2, "config": cfg.to_dict(), "dataset": "other"})
-    table, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all")
+    # trained on another dataset: its run folder is left alone unless --features-dir names where to cache
+    _, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all")
+    assert err.count("not caching the features") == 3 and not (tmp_path / "run" / "features").exists()
+    features = ["--features-dir", str(tmp_path / "run" / "features")]
+    table, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all", *features)
     assert err.count("no cached features") == 6 and err.count(": wrote ") == 6
     assert len(os.listdir(tmp_path / "run" / "features")) == 6        # query + gallery of each of the 3 splits
-    table2, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all")
+    table2, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all", *features)
     assert err.count("reusing cached features") == 6 and table2 == table
-    _, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all", "--no-cache")
+    _, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all", "--no-cache", *features)
     assert "cached" not in err and "wrote" not in err

@@ -216,17 +216,29 @@ def test_twins_differ_in_one_part():
         assert (twin in plan.train_pids) == (base in plan.train_pids)       # pairs share a split
 
 
-def test_ensure_reuses_then_regenerates(tmp_path):
+def test_ensure_reuses_and_never_replaces_another_dataset(tmp_path):
     root = tmp_path / "data" / "sp"
     assert ensure_synthped(str(root), progress=False, **TINY) == str(root)
     sentinel = root / "sentinel"
     sentinel.write_text("x")
     ensure_synthped(str(root), progress=False, **TINY)                       # same options: reused untouched
     assert sentinel.exists()
-    ensure_synthped(str(root), progress=False, **dict(TINY, seed=3))         # different options: regenerated
-    assert not sentinel.exists()
+    marker = (root / "synthped.json").read_bytes()
+    with pytest.raises(DatasetError, match=r"holds a SynthPed dataset made with other options \(seed: 0 -> 3\); "
+                                           r"not replacing it"):
+        ensure_synthped(str(root), progress=False, **dict(TINY, seed=3))     # different options: refused
+    assert sentinel.exists() and (root / "synthped.json").read_bytes() == marker
+    with pytest.raises(DatasetError, match="already holds a SynthPed dataset made with other options"):
+        generate_synthped(str(root), progress=False, **dict(TINY, seed=3))   # explicit, without overwrite: refused
+    # a killed writer's temp folders are removed by the next writer of the same path (and only those)
+    stale = root.parent / ".sp.tmp-abc123"
+    (stale / "bbox_train").mkdir(parents=True)
+    other = root.parent / ".other.tmp-abc123"
+    other.mkdir()
+    generate_synthped(str(root), progress=False, overwrite=True, **dict(TINY, seed=3))   # explicit: regenerated
+    assert not sentinel.exists() and not stale.exists() and other.exists()
     assert json.loads((root / "synthped.json").read_text())["config"]["seed"] == 3
-    assert sorted(os.listdir(root.parent)) == ["sp"]                          # no temp/old folders left behind
+    assert sorted(os.listdir(root.parent)) == [".other.tmp-abc123", "sp"]       # no lock file left either
     (root / "synthped.json").unlink()                                         # incomplete or foreign: never deleted
     with pytest.raises(DatasetError, match="refusing"):
         ensure_synthped(str(root), progress=False, **TINY)

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         name = getattr(mod, "NAME", info.name)
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _parser=p)
     return parser
 
 
@@ -40,9 +40,27 @@ def user_message(e: VidReIDError) -> str:
     return (msg.strip().splitlines() or [type(e).__name__])[0]
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, except that `key=value` overrides are accepted anywhere after the subcommand (argparse alone
+    takes them only before the first option: `train --config c.yaml --no-progress train.epochs=1` would fail)."""
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    sub = getattr(args, "_parser", parser)
+    overrides = [a for a in extras if "=" in a and not a.startswith("-")]
+    unknown = [a for a in extras if a not in overrides]
+    if unknown:
+        sub.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if not hasattr(args, "overrides"):
+        sub.error(f"unrecognized arguments: {' '.join(overrides)} (vidreid {args.command} takes no key=value "
+                  f"config overrides)")
+    args.overrides = list(args.overrides or []) + overrides
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
@@ -50,13 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except VidReIDError as e:
         print(f"vidreid {args.command}: error: {user_message(e)}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
+    except OSError as e:  # permission, not a folder, no space ... anywhere: one line naming the path, never a traceback
+        if isinstance(e, BrokenPipeError):  # `vidreid ... | head`: the reader left; not an error of ours
+            sys.stderr.close()
+            return 0
+        from .utils.io import os_error_message
+        print(f"vidreid {args.command}: error: {os_error_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `vidreid ... | head`: the reader left; not an error of ours
-        sys.stderr.close()
-        return 0
 
 
 if __name__ == "__main__":

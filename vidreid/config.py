@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -258,11 +259,66 @@ def load_config(path: str | None = None, overrides: list[str] | None = None, bas
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML ({e})") from None
+            raise ConfigError(f"{path}: invalid YAML{_yaml_where(e)}") from None
+        except (IsADirectoryError, NotADirectoryError, PermissionError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read the config file ({getattr(e, 'strerror', None) or e})") from None
         _merge(cfg, raw, "", path)
     if overrides:
         _merge(cfg, parse_overrides(overrides), "", "command line")
+    validate(cfg)
     return cfg
+
+
+def _yaml_where(e: yaml.YAMLError) -> str:
+    """' at line L, column C: problem' (PyYAML's multi-line message, folded into one line)."""
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and cmark is not None and (mark is None or cmark.line != mark.line):
+        context += f" started at line {cmark.line + 1}, column {cmark.column + 1}"
+    what = "; ".join(str(x) for x in (context, problem) if x) or " ".join(str(e).split())
+    return f"{where}: {what}"
+
+
+# key -> (check, what the value must be): out-of-range values fail at load time, before any data is read
+_RANGES = {
+    "data.height": (lambda v: v >= 1, ">= 1"), "data.width": (lambda v: v >= 1, ">= 1"),
+    "data.seq_len": (lambda v: v >= 1, ">= 1"), "data.test_seq_len": (lambda v: v >= 0, ">= 0 (0 = seq_len)"),
+    "data.num_instances": (lambda v: v >= 1, ">= 1"), "data.batch_size": (lambda v: v >= 1, ">= 1"),
+    "data.test_batch_size": (lambda v: v >= 1, ">= 1"), "data.workers": (lambda v: v >= 0, ">= 0"),
+    "data.pad": (lambda v: v >= 0, ">= 0"), "data.flip": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "data.random_erasing": (lambda v: 0 <= v <= 1, "in [0, 1]"), "data.split": (lambda v: v >= 0, ">= 0"),
+    "loss.ce_weight": (lambda v: v >= 0, ">= 0"), "loss.triplet_weight": (lambda v: v >= 0, ">= 0"),
+    "loss.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "optim.lr": (lambda v: v > 0 and math.isfinite(v), "a positive number"),
+    "optim.weight_decay": (lambda v: v >= 0, ">= 0"), "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "optim.warmup_epochs": (lambda v: v >= 0, ">= 0"), "optim.warmup_factor": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "optim.step_size": (lambda v: v >= 1, ">= 1"), "optim.gamma": (lambda v: v > 0, "> 0"),
+    "train.epochs": (lambda v: v >= 1, ">= 1"), "train.iters_per_epoch": (lambda v: v >= 0, ">= 0 (0 = one pass)"),
+    "train.eval_every": (lambda v: v >= 0, ">= 0"), "train.log_every": (lambda v: v >= 0, ">= 0"),
+    "train.threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"),
+    "train.checkpoint_every": (lambda v: v >= 0, ">= 0"), "train.keep_last": (lambda v: v >= 1, ">= 1"),
+    "eval.max_rank": (lambda v: v >= 1, ">= 1"),
+}
+_CHOICES = {
+    "optim.name": ("adam", "adamw", "sgd"), "optim.scheduler": ("step", "cosine", "none"),
+    "train.amp": ("off", "bf16", "fp16"), "eval.metric": ("euclidean", "cosine"),
+    "loss.triplet_distance": ("euclidean", "cosine"),
+}
+
+
+def validate(cfg: Config) -> None:
+    """ConfigError naming the first key whose value is out of range or not one of its choices."""
+    for key, (ok, what) in _RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not ok(value):
+            raise ConfigError(f"{key} must be {what}, got {value!r}")
+    for key, choices in _CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def config_from_dict(d: dict) -> Config:

@@ -15,3 +15,8 @@ class ConfigError(VidReIDError):
 
 class CheckpointError(VidReIDError):
     """A checkpoint cannot be loaded (unsafe, missing, or for another architecture)."""
+
+
+class OutputError(VidReIDError):
+    """An output cannot be written (it would replace an input or a finished run, its folder is not writable, the
+    disk is full ...); the message names the path, and what is still intact."""

@@ -107,7 +107,7 @@ def export_model(model: nn.Module, model_name: str, path: str, input_size: tuple
                  batch: int = 2, opset: int = OPSET, dynamic_frames: bool | None = None, metadata: dict | None = None,
                  check: bool = True, tol: float = 1e-4) -> dict:
     """Export `model` (eval mode) to ONNX at `path` (atomically) -> report dict (see export_onnx)."""
-    from .engine.checkpoint import atomic_path
+    from .utils.io import atomic_path
     m = FRAME_MULTIPLE.get(model_name, 1)
     if frames < 1 or frames % m:
         raise ExportError(f"{model_name}: --frames must be a positive multiple of {m}, got {frames}")
@@ -122,7 +122,6 @@ def export_model(model: nn.Module, model_name: str, path: str, input_size: tuple
     H, W = input_size
     example = torch.randn(batch, frames, 3, H, W, generator=torch.Generator().manual_seed(0))
     axes = {"clips": {0: "batch", 1: "frames"} if dynamic_frames else {0: "batch"}, "features": {0: "batch"}}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_path(path) as tmp:
         try:
             with export_compat(), warnings.catch_warnings(), torch.no_grad():
@@ -196,21 +195,26 @@ def check_onnx(model: nn.Module, path: str, input_size: tuple[int, int], frames:
 
 def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = None, batch: int = 2,
                 opset: int = OPSET, dynamic_frames: bool | None = None, check: bool = True,
-                tol: float = 1e-4) -> dict:
+                tol: float = 1e-4, overwrite: bool = False) -> dict:
     """Export a checkpoint's eval graph to ONNX (default path: the checkpoint's with .onnx). frames: the example
     clip length (default: the checkpoint's test clip length, rounded up to a multiple the model needs).
 
     Returns a report: path, model, frames, dynamic_frames (+ static_frames_reason), input/output shapes, and the
     onnxruntime-vs-PyTorch check. The ONNX file's metadata_props record the model, its hash, the input size,
-    mean/std, the resize the inputs need, T and the test-time sampling."""
+    mean/std, the resize the inputs need, T and the test-time sampling. An existing `out` is replaced only with
+    `overwrite`; the checkpoint itself never (checked before the model is built)."""
     from .config import config_from_dict
+    from .utils.io import check_output_file
+    out = out or os.path.splitext(checkpoint)[0] + ".onnx"
+    check_output_file(out, "--out", overwrite, inputs={"checkpoint": checkpoint})
+    if frames is not None and frames < 1:
+        raise ExportError(f"--frames must be positive, got {frames}")
     from .engine.checkpoint import build_model_from_checkpoint
     from .search.extractor import model_hash
     model, meta = build_model_from_checkpoint(checkpoint)
     cfg = config_from_dict(meta["config"])
     name = cfg.model.name
-    frames = int(frames or default_frames(cfg, name))
-    out = out or os.path.splitext(checkpoint)[0] + ".onnx"
+    frames = int(default_frames(cfg, name) if frames is None else frames)
     d = cfg.data
     metadata = {"vidreid_model": name, "backbone": cfg.model.backbone, "model_hash": model_hash(model, cfg),
                 "input_size": f"{d.height}x{d.width}", "mean": ",".join(map(str, d.mean)),

@@ -2,13 +2,59 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 
 def add_config_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--config", required=required, help="YAML config file (see configs/)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.epochs=5")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="dotted overrides, e.g. train.epochs=5 (anywhere after the command)")
 
 
 def load_cli_config(args):
     from ..config import load_config
     return load_config(args.config, args.overrides)
+
+
+# model settings that decide which network a checkpoint's weights belong to
+_MODEL_KEYS = ("name", "backbone", "last_stride", "kwargs")
+
+
+def checkpoint_config(config_path: str | None, overrides: list[str], meta: dict, checkpoint: str):
+    """The config of a command that runs a checkpoint (eval, extract, explain): the checkpoint's config, then the
+    --config file, then the overrides. A file or override naming other model settings than the checkpoint's is a
+    ConfigError (the checkpoint's model is what runs; silently ignoring the request would report another model)."""
+    import json
+
+    from ..config import load_config
+    from ..errors import ConfigError
+    cfg = load_config(config_path, overrides, base=meta.get("config"))
+    saved = (meta.get("config") or {}).get("model") or {}
+    now = json.loads(json.dumps(cfg.to_dict()["model"], default=str))   # same JSON round trip as the saved one
+    diffs = [f"model.{k} {now.get(k)!r} (checkpoint: {saved.get(k)!r})" for k in _MODEL_KEYS
+             if k in saved and saved.get(k) != now.get(k)]
+    if diffs:
+        source = f"--config {config_path}" + (" / the overrides" if overrides else "") if config_path else "the overrides"
+        raise ConfigError(f"{source} name(s) other model settings than {checkpoint} was trained with "
+                          f"({'; '.join(diffs)}); the checkpoint decides the model: remove those settings or pass "
+                          f"the matching checkpoint")
+    return cfg
+
+
+def feature_cache_folder(features_dir: str | None, meta: dict, cfg, dataset, checkpoint: str, command: str
+                         ) -> tuple[bool, str | None]:
+    """(cache enabled, folder) for the feature cache of `vidreid eval`: the default <run dir>/features belongs to
+    the checkpoint's run, so features of another dataset (or another root) are not written there: no cache then,
+    unless --features-dir names a folder for them."""
+    if features_dir:
+        return True, features_dir
+    saved_data = (meta.get("config") or {}).get("data") or {}
+    same_name = meta.get("dataset") in (None, dataset.name)
+    same_root = not saved_data.get("root") or os.path.abspath(saved_data["root"]) == os.path.abspath(cfg.data.root)
+    if same_name and same_root:
+        return True, None
+    print(f"vidreid {command}: note: {checkpoint} was trained on {meta.get('dataset')} ({saved_data.get('root')}); "
+          f"not caching the features of {dataset.name} ({cfg.data.root}) in its run folder (pass --features-dir to "
+          f"cache them)", file=sys.stderr)
+    return False, None

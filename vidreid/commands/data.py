@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dukev | ilidsvid | lsvid | manifest | mars | prid2011 | synthped")
     c.add_argument("--split", type=int, default=0, help="split index for ilidsvid / prid2011 (default 0)")
     c.add_argument("--workers", type=int, default=None, help="frame-reading processes (default: all CPU cores)")
-    c.add_argument("--fix-report", metavar="FILE", help="also write the statistics and problems as JSON")
+    c.add_argument("--fix-report", metavar="FILE", help="also write the statistics and problems as JSON (an existing "
+                                                        "file is replaced only with --overwrite)")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing --fix-report file")
     c.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option, e.g. -o subset=val (lsvid), -o min_frames=21 (prid2011); repeatable")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,7 +50,10 @@ def run(args) -> int:
 
     from ..data.check import check_dataset, format_report, write_fix_report
     from ..data.datasets._common import RootError
+    from ..utils.io import check_output_file
 
+    if args.fix_report:   # checked before the (long) check, not after it
+        check_output_file(args.fix_report, "--fix-report", args.overwrite, inputs={"dataset root": args.root})
     try:
         report = check_dataset(args.dataset, args.root, split=args.split, workers=args.workers,
                                progress=not args.no_progress, **_options(args.option))

@@ -10,6 +10,10 @@ def add_arguments(p):
     p.add_argument("--config", default=None,
                    help="demo config (default: the packaged vidreid/configs/demo.yaml, = configs/demo.yaml)")
     p.add_argument("--out", default=None, help="run directory (default: the config's train.output_dir, runs/demo)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted demo run from its newest checkpoint (= train.resume=auto)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a previous demo run in the run directory (its checkpoints/, metrics.json ...)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
 
@@ -20,14 +24,14 @@ def run(args) -> int:
     from importlib.resources import as_file
 
     from ..config import load_config
-    from ..engine.checkpoint import atomic_write_text
     from ..engine.evaluate import chance_level, format_results, gallery_for_protocol
+    from ..utils.io import atomic_write_text
     from ..engine.train import jsonable, train
     from ..errors import ConfigError
     from ..viz.plots import eval_figures
     from .plot import draw_training
 
-    overrides = list(args.overrides)
+    overrides = (["train.resume=auto"] if args.resume else []) + list(args.overrides)
     if args.out:
         overrides += [f"train.output_dir={args.out}", f"data.root={os.path.join(args.out, 'synthped')}"]
     if args.config:
@@ -41,7 +45,7 @@ def run(args) -> int:
             cfg = load_config(str(path), overrides)
     out = cfg.train.output_dir
     t0 = time.time()
-    res = train(cfg, progress=not args.no_progress)
+    res = train(cfg, progress=not args.no_progress, force=args.force and not args.resume)
     dataset = res["dataset"]
     chance = chance_level(dataset, res["protocol"])
     res["chance"] = chance

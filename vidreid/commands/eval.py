@@ -12,7 +12,9 @@ def add_arguments(p):
     p.add_argument("--sampling", choices=["rrs", "dense", "all", "evenly"], help="test-time clip sampling")
     p.add_argument("--metric", choices=["euclidean", "cosine"], help="distance")
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
-    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.add_argument("--json", help="also write the metrics to this JSON file (an existing file is replaced only with "
+                                  "--overwrite; an input never)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--split", help="split of a multi-split dataset (ilidsvid, prid2011): an index, or 'all' for "
                                    "every split and their mean; a checkpoint path containing {split} gives one "
                                    "checkpoint per split (runs/ilids{split}/checkpoints/best.safetensors)")
@@ -36,17 +38,19 @@ def run(args) -> int:
     if args.split == "all":
         return _run_all_splits(args)
 
-    from ..config import load_config
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
     from ..engine.evaluate import evaluate_model, format_results
     from ..engine.extract import resolve_device
     from ..engine.feature_cache import CachedExtractor
     from ..engine.train import jsonable, prepare_dataset
+    from ..utils.io import atomic_write_text
+    from ._common import checkpoint_config, feature_cache_folder
 
+    check_json_output(args)
     _use_initial_checkpoint(args)
     _, meta = read_checkpoint(args.checkpoint)
     # the checkpoint's config is the base; the --config file (dataset, eval settings) and overrides apply on top
-    cfg = load_config(args.config, args.overrides, base=meta.get("config"))
+    cfg = checkpoint_config(args.config, args.overrides, meta, args.checkpoint)
     if args.protocol:
         cfg.eval.protocol = args.protocol
         cfg.data.protocol = args.protocol
@@ -63,11 +67,12 @@ def run(args) -> int:
     out = None if args.no_plots else output_folder(args, cfg.eval.protocol or dataset.protocol)
     # features come from <run dir>/features when a file there was made with this checkpoint, these settings and
     # this tracklet list (else they are extracted and written there); the model is built only if needed
+    cache, folder = feature_cache_folder(args.features_dir, meta, cfg, dataset, args.checkpoint, "eval")
     extractor = CachedExtractor(lambda: build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids,
                                                                     device)[0],
                                 cfg, args.checkpoint, dataset.name, dataset.root,
-                                cfg.eval.sampling or cfg.data.test_sampling, device, folder=args.features_dir,
-                                enabled=not args.no_cache, progress=not args.no_progress)
+                                cfg.eval.sampling or cfg.data.test_sampling, device, folder=folder,
+                                enabled=cache and not args.no_cache, progress=not args.no_progress)
     features = {}
 
     def keeping_features(tracklets, split):          # the features also feed the calibration
@@ -80,9 +85,18 @@ def run(args) -> int:
     if out is not None:
         extra = write_eval_outputs(args, res, dataset, features, meta, cfg, out, title)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(jsonable({**{k: v for k, v in res.items() if k != "distmat"}, **extra}), f, indent=1)
+        atomic_write_text(args.json, json.dumps(jsonable({**{k: v for k, v in res.items() if k != "distmat"},
+                                                           **extra}), indent=1))
     return 0
+
+
+def check_json_output(args) -> None:
+    """--json follows the no-clobber rule (checked before any work): never an input, an existing file only with
+    --overwrite, its folder writable."""
+    if args.json:
+        from ..utils.io import check_output_file
+        inputs = {"checkpoint": args.checkpoint.replace("{split}", "0"), "config file": args.config}
+        check_output_file(args.json, "--json", args.overwrite, inputs=inputs)
 
 
 def _use_initial_checkpoint(args) -> None:
@@ -210,13 +224,16 @@ def _run_all_splits(args) -> int:
 
     import numpy as np
 
-    from ..config import load_config
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
     from ..engine.evaluate import evaluate_model
     from ..engine.extract import resolve_device
     from ..engine.feature_cache import CachedExtractor
     from ..engine.train import jsonable, prepare_dataset
     from ..errors import ConfigError
+    from ..utils.io import atomic_write_text
+    from ._common import checkpoint_config, feature_cache_folder
+
+    check_json_output(args)
 
     def checkpoint(split: int) -> str:
         return args.checkpoint.replace("{split}", str(split))
@@ -225,7 +242,7 @@ def _run_all_splits(args) -> int:
     split = 0
     while n is None or split < n:                                  # one pass per split
         _, meta = read_checkpoint(checkpoint(split))
-        cfg = load_config(args.config, args.overrides, base=meta.get("config"))
+        cfg = checkpoint_config(args.config, args.overrides, meta, checkpoint(split))
         if args.protocol:
             cfg.eval.protocol = cfg.data.protocol = args.protocol
         if args.sampling:
@@ -246,11 +263,12 @@ def _run_all_splits(args) -> int:
                       f"checkpoint per split", file=sys.stderr)
         device = resolve_device(cfg.train.device)
         # each split's features are cached like a single evaluation's (the split index is part of the file key)
+        cache, folder = feature_cache_folder(args.features_dir, meta, cfg, dataset, checkpoint(split), "eval")
         extractor = CachedExtractor(lambda path=checkpoint(split), ds=dataset, dev=device:
                                     build_model_from_checkpoint(path, ds.num_train_pids, dev)[0],
                                     cfg, checkpoint(split), dataset.name, dataset.root,
-                                    cfg.eval.sampling or cfg.data.test_sampling, device, folder=args.features_dir,
-                                    enabled=not args.no_cache, progress=not args.no_progress)
+                                    cfg.eval.sampling or cfg.data.test_sampling, device, folder=folder,
+                                    enabled=cache and not args.no_cache, progress=not args.no_progress)
         res = evaluate_model(None, dataset, cfg, device, extractor=extractor)
         res.pop("distmat", None)
         results.append(res)
@@ -275,6 +293,5 @@ def _run_all_splits(args) -> int:
     print("-" * len(head) + "\n" + row("mean", mean_cmc, mean["mAP"], mean["mINP"],
                                          sum(r["num_valid_queries"] for r in results)))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(jsonable({"splits": results, "mean": mean}), f, indent=1)
+        atomic_write_text(args.json, json.dumps(jsonable({"splits": results, "mean": mean}), indent=1))
     return 0

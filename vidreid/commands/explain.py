@@ -8,13 +8,15 @@ def add_arguments(p):
     p.add_argument("--tracklet", type=int, required=True, help="0-based index of the tracklet in --split")
     p.add_argument("--split", choices=["query", "gallery", "train"], default="query",
                    help="which list the index refers to (default: query)")
-    p.add_argument("--frames", type=int, default=0,
+    p.add_argument("--frames", type=int, default=None,
                    help="frames in the clip (default: the config's test_seq_len, else seq_len)")
     p.add_argument("--sampling", choices=["rrs", "evenly", "consecutive", "all"],
                    help="how the clip's frames are picked (default: the config's test sampling; dense -> rrs)")
     p.add_argument("--out", default=None,
                    help="PNG path (default: <run dir>/explain_<model>_<split><N>.png next to the checkpoints/ folder)")
     p.add_argument("--json", default=None, help="also write the attention values to this JSON file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --out / --json files (inputs such as the checkpoint are never replaced)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
 
 
@@ -31,19 +33,27 @@ def run(args) -> int:
 
     import torch
 
-    from ..config import load_config
     from ..data.decode import read_clip
     from ..data.sampling import sample_clip
     from ..data.transforms import ClipTransform
-    from ..engine.checkpoint import atomic_write_text, build_model_from_checkpoint, read_checkpoint
+    from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
     from ..engine.extract import resolve_device
     from ..engine.train import jsonable, prepare_dataset
     from ..errors import ConfigError
+    from ..utils.io import atomic_write_text, check_output_file
     from ..viz.attention import attention_figure
+    from ._common import checkpoint_config
 
+    if args.frames is not None and args.frames <= 0:
+        raise ConfigError(f"--frames must be positive, got {args.frames}")
     _, meta = read_checkpoint(args.checkpoint)
     # as `vidreid eval`: the checkpoint's config is the base, the --config file and the overrides apply on top
-    cfg = load_config(args.config, args.overrides, base=meta.get("config"))
+    cfg = checkpoint_config(args.config, args.overrides, meta, args.checkpoint)
+    out = args.out or default_output(args.checkpoint, meta.get("model", cfg.model.name), args.split, args.tracklet)
+    inputs = {"checkpoint": args.checkpoint, "config file": args.config}
+    check_output_file(out, "--out", args.overwrite, inputs=inputs)          # before any work: never an input
+    if args.json:
+        check_output_file(args.json, "--json", args.overwrite, inputs={**inputs, "--out": out})
     dataset = prepare_dataset(cfg, progress=False)
     tracklets = getattr(dataset, args.split)
     if not 0 <= args.tracklet < len(tracklets):
@@ -51,8 +61,6 @@ def run(args) -> int:
                           f"{args.split} tracklets (0..{len(tracklets) - 1})")
     track = tracklets[args.tracklet]
     T = args.frames or cfg.data.test_seq_len or cfg.data.seq_len
-    if T <= 0:
-        raise ConfigError(f"--frames must be positive, got {T}")
     sampling = args.sampling or cfg.eval.sampling or cfg.data.test_sampling
     if sampling == "dense":                                        # one picture = one clip: spread it over the tracklet
         sampling = "rrs"
@@ -71,7 +79,6 @@ def run(args) -> int:
     attention = {k: v[0].float().cpu() for k, v in attention.items()}       # drop the batch dimension
 
     name = meta.get("model", cfg.model.name)
-    out = args.out or default_output(args.checkpoint, name, args.split, args.tracklet)
     title = (f"{name} on {dataset.name} {args.split} tracklet {args.tracklet} (id {track.pid}, cam {track.camid + 1}, "
              f"{len(track.frames)} frames; {sampling} sampling, frames {', '.join(str(i + 1) for i in frame_idx)})")
     attention_figure(shown, attention, out, title)

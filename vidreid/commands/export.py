@@ -8,7 +8,9 @@ def add_arguments(p):
     p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (onnx)")
     p.add_argument("--frames", type=int, help="frames T of the example clip (default: the checkpoint's test clip "
                                               "length); the exported T is dynamic except for rru_stim")
-    p.add_argument("--out", help="output file (default: the checkpoint's path with .onnx)")
+    p.add_argument("--out", help="output file (default: the checkpoint's path with .onnx); an existing file is "
+                                 "replaced only with --overwrite, the checkpoint never")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--static-frames", action="store_true", help="fix T to --frames (dynamic batch only)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime-vs-PyTorch comparison")
@@ -20,7 +22,8 @@ def run(args) -> int:
 
     from ..export import export_onnx
     report = export_onnx(args.checkpoint, args.out, args.frames, opset=args.opset,
-                         dynamic_frames=False if args.static_frames else None, check=not args.no_check)
+                         dynamic_frames=False if args.static_frames else None, check=not args.no_check,
+                         overwrite=args.overwrite)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

@@ -11,7 +11,9 @@ def add_arguments(p):
                    help="test-time clip sampling (default: the config's); `all` streams every frame, exactly, in "
                         "bounded memory")
     p.add_argument("--out", help="feature file to write (default: <run dir>/features/<split>-<sampling>-<key>"
-                                 ".safetensors, where `vidreid eval` looks)")
+                                 ".safetensors, where `vidreid eval` looks); an existing file there must be a "
+                                 "vidreid feature file (reused if up to date, else replaced), anything else is "
+                                 "never written over")
     p.add_argument("--chunk", type=int, help="frames per forward for `all` sampling (default: data.test_batch_size "
                                              "x test clip length)")
     p.add_argument("--workers", type=int, help="frame-decoding worker processes (default: data.workers)")
@@ -22,15 +24,17 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..config import load_config
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
     from ..engine.extract import resolve_device, resolve_sampling
     from ..engine.feature_cache import CachedExtractor
     from ..engine.train import prepare_dataset
-    from ..errors import ConfigError
+    from ..errors import ConfigError, OutputError
+    from ._common import checkpoint_config
 
+    if args.out:
+        check_feature_output(args)
     _, meta = read_checkpoint(args.checkpoint)
-    cfg = load_config(args.config, args.overrides, base=meta.get("config"))
+    cfg = checkpoint_config(args.config, args.overrides, meta, args.checkpoint)
     if args.sampling:
         cfg.eval.sampling = args.sampling
     if args.workers is not None:
@@ -48,6 +52,8 @@ def run(args) -> int:
     features = extractor(tracklets, args.split)
     stats = extractor.last_stats
     where = extractor.last_path or "(not written)"
+    if args.out and not extractor.last_path:
+        raise OutputError(f"--out {args.out} was not written (see the warning above)")
     if not stats:
         print(f"{args.split}: {features.shape[0]} x {features.shape[1]} features up to date in {where}")
         return 0
@@ -55,3 +61,15 @@ def run(args) -> int:
     print(f"{args.split}: {features.shape[0]} x {features.shape[1]} features ({sampling}, {stats['aggregation']}) "
           f"-> {where}; {stats['frames']} frames in {stats['seconds']:.1f} s = {fps:.1f} frames/s on {device}")
     return 0
+
+
+def check_feature_output(args) -> None:
+    """--out before any work: never an input, never a file that is not a vidreid feature file (those are caches:
+    reused when up to date, else replaced), its folder writable."""
+    import os
+
+    from ..engine.feature_cache import is_feature_file
+    from ..utils.io import check_output_file
+    overwrite = os.path.isfile(args.out) and is_feature_file(args.out)
+    check_output_file(args.out, "--out", overwrite, inputs={"checkpoint": args.checkpoint, "config file": args.config},
+                      hint="it is not a vidreid feature file: choose another path")

@@ -29,7 +29,9 @@ def add_arguments(p):
                                                        "'none' for --config's model as initialised (ImageNet)")
     b.add_argument("--config", help="with --checkpoint none: the config whose model to use untrained")
     b.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with --config)")
-    b.add_argument("--out", required=True, help="the index folder to write (replaced atomically if it exists)")
+    b.add_argument("--out", required=True, help="the index folder to write (an existing index there is replaced, "
+                                                "atomically, only with --overwrite)")
+    b.add_argument("--overwrite", action="store_true", help="replace the index already in --out")
     _gallery_arguments(b, "default: gallery for datasets, all for manifests")
     b.add_argument("--index-type", choices=["flat", "ivf", "ivfpq"], default="flat",
                    help="flat: exact (default); ivf: inverted lists; ivfpq: + product quantisation (millions)")
@@ -66,22 +68,36 @@ def _extractor_kwargs(args) -> dict:
 
 
 def _build(args) -> int:
+    import os
     import time
 
+    from ..errors import OutputError
+    from ..search.index import HEADER
     from ..search.searcher import Searcher
+    from ..utils.io import LOCK_NAME, RunLock, check_writable_folder
     t0 = time.time()
-    if args.checkpoint == "none":
-        from ..config import load_config
-        from ..engine.initial import initial_checkpoint
-        from ..errors import ConfigError
-        if not args.config:
-            raise ConfigError("--checkpoint none needs --config: the model to index with, untrained")
-        args.checkpoint = initial_checkpoint(load_config(args.config, args.overrides), num_classes=1)
-    s = Searcher(args.checkpoint, **_extractor_kwargs(args))
-    gi = s.index(args.gallery, args.out, dataset=args.dataset, root=args.root, split=args.split,
-                 pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,
-                 pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe,
-                 centre={"auto": "auto", "on": True, "off": False}[args.center], calibration=args.calibration)
+    out = args.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputError(f"--out {out} is a file; an index is a folder")
+    if os.path.isfile(os.path.join(out, HEADER)) and not args.overwrite:
+        raise OutputError(f"--out {out} already holds an index; not replacing it (pass --overwrite to rebuild it, "
+                          f"`vidreid index add --index {out}` to extend it, or choose another folder)")
+    if os.path.isdir(out) and set(os.listdir(out)) - {LOCK_NAME, HEADER} and not os.path.isfile(os.path.join(out, HEADER)):
+        raise OutputError(f"--out {out} is a folder of other files, not a vidreid index: not writing into it")
+    check_writable_folder(out, f"--out {out}")
+    with RunLock(out, "index folder"):
+        if args.checkpoint == "none":
+            from ..config import load_config
+            from ..engine.initial import initial_checkpoint
+            from ..errors import ConfigError
+            if not args.config:
+                raise ConfigError("--checkpoint none needs --config: the model to index with, untrained")
+            args.checkpoint = initial_checkpoint(load_config(args.config, args.overrides), num_classes=1)
+        s = Searcher(args.checkpoint, **_extractor_kwargs(args))
+        gi = s.index(args.gallery, out, dataset=args.dataset, root=args.root, split=args.split,
+                     pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,
+                     pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe,
+                     centre={"auto": "auto", "on": True, "off": False}[args.center], calibration=args.calibration)
     print(gi.describe())
     print(f"built in {time.time() - t0:.1f} s")
     return 0
@@ -92,12 +108,15 @@ def _add(args) -> int:
 
     from ..search.index import GalleryIndex
     from ..search.searcher import Searcher
+    from ..utils.io import RunLock
     t0 = time.time()
-    gi = GalleryIndex.load(args.index)
-    checkpoint = args.checkpoint or gi.header["model"].get("checkpoint")
-    s = Searcher(checkpoint, index=gi, **_extractor_kwargs(args))
-    before = len(gi)
-    n = s.add(args.gallery, dataset=args.dataset, root=args.root, split=args.split, pattern=args.pattern)
+    gi = GalleryIndex.load(args.index)                            # a missing or damaged index: one line, no lock file
+    with RunLock(args.index, "index folder"):                     # one writer: two `add`s would lose one's tracklets
+        gi = GalleryIndex.load(args.index)                        # re-read under the lock
+        checkpoint = args.checkpoint or gi.header["model"].get("checkpoint")
+        s = Searcher(checkpoint, index=gi, **_extractor_kwargs(args))
+        before = len(gi)
+        n = s.add(args.gallery, dataset=args.dataset, root=args.root, split=args.split, pattern=args.pattern)
     print(f"added {n} tracklets to {gi.path}: {before} -> {len(gi)} ({time.time() - t0:.1f} s)")
     return 0
 

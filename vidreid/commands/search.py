@@ -25,7 +25,9 @@ def add_arguments(p):
     p.add_argument("--follow-frames", type=int, help="following: at most this many frames on each side of --frame")
     p.add_argument("--nprobe", type=int, help="IVF lists to visit (default: the index's)")
     p.add_argument("--json", action="store_true", help="print the results as JSON (for programs)")
-    p.add_argument("--html", metavar="OUT", help="also write an HTML page of the probe and the results")
+    p.add_argument("--html", metavar="OUT", help="also write an HTML page of the probe and the results (an existing "
+                                                 "file is replaced only with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --html file")
     p.add_argument("--strip", type=int, default=8, help="frames per tracklet on the HTML page (default 8)")
     p.add_argument("--no-attention", action="store_true", help="no attention overlays on the HTML page")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
@@ -65,6 +67,14 @@ def run(args) -> int:
     from ..errors import VidReIDError
     if args.top < 1:
         raise VidReIDError(f"--top must be >= 1, got {args.top}")
+    if args.strip < 1:
+        raise VidReIDError(f"--strip must be >= 1 (frames shown per tracklet on the HTML page), got {args.strip}")
+    if args.html:
+        import os
+
+        from ..utils.io import check_output_file
+        check_output_file(args.html, "--html", args.overwrite,
+                          inputs={"probe": args.probe, "index header": os.path.join(args.index, "index.json")})
     gi = GalleryIndex.load(args.index)
     checkpoint = args.checkpoint or gi.header["model"].get("checkpoint")
     s = Searcher(checkpoint, index=gi, device=args.device, workers=0)

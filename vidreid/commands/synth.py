@@ -15,7 +15,10 @@ _KNOBS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="output folder (created; replaced if it holds an older SynthPed)")
+    p.add_argument("--out", required=True,
+                   help="output folder (created; a folder that already holds a SynthPed is replaced only with "
+                        "--overwrite, any other non-empty folder never)")
+    p.add_argument("--overwrite", action="store_true", help="replace the SynthPed dataset already in --out")
     p.add_argument("--ids", type=int, default=None,
                    help="labelled identities, half train / half test (default 300; --scenes: 8)")
     p.add_argument("--cams", type=int, default=None,
@@ -75,7 +78,8 @@ def run_scenes(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.synthped import generate_synthped, make_config
+    from ..data.synthped import generate_synthped, make_config, read_marker
+    from ..data.synthped.writer import config_differences
     from ..errors import ConfigError
 
     if args.workers is not None and args.workers < 1:
@@ -88,5 +92,10 @@ def run(args: argparse.Namespace) -> int:
     options.update({k: getattr(args, k) for k in _KNOBS if getattr(args, k) is not None})
     options.update(_parse_sets(args.set))
     cfg = make_config(None, **options)  # validates every value before anything is written
-    generate_synthped(args.out, cfg, workers=args.workers, progress=not args.quiet)
+    meta = read_marker(args.out)
+    if meta is not None and not args.overwrite and not config_differences(meta, cfg):
+        if not args.quiet:
+            print(f"{args.out} already holds this SynthPed dataset (same options and generator): nothing to do")
+        return 0
+    generate_synthped(args.out, cfg, workers=args.workers, progress=not args.quiet, overwrite=args.overwrite)
     return 0

@@ -8,6 +8,9 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in train.output_dir (= train.resume=auto; starts afresh "
                         "if there is none); resume=PATH or train.resume=PATH resumes from a given .state.pt")
+    p.add_argument("--force", action="store_true",
+                   help="replace a previous run in train.output_dir (its checkpoints/, metrics.json, train.log ... are "
+                        "deleted first; without --force or --resume such a folder is refused)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
 
 
@@ -19,13 +22,26 @@ def config_from_args(args):
     return load_config(args.config, overrides)
 
 
+def resume_command(args) -> str:
+    """The command line that continues this run (what the user typed, --force dropped, --resume added)."""
+    import shlex
+    words = ["vidreid", "train", "--config", args.config, *args.overrides, "--resume"]
+    if args.no_progress:
+        words.insert(2, "--no-progress")
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def run(args) -> int:
     import os
 
-    from ..engine.train import train
+    from ..engine.train import TrainingInterrupted, train
     from .plot import draw_training
     cfg = config_from_args(args)
-    res = train(cfg, progress=not args.no_progress)
+    try:
+        res = train(cfg, progress=not args.no_progress, force=args.force and not args.resume)
+    except TrainingInterrupted as e:
+        hint = f"; continue with: {resume_command(args)}" if e.last_checkpoint else ""
+        raise TrainingInterrupted(f"{e}{hint}", e.last_checkpoint, e.run_dir) from None
     # under torchrun only rank 0 writes the run directory's files
     picture = draw_training(cfg.train.output_dir) if int(os.environ.get("RANK", "0")) == 0 else None
     print(f"run directory: {cfg.train.output_dir} (metrics.json, train.log, checkpoints/"

@@ -260,6 +260,9 @@ def format_stats(stats: list[dict]) -> str:
     head = f"{'split':<9}{'ids':>7}{'tracklets':>11}{'frames':>10}{'min':>6}{'median':>8}{'max':>7}{'cameras':>9}"
     lines = [head, "-" * len(head)]
     for r in stats:
+        if not r["tracklets"]:   # e.g. the train split of a query/gallery-only manifest: say so, not a row of zeros
+            lines.append(f"{r['split']:<9}  (no tracklets in this split)")
+            continue
         lines.append(f"{r['split']:<9}{r['ids']:>7}{r['tracklets']:>11}{r['frames']:>10}{r['min']:>6}"
                      f"{r['median']:>8g}{r['max']:>7}{r['cameras']:>9}")
     return "\n".join(lines)
@@ -286,5 +289,4 @@ def format_report(report: CheckReport) -> str:
 
 
 def write_fix_report(report: CheckReport, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write_text(path, json.dumps(report.to_dict(), indent=1) + "\n")

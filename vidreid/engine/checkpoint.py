@@ -3,79 +3,23 @@
 A checkpoint is a `.safetensors` file: the model weights plus JSON metadata (model name, number of classes,
 the full config, vidreid version, epoch). Resumable training state (optimizer, scheduler, RNG states) lives
 next to it in `<stem>.state.pt`, a plain tensor/dict file loaded with `torch.load(weights_only=True)`.
-All writes go to a temporary file in the same folder (`.tmp-<random><name>`), fsynced, then `os.replace`d over the
-real name, so a crash never leaves a truncated file under the real name; the temp files a SIGKILL leaves behind
-are removed by `clean_stale_temp_files` when the next run starts.
+All writes go through vidreid.utils.io.atomic_path (temp file in the same folder, fsynced, `os.replace`d over the
+real name), so a crash or a full disk never leaves a truncated file under the real name; the temp files a SIGKILL
+leaves behind are removed by `clean_stale_temp_files` when the next run starts.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from .. import __version__
-from ..errors import CheckpointError, VidReIDError
-
-
-TEMP_PREFIX = ".tmp-"  # atomic_path's temp files: TEMP_PREFIX + 8 random characters (tempfile) + the real name
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # e.g. a directory on a platform or filesystem that cannot fsync one
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def atomic_path(path: str):
-    """Yield a temporary path in path's folder; on success fsync it and rename it over `path` (so after a power
-    loss the name holds either the old or the whole new content), on failure delete it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=os.path.basename(path), dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        _fsync(tmp)       # data on disk before the rename makes it visible
-        os.replace(tmp, path)
-        _fsync(folder)    # and the rename itself
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def clean_stale_temp_files(folder: str, names: str) -> list[str]:
-    """Delete the temp files atomic_path left in `folder` when its process was killed mid-write: only names
-    `.tmp-<8 tempfile characters><real name>` whose real name matches the regex `names` (so another program's
-    files are never touched). Call it only where no other process is writing to `folder`. Returns the deleted."""
-    pattern = re.compile(re.escape(TEMP_PREFIX) + r"[a-z0-9_]{8}(?:" + names + r")\Z")
-    removed = []
-    if not os.path.isdir(folder):
-        return removed
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if pattern.match(name) and os.path.isfile(path):
-            try:
-                os.unlink(path)
-                removed.append(path)
-            except FileNotFoundError:
-                pass
-    return removed
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            f.write(text)
+from ..errors import CheckpointError
+# re-exported: the one copy of the atomic-write helpers lives in vidreid.utils.io
+from ..utils.io import (TEMP_PREFIX, atomic_folder, atomic_path, atomic_write_text,  # noqa: F401
+                        clean_stale_temp_files)
 
 
 def save_checkpoint(path: str, model: nn.Module, meta: dict) -> None:
@@ -170,28 +114,3 @@ def build_model_from_checkpoint(path: str, num_classes: int | None = None, devic
               file=sys.stderr)
     load_weights(model, state, path, allow_new_classifier=n != meta["num_classes"])
     return model.to(device).eval(), meta
-
-
-@contextmanager
-def atomic_folder(out: str, force: bool, marker: str, what: str):
-    """Yield a new temporary folder next to `out`; on success it replaces `out` in one rename, on failure it is
-    deleted. `out` must not exist, or with `force` be an earlier output of the same kind (holding `marker`), so a
-    folder the user made is never deleted. `what` names the kind in messages."""
-    import shutil
-    out = os.path.abspath(out)
-    if os.path.lexists(out):
-        if not force:
-            raise VidReIDError(f"{out}: already exists; pass --force to replace it, or choose another --out")
-        if not os.path.isdir(out) or not os.path.isfile(os.path.join(out, marker)):
-            raise VidReIDError(f"{out}: exists and is not a {what} output (no {marker}); --force only replaces those")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=os.path.dirname(out))
-    try:
-        yield tmp
-        if os.path.lexists(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        _fsync(os.path.dirname(out))
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -34,8 +34,8 @@ import numpy as np
 from .. import __version__
 from ..config import Config
 from ..data.types import Tracklet
-from ..errors import CheckpointError
-from .checkpoint import atomic_path
+from ..errors import CheckpointError, OutputError
+from ..utils.io import atomic_path
 
 FORMAT = "vidreid-features"
 FORMAT_VERSION = 1
@@ -252,6 +252,14 @@ def read_metadata(path: str) -> dict:
         raise CheckpointError(f"{path}: not a readable feature file ({e})") from None
 
 
+def is_feature_file(path: str) -> bool:
+    """True for a file written by save_features (a cache file: reusing or replacing it loses nothing)."""
+    try:
+        return read_metadata(path).get("format") == FORMAT
+    except CheckpointError:
+        return False
+
+
 def load_if_valid(path: str, key: FeatureKey, tracklets: list[Tracklet]) -> tuple[np.ndarray | None, str]:
     """-> (features, "") when `path` holds features made with `key` for these tracklets, else (None, why not)."""
     if not os.path.exists(path):
@@ -356,10 +364,14 @@ class CachedExtractor:
                     "root": os.path.abspath(self.root), "split": split, "sampling": self.sampling,
                     "settings": settings, "aggregation": stats.get("aggregation", ""),
                     "frames": stats.get("frames", 0), "seconds": round(stats.get("seconds", 0.0), 3)}
+            if os.path.lexists(path) and not is_feature_file(path):   # never write over a file that is not ours
+                self.log(f"warning: {path} exists and is not a vidreid feature file: not writing over it")
+                self.last_path = None
+                return features
             try:
                 save_features(path, features, tracklets, key, meta)
                 self.log(f"{split}: wrote {path}")
-            except OSError as e:
-                self.log(f"warning: could not write the feature file {path} ({e.strerror or e})")
+            except (OSError, OutputError) as e:                     # a cache that cannot be written is not fatal
+                self.log(f"warning: could not write the feature file {path} ({getattr(e, 'strerror', None) or e})")
                 self.last_path = None
         return features

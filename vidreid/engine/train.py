@@ -19,6 +19,7 @@ import math
 import os
 import random
 import re
+import sys
 import time
 
 import numpy as np
@@ -29,13 +30,13 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data.types import VideoReIDDataset
-from ..errors import CheckpointError, ConfigError, VidReIDError
+from ..errors import CheckpointError, ConfigError, OutputError, VidReIDError
 from ..losses import batch_hard_triplet, cross_entropy
 from ..progress import progress_bar
 from ..models import ModelOutput, build_model
 from . import distributed as D
-from .checkpoint import (atomic_write_text, clean_stale_temp_files, load_training_state, load_weights,
-                         read_checkpoint, save_checkpoint, save_training_state)
+from ..utils.io import RunLock, atomic_write_text, check_writable_folder, clean_stale_temp_files
+from .checkpoint import load_training_state, load_weights, read_checkpoint, save_checkpoint, save_training_state
 from .evaluate import evaluate_model, format_results
 from .extract import resolve_device
 
@@ -44,6 +45,54 @@ log = logging.getLogger("vidreid")
 
 class TrainingError(VidReIDError):
     """Training cannot go on (e.g. a non-finite loss)."""
+
+
+class TrainingInterrupted(VidReIDError):
+    """Ctrl-C during training: names the last checkpoint; the CLI adds the command that resumes (exit 130)."""
+    exit_code = 130
+
+    def __init__(self, message: str, last_checkpoint: str | None, run_dir: str):
+        super().__init__(message)
+        self.last_checkpoint, self.run_dir = last_checkpoint, run_dir
+
+
+# what a run leaves in train.output_dir: a folder holding any of these holds a run (never replaced without --force,
+# never continued without --resume). config.yaml and train.log alone are a start that failed before its first
+# checkpoint (e.g. a wrong data.root): the next start rewrites config.yaml and appends to train.log (--force deletes
+# them with the rest). Other files (e.g. the demo's synthped/ data) are not the run's.
+RUN_FILES = ("checkpoints", "metrics.json", "tb", "features")
+RUN_FILES_REPLACED_BY_FORCE = RUN_FILES + ("config.yaml", "train.log")
+
+
+def previous_run_files(run_dir: str, names: tuple[str, ...] = RUN_FILES) -> list[str]:
+    """The `names` present in run_dir (an empty checkpoints/ or tb/ folder does not count)."""
+    found = []
+    for name in names:
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
+            found.append(name + ("/" if os.path.isdir(path) else ""))
+    return found
+
+
+def check_run_folder(cfg: Config, force: bool = False) -> list[str]:
+    """The no-clobber rule for a run folder, before any work: a folder that holds a previous run is continued only
+    with train.resume (--resume) and replaced only with `force` (--force: its run files are deleted, and the names
+    returned for printing); otherwise OutputError. Also proves the folder is writable."""
+    run_dir = cfg.train.output_dir
+    check_writable_folder(run_dir, f"train.output_dir {run_dir}")
+    found = previous_run_files(run_dir)
+    if not found or cfg.train.resume:
+        return []
+    if not force:
+        raise OutputError(f"train.output_dir {run_dir} holds a previous run ({', '.join(found)}); not writing over "
+                          f"it: pass --resume to continue it, --force to replace it, or choose another "
+                          f"train.output_dir")
+    import shutil
+    found = previous_run_files(run_dir, RUN_FILES_REPLACED_BY_FORCE)
+    for name in found:
+        path = os.path.join(run_dir, name.rstrip("/"))
+        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    return found
 
 
 def seed_everything(seed: int) -> None:
@@ -177,7 +226,8 @@ def find_resume_state(cfg: Config) -> str | None:
         if not os.path.isfile(r):
             raise ConfigError(f"train.resume: no such training state file {r}")
         return r
-    states = glob.glob(os.path.join(cfg.train.output_dir, "checkpoints", "step_*.state.pt"))
+    states = [p for p in glob.glob(os.path.join(cfg.train.output_dir, "checkpoints", "step_*.state.pt"))
+              if os.path.isfile(weights_of_state(p))]                # a state whose weights are gone is unusable
     return max(states, key=lambda p: int(re.findall(r"step_(\d+)", p)[-1])) if states else None
 
 
@@ -277,34 +327,109 @@ class Checkpointer:
         """Remove this writer's temp files left by a run killed mid-write (rank 0, before it writes anything)."""
         return clean_stale_temp_files(self.dir, self.TEMP_NAMES)
 
+    def _intact_note(self) -> str:
+        if self.last_path and os.path.isfile(self.last_path):
+            state = self.last_path[:-len(".safetensors")] + ".state.pt"
+            return (f"; the previous checkpoint {self.last_path} is intact and loadable"
+                    + (" (`vidreid train --resume` continues from it once there is room)" if os.path.isfile(state)
+                       else ""))
+        return "; no earlier checkpoint of this run exists"
+
     def save(self, model, state: dict) -> str:
+        """Write step_<N> (weights, then state) and mirror last.safetensors; then prune old steps. A failed write
+        (e.g. a full disk) removes this step's partial files, leaves every earlier checkpoint as it was, and raises
+        OutputError saying which checkpoint is still loadable."""
         step = state["step"]
         weights = self.weights_path(step)
+        state_path = os.path.join(self.dir, f"step_{step:07d}.state.pt")
         meta = {**self.meta, "epoch": state["epoch"], "step": step}
-        save_checkpoint(weights, model, meta)
-        save_training_state(os.path.join(self.dir, f"step_{step:07d}.state.pt"), state)
-        save_checkpoint(os.path.join(self.dir, "last.safetensors"), model, meta)
+        try:
+            save_checkpoint(weights, model, meta)
+            save_training_state(state_path, state)
+            save_checkpoint(os.path.join(self.dir, "last.safetensors"), model, meta)
+        except OutputError as e:
+            for partial in (state_path, weights):             # a step is complete with both files or absent
+                if os.path.exists(partial):
+                    os.unlink(partial)
+            raise OutputError(f"{e}{self._intact_note()}") from None
         self.last_path = weights
-        olds = sorted(glob.glob(os.path.join(self.dir, "step_*.safetensors")))[:-self.keep_last]
-        for p in olds:
-            for f in (p, p.replace(".safetensors", ".state.pt")):
-                if os.path.exists(f):
-                    os.unlink(f)
+        self.prune()
         return weights
+
+    def prune(self) -> list[str]:
+        """Delete all but the newest `keep_last` steps, each step's state before its weights (a kill in between
+        leaves weights without a state, never a state without weights), and any state or weights whose partner is
+        gone (left by an older version or a kill). Returns the deleted paths."""
+        def step_of(path):
+            return int(re.findall(r"step_(\d+)", os.path.basename(path))[0])
+        weights = {step_of(p): p for p in glob.glob(os.path.join(self.dir, "step_*.safetensors"))}
+        states = {step_of(p): p for p in glob.glob(os.path.join(self.dir, "step_*.state.pt"))}
+        complete = sorted(set(weights) & set(states))
+        keep = set(complete[-self.keep_last:])
+        removed = []
+        for step in sorted(set(weights) | set(states)):
+            if step in keep:
+                continue
+            for path in (states.get(step), weights.get(step)):
+                if path and os.path.exists(path):
+                    os.unlink(path)
+                    removed.append(path)
+        return removed
 
     def save_best(self, model, epoch: int, metric: float) -> None:
         save_checkpoint(os.path.join(self.dir, "best.safetensors"), model, {**self.meta, "epoch": epoch, "mAP": metric})
 
 
 # ------------------------------------------------------------------------------------------------ training
-def train(cfg: Config, progress: bool = True) -> dict:
+def train(cfg: Config, progress: bool = True, force: bool = False) -> dict:
     """Train, evaluate every `train.eval_every` epochs and at the end; returns the final metrics (+ the model and
-    dataset under the keys `model`, `dataset`)."""
+    dataset under the keys `model`, `dataset`).
+
+    train.output_dir must not hold a previous run unless train.resume is set (continue it) or `force` (replace it);
+    one process at a time writes a run folder (a lock names the other process's id). Ctrl-C raises
+    TrainingInterrupted naming the last checkpoint."""
+    rank, world, _ = D.init_from_env()
+    lock, refusal = None, None
+    if rank == 0:                                     # only rank 0 writes the run folder: it locks and checks it
+        try:
+            lock = RunLock(cfg.train.output_dir, "train.output_dir").acquire()
+            replaced = check_run_folder(cfg, force)
+            if replaced:
+                print(f"vidreid train: --force: replacing the previous run in {cfg.train.output_dir} (deleted "
+                      f"{', '.join(replaced)})", file=sys.stderr)
+        except OutputError as e:
+            refusal = str(e)
+    if world > 1:                                     # every rank stops with rank 0's refusal (none waits forever)
+        refusal = D.broadcast_object(refusal)
+    if refusal is not None:
+        if lock is not None:
+            lock.release()
+        raise OutputError(refusal)
+    threads = torch.get_num_threads()
+    run_state: dict = {}
+    try:
+        return _train(cfg, progress, run_state)
+    except KeyboardInterrupt:
+        ckpt = run_state.get("checkpointer")
+        last = ckpt.last_path if ckpt is not None else None
+        raise TrainingInterrupted(f"interrupted; last checkpoint: {last or 'none yet (nothing to resume from)'}",
+                                  last, cfg.train.output_dir) from None
+    finally:
+        torch.set_num_threads(threads)                       # train.threads is the run's, not the caller's
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg: Config, progress: bool, run_state: dict) -> dict:
+    """train()'s body; `run_state["checkpointer"]` lets train() name the last checkpoint after a Ctrl-C."""
     rank, world, local_rank = D.init_from_env()
     main = rank == 0
     progress = progress and main
     run_dir = cfg.train.output_dir
     setup_logging(run_dir, main)
+    # the intra-op thread count decides how convolution/matmul reductions are split, hence the float rounding of
+    # every gradient: a fixed train.threads gives bit-identical runs on any core count (0 = torch's default, the
+    # number of cores, so results then depend on the machine)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
@@ -335,7 +460,8 @@ def train(cfg: Config, progress: bool = True) -> dict:
         model = nn.parallel.DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
     n_params = sum(p.numel() for p in core.parameters())
     log.info(f"model {cfg.model.name} ({cfg.model.backbone}): {n_params / 1e6:.2f} M parameters, "
-             f"{dataset.num_train_pids} classes, device {device}, {world} process(es), amp={cfg.train.amp}")
+             f"{dataset.num_train_pids} classes, device {device}, {world} process(es), amp={cfg.train.amp}, "
+             f"{torch.get_num_threads()} intra-op thread(s)")
     optimizer = build_optimizer(core, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
     amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp, "bad")
@@ -346,7 +472,7 @@ def train(cfg: Config, progress: bool = True) -> dict:
     iters = cfg.train.iters_per_epoch or loader.sampler.sampler.num_batches(0)
     meta = {"model": cfg.model.name, "num_classes": dataset.num_train_pids, "config": cfg.to_dict(),
             "dataset": dataset.name}
-    ckpt = Checkpointer(run_dir, cfg.train.keep_last, meta)
+    ckpt = run_state["checkpointer"] = Checkpointer(run_dir, cfg.train.keep_last, meta)
     history, evals, best, final, step_losses = [], [], -1.0, None, []
     start_epoch, step, epoch_sums, epoch_seen = 0, 0, {}, 0
 
@@ -536,6 +662,9 @@ def jsonable(obj):
 
 def write_metrics(run_dir: str, cfg: Config, history: list, evals: list, final: dict | None, seconds: float,
                   step_losses: list | None = None):
+    # what decides the float rounding (hence the printed numbers) besides the config: see docs/training.md
+    environment = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                   "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     doc = {"config": cfg.to_dict(), "train_seconds": seconds, "history": history, "evals": evals, "final": final,
-           "step_losses": step_losses or []}
+           "step_losses": step_losses or [], "environment": environment}
     atomic_write_text(os.path.join(run_dir, "metrics.json"), json.dumps(jsonable(doc), indent=1))

@@ -124,7 +124,7 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
 
     extractor: the FeatureExtractor that made the features; needed for attention overlays (and the frame size).
     """
-    from ..engine.checkpoint import atomic_write_text
+    from ..utils.io import atomic_write_text
     from .index import format_percentile
     size = extractor.input_size if extractor is not None else tuple(index.header["model"].get("input_size",
                                                                                                 (256, 128)))

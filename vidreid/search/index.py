@@ -25,16 +25,19 @@ import glob
 import json
 import os
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .. import __version__
 from ..errors import VidReIDError
+from ..utils.io import LOCK_NAME
 
 FORMAT = "vidreid-gallery-index"
 FORMAT_VERSION = 1
 HEADER = "index.json"
+_HEADER_KEYS = ("vectors_file", "tracklets_file", "count", "dim", "model", "extraction")  # what load() reads
 KINDS = ("flat", "ivf", "ivfpq")
 THUMBNAILS = 8               # frame paths kept per tracklet for result pages
 FLAT_BLOCK = 1 << 26         # similarities per block of queries in the exact search (256 MB of float32)
@@ -99,6 +102,11 @@ class PackedStrings:
     def __getitem__(self, i: int) -> str:
         a, b = self.offsets[i], self.offsets[i + 1]
         return self.data[a:b].tobytes().decode("utf-8")
+
+    def as_bytes_set(self) -> set[bytes]:
+        """Every string, UTF-8 encoded, as a set (membership tests without decoding)."""
+        blob = self.data.tobytes()
+        return {blob[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist())}
 
     def extend(self, other: "PackedStrings") -> None:
         self.offsets = np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]])
@@ -254,11 +262,18 @@ class GalleryIndex:
         try:
             with open(head_path) as f:
                 header = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise SearchIndexError(f"{head_path}: unreadable index header ({e})") from None
+        if not isinstance(header, dict):
+            raise SearchIndexError(f"{head_path}: not an index header (a JSON {type(header).__name__}, expected an "
+                                   f"object)")
         if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
             raise SearchIndexError(f"{head_path}: not a {FORMAT} version {FORMAT_VERSION} header "
                                    f"(format {header.get('format')!r}, version {header.get('version')!r})")
+        missing = [k for k in _HEADER_KEYS if k not in header]
+        if missing or not isinstance(header.get("model"), dict) or "hash" not in header["model"]:
+            raise SearchIndexError(f"{head_path}: damaged index header (missing {', '.join(missing) or 'model.hash'}); "
+                                   f"rebuild the index with `vidreid index build`")
         vec_path = os.path.join(path, header["vectors_file"])
         tab_path = os.path.join(path, header["tracklets_file"])
         try:
@@ -269,8 +284,8 @@ class GalleryIndex:
             with np.load(tab_path, allow_pickle=False) as z:
                 table = TrackletTable.from_arrays({k: z[k] for k in z.files})
                 centre_mean = np.asarray(z["centre_mean"], np.float32) if "centre_mean" in z.files else None
-        except (OSError, ValueError, KeyError) as e:
-            raise SearchIndexError(f"{tab_path}: unreadable tracklet table ({e})") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:   # truncated or damaged .npz
+            raise SearchIndexError(f"{tab_path}: unreadable tracklet table ({type(e).__name__}: {e})") from None
         if not (index.ntotal == len(table) == header["count"]) or index.d != header["dim"]:
             raise SearchIndexError(f"{path}: inconsistent index ({index.ntotal} vectors of dim {index.d}, "
                                    f"{len(table)} tracklets, header says {header['count']} of dim {header['dim']})")
@@ -341,14 +356,14 @@ class GalleryIndex:
 
     def save(self, path: str | None = None) -> str:
         """Write the index folder atomically (see the module docstring); returns its path."""
-        from ..engine.checkpoint import atomic_path
+        from ..utils.io import atomic_path
         faiss = _faiss()
         path = os.path.abspath(path or self.path or "")
         if not path:
             raise VidReIDError("GalleryIndex.save needs a folder")
         if os.path.exists(path) and not os.path.isdir(path):
             raise SearchIndexError(f"{path} exists and is not a folder")
-        if os.path.isdir(path) and os.listdir(path) and not os.path.isfile(os.path.join(path, HEADER)):
+        if os.path.isdir(path) and set(os.listdir(path)) - {LOCK_NAME} and not os.path.isfile(os.path.join(path, HEADER)):
             raise SearchIndexError(f"{path} is a folder of other files, not a vidreid index: not writing an index "
                                    f"into it (choose a new --out)")
         os.makedirs(path, exist_ok=True)

@@ -112,6 +112,16 @@ class Searcher:
         loaded from / saved to a folder and `save`). Returns the number added."""
         gi = self._require_index()
         source = resolve_gallery(gallery, dataset, root, split, pattern or gi.header.get("pattern"))
+        known = gi.table.paths.as_bytes_set()
+        new = [i for i, p in enumerate(source.paths) if p.encode("utf-8") not in known]   # loop over the new paths
+        if len(new) < len(source):
+            import sys
+            dup = next(i for i, p in enumerate(source.paths) if p.encode("utf-8") in known)
+            print(f"vidreid: skipping {len(source) - len(new)} of {len(source)} tracklets already in "
+                  f"{gi.path or 'the index'} (same path, e.g. {source.paths[dup]})", file=sys.stderr)
+            source = source.subset(new)
+        if not len(source):
+            return 0
         self._embed_into(gi, source, {})
         if save and gi.path:
             gi.save(gi.path)

@@ -139,7 +139,7 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
                   force: bool = False, detector_name: str = "hog", join=None) -> dict:
     """Videos (one camera each) -> the output folder described in the module docstring; returns the sidecar.
     join: (FeatureExtractor, JoinConfig) to join fragments of one person by appearance (join.py), or None."""
-    from ..engine.checkpoint import atomic_folder, atomic_write_text
+    from ..utils.io import atomic_folder, atomic_write_text
     tracker_cfg, cut = tracker_cfg or TrackerConfig(), cut or CutConfig()
     if every < 1 or start < 1 or (stop is not None and stop < start):
         raise VidReIDError(f"need --every >= 1, --start >= 1 and --stop >= --start, got {every}, {start}, {stop}")

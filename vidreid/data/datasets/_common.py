@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
@@ -17,6 +16,7 @@ import numpy as np
 import scipy.io
 
 from ...errors import ConfigError, DatasetError
+from ...utils.io import atomic_write_text  # noqa: F401  (the one copy of the atomic write; check.py imports it here)
 from ..types import Tracklet
 from ..decode import DataWarning
 
@@ -38,9 +38,34 @@ class RootError(DatasetError):
         self.layout = layout
 
 
-def root_error(name: str, root: str, problem: str, layout: str, short: str) -> RootError:
-    """One-line message (root, what is wrong, the expected layout in one line); the full tree in `.layout`."""
-    return RootError(f"{name} root {root}: {problem}; expected {short}", layout)
+def root_error(name: str, root: str, problem: str, layout: str, short: str,
+               markers: Sequence[str] = ()) -> RootError:
+    """One-line message (root, what is wrong, the expected layout in one line); the full tree in `.layout`.
+    `markers`: the folders a right root holds; when a folder below `root` holds them all (the official archive and
+    torchreid unpack into e.g. ROOT/DukeMTMC-VideoReID/), the message names it."""
+    nested = find_nested_root(root, markers) if markers else None
+    hint = f"; the dataset seems to be one level down: use {nested} as the root" if nested else ""
+    return RootError(f"{name} root {root}: {problem}; expected {short}{hint}", layout)
+
+
+def find_nested_root(root: str, markers: Sequence[str], depth: int = 2, max_entries: int = 64) -> str | None:
+    """The first folder at most `depth` levels below `root` that holds every folder in `markers` (only the first
+    `max_entries` subfolders of each folder are looked at: a data folder with thousands of entries is not scanned)."""
+    level = [root]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                with os.scandir(folder) as it:
+                    subdirs = sorted(e.path for e in it if e.is_dir() and not e.name.startswith("."))[:max_entries]
+            except OSError:
+                continue
+            for sub in subdirs:
+                if all(os.path.isdir(os.path.join(sub, m)) for m in markers):
+                    return sub
+            below += subdirs
+        level = below[:max_entries]
+    return None
 
 
 def check_protocol(name: str, protocol: str, allowed: Sequence[str] = ("gao",)) -> None:
@@ -172,19 +197,6 @@ def join_paths(folders: np.ndarray, names: np.ndarray) -> list[str]:
     if len(names) == 0:
         return []
     return np.char.add(np.char.add(as_str_array(folders), os.sep), as_str_array(names)).tolist()
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write via a temp file in the same folder + os.replace (a crash never leaves a half-written file)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def atomic_write_json(path: str, obj) -> None:

@@ -89,7 +89,7 @@ def load_dukev_layout(root: str, name: str = "dukev", protocol: str = "gao",
         raise root_error(name, root, "no such folder", LAYOUT, LAYOUT_SHORT)
     missing = [s for s in SPLITS if not os.path.isdir(os.path.join(root, s))]
     if missing:
-        raise root_error(name, root, f"no {'/, '.join(missing)}/ folder", LAYOUT, LAYOUT_SHORT)
+        raise root_error(name, root, f"no {'/, '.join(missing)}/ folder", LAYOUT, LAYOUT_SHORT, markers=SPLITS)
 
     rows, names, owner = _scan(root, issues)
     folders = np.array([r[2] for r in rows] or [""])

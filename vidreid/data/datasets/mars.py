@@ -179,7 +179,7 @@ def load_mars_layout(root: str, name: str = "mars", protocol: str = "mars",
     info = os.path.join(root, "info")
     if not os.path.isdir(info):
         raise root_error(name, root, "no info/ folder" if os.path.isdir(root) else "no such folder", LAYOUT,
-                         LAYOUT_SHORT)
+                         LAYOUT_SHORT, markers=("info",))
     tables, tracks, usable, tables_read = {}, {}, {}, {}
     train_pids = np.zeros(0, np.int64)
     for split, folder, names_file, table_file, var in _SPLITS:

@@ -248,7 +248,7 @@ def generate_scenes(out: str, cfg: SceneConfig | None = None, progress: bool = T
     only an earlier scenes output). Returns the scenes.json document."""
     import cv2
     from tqdm import tqdm
-    from ...engine.checkpoint import atomic_folder
+    from ...utils.io import atomic_folder
     cfg = (cfg or SceneConfig()).validate()
     # SynthPed's persons and cameras at this frame size (its identity / camera seed streams)
     scfg = SynthPedConfig(ids=max(2, cfg.ids), cams=max(2, cfg.cams), height=cfg.height, width=cfg.width,

@@ -13,6 +13,8 @@ import time
 import numpy as np
 
 from ...errors import DatasetError
+from ...utils.io import (RunLock, atomic_write_bytes, check_writable_folder, clean_stale_temp_folders,
+                         temp_folder_prefixes)
 from .config import GENERATOR_VERSION, S_CLOCK, SynthPedConfig, make_config
 from .plan import Plan, build_plan
 from .render import TrackletPlan, make_background, render_tracklet
@@ -132,13 +134,6 @@ def _render_all(plan: Plan, root: str, workers: int, progress: bool) -> int:
 # ----------------------------------------------------------------------------------------------------------------------
 # index files
 # ----------------------------------------------------------------------------------------------------------------------
-def _atomic_write(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
 def mat5_bytes(name: str, array: np.ndarray) -> bytes:
     """One numeric matrix as a MAT v5 file, written like the real MARS files: MATLAB class double with the data
     stored compactly as int32/uint16 (MATLAB reads doubles, scipy.io.loadmat returns the storage dtype, exactly as
@@ -162,7 +157,7 @@ def mat5_bytes(name: str, array: np.ndarray) -> bytes:
 
 
 def save_mat(path: str, name: str, array: np.ndarray) -> None:
-    _atomic_write(path, mat5_bytes(name, array))
+    atomic_write_bytes(path, mat5_bytes(name, array))
 
 
 def _track_table(tracks: list[TrackletPlan]) -> np.ndarray:
@@ -177,7 +172,7 @@ def _write_mars_index(plan: Plan, root: str) -> None:
     os.makedirs(info, exist_ok=True)
     for split, tracks in (("train", plan.train), ("test", plan.test)):
         names = "".join(os.path.basename(f) + "\n" for t in tracks for f in t.files)
-        _atomic_write(os.path.join(info, f"{split}_name.txt"), names.encode())
+        atomic_write_bytes(os.path.join(info, f"{split}_name.txt"), names.encode())
         save_mat(os.path.join(info, f"tracks_{split}_info.mat"), f"track_{split}_info", _track_table(tracks))
     q = np.asarray(plan.query, dtype=np.int64) + 1
     if q.size and q.max() > np.iinfo(np.uint16).max:
@@ -323,6 +318,7 @@ def read_marker(root: str) -> dict | None:
 
 
 def _check_target(out: str) -> None:
+    """Refuse a target that is not a folder, or a non-empty folder that is not a SynthPed dataset (never ours)."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise DatasetError(f"synthped: {out} exists and is not a folder")
     if os.path.isdir(out) and os.listdir(out) and read_marker(out) is None:
@@ -330,12 +326,23 @@ def _check_target(out: str) -> None:
                            "(choose an empty or new folder)")
 
 
+def config_differences(meta: dict, cfg: SynthPedConfig) -> list[str]:
+    """What differs between the dataset described by `meta` (its synthped.json) and `cfg`: `key: folder -> asked`."""
+    old, new = meta.get("config") or {}, cfg.to_dict()
+    diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if meta.get("generator_version") != GENERATOR_VERSION:
+        diffs.append(f"generator_version: {meta.get('generator_version')!r} -> {GENERATOR_VERSION!r}")
+    if not meta.get("complete"):
+        diffs.append("complete: false")
+    return diffs
+
+
 def _swap_in(tmp: str, out: str) -> None:
     """Move the finished dataset `tmp` to `out`, replacing an old SynthPed dataset there."""
     old = None
     if os.path.isdir(out):
         if os.listdir(out):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.old-", dir=os.path.dirname(out))
+            old = tempfile.mkdtemp(prefix=temp_folder_prefixes(out)[1], dir=os.path.dirname(out))
             os.replace(out, os.path.join(old, "d"))
         else:
             os.rmdir(out)
@@ -345,32 +352,44 @@ def _swap_in(tmp: str, out: str) -> None:
 
 
 def generate_synthped(out: str, cfg: SynthPedConfig | None = None, workers: int | None = None,
-                      progress: bool = True, **overrides) -> dict:
+                      progress: bool = True, overwrite: bool = False, **overrides) -> dict:
     """Render a SynthPed dataset into `out` (atomically: built beside it, then moved in); return its statistics.
 
     `overrides` set SynthPedConfig fields (and `size="HxW"`). Same config -> byte-identical files, whatever `workers`.
+    An existing SynthPed in `out` is replaced only with `overwrite` (never another program's folder). One writer per
+    `out` at a time (a lock beside it); the temp folders a killed writer of `out` left are removed first.
     """
     t0 = time.perf_counter()
     cfg = make_config(cfg, **overrides)
     out = os.path.abspath(os.fspath(out))
     _check_target(out)
+    meta = read_marker(out)
+    if meta is not None and not overwrite:
+        diffs = config_differences(meta, cfg)
+        raise DatasetError(f"synthped: {out} already holds a SynthPed dataset"
+                           + (f" made with other options ({'; '.join(diffs)})" if diffs else " made with these options")
+                           + "; not replacing it (pass --overwrite to regenerate it, or choose another folder)")
     workers = _default_workers() if workers is None else max(1, int(workers))
-    plan = build_plan(cfg)
-    assign_files(plan)
     parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
-    try:
-        total_bytes = _render_all(plan, tmp, workers, progress)
-        if cfg.layout == "mars":
-            _write_mars_index(plan, tmp)
-        meta, stats = _metadata(plan, total_bytes)
-        _atomic_write(os.path.join(tmp, MARKER), json.dumps(meta, indent=1, sort_keys=True).encode())
-        _check_target(out)  # still ours to replace?
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    check_writable_folder(parent, f"synthped output {out}")
+    with RunLock(parent, f"synthped output {out} (folder", name=f".{os.path.basename(out)}.lock"):
+        stale = clean_stale_temp_folders(out)
+        if stale and progress:
+            print(f"synthped: removed {len(stale)} temporary folder(s) left by an interrupted run", file=sys.stderr)
+        plan = build_plan(cfg)
+        assign_files(plan)
+        tmp = tempfile.mkdtemp(prefix=temp_folder_prefixes(out)[0], dir=parent)
+        try:
+            total_bytes = _render_all(plan, tmp, workers, progress)
+            if cfg.layout == "mars":
+                _write_mars_index(plan, tmp)
+            meta, stats = _metadata(plan, total_bytes)
+            atomic_write_bytes(os.path.join(tmp, MARKER), json.dumps(meta, indent=1, sort_keys=True).encode())
+            _check_target(out)  # still ours to replace?
+            _swap_in(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     stats = dict(stats, seconds=round(time.perf_counter() - t0, 2), workers=workers, root=out)
     if progress:
         print(format_stats(stats), flush=True)
@@ -379,14 +398,20 @@ def generate_synthped(out: str, cfg: SynthPedConfig | None = None, workers: int 
 
 def ensure_synthped(root: str, **options) -> str:
     """Return `root` holding a complete SynthPed dataset made with `options` (SynthPedConfig fields, `size`,
-    plus `workers`, `progress`); reuse it when its synthped.json records the same options, else (re)generate."""
+    plus `workers`, `progress`): reuse it when its synthped.json records the same options, generate it when `root`
+    is missing or empty. A dataset made with other options is never replaced: DatasetError naming the differences."""
     workers = options.pop("workers", None)
     progress = options.pop("progress", True)
     cfg = make_config(None, **options)
     root = os.path.abspath(os.fspath(root))
     meta = read_marker(root)
-    if (meta is not None and meta.get("complete") and meta.get("generator_version") == GENERATOR_VERSION
-            and meta.get("config") == cfg.to_dict()):
-        return root
+    if meta is not None:
+        diffs = config_differences(meta, cfg)
+        if not diffs:
+            return root
+        raise DatasetError(
+            f"data.root {root} holds a SynthPed dataset made with other options ({'; '.join(diffs)}); not replacing "
+            f"it: set data.synth to match it, point data.root at another folder, or regenerate it explicitly with "
+            f"`vidreid synth --out {root} --overwrite ...`")
     generate_synthped(root, cfg, workers=workers, progress=progress)
     return root

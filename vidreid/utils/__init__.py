@@ -1,0 +1,1 @@
+"""Small shared utilities (file writing rules: vidreid.utils.io)."""
