@@ -42,6 +42,15 @@ def checkpoint_config(config_path: str | None, overrides: list[str], meta: dict,
     return cfg
 
 
+def trained_on(meta: dict, cfg, dataset) -> bool:
+    """Is `dataset` (at cfg.data.root) the one the checkpoint of `meta` was trained on? Only then do its features
+    and pictures belong in the checkpoint's run folder."""
+    saved_data = (meta.get("config") or {}).get("data") or {}
+    same_name = meta.get("dataset") in (None, dataset.name)
+    return same_name and (not saved_data.get("root") or
+                          os.path.abspath(saved_data["root"]) == os.path.abspath(cfg.data.root))
+
+
 def feature_cache_folder(features_dir: str | None, meta: dict, cfg, dataset, checkpoint: str, command: str
                          ) -> tuple[bool, str | None]:
     """(cache enabled, folder) for the feature cache of `vidreid eval`: the default <run dir>/features belongs to
@@ -49,11 +58,9 @@ def feature_cache_folder(features_dir: str | None, meta: dict, cfg, dataset, che
     unless --features-dir names a folder for them."""
     if features_dir:
         return True, features_dir
-    saved_data = (meta.get("config") or {}).get("data") or {}
-    same_name = meta.get("dataset") in (None, dataset.name)
-    same_root = not saved_data.get("root") or os.path.abspath(saved_data["root"]) == os.path.abspath(cfg.data.root)
-    if same_name and same_root:
+    if trained_on(meta, cfg, dataset):
         return True, None
+    saved_data = (meta.get("config") or {}).get("data") or {}
     print(f"vidreid {command}: note: {checkpoint} was trained on {meta.get('dataset')} ({saved_data.get('root')}); "
           f"not caching the features of {dataset.name} ({cfg.data.root}) in its run folder (pass --features-dir to "
           f"cache them)", file=sys.stderr)

@@ -14,7 +14,8 @@ def add_arguments(p):
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
     p.add_argument("--json", help="also write the metrics to this JSON file (an existing file is replaced only with "
                                   "--overwrite; an input never)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --json file and the files of an earlier eval in --out")
     p.add_argument("--split", help="split of a multi-split dataset (ilidsvid, prid2011): an index, or 'all' for "
                                    "every split and their mean; a checkpoint path containing {split} gives one "
                                    "checkpoint per split (runs/ilids{split}/checkpoints/best.safetensors)")
@@ -28,7 +29,6 @@ def add_arguments(p):
     p.add_argument("--ranked", type=int, default=6, metavar="N",
                    help="queries in the ranked-list picture, hits and failures (default 6; 0 = no picture)")
     p.add_argument("--no-plots", action="store_true", help="write no pictures and no calibration")
-    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier eval in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
@@ -44,7 +44,7 @@ def run(args) -> int:
     from ..engine.feature_cache import CachedExtractor
     from ..engine.train import jsonable, prepare_dataset
     from ..utils.io import atomic_write_text
-    from ._common import checkpoint_config, feature_cache_folder
+    from ._common import checkpoint_config, feature_cache_folder, trained_on
 
     check_json_output(args)
     _use_initial_checkpoint(args)
@@ -64,7 +64,8 @@ def run(args) -> int:
     device = resolve_device(cfg.train.device)
     dataset = prepare_dataset(cfg, progress=not args.no_progress)
     # decided (and an --out holding an earlier eval refused) before the extraction, not after it
-    out = None if args.no_plots else output_folder(args, cfg.eval.protocol or dataset.protocol)
+    out = None if args.no_plots else output_folder(args, cfg.eval.protocol or dataset.protocol,
+                                                   trained_on(meta, cfg, dataset))
     # features come from <run dir>/features when a file there was made with this checkpoint, these settings and
     # this tracklet list (else they are extracted and written there); the model is built only if needed
     cache, folder = feature_cache_folder(args.features_dir, meta, cfg, dataset, args.checkpoint, "eval")
@@ -121,10 +122,13 @@ def _use_initial_checkpoint(args) -> None:
 OUTPUT_FILES = ("cmc.png", "ranked.png", "camera_pairs.png", "reliability.png", "calibration.json")
 
 
-def output_folder(args, protocol: str) -> str:
+def output_folder(args, protocol: str, own_dataset: bool = True) -> str | None:
     """--out, refused when it holds files an eval writes (unless --overwrite); by default
-    <run dir>/eval/<checkpoint name>-<protocol>, numbered when taken, so an earlier eval's files are never replaced."""
+    <run dir>/eval/<checkpoint name>-<protocol>, numbered when taken, so an earlier eval's files are never replaced.
+    The run folder only receives evaluations on the checkpoint's own dataset: for another one, None (no pictures)
+    unless --out names a folder."""
     import os
+    import sys
 
     from ..errors import ConfigError
     if args.out:
@@ -133,6 +137,10 @@ def output_folder(args, protocol: str) -> str:
             raise ConfigError(f"--out {args.out} already holds {', '.join(taken)} from an earlier eval; pass "
                               f"--overwrite to replace them, or choose another --out")
         return args.out
+    if not own_dataset:
+        print("vidreid eval: note: another dataset than the checkpoint's: no pictures written into its run folder "
+              "(pass --out DIR for them)", file=sys.stderr)
+        return None
     ckpt = os.path.abspath(args.checkpoint.replace("{split}", "all"))
     folder = os.path.dirname(ckpt)
     run_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else folder
@@ -231,7 +239,7 @@ def _run_all_splits(args) -> int:
     from ..engine.train import jsonable, prepare_dataset
     from ..errors import ConfigError
     from ..utils.io import atomic_write_text
-    from ._common import checkpoint_config, feature_cache_folder
+    from ._common import checkpoint_config, feature_cache_folder, trained_on
 
     check_json_output(args)
 

@@ -73,8 +73,7 @@ def _build(args) -> int:
 
     from ..errors import OutputError
     from ..search.index import HEADER
-    from ..search.searcher import Searcher
-    from ..utils.io import LOCK_NAME, RunLock, check_writable_folder
+    from ..utils.io import LOCK_NAME, check_writable_folder
     t0 = time.time()
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
@@ -84,7 +83,22 @@ def _build(args) -> int:
                           f"`vidreid index add --index {out}` to extend it, or choose another folder)")
     if os.path.isdir(out) and set(os.listdir(out)) - {LOCK_NAME, HEADER} and not os.path.isfile(os.path.join(out, HEADER)):
         raise OutputError(f"--out {out} is a folder of other files, not a vidreid index: not writing into it")
+    created = not os.path.exists(out)
     check_writable_folder(out, f"--out {out}")
+    try:
+        gi = _build_locked(args, out)
+    except BaseException:
+        if created and os.path.isdir(out) and not os.listdir(out):   # a refused build leaves nothing behind
+            os.rmdir(out)
+        raise
+    print(gi.describe())
+    print(f"built in {time.time() - t0:.1f} s")
+    return 0
+
+
+def _build_locked(args, out: str):
+    from ..search.searcher import Searcher
+    from ..utils.io import RunLock
     with RunLock(out, "index folder"):
         if args.checkpoint == "none":
             from ..config import load_config
@@ -98,9 +112,7 @@ def _build(args) -> int:
                      pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,
                      pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe,
                      centre={"auto": "auto", "on": True, "off": False}[args.center], calibration=args.calibration)
-    print(gi.describe())
-    print(f"built in {time.time() - t0:.1f} s")
-    return 0
+    return gi
 
 
 def _add(args) -> int:

@@ -67,8 +67,8 @@ def run_scenes(args: argparse.Namespace) -> int:
     from ..data.synthped import parse_size
     from ..data.synthped.scenes import SceneConfig, generate_scenes
     h, w = parse_size(args.size or "288x512")
-    cfg = SceneConfig(cams=3 if args.cams is None else args.cams, ids=8 if args.ids is None else args.ids, frames=args.frames, height=h, width=w, fps=args.fps,
-                      seed=args.seed)
+    cfg = SceneConfig(cams=3 if args.cams is None else args.cams, ids=8 if args.ids is None else args.ids,
+                      frames=args.frames, height=h, width=w, fps=args.fps, seed=args.seed)
     doc = generate_scenes(args.out, cfg, progress=not args.quiet, force=args.force)
     if not args.quiet:
         for c in doc["cameras"]:
