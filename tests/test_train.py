@@ -120,10 +120,12 @@ def test_bf16_channels_last_and_tensorboard(tiny_synthped, tiny_overrides, tmp_p
     cfg = load_config(DEMO, tiny_overrides(tiny_synthped, str(out), **{
         "train.amp": "bf16", "train.channels_last": "true", "train.tensorboard": "true", "train.epochs": 1,
         "train.iters_per_epoch": 2, "train.eval_every": 0,
-        # 64x32: at 32x16 a ResNet's layer3 stride-2 conv has a 2x1 output, where torch 2.13's oneDNN bf16 kernel
-        # on AMX CPUs returns wrong values or NaN (see test_extract's bf16 test)
         "data.height": 64, "data.width": 32}))
-    res = train(cfg, progress=False)
+    # torch 2.13's oneDNN bf16 convolutions on AMX CPUs return wrong values or NaN at some shapes, intermittently
+    # (see test_extract's bf16 test); PyTorch's own kernels compute the same bf16 convolutions right. What is tested
+    # here is vidreid's bf16 / channels-last / TensorBoard plumbing, not that oneDNN bug.
+    with torch.backends.mkldnn.flags(enabled=False):
+        res = train(cfg, progress=False)
     assert all(np.isfinite(res["step_losses"]))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator(str(out / "tb"))
