@@ -24,7 +24,7 @@ def tiny_train_overrides(root: str, out: str, **extra) -> list[str]:
     synth = "{" + ", ".join(f"{k}: {v}" for k, v in TINY_SYNTH.items()) + "}"
     base = {"data.root": root, "data.synth": synth, "data.height": 32, "data.width": 16, "data.batch_size": 8,
             "data.num_instances": 2, "data.workers": 0, "data.test_seq_len": 4, "data.test_sampling": "rrs",
-            "model.backbone": "resnet18", "train.epochs": 2, "train.iters_per_epoch": 3, "train.output_dir": out,
+            "model.backbone": "resnet18", "model.pretrained": "null", "train.epochs": 2, "train.iters_per_epoch": 3, "train.output_dir": out,
             "train.tensorboard": "false", "train.threads": 1}
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
