@@ -1,4 +1,5 @@
-HELP = "generate SynthPed, train the TP baseline on it, evaluate (mars protocol) and draw the results"
+HELP = ("generate SynthPed, fine-tune TP from an ImageNet-pretrained MobileNetV2 on it, evaluate (mars "
+        "protocol) and draw the results")
 
 def default_config():
     """The demo config shipped inside the package (vidreid/configs/demo.yaml; configs/demo.yaml of a checkout
