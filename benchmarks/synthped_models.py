@@ -316,7 +316,8 @@ def ablation_table(results: dict, default_lambda: float, map_rows: int) -> str:
         if group == "blocks K":
             big_k8 = any(r.get("group") == BIG_K_GROUP for r in results.values())
             for k in (1, 2) + (() if big_k8 else (8,)):
-                if not any(r["label"] == f"K = {k}" for r in members) and results.get("sta"):
+                # a K that divides the map's rows but has no row was only not selected (--ablation-keys)
+                if map_rows % k and not any(r["label"] == f"K = {k}" for r in members) and results.get("sta"):
                     members.append({"label": f"K = {k}", "error": f"not run: K must divide the {map_rows} rows of "
                                     f"the feature map at this frame size (use --size 128x64 for 8 rows)"})
         for r in sorted(members, key=order):
