@@ -44,7 +44,8 @@ from vidreid.data.loader import build_frame_stream_loader, build_test_loader  # 
 from vidreid.data.sampling import sample_clip  # noqa: E402
 from vidreid.data.synthped import ensure_synthped  # noqa: E402
 from vidreid.data.transforms import ClipTransform  # noqa: E402
-from vidreid.engine.extract import AMP_DTYPES, extract_features  # noqa: E402
+from vidreid.engine.extract import extract_features  # noqa: E402
+from vidreid.utils.system import AMP_NAMES, amp_dtype  # noqa: E402
 from vidreid.models import build_model  # noqa: E402
 
 TOLERANCE = 1e-4
@@ -76,7 +77,7 @@ def model_fps(model, batch: int, seq_len: int, device, amp, channels_last: bool,
     x = torch.randn(batch // seq_len, seq_len, 3, *SIZE, device=device)
     if channels_last:
         x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x.shape[:2])
-    dtype = AMP_DTYPES[amp]
+    dtype = amp_dtype(amp)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         model(x)
         sync(device)
@@ -154,7 +155,7 @@ def main():
     parser.add_argument("--samplings", nargs="*", default=["all", "dense"], help="none: memory only")
     parser.add_argument("--check", type=int, default=3, help="tracklets compared with the one-shot reference")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--amp", default="off", choices=list(AMP_DTYPES))
+    parser.add_argument("--amp", default="off", choices=list(AMP_NAMES))
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in the main process (0: all CPUs)")
     parser.add_argument("--root", default=os.path.join(HERE, ".cache", "synthped-256x128"))

@@ -540,7 +540,7 @@ def analysis_text(meta: dict) -> list[str]:
 
 
 def analyse(results: dict, args, meta: dict) -> None:
-    from vidreid.engine.train import prepare_dataset
+    from vidreid.builders import prepare_dataset
     cfg = run_config({"key": "tp", "model": "tp"}, args)
     dataset = prepare_dataset(cfg, progress=False)
     occl = query_occlusions(dataset, cfg.data.root)
@@ -638,7 +638,7 @@ def recorded_command(argv: list[str]) -> str:
 def write_outputs(results: dict, meta: dict, args) -> None:
     """results.json (atomically), tables.md and, with --update, this script's sections of the docs."""
     from vidreid.engine.checkpoint import atomic_write_text
-    from vidreid.engine.train import jsonable
+    from vidreid.utils.arrays import jsonable
     name = f"results-shard{args.shard[0]}.json" if args.shard else "results.json"
     atomic_write_text(os.path.join(args.out, name), json.dumps(jsonable({"meta": meta, "results": results}), indent=1))
     if args.shard:
@@ -656,7 +656,7 @@ def write_outputs(results: dict, meta: dict, args) -> None:
 def main(argv=None) -> int:
     import torch
     from vidreid.engine.evaluate import chance_level
-    from vidreid.engine.train import prepare_dataset
+    from vidreid.builders import prepare_dataset
 
     args = parse_args(argv)
     use_section(args.section)

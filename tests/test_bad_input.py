@@ -183,7 +183,7 @@ def test_clip_length_not_allowed_by_the_model(tmp_path, root, capsys):
 def test_checkpoint_with_another_class_count_evaluates(tmp_path, root, capsys):
     from vidreid.config import load_config
     from vidreid.engine.checkpoint import build_model_from_checkpoint, save_checkpoint
-    from vidreid.engine.train import build_for_dataset
+    from vidreid.builders import build_for_dataset
     cfg = load_config(_config(tmp_path, root))
     model = build_for_dataset(cfg, 7, pretrained=False)          # trained on 7 ids; DukeV fixture has 2
     ckpt = str(tmp_path / "ck.safetensors")
@@ -267,7 +267,7 @@ def ckpt(tmp_path, root):
     """A checkpoint (untrained tp/resnet18 at 16x8 on the DukeV fixture) in run/checkpoints/, and its config."""
     from vidreid.config import load_config
     from vidreid.engine.checkpoint import save_checkpoint
-    from vidreid.engine.train import build_for_dataset
+    from vidreid.builders import build_for_dataset
     cfg_path = _config(tmp_path, root)
     cfg = load_config(cfg_path)
     path = tmp_path / "trained" / "checkpoints" / "best.safetensors"

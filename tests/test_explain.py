@@ -11,7 +11,7 @@ from vidreid.cli import main as cli_main
 from vidreid.commands.explain import default_output
 from vidreid.config import load_config
 from vidreid.engine.checkpoint import save_checkpoint
-from vidreid.engine.train import build_for_dataset, prepare_dataset
+from vidreid.builders import build_for_dataset, prepare_dataset
 from vidreid.viz.attention import attention_figure, describe_attention
 
 from test_models_train import MODELS, config_path, overrides_for, tiny_synthped_64  # noqa: F401 (fixture)

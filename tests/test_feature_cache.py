@@ -32,7 +32,7 @@ def config(root: str) -> Config:
 
 def write_checkpoint(path, root, seed=0) -> str:
     from vidreid.engine.checkpoint import save_checkpoint
-    from vidreid.engine.train import build_for_dataset
+    from vidreid.builders import build_for_dataset
     cfg = config(root)
     torch.manual_seed(seed)
     model = build_for_dataset(cfg, 8, pretrained=False)
@@ -183,7 +183,7 @@ def test_eval_split_all_uses_the_cache(tmp_path, capsys):
     from helpers_datasets import make_ilidsvid_root
 
     from vidreid.engine.checkpoint import save_checkpoint
-    from vidreid.engine.train import build_for_dataset
+    from vidreid.builders import build_for_dataset
     root = make_ilidsvid_root(tmp_path, [(1, 5, 4), (2, 3, 6), (4, 4, 4), (7, 2, 3)], num_splits=3)
     cfg = Config()
     cfg.data.dataset, cfg.data.root, cfg.data.protocol = "ilidsvid", str(root), "gao"

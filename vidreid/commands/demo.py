@@ -27,7 +27,8 @@ def run(args) -> int:
     from ..config import load_config
     from ..engine.evaluate import chance_level, format_results, gallery_for_protocol
     from ..utils.io import atomic_write_text
-    from ..engine.train import jsonable, train
+    from ..engine.train import train
+    from ..utils.arrays import jsonable
     from ..errors import ConfigError
     from ..viz.plots import eval_figures
     from .plot import draw_training

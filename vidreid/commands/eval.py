@@ -40,9 +40,10 @@ def run(args) -> int:
 
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
     from ..engine.evaluate import evaluate_model, format_results
-    from ..engine.extract import resolve_device
+    from ..utils.system import resolve_device
     from ..engine.feature_cache import CachedExtractor
-    from ..engine.train import jsonable, prepare_dataset
+    from ..builders import prepare_dataset
+    from ..utils.arrays import jsonable
     from ..utils.io import atomic_write_text
     from ._common import checkpoint_config, feature_cache_folder, trained_on
 
@@ -111,7 +112,7 @@ def _use_initial_checkpoint(args) -> None:
     if args.split == "all":
         raise ConfigError("--checkpoint none evaluates one split: pass --split N")
     from ..config import load_config
-    from ..engine.train import prepare_dataset
+    from ..builders import prepare_dataset
     cfg = load_config(args.config, args.overrides)
     if args.split is not None:
         cfg.data.split = _split_index(args.split)
@@ -164,7 +165,7 @@ def write_eval_outputs(args, res: dict, dataset, features: dict, meta: dict, cfg
     from ..engine.checkpoint import atomic_write_text, build_model_from_checkpoint
     from ..engine.evaluate import chance_level, gallery_for_protocol
     from ..engine.extract import finite_rows
-    from ..engine.train import jsonable
+    from ..utils.arrays import jsonable
     from ..errors import ConfigError
     from ..eval.camera_pairs import camera_pair_metrics
     from ..search.calibration import calibrate_features, centre_by_default
@@ -234,9 +235,10 @@ def _run_all_splits(args) -> int:
 
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
     from ..engine.evaluate import evaluate_model
-    from ..engine.extract import resolve_device
+    from ..utils.system import resolve_device
     from ..engine.feature_cache import CachedExtractor
-    from ..engine.train import jsonable, prepare_dataset
+    from ..builders import prepare_dataset
+    from ..utils.arrays import jsonable
     from ..errors import ConfigError
     from ..utils.io import atomic_write_text
     from ._common import checkpoint_config, feature_cache_folder, trained_on

@@ -37,8 +37,9 @@ def run(args) -> int:
     from ..data.sampling import sample_clip
     from ..data.transforms import ClipTransform
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
-    from ..engine.extract import resolve_device
-    from ..engine.train import jsonable, prepare_dataset
+    from ..utils.system import resolve_device
+    from ..builders import prepare_dataset
+    from ..utils.arrays import jsonable
     from ..errors import ConfigError
     from ..utils.io import atomic_write_text, check_output_file
     from ..viz.attention import attention_figure

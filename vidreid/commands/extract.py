@@ -25,9 +25,10 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
-    from ..engine.extract import resolve_device, resolve_sampling
+    from ..engine.extract import resolve_sampling
+    from ..utils.system import resolve_device
     from ..engine.feature_cache import CachedExtractor
-    from ..engine.train import prepare_dataset
+    from ..builders import prepare_dataset
     from ..errors import ConfigError, OutputError
     from ._common import checkpoint_config
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DatasetError
+from ..utils.system import usable_cpus
 from .datasets._common import KINDS, Issues, Problem, RootError, atomic_write_text
 from .types import Tracklet, VideoReIDDataset
 
@@ -189,7 +190,7 @@ def _verify_chunk(task: tuple[int, list[str]]) -> tuple[int, list[tuple[int, str
 def verify_frames(paths: list[str], workers: int | None = None, progress: bool = True) -> list[tuple[int, str, str]]:
     """Check every frame (index, kind, message for the bad ones), in `workers` processes (default: the CPUs)."""
     from ..progress import progress_bar
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    workers = usable_cpus() if workers is None else int(workers)
     tasks = [(a, paths[a:a + CHUNK]) for a in range(0, len(paths), CHUNK)]
     bad: list[tuple[int, str, str]] = []
     bar = progress_bar(total=len(paths), desc="reading frames", unit="frame", enabled=progress)

@@ -100,7 +100,7 @@ def build_model_from_checkpoint(path: str, num_classes: int | None = None, devic
     """-> (model in eval mode, meta). With num_classes different from the checkpoint's, the backbone and
     feature layers are loaded and the classifier re-initialised (only the features matter for evaluation)."""
     from ..config import config_from_dict
-    from .train import build_for_dataset
+    from ..builders import build_for_dataset
     state, meta = read_checkpoint(path)
     if "config" not in meta or "num_classes" not in meta:
         raise CheckpointError(f"{path}: checkpoint metadata lacks config/num_classes (not written by vidreid train)")

@@ -28,26 +28,18 @@ from torch import nn
 from ..config import Config
 from ..data.decode import DataWarning
 from ..data.types import Tracklet
-from ..errors import ConfigError
+from ..utils.system import amp_dtype
 
-AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class SamplingFallbackWarning(DataWarning):
     """`all` sampling asked of a model that cannot stream: dense clips are used instead."""
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def resolve_amp(cfg: Config, device: torch.device | str, amp: str | None = None) -> str:
     """The autocast mode extraction uses: `amp` if given, else train.amp on CUDA and off elsewhere."""
     amp = amp if amp is not None else (cfg.train.amp if torch.device(device).type == "cuda" else "off")
-    if amp not in AMP_DTYPES:
-        raise ConfigError(f"amp must be off, bf16 or fp16, got {amp!r}")
+    amp_dtype(amp)                                  # ConfigError for an unknown name
     return amp
 
 
@@ -126,7 +118,7 @@ def _extract(model: nn.Module, tracklets: list[Tracklet], cfg: Config, sampling:
         warnings.warn(f"{name} cannot stream a whole tracklet (its attention spans the entire clip): 'all' sampling "
                       f"falls back to dense clips of {seq_len} frames", SamplingFallbackWarning, stacklevel=3)
         sampling = "dense"
-    dtype = AMP_DTYPES[resolve_amp(cfg, device, amp)]
+    dtype = amp_dtype(resolve_amp(cfg, device, amp))
     if channels_last is None:
         channels_last = cfg.train.channels_last
     if channels_last:

@@ -31,7 +31,7 @@ def cache_dir() -> str:
 def initial_checkpoint(cfg: Config, num_classes: int, log=print) -> str:
     """Path of the epoch-0 checkpoint of `cfg` for `num_classes` identities (written on first use)."""
     from .checkpoint import save_checkpoint
-    from .train import build_for_dataset
+    from ..builders import build_for_dataset
     if not cfg.model.pretrained:
         cfg.model.pretrained = "imagenet"
     key = {"model": cfg.to_dict()["model"], "size": [cfg.data.height, cfg.data.width], "classes": num_classes,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import glob
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -29,16 +28,17 @@ from torch import nn
 from tqdm import tqdm
 
 from ..config import Config
-from ..data.types import VideoReIDDataset
 from ..errors import CheckpointError, ConfigError, OutputError, VidReIDError
 from ..losses import batch_hard_triplet, cross_entropy
 from ..progress import progress_bar
-from ..models import ModelOutput, build_model
+from ..models import ModelOutput
 from . import distributed as D
 from ..utils.io import RunLock, atomic_write_text, check_writable_folder, clean_stale_temp_files
 from .checkpoint import load_training_state, load_weights, read_checkpoint, save_checkpoint, save_training_state
 from .evaluate import evaluate_model, format_results
-from .extract import resolve_device
+from ..builders import build_for_dataset, build_optimizer, build_scheduler, prepare_dataset
+from ..utils.arrays import jsonable
+from ..utils.system import amp_dtype as amp_dtype_of, resolve_device
 
 log = logging.getLogger("vidreid")
 
@@ -101,50 +101,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_dataset(cfg: Config, progress: bool = True) -> VideoReIDDataset:
-    """Load the configured dataset; SynthPed is generated (once, cached by its options) if needed."""
-    from ..data import load_dataset
-    d = cfg.data
-    if d.dataset == "synthped":
-        from ..data.synthped import ensure_synthped
-        if D.is_main():
-            ensure_synthped(d.root, progress=progress, **d.synth)
-        D.barrier()
-    options = dict(d.options)
-    if d.protocol:
-        options["protocol"] = d.protocol
-    if d.dataset in ("ilidsvid", "prid2011"):
-        options["split"] = d.split
-    return load_dataset(d.dataset, d.root, **options)
-
-
-def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
-    o = cfg.optim
-    params = [p for p in model.parameters() if p.requires_grad]
-    if o.name == "adam":
-        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
-    if o.name == "adamw":
-        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
-    if o.name == "sgd":
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True)
-    raise ConfigError(f"optim.name must be adam, adamw or sgd, got {o.name!r}")
-
-
-def lr_factor(epoch: int, cfg: Config) -> float:
-    """Multiplier of the base lr at `epoch` (0-based): linear warm-up, then step or cosine decay."""
-    o = cfg.optim
-    if epoch < o.warmup_epochs:
-        return o.warmup_factor + (1 - o.warmup_factor) * epoch / o.warmup_epochs
-    if o.scheduler == "step":
-        return o.gamma ** (epoch // o.step_size)
-    if o.scheduler == "cosine":
-        span = max(1, cfg.train.epochs - o.warmup_epochs)
-        return 0.5 * (1 + math.cos(math.pi * (epoch - o.warmup_epochs) / span))
-    if o.scheduler == "none":
-        return 1.0
-    raise ConfigError(f"optim.scheduler must be step, cosine or none, got {o.scheduler!r}")
-
-
 def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Module) -> tuple[torch.Tensor, dict]:
     """Total loss and its named terms (floats, for logging).
 
@@ -190,14 +146,6 @@ def setup_logging(run_dir: str, main: bool = True) -> None:
         def emit(self, record):
             tqdm.write(self.format(record))
     log.addHandler(TqdmHandler())
-
-
-def build_for_dataset(cfg: Config, num_classes: int, pretrained: bool = True) -> nn.Module:
-    """The configured model for `num_classes` identities and the configured frame size."""
-    m = cfg.model
-    return build_model(m.name, num_classes=num_classes, input_size=(cfg.data.height, cfg.data.width),
-                       backbone=m.backbone, last_stride=m.last_stride,
-                       pretrained=m.pretrained if pretrained else None, **m.kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
@@ -463,10 +411,8 @@ def _train(cfg: Config, progress: bool, run_state: dict) -> dict:
              f"{dataset.num_train_pids} classes, device {device}, {world} process(es), amp={cfg.train.amp}, "
              f"{torch.get_num_threads()} intra-op thread(s)")
     optimizer = build_optimizer(core, cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
-    amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp, "bad")
-    if amp_dtype == "bad":
-        raise ConfigError(f"train.amp must be off, bf16 or fp16, got {cfg.train.amp!r}")
+    scheduler = build_scheduler(optimizer, cfg)
+    amp_dtype = amp_dtype_of(cfg.train.amp, "train.amp")
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16)
 
     iters = cfg.train.iters_per_epoch or loader.sampler.sampler.num_batches(0)
@@ -646,18 +592,6 @@ def non_finite_message(mine: tuple | None, step: int, epoch: int, last_checkpoin
         where = f" on rank {r}" if world > 1 else ""
         parts.append(f"non-finite loss {loss} (terms {terms}){where} at step {step} (epoch {epoch}); batch pids {pids}")
     return " | ".join(parts) + f"; last good checkpoint: {last_checkpoint or 'none yet'}"
-
-
-def jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    return obj
 
 
 def write_metrics(run_dir: str, cfg: Config, history: list, evals: list, final: dict | None, seconds: float,

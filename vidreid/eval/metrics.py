@@ -36,12 +36,13 @@ No argsort, no Python loop over queries or gallery items.
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..utils.arrays import to_numpy
+from ..utils.system import usable_cpus
 
 PROTOCOLS = ("mars", "gao")
 _BLOCK_ELEMENTS = 1 << 21  # distance-matrix elements sorted per task (8 MB as float32)
@@ -76,15 +77,8 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, protocol: str = "mars"
 
 # ---------------------------------------------------------------------------------------------------- inputs
 
-def _to_numpy(x):
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch here
-        x = x.detach().cpu()
-        x = (x.float() if str(x.dtype) == "torch.bfloat16" else x).numpy()  # bfloat16 -> float32 is exact
-    return np.asarray(x)
-
-
 def _as_distmat(distmat) -> np.ndarray:
-    dist = _to_numpy(distmat)
+    dist = to_numpy(distmat)
     if dist.ndim != 2:
         raise ValueError(f"distmat must be a 2-D (num_query, num_gallery) array, got shape {dist.shape}")
     if dist.dtype not in (np.float32, np.float64):
@@ -94,7 +88,7 @@ def _as_distmat(distmat) -> np.ndarray:
 
 
 def _as_ids(ids, name: str, length: int) -> np.ndarray:
-    ids = _to_numpy(ids)
+    ids = to_numpy(ids)
     if ids.ndim != 1 or ids.shape[0] != length:
         raise ValueError(f"{name} must be a 1-D array of length {length} (the distmat side), got shape {ids.shape}")
     return ids
@@ -160,7 +154,7 @@ def _good_ranks(dist, good_q, good_g, junk_q, junk_g, keep_mask, chunk_size, num
                             junk_q[j0:junk_bounds[k]], junk_g[j0:junk_bounds[k]], keep_mask)
 
     if num_threads is None:
-        num_threads = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+        num_threads = min(8, usable_cpus())
     if num_threads > 1 and len(starts) > 1:
         # numpy's sort and ufuncs release the GIL, so the blocks sort in parallel
         with ThreadPoolExecutor(min(num_threads, len(starts))) as pool:

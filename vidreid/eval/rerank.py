@@ -23,24 +23,20 @@ docstring says so), and so do we.
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..utils.arrays import to_numpy
+from ..utils.system import usable_cpus
+
 _BLOCK_ELEMENTS = 1 << 22  # od elements per block of rows (16 MB as float32)
 _TRIPLE_BUDGET = 1 << 21  # (query, k, gallery) triples per Jaccard block (~100 MB of temporaries)
 _JACCARD_ROWS_ELEMENTS = 1 << 19  # query rows x G per Jaccard block: the float64 overlaps stay in cache (4 MB)
 _MAX_THREADS = 4  # blocks of the first pass in flight at once
 _TRANSPOSE_TILE = 256  # source rows per tile when reading columns of an input (4-5x faster than one strided pass)
-
-
-def _to_numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def rerank(q_g, q_q, g_g, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, *,
@@ -55,7 +51,7 @@ def rerank(q_g, q_q, g_g, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, 
     with tens of non-zeros per row (~70 on MARS-sized random features), so a 50,000-tracklet gallery needs little
     more than its 10 GB float32 g_g (measured, Q = 1980, G = 50,000: 0.49 GiB above the 9.7 GiB of inputs, 0.37 GiB
     of it the output; BENCHMARKS.md, "Re-ranking")."""
-    q_g, q_q, g_g = _to_numpy(q_g), _to_numpy(q_q), _to_numpy(g_g)
+    q_g, q_q, g_g = to_numpy(q_g), to_numpy(q_q), to_numpy(g_g)
     if q_g.ndim != 2:
         raise ValueError(f"q_g must be a 2-D (num_query, num_gallery) array, got shape {q_g.shape}")
     num_q, num_g = q_g.shape
@@ -85,8 +81,7 @@ def rerank(q_g, q_q, g_g, k1: int = 20, k2: int = 6, lambda_value: float = 0.3, 
         neighbours[a:b] = _nearest(od.squared_rows(a, b), od.row_max[a:b], neighbours.shape[1])
 
     blocks = list(od.blocks(rows))
-    workers = min(len(blocks), _MAX_THREADS,
-                  len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    workers = min(len(blocks), _MAX_THREADS, usable_cpus())
     if workers > 1:  # numpy's ufuncs release the GIL: two blocks are squared while another is in topk
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(nearest_block, blocks))

@@ -68,7 +68,7 @@ class FeatureExtractor:
         from ..data.sampling import check_mode
         from ..data.transforms import ClipTransform
         from ..engine.checkpoint import build_model_from_checkpoint
-        from ..engine.extract import resolve_device
+        from ..utils.system import resolve_device
         self.checkpoint = os.path.abspath(os.fspath(checkpoint))      # indexes record it for later searches
         self.device = resolve_device(str(device))
         self.model, self.meta = build_model_from_checkpoint(self.checkpoint, device=self.device)
@@ -153,8 +153,9 @@ class FeatureExtractor:
 
     def _autocast(self):
         """The precision extract_features uses for the gallery (train.amp on CUDA, fp32 on CPU)."""
-        from ..engine.extract import AMP_DTYPES, resolve_amp
-        dtype = AMP_DTYPES[resolve_amp(self.cfg, self.device)]
+        from ..engine.extract import resolve_amp
+        from ..utils.system import amp_dtype
+        dtype = amp_dtype(resolve_amp(self.cfg, self.device))
         return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
     def _finish(self, feat: torch.Tensor) -> np.ndarray:

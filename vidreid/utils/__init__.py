@@ -1,1 +1,2 @@
-"""Small shared utilities (file writing rules: vidreid.utils.io)."""
+"""Small shared utilities, one copy each: file writing rules (io), array conversions (arrays), devices, autocast
+precisions and CPU counts (system)."""

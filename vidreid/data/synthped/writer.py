@@ -7,12 +7,14 @@ import multiprocessing
 import os
 import shutil
 import struct
+import sys
 import tempfile
 import time
 
 import numpy as np
 
 from ...errors import DatasetError
+from ...utils.system import usable_cpus
 from ...utils.io import (RunLock, atomic_write_bytes, check_writable_folder, clean_stale_temp_folders,
                          temp_folder_prefixes)
 from .config import GENERATOR_VERSION, S_CLOCK, SynthPedConfig, make_config
@@ -301,13 +303,6 @@ def format_stats(stats: dict) -> str:
 # ----------------------------------------------------------------------------------------------------------------------
 # public API
 # ----------------------------------------------------------------------------------------------------------------------
-def _default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def read_marker(root: str) -> dict | None:
     try:
         with open(os.path.join(root, MARKER), encoding="utf-8") as fh:
@@ -369,7 +364,7 @@ def generate_synthped(out: str, cfg: SynthPedConfig | None = None, workers: int 
         raise DatasetError(f"synthped: {out} already holds a SynthPed dataset"
                            + (f" made with other options ({'; '.join(diffs)})" if diffs else " made with these options")
                            + "; not replacing it (pass --overwrite to regenerate it, or choose another folder)")
-    workers = _default_workers() if workers is None else max(1, int(workers))
+    workers = usable_cpus() if workers is None else max(1, int(workers))
     parent = os.path.dirname(out)
     check_writable_folder(parent, f"synthped output {out}")
     with RunLock(parent, f"synthped output {out} (folder", name=f".{os.path.basename(out)}.lock"):
