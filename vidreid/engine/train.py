@@ -35,7 +35,7 @@ from ..models import ModelOutput
 from . import distributed as D
 from ..utils.io import RunLock, atomic_write_text, check_writable_folder, clean_stale_temp_files
 from .checkpoint import load_training_state, load_weights, read_checkpoint, save_checkpoint, save_training_state
-from .evaluate import evaluate_model, format_results
+from ..inference.evaluate import evaluate_model, format_results
 from ..builders import build_for_dataset, build_optimizer, build_scheduler, prepare_dataset
 from ..utils.arrays import jsonable
 from ..utils.system import amp_dtype as amp_dtype_of, resolve_device

@@ -49,7 +49,7 @@ def contact_sheet(rows: list[tuple[str, list[np.ndarray]]], thumb: tuple[int, in
 def write_png(path: str, img: np.ndarray) -> None:
     import cv2
 
-    from ..engine.checkpoint import atomic_path
+    from ..utils.io import atomic_path
     ok, buf = cv2.imencode(".png", img)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
