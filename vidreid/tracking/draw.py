@@ -92,8 +92,11 @@ class PreviewWriter:
 
     def close(self) -> None:
         if self.kind == "mp4":
+            from ..utils.io import fsync_path
             self.writer.release()
+            fsync_path(self.tmp)                          # as every vidreid write: durable before it is renamed in
             os.replace(self.tmp, self.path)
+            fsync_path(os.path.dirname(self.path) or ".")
             return
         from PIL import Image
         if not self.frames:
