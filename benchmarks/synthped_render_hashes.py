@@ -30,7 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from vidreid.data.synthped import generate_synthped, make_config  # noqa: E402
 from vidreid.data.synthped.appearance import LOGO_SHAPES, sample_person  # noqa: E402
 from vidreid.data.synthped.plan import build_plan  # noqa: E402
-from vidreid.data.synthped.render import VIEWS, draw_person, make_background, make_cameras, render_tracklet  # noqa: E402
+from vidreid.data.synthped.figure import draw_person  # noqa: E402
+from vidreid.data.synthped.render import VIEWS, make_background, make_cameras, render_tracklet  # noqa: E402
 
 TINY = {"ids": 16, "cams": 3, "height": 32, "width": 16, "max_len": 12, "median_len": 8}
 

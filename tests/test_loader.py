@@ -10,7 +10,8 @@ from helpers_data import frame_colour, make_mars_root
 from vidreid.config import DataConfig
 from vidreid.data import decode, load_dataset
 from vidreid.data.decode import CorruptFrameWarning, read_clip, read_frame
-from vidreid.data.loader import PKSampler, build_test_loader, build_train_loader
+from vidreid.data.loader import build_test_loader, build_train_loader
+from vidreid.data.samplers import PKSampler
 from vidreid.errors import ConfigError, DatasetError
 
 # 4 train ids (2 cameras, lengths incl. shorter than T=4), same list as the test split

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DatasetError
+from ..utils.io import atomic_write_text
 from ..utils.system import usable_cpus
-from .datasets._common import KINDS, Issues, Problem, RootError, atomic_write_text
+from .datasets.issues import KINDS, Issues, Problem, RootError
 from .types import Tracklet, VideoReIDDataset
 
 _JPEG_MAGIC = b"\xff\xd8"

@@ -23,9 +23,12 @@ import numpy as np
 
 from ...errors import ConfigError
 from ..types import VideoReIDDataset
-from . import register_dataset
-from ._common import (Issues, check_protocol, int_at, join_paths, list_subdirs, load_mat_var, root_error,
-                      scan_folders, tracklet_slices, two_camera_split)
+from .folders import list_subdirs, scan_folders
+from .grouping import tracklet_slices, two_camera_split
+from .issues import Issues, check_protocol, root_error
+from .matfile import load_mat_var
+from .names import int_at, join_paths
+from .registry import register_dataset
 
 SPLIT_FILES = ("train-test people splits/train_test_splits_ilidsvid.mat",
                "i-LIDS-VID/train-test people splits/train_test_splits_ilidsvid.mat")

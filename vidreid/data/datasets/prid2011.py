@@ -29,10 +29,13 @@ import warnings
 import numpy as np
 
 from ...errors import ConfigError
+from ...utils.io import atomic_write_text
 from ..types import VideoReIDDataset
-from . import register_dataset
-from ._common import (DatasetWarning, Issues, atomic_write_json, check_protocol, int_at, join_paths, list_subdirs,
-                      root_error, scan_folders, tracklet_slices, two_camera_split)
+from .folders import list_subdirs, scan_folders
+from .grouping import tracklet_slices, two_camera_split
+from .issues import DatasetWarning, Issues, check_protocol, root_error
+from .names import int_at, join_paths
+from .registry import register_dataset
 
 SPLIT_FILE = "splits_prid2011.json"
 CAMERAS = ("cam_a", "cam_b")
@@ -154,7 +157,7 @@ def build(root: str, split: int = 0, protocol: str = "gao", min_frames: int = 21
         splits = _generate_splits(eligible, seed)
         if write_splits:
             try:
-                atomic_write_json(split_path, splits)
+                atomic_write_text(split_path, json.dumps(splits, indent=1) + "\n")
             except OSError as e:
                 warnings.warn(f"could not write {split_path} ({e.strerror or e}); the splits drawn from seed {seed} "
                               f"are used for this run only", DatasetWarning, stacklevel=2)
