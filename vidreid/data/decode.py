@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..errors import DatasetError
 
-_JPEG_MAGIC = b"\xff\xd8"
+JPEG_MAGIC = b"\xff\xd8"
 _bad_frames: set[str] = set()  # per process: frames already found unreadable (never decoded again by this process)
 # Shared memory, so that DataLoader workers forked after import see and add to the parent's:
 _ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() \
@@ -149,7 +149,7 @@ def read_frame(path: str, min_size: tuple[int, int] | None = None) -> np.ndarray
             data = f.read()
     except OSError as e:
         raise FrameReadError(f"{path}: cannot read ({e.strerror or e})") from None
-    if data[:2] == _JPEG_MAGIC:
+    if data[:2] == JPEG_MAGIC:
         h, w = min_size if min_size else (0, 0)
         try:
             # min_factor=2: only the fast power-of-two DCT scales; a target < 2x smaller decodes at full size

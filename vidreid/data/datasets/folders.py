@@ -17,11 +17,7 @@ def list_dir(path: str, issues: Issues | None = None, what: str = "folder") -> l
     try:
         return sorted(os.listdir(path))
     except OSError as e:
-        msg = f"cannot list this {what} ({e.strerror or e})"
-        if issues is None or not issues.collect:
-            raise DatasetError(f"{path}: {msg}") from None
-        issues.error("index", path, msg)
-        return []
+        return _unlistable(path, e, issues, what)
 
 
 def list_subdirs(path: str, issues: Issues | None = None, what: str = "folder") -> list[str]:
@@ -30,11 +26,16 @@ def list_subdirs(path: str, issues: Issues | None = None, what: str = "folder") 
         with os.scandir(path) as it:
             return sorted(e.name for e in it if e.is_dir())
     except OSError as e:
-        msg = f"cannot list this {what} ({e.strerror or e})"
-        if issues is None or not issues.collect:
-            raise DatasetError(f"{path}: {msg}") from None
-        issues.error("index", path, msg)
-        return []
+        return _unlistable(path, e, issues, what)
+
+
+def _unlistable(path: str, e: OSError, issues: Issues | None, what: str) -> list[str]:
+    """A folder that cannot be listed: DatasetError, or with a collecting `issues` an index problem and []."""
+    msg = f"cannot list this {what} ({e.strerror or e})"
+    if issues is None or not issues.collect:
+        raise DatasetError(f"{path}: {msg}") from None
+    issues.error("index", path, msg)
+    return []
 
 
 def scan_folders(folders: Sequence[str], issues: Issues, what: str, splits=None) -> tuple[np.ndarray, np.ndarray]:

@@ -2,9 +2,13 @@
 relabelling, and the train/query/gallery split of two-camera datasets."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ..types import Tracklet
+from .issues import Issues
+from .names import join_paths
 
 
 def relabel(pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -31,6 +35,20 @@ def majority(owner: np.ndarray, values: np.ndarray, valid: np.ndarray, num: int)
     lead = best[np.r_[True, run_o[best][1:] != run_o[best][:-1]]]
     out[run_o[lead]], has[run_o[lead]] = run_v[lead], True
     return out, has
+
+
+def frames_by_number(folders: Sequence[str], names: np.ndarray, owner: np.ndarray, number: np.ndarray,
+                     issues: Issues, what: str) -> tuple[list[str], list[int], list[int]]:
+    """Frame files (`names` in folder `folders[owner]`, frame `number`) sorted by folder then number -> (paths,
+    starts, ends: folder i's frames are paths[starts[i]:ends[i]]). A number met twice in a folder is an error."""
+    order = np.lexsort((names, number, owner))
+    names, owner, number = names[order], owner[order], number[order]
+    dup = np.flatnonzero((owner[1:] == owner[:-1]) & (number[1:] == number[:-1])) + 1
+    if dup.size:
+        issues.error("name_mismatch", join_paths(np.array(folders)[owner[dup]], names[dup]),
+                     [f"frame number {n} appears twice in this {what}" for n in number[dup].tolist()])
+    paths = join_paths(np.array(folders or [""])[owner], names)
+    return (paths, *tracklet_slices(owner, len(folders)))
 
 
 def tracklet_slices(owner: np.ndarray, num: int) -> tuple[list[int], list[int]]:
