@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vidreid.data.loader import ItemSeedSampler, PKSampler
+from vidreid.data.samplers import ItemSeedSampler, PKSampler
 from vidreid.errors import ConfigError
 
 PIDS = np.repeat(np.arange(12), [3, 5, 4, 4, 6, 2, 4, 4, 5, 3, 4, 8])

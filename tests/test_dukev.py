@@ -6,8 +6,8 @@ import pytest
 
 from helpers_datasets import colour, dukev_name, forbid_frame_access, make_dukev_root, write_jpeg
 from vidreid.data import load_dataset
-from vidreid.data.datasets import _common
-from vidreid.data.datasets._common import DatasetWarning, Issues, RootError
+from vidreid.data.datasets import names as name_parsing
+from vidreid.data.datasets.issues import DatasetWarning, Issues, RootError
 from vidreid.data.datasets.dukev import load_dukev_layout
 from vidreid.data.decode import read_frame
 from vidreid.errors import ConfigError, DatasetError
@@ -145,9 +145,9 @@ def test_vectorised_name_parsing_is_fast():
     names = np.char.add(np.char.add(np.char.add(np.char.zfill(pids.astype(str), 4), "C"), cams.astype(str)),
                         np.char.add(np.char.add("F", np.char.zfill(fs.astype(str), 4)), "X00001.jpg"))
     t0 = time.perf_counter()
-    pid, ok_p = _common.int_at(names, 0, digits=4)
-    cam, ok_c = _common.int_after(names, "C")
-    f, ok_f = _common.int_after(names, "F")
+    pid, ok_p = name_parsing.int_at(names, 0, digits=4)
+    cam, ok_c = name_parsing.int_after(names, "C")
+    f, ok_f = name_parsing.int_after(names, "F")
     elapsed = time.perf_counter() - t0
     assert ok_p.all() and ok_c.all() and ok_f.all()
     assert np.array_equal(pid, pids) and np.array_equal(cam, cams) and np.array_equal(f, fs)
@@ -156,11 +156,11 @@ def test_vectorised_name_parsing_is_fast():
 
 def test_natural_order():
     names = np.array(["f10.jpg", "f9.jpg", "f100.jpg", "g1.jpg", "f1.jpg", "a_2_10.png", "a_2_9.png", "a_10_1.png"])
-    order = _common.natural_order(names)
+    order = name_parsing.natural_order(names)
     assert names[order].tolist() == ["a_2_9.png", "a_2_10.png", "a_10_1.png", "f1.jpg", "f9.jpg", "f10.jpg",
                                      "f100.jpg", "g1.jpg"]
     group = np.array([1, 1, 0, 0, 1, 0, 0, 0])
-    assert names[_common.natural_order(names, group)].tolist()[:5] == ["a_2_9.png", "a_2_10.png", "a_10_1.png",
+    assert names[name_parsing.natural_order(names, group)].tolist()[:5] == ["a_2_9.png", "a_2_10.png", "a_10_1.png",
                                                                          "f100.jpg", "g1.jpg"]
 
 

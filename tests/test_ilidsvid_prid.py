@@ -7,7 +7,7 @@ import scipy.io
 
 from helpers_datasets import colour, forbid_frame_access, make_ilidsvid_root, make_prid_root
 from vidreid.data import load_dataset
-from vidreid.data.datasets._common import DatasetWarning, RootError
+from vidreid.data.datasets.issues import DatasetWarning, RootError
 from vidreid.data.decode import read_frame
 from vidreid.errors import ConfigError, DatasetError
 
@@ -149,9 +149,9 @@ def test_prid_read_only_root_warns(tmp_path, monkeypatch):
     root = make_prid_root(tmp_path, PRID)
     from vidreid.data.datasets import prid2011
 
-    def refuse(path, obj):
+    def refuse(path, text):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(prid2011, "atomic_write_json", refuse)
+    monkeypatch.setattr(prid2011, "atomic_write_text", refuse)
     with pytest.warns(DatasetWarning, match="could not write .*splits_prid2011.json"):
         ds = load_dataset("prid2011", str(root), protocol="gao")
     assert ds.meta["splits_generated"] and len(ds.query) == 3

@@ -10,7 +10,8 @@ from helpers_data import frame_colour, make_mars_root
 from vidreid.config import DataConfig
 from vidreid.data import decode, load_dataset
 from vidreid.data.decode import CorruptFrameWarning, read_clip, read_frame
-from vidreid.data.loader import PKSampler, build_test_loader, build_train_loader
+from vidreid.data.loader import build_test_loader, build_train_loader
+from vidreid.data.samplers import PKSampler
 from vidreid.errors import ConfigError, DatasetError
 
 # 4 train ids (2 cameras, lengths incl. shorter than T=4), same list as the test split
@@ -175,3 +176,64 @@ def test_bad_loader_config(dataset):
     with pytest.raises(ConfigError, match="test_sampling"):
         build_test_loader(dataset.query, cfg(), sampling="random")
     assert dataclasses.is_dataclass(cfg())
+
+
+def _unreadable(root, t, name):
+    """`t` with every frame replaced by a missing file in folder root/name."""
+    return t._replace(frames=tuple(str(root / name / f"{i:04d}.jpg") for i in range(len(t.frames))))
+
+
+def _drop_warnings(rec):
+    from vidreid.data.decode import UnreadableTrackletWarning
+    return [str(w.message) for w in rec if issubclass(w.category, UnreadableTrackletWarning)]
+
+
+def test_dropped_tracklets_warns_once_naming_the_tracklet(root, dataset):
+    import warnings
+    from vidreid.data.decode import DataWarning, DroppedTracklets, UnreadableTrackletWarning
+    tracks = [dataset.gallery[0], _unreadable(root, dataset.gallery[1], "gone")]
+    dropped = DroppedTracklets(tracks, "gallery", "it gets no feature")
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        dropped.drop(1)
+        dropped.drop(1)                                           # known: no second warning
+    assert [w.category for w in rec] == [UnreadableTrackletWarning]
+    t = tracks[1]
+    assert str(rec[0].message) == (f"dropping gallery tracklet 1 (pid {t.pid}, camid {t.camid}, {root / 'gone'}): "
+                                   f"none of its {len(t.frames)} frames is readable; it gets no feature")
+    assert 1 in dropped and 0 not in dropped and len(dropped) == 1
+    assert issubclass(UnreadableTrackletWarning, (CorruptFrameWarning, DataWarning))
+    line = warnings.formatwarning(rec[0].message, rec[0].category, "x.py", 1)
+    assert line.startswith("vidreid: warning: dropping gallery tracklet 1") and line.count("\n") == 1
+
+
+@pytest.mark.parametrize("sampling", ["dense", "all"])
+def test_each_test_dataset_drops_an_unreadable_tracklet_with_one_warning(root, dataset, sampling):
+    import warnings
+    from vidreid.data.loader import build_frame_stream_loader
+    tracks = [dataset.gallery[0], _unreadable(root, dataset.gallery[2], "dead"), dataset.gallery[3]]  # 9 frames
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        if sampling == "all":                                     # 4 frames per batch: tracklet 1 spans 3 batches
+            seen = [b[1].tolist() for b in build_frame_stream_loader(tracks, cfg(), batch_frames=4)]
+        else:                                                     # 3 clips of tracklet 1, in 2 batches
+            seen = [b[1].tolist() for b in build_test_loader(tracks, cfg(test_batch_size=2), sampling="dense")]
+    msgs = _drop_warnings(rec)
+    assert len(msgs) == 1 and msgs[0].startswith("dropping test tracklet 1 (") and str(root / "dead") in msgs[0]
+    assert 1 not in sum(seen, []) and {0, 2} <= set(sum(seen, []))
+
+
+def test_training_dataset_drops_an_unreadable_tracklet_with_one_warning(root, dataset):
+    import warnings
+    from vidreid.data.loader import VideoTrainDataset
+    from vidreid.data.transforms import ClipTransform
+    tracks = [_unreadable(root, dataset.train[0], "dead"), dataset.train[1]]   # both pid of dataset.train[0]
+    train = VideoTrainDataset(tracks, 4, "rrs", ClipTransform.from_config(cfg(), True))
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        for seed in range(3):
+            _, pid, camid = train[(0, seed)]
+            assert (pid, camid) == (tracks[1].pid, tracks[1].camid)  # served by the readable tracklet
+    msgs = _drop_warnings(rec)
+    assert len(msgs) == 1 and msgs[0].startswith("dropping training tracklet 0 (") and str(root / "dead") in msgs[0]
+    assert msgs[0].endswith("its items use another tracklet of the same identity")

@@ -8,7 +8,7 @@ import pytest
 from helpers_datasets import (colour, forbid_frame_access, make_lsvid_root, write_jpeg, write_mat_v73_header,
                               write_png)
 from vidreid.data import load_dataset
-from vidreid.data.datasets._common import DatasetWarning, RootError
+from vidreid.data.datasets.issues import DatasetWarning, RootError
 from vidreid.data.decode import read_frame
 from vidreid.errors import ConfigError, DatasetError
 
@@ -48,7 +48,7 @@ def test_lsvid_frames_in_numeric_order_when_names_are_not_zero_padded(tmp_path):
 
 @pytest.mark.parametrize("stray", ["00003_0000_05_0303morning.jpg", "00003_0000.jpg"])
 def test_lsvid_one_stray_file_is_one_problem(tmp_path, stray):
-    from vidreid.data.datasets._common import Issues
+    from vidreid.data.datasets.issues import Issues
     from vidreid.data.datasets.lsvid import build
     root = make_lsvid_root(tmp_path, TRAIN, TEST, QUERY)
     write_jpeg(root / "tracklet_train" / "0002" / stray, 2, 5, 0)      # sorts before the 11 frames of camera 12

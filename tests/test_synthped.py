@@ -279,3 +279,40 @@ def test_cli(tmp_path, capsys):
     assert cli_main(["synth", "--out", str(tmp_path / "x"), "--size", "big"]) == 2
     assert cli_main(["synth", "--out", str(tmp_path / "x"), "--set", "nope=1"]) == 2
     assert issubclass(ConfigError, VidReIDError)
+
+
+def _paint_figure(person, view, direction=1):
+    """A figure 120 px tall, head top at row 4, axis at column 32, on a black (3, 2, 128, 64) canvas."""
+    from vidreid.data.synthped.figure import draw_person
+    T = 2
+    canvas = np.zeros((3, T, 128, 64), np.float32)
+    draw_person(canvas, person, view, direction, np.full(T, 120, np.float32), np.full(T, 32, np.float32),
+                np.full(T, 4, np.float32), np.float32(0.3) + np.arange(T, dtype=np.float32), 0.45)
+    return canvas
+
+
+def test_part_painters_draw_each_part_only_where_the_view_shows_it():
+    base = dataclasses.replace(sample_person(np.random.default_rng(3), sample_palette(np.random.default_rng(0), 6),
+                                             SynthPedConfig()),
+                               top_texture="solid", backpack=None, bag=None, hat=None, hair_style="short")
+    colour = (0.9, 0.5, 0.1)
+    plain = {view: _paint_figure(base, view) for view in ("front", "back", "side")}
+
+    def changed(view, **parts):                                  # (2, H, W): pixels the part changed
+        return np.abs(_paint_figure(dataclasses.replace(base, **parts), view) - plain[view]).sum(0) > 0
+
+    head_bottom = 4 + int(np.ceil(120 * (base.head_r * 1.05 + base.head_r))) + 2
+    for view in ("front", "back", "side"):                      # a cap: on the head, in every view
+        hat = changed(view, hat=colour)
+        assert hat.any() and not hat[:, head_bottom:].any(), view
+    logo = {view: changed(view, top_texture="logo", logo_shape="square") for view in plain}
+    assert logo["front"].any() and not logo["back"].any() and not logo["side"].any()   # a chest print
+    rows = np.flatnonzero(logo["front"].any((0, 2)))
+    v_chest = 2 * base.head_r + 0.035 + 0.08
+    assert abs((rows.mean() - 4 + 0.5) / 120 - v_chest) < 0.01
+    pack = {view: changed(view, backpack=colour).sum() for view in plain}
+    assert pack["back"] > 3 * pack["front"] > 0                  # whole bag from the back, straps from the front
+    side_pack = changed("side", backpack=colour)
+    assert not side_pack[:, :, 33:].any()                        # walking right: the backpack is on the left
+    assert not changed("side", bag=colour, bag_side=-1).any()    # a bag on the far hip is hidden
+    assert changed("side", bag=colour, bag_side=1).any()

@@ -142,11 +142,11 @@ def _layout(name: str, loader) -> tuple[str, str]:
 def accepts_protocol(name: str, protocol: str) -> bool:
     """Whether dataset `name` loads under `protocol`: its loader, given a folder that does not exist, refuses the
     protocol (ConfigError) before it looks for the folder (DatasetError)."""
-    from .data.datasets import _DATASETS
+    from .data.datasets import dataset_loader
     from .errors import ConfigError, DatasetError
     missing = os.path.join(os.sep, "nonexistent-vidreid-listing-root", "x")
     try:
-        _DATASETS[name](missing, protocol=protocol)
+        dataset_loader(name)(missing, protocol=protocol)
     except ConfigError:
         return False
     except (DatasetError, OSError):
@@ -157,7 +157,7 @@ def accepts_protocol(name: str, protocol: str) -> bool:
 def dataset_rows(names: list[str] | None = None) -> list[dict]:
     """One dict per registered dataset: name, layout (the folder tree its loader expects), layout_short,
     protocols (accepted), default_protocol, options (loader keyword options)."""
-    from .data.datasets import _DATASETS, dataset_options, list_datasets
+    from .data.datasets import dataset_loader, dataset_options, list_datasets
     from .errors import ConfigError
     from .eval.metrics import PROTOCOLS
     known = list_datasets()
@@ -166,7 +166,7 @@ def dataset_rows(names: list[str] | None = None) -> list[dict]:
         raise ConfigError(f"unknown dataset {unknown[0]!r}; expected one of {', '.join(known)}")
     rows = []
     for name in names or known:
-        loader = _DATASETS[name]
+        loader = dataset_loader(name)
         full, short = _layout(name, loader)
         p = inspect.signature(loader).parameters.get("protocol")
         rows.append({"name": name, "layout": full, "layout_short": short,

@@ -49,7 +49,7 @@ def run(args) -> int:
     import sys
 
     from ..data.check import check_dataset, format_report, write_fix_report
-    from ..data.datasets._common import RootError
+    from ..data.datasets.issues import RootError
     from ..utils.io import check_output_file
 
     if args.fix_report:   # checked before the (long) check, not after it

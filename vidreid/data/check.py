@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DatasetError
+from ..utils.io import atomic_write_text
 from ..utils.system import usable_cpus
-from .datasets._common import KINDS, Issues, Problem, RootError, atomic_write_text
+from .datasets.issues import KINDS, Issues, Problem, RootError
+from .decode import JPEG_MAGIC
 from .types import Tracklet, VideoReIDDataset
 
-_JPEG_MAGIC = b"\xff\xd8"
 _JPEG_EOI = b"\xff\xd9"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"IEND\xaeB`\x82"
@@ -155,7 +156,7 @@ def verify_frame(path: str) -> tuple[str, str] | None:
         return "unreadable_frame", f"cannot read ({e.strerror or e})"
     if not data:
         return "corrupt_image", "empty file (0 bytes)"
-    if data[:2] == _JPEG_MAGIC:
+    if data[:2] == JPEG_MAGIC:
         if not data.rstrip(b"\0").endswith(_JPEG_EOI):
             return "corrupt_image", f"truncated JPEG: no end-of-image marker ({len(data)} bytes)"
         import simplejpeg

@@ -10,12 +10,14 @@ warned about once, on one line, and counted once (`skipped_frame_count()`): the 
 kept in shared memory created at import, so the DataLoader workers forked from this process (each of which may meet
 the same bad frame) neither warn again nor count it twice. Workers started with "spawn" (not Linux's default) get
 their own copy: there a file can be warned about once per worker. A tracklet with no readable frame at all raises
-`NoReadableFrameError` (a DatasetError), which the loaders turn into a dropped tracklet and a warning.
+`NoReadableFrameError` (a DatasetError), which the loaders turn into a dropped tracklet and one warning
+(`DroppedTracklets`, `UnreadableTrackletWarning`).
 """
 from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 import warnings
 from typing import Sequence
 
@@ -25,7 +27,7 @@ from PIL import Image
 
 from ..errors import DatasetError
 
-_JPEG_MAGIC = b"\xff\xd8"
+JPEG_MAGIC = b"\xff\xd8"
 _bad_frames: set[str] = set()  # per process: frames already found unreadable (never decoded again by this process)
 # Shared memory, so that DataLoader workers forked after import see and add to the parent's:
 _ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() \
@@ -46,6 +48,42 @@ class CorruptFrameWarning(DataWarning):
 
 class NoReadableFrameError(DatasetError):
     """Every frame of a tracklet is missing or corrupt."""
+
+
+class UnreadableTrackletWarning(CorruptFrameWarning):
+    """A tracklet none of whose frames can be read was dropped (from training, extraction or evaluation)."""
+
+
+def unreadable_tracklet_message(index: int, tracklet, what: str, consequence: str = "") -> str:
+    """One line naming a tracklet without a readable frame: its index in its split (`what`: training, test,
+    query ...), pid, camid and folder, and what dropping it means (`consequence`)."""
+    folder = os.path.dirname(tracklet.frames[0]) if len(tracklet.frames) else "no frames"
+    tail = f"; {consequence}" if consequence else ""
+    return (f"dropping {what} tracklet {index} (pid {tracklet.pid}, camid {tracklet.camid}, {folder}): none of its "
+            f"{len(tracklet.frames)} frames is readable{tail}")
+
+
+class DroppedTracklets:
+    """The tracklets of one list found without a readable frame by this process (each DataLoader worker keeps its
+    own): `drop(i)` records tracklet i and warns about it once (`UnreadableTrackletWarning`, one line, see
+    `unreadable_tracklet_message`); `i in dropped`, `len(dropped)`."""
+
+    def __init__(self, tracklets: Sequence, what: str, consequence: str = ""):
+        self.tracklets, self.what, self.consequence = tracklets, what, consequence
+        self.indices: set[int] = set()
+
+    def drop(self, index: int) -> None:
+        if index in self.indices:
+            return
+        self.indices.add(index)
+        warnings.warn(unreadable_tracklet_message(index, self.tracklets[index], self.what, self.consequence),
+                      UnreadableTrackletWarning, stacklevel=3)
+
+    def __contains__(self, index: int) -> bool:
+        return index in self.indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 _default_formatwarning = warnings.formatwarning
@@ -111,7 +149,7 @@ def read_frame(path: str, min_size: tuple[int, int] | None = None) -> np.ndarray
             data = f.read()
     except OSError as e:
         raise FrameReadError(f"{path}: cannot read ({e.strerror or e})") from None
-    if data[:2] == _JPEG_MAGIC:
+    if data[:2] == JPEG_MAGIC:
         h, w = min_size if min_size else (0, 0)
         try:
             # min_factor=2: only the fast power-of-two DCT scales; a target < 2x smaller decodes at full size

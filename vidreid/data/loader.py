@@ -1,25 +1,25 @@
 """Training and test DataLoaders over tracklets: clip sampling, decoding in workers, clip-consistent transforms.
 
-Reproducibility: the training sampler draws, from (seed, epoch), both the PK batch composition and one 63-bit seed per
-item; each item's clip sampling and augmentation use a numpy Generator seeded with that item seed. The batches of an
-epoch are therefore a function of (seed, epoch) only: the same with 0, 1 or 8 workers, and after a resume
-(call `loader.sampler.set_epoch(epoch)` before each epoch; every further pass over the loader within an epoch, and
-every pass when set_epoch is never called, draws a new order).
+Reproducibility: the training loader's sampler (`samplers.ItemSeedSampler` over a `samplers.PKSampler`) draws, from
+(seed, epoch), both the PK batch composition and one 63-bit seed per item; each item's clip sampling and augmentation
+use a numpy Generator seeded with that item seed. The batches of an epoch are therefore a function of (seed, epoch)
+only: the same with 0, 1 or 8 workers, and after a resume (call `loader.sampler.set_epoch(epoch)` before each epoch;
+every further pass over the loader within an epoch, and every pass when set_epoch is never called, draws a new order).
 """
 from __future__ import annotations
 
 import functools
 import os
 import random
-import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ..errors import ConfigError, DatasetError
-from .decode import CorruptFrameWarning, NoReadableFrameError, read_clip
+from .decode import DroppedTracklets, NoReadableFrameError, read_clip
+from .samplers import ItemSeedSampler, PKSampler
 from .sampling import check_mode, clip_counts, sample_clip
 from .transforms import ClipTransform
 from .types import Tracklet, VideoReIDDataset
@@ -38,7 +38,8 @@ class VideoTrainDataset(Dataset):
         self.tracklets, self.seq_len, self.sampling = list(tracklets), int(seq_len), sampling
         self.transform, self.strict = transform, strict
         self._fallback_rng: tuple[int, np.random.Generator] | None = None
-        self._dropped: set[int] = set()                          # per process: tracklets found unreadable
+        self._dropped = DroppedTracklets(self.tracklets, "training",
+                                         "its items use another tracklet of the same identity")
         pids = np.fromiter((t.pid for t in self.tracklets), dtype=np.int64, count=len(self.tracklets))
         self._pids = pids
 
@@ -63,7 +64,7 @@ class VideoTrainDataset(Dataset):
             try:
                 clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
             except NoReadableFrameError:
-                self._drop(index)
+                self._dropped.drop(index)
                 continue
             return self.transform(clip, rng), t.pid, t.camid                             # (T, 3, H, W)
         raise DatasetError(f"no training tracklet with a readable frame is left ({len(self._dropped)} dropped); "
@@ -78,13 +79,6 @@ class VideoTrainDataset(Dataset):
             for j in rng.permutation(pool).tolist():
                 if j not in self._dropped:
                     yield j
-
-    def _drop(self, index: int) -> None:
-        t = self.tracklets[index]
-        self._dropped.add(index)
-        warnings.warn(f"dropping training tracklet {index} (pid {t.pid}, camid {t.camid}, "
-                      f"{os.path.dirname(t.frames[0])}): none of its {len(t.frames)} frames is readable; its items "
-                      f"use another tracklet of the same identity", CorruptFrameWarning, stacklevel=2)
 
 
 class VideoTestDataset(Dataset):
@@ -106,7 +100,7 @@ class VideoTestDataset(Dataset):
         counts = clip_counts(self.lengths, self.seq_len, sampling)
         self.clip_end = np.cumsum(counts)                       # item i belongs to tracklet searchsorted(end, i, right)
         self.clip_start = self.clip_end - counts
-        self._dropped: set[int] = set()                          # per process: tracklets found unreadable
+        self._dropped = DroppedTracklets(self.tracklets, "test", "it gets no clip (no feature)")
 
     def __len__(self) -> int:
         return int(self.clip_end[-1]) if len(self.clip_end) else 0
@@ -123,11 +117,7 @@ class VideoTestDataset(Dataset):
         try:
             clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
         except NoReadableFrameError:
-            if t_idx not in self._dropped:
-                self._dropped.add(t_idx)
-                warnings.warn(f"dropping test tracklet {t_idx} (pid {t.pid}, camid {t.camid}, "
-                              f"{os.path.dirname(t.frames[0])}): none of its {len(t.frames)} frames is readable",
-                              CorruptFrameWarning, stacklevel=2)
+            self._dropped.drop(t_idx)
             return None
         return fast_test_transform(self.transform, clip), t_idx
 
@@ -175,126 +165,6 @@ def _check_nonempty(tracklets: Sequence[Tracklet]) -> None:
     for i, t in enumerate(tracklets):
         if len(t.frames) == 0:
             raise DatasetError(f"tracklet {i} (pid {t.pid}, camid {t.camid}) has no frames")
-
-
-class PKSampler(Sampler[int]):
-    """Identity-balanced sampler (Hermans et al., "In Defense of the Triplet Loss", 2017; torchreid's
-    RandomIdentitySampler): every batch of `batch_size` = P*K indices holds P distinct identities x K tracklets.
-
-    Per epoch, each identity's tracklets are shuffled and cut into groups of K (identities with fewer than K
-    tracklets are sampled with replacement to K; leftovers < K are dropped); batches then take P identities at
-    random among those with groups left, until fewer than P remain. Everything is drawn from
-    numpy Generator(seed, epoch, pass): `set_epoch(e)` selects the epoch and resets the pass counter; each
-    iteration uses the next pass, so iterating twice within one epoch (iters_per_epoch > len) gives two different
-    orders, and resuming at epoch e with set_epoch(e) reproduces it. The number of batches varies slightly
-    between epochs (the random draw can strand a few groups at the end).
-    """
-
-    def __init__(self, pids: Sequence[int], num_instances: int, batch_size: int, seed: int = 0,
-                 rank: int = 0, world_size: int = 1):
-        self.K, self.batch_size, self.seed = int(num_instances), int(batch_size), int(seed)
-        self.rank, self.world_size = int(rank), int(world_size)
-        if self.K <= 0 or self.batch_size <= 0 or self.batch_size % self.K:
-            raise ConfigError(f"data.batch_size ({batch_size}) must be a positive multiple of data.num_instances "
-                              f"({num_instances}): a PK batch holds P identities x K tracklets")
-        self.P = self.batch_size // self.K
-        if self.P % self.world_size:
-            raise ConfigError(f"with {self.world_size} processes, the P = {self.P} identities of a batch must split "
-                              f"evenly across processes: make data.batch_size / data.num_instances a multiple of "
-                              f"{self.world_size}")
-        pids = np.asarray(pids, dtype=np.int64)
-        order = np.argsort(pids, kind="stable")
-        self.unique_pids, starts = np.unique(pids[order], return_index=True)
-        self.groups = np.split(order, starts[1:])                # tracklet indices of each identity
-        if len(self.unique_pids) < self.P:
-            raise ConfigError(f"a PK batch needs P = batch_size / num_instances = {self.P} identities, but the "
-                              f"training set has only {len(self.unique_pids)}")
-        self.epoch, self.pass_index, self.start_batch = 0, 0, 0
-        self._cache: tuple[tuple[int, int], np.ndarray] | None = None
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        """Select the epoch; `skip_batches` resumes it after that many (global) batches, across passes."""
-        self.epoch, self.pass_index, self.start_batch = int(epoch), 0, int(skip_batches)
-        while self.start_batch and self.start_batch >= self.num_batches(self.epoch, self.pass_index):
-            self.start_batch -= self.num_batches(self.epoch, self.pass_index)
-            self.pass_index += 1
-
-    def num_batches(self, epoch: int, pass_index: int = 0) -> int:
-        return len(self.epoch_indices(epoch, pass_index)) // self.batch_size
-
-    def epoch_indices(self, epoch: int, pass_index: int = 0) -> np.ndarray:
-        """All indices of one pass, (num_batches * batch_size,) int64, batch after batch (global batches)."""
-        key = (int(epoch), int(pass_index))
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        rng = np.random.default_rng([self.seed, *key])
-        chunks, owner = [], []
-        for i, idxs in enumerate(self.groups):                   # loop over identities, not frames
-            idxs = rng.choice(idxs, self.K, replace=True) if len(idxs) < self.K else rng.permutation(idxs)
-            n = len(idxs) // self.K
-            chunks.append(idxs[:n * self.K].reshape(n, self.K))
-            owner.append(np.full(n, i))
-        chunks, owner = np.concatenate(chunks), np.concatenate(owner)  # (num_groups, K), (num_groups,)
-        # groups of one identity are consumed in order; next[i] = next unused group row of identity i
-        first = np.searchsorted(owner, np.arange(len(self.groups)))
-        left = np.bincount(owner, minlength=len(self.groups))
-        batches = []
-        while np.count_nonzero(left) >= self.P:                  # one iteration per batch
-            ids = rng.choice(np.flatnonzero(left), self.P, replace=False)
-            batches.append(chunks[first[ids]].reshape(-1))
-            first[ids] += 1
-            left[ids] -= 1
-        out = np.concatenate(batches).astype(np.int64) if batches else np.zeros(0, dtype=np.int64)
-        self._cache = (key, out)
-        return out
-
-    def next_pass(self) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, positions) of this rank for the next pass: positions index the global pass (for seeds).
-
-        Rank r takes columns [r*B/W, (r+1)*B/W) of every global batch: P/W whole identities with their K
-        tracklets each, so an identity never straddles ranks and the union over ranks is the global batch."""
-        key = (self.epoch, self.pass_index)
-        self.pass_index += 1
-        idx = self.epoch_indices(*key)
-        pos = np.arange(len(idx)).reshape(-1, self.batch_size)[self.start_batch:]   # (batches, B)
-        self.start_batch = 0
-        local = self.batch_size // self.world_size
-        pos = pos[:, self.rank * local:(self.rank + 1) * local].reshape(-1)
-        return idx[pos], pos
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.next_pass()[0].tolist())
-
-    def __len__(self) -> int:
-        """Indices this rank yields in the current pass."""
-        n = self.num_batches(self.epoch, self.pass_index) - self.start_batch
-        return n * (self.batch_size // self.world_size)
-
-
-class ItemSeedSampler(Sampler[tuple]):
-    """Wraps a PKSampler: yields (index, item_seed), item seeds drawn from (seed, epoch, pass) and indexed by the
-    item's position in the global pass, so that each item's clip and augmentation depend neither on which worker
-    loads it, nor on the number of ranks, nor on whether the epoch was resumed midway. `set_epoch` is forwarded."""
-
-    def __init__(self, sampler: PKSampler, seed: int = 0):
-        self.sampler, self.seed = sampler, int(seed)
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        self.sampler.set_epoch(epoch, skip_batches)
-
-    @property
-    def epoch(self) -> int:
-        return self.sampler.epoch
-
-    def __iter__(self):
-        key = (self.sampler.epoch, self.sampler.pass_index)
-        total = len(self.sampler.epoch_indices(*key))
-        indices, positions = self.sampler.next_pass()            # advances the sampler's pass counter
-        seeds = np.random.default_rng([self.seed, *key, 1]).integers(0, 2 ** 63 - 1, size=total)[positions]
-        return iter(zip(indices.tolist(), seeds.tolist()))
-
-    def __len__(self) -> int:
-        return len(self.sampler)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -377,7 +247,7 @@ class FrameStreamDataset(Dataset):
         self.ends = np.cumsum(self.padded)                           # tracklet i = stream frames [starts[i], ends[i])
         self.starts = self.ends - self.padded
         self.total_frames = int(self.ends[-1]) if len(self.ends) else 0
-        self._dropped: set[int] = set()
+        self._dropped = DroppedTracklets(self.tracklets, "test", "it gets no frame (no feature)")
 
     def __len__(self) -> int:
         return -(-self.total_frames // self.batch_frames)
@@ -394,7 +264,7 @@ class FrameStreamDataset(Dataset):
             try:
                 clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
             except NoReadableFrameError:
-                self._drop(i)
+                self._dropped.drop(i)
                 continue
             clips.append(clip)                                       # (b - a, h, w, 3) uint8
             tracks.append(i)
@@ -411,14 +281,6 @@ class FrameStreamDataset(Dataset):
             frames = torch.cat([fast_test_transform(self.transform, c) for c in clips])  # (N, 3, H, W)
         return (frames, torch.tensor(tracks, dtype=torch.int64), torch.tensor(counts, dtype=torch.int64),
                 torch.tensor(ends, dtype=torch.bool))
-
-    def _drop(self, index: int) -> None:
-        if index not in self._dropped:
-            t = self.tracklets[index]
-            self._dropped.add(index)
-            warnings.warn(f"dropping test tracklet {index} (pid {t.pid}, camid {t.camid}, "
-                          f"{os.path.dirname(t.frames[0])}): none of its {len(t.frames)} frames is readable",
-                          CorruptFrameWarning, stacklevel=3)
 
 
 def normalize_frames(frames: torch.Tensor, cfg) -> torch.Tensor:

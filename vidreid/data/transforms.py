@@ -8,8 +8,6 @@ reproduces the clip exactly.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F

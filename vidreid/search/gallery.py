@@ -95,7 +95,7 @@ def camera_of_path(path: str, pattern: str | None) -> str | None:
 
 def from_folder(root: str, pattern: str | None = None) -> GallerySource:
     """Every folder under `root` holding image files is one tracklet (see the module docstring)."""
-    from ..data.datasets._common import natural_order
+    from ..data.datasets.names import natural_order
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise DatasetError(f"gallery folder not found: {root}")

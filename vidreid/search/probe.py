@@ -69,7 +69,7 @@ def parse_box(text: str | Sequence[int] | None) -> tuple[int, int, int, int] | N
 
 def list_frames(folder: str) -> list[str]:
     """Image files of `folder` in natural order; DatasetError if it holds none."""
-    from ..data.datasets._common import natural_order
+    from ..data.datasets.names import natural_order
     try:
         names = [n for n in os.listdir(folder)
                  if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")]

@@ -25,9 +25,11 @@ import numpy as np
 
 from ...errors import ConfigError
 from ..types import Tracklet, VideoReIDDataset
-from . import register_dataset
-from ._common import (Issues, check_protocol, image_names, int_after, int_at, join_paths, list_dir, list_subdirs,
-                      majority, relabel, root_error)
+from .folders import list_dir, list_subdirs
+from .grouping import majority, relabel
+from .issues import Issues, check_protocol, root_error
+from .names import image_names, int_after, int_at, join_paths
+from .registry import register_dataset
 
 SPLITS = ("train", "query", "gallery")
 NUM_CAMERAS = 8

@@ -23,9 +23,12 @@ import numpy as np
 
 from ...errors import ConfigError
 from ..types import VideoReIDDataset
-from . import register_dataset
-from ._common import (Issues, check_protocol, int_at, join_paths, list_subdirs, load_mat_var, root_error,
-                      scan_folders, tracklet_slices, two_camera_split)
+from .folders import list_subdirs, scan_folders
+from .grouping import frames_by_number, two_camera_split
+from .issues import Issues, check_protocol, root_error
+from .matfile import load_mat_var
+from .names import int_at, join_paths
+from .registry import register_dataset
 
 SPLIT_FILES = ("train-test people splits/train_test_splits_ilidsvid.mat",
                "i-LIDS-VID/train-test people splits/train_test_splits_ilidsvid.mat")
@@ -109,14 +112,7 @@ def build(root: str, split: int = 0, protocol: str = "gao", issues: Issues | Non
     if bad.size:
         issues.error("name_mismatch", join_paths(np.array(folders)[owner[bad]], names[bad]),
                      [f"expected a name like {prefix[o]}00317.png" for o in owner[bad].tolist()])
-    order = np.lexsort((names, number, owner))
-    names, owner, number = names[order], owner[order], number[order]
-    dup = np.flatnonzero((owner[1:] == owner[:-1]) & (number[1:] == number[:-1])) + 1
-    if dup.size:
-        issues.error("name_mismatch", join_paths(np.array(folders)[owner[dup]], names[dup]),
-                     [f"frame number {n} appears twice in this sequence" for n in number[dup].tolist()])
-    paths = join_paths(np.array(folders or [""])[owner], names)
-    starts, ends = tracklet_slices(owner, len(rows))
+    paths, starts, ends = frames_by_number(folders, names, owner, number, issues, "sequence")
     person_no = [int(p[6:]) for _, p in rows]
 
     ls_set, split_path = _load_splits(root, issues, len(cam1))

@@ -26,9 +26,12 @@ import numpy as np
 
 from ...errors import ConfigError, DatasetError
 from ..types import Tracklet, VideoReIDDataset
-from . import register_dataset
-from ._common import (Issues, check_protocol, find_char, image_names, int_at, list_dir, load_mat_var, majority,
-                      natural_order, relabel, root_error)
+from .folders import list_dir
+from .grouping import majority, relabel
+from .issues import Issues, check_protocol, root_error
+from .matfile import load_mat_var
+from .names import find_char, image_names, int_at, natural_order
+from .registry import register_dataset
 
 LIST_DIRS = ("list_sequence", os.path.join("info", "list_sequence"))
 INFO_DIRS = (os.path.join("test", "data"), os.path.join("info", "data"))

@@ -31,8 +31,10 @@ import os
 import numpy as np
 
 from ..types import Tracklet, VideoReIDDataset
-from . import register_dataset
-from ._common import (Issues, as_str_array, check_protocol, image_names, natural_order, relabel, root_error)
+from .grouping import relabel
+from .issues import Issues, check_protocol, root_error
+from .names import as_str_array, image_names, natural_order
+from .registry import register_dataset
 
 SPLITS = ("train", "query", "gallery")
 DEFAULT_NAMES = ("manifest.jsonl", "manifest.csv")

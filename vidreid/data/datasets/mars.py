@@ -31,8 +31,9 @@ import numpy as np
 
 from ...errors import ConfigError, DatasetError
 from ..types import Tracklet, VideoReIDDataset
-from . import register_dataset  # defined in datasets/__init__.py before this module is imported
-from ._common import Issues, load_mat_var, root_error
+from .issues import Issues, root_error
+from .matfile import load_mat_var
+from .registry import register_dataset
 
 PROTOCOLS = ("mars", "gao")
 NUM_CAMERAS = 6     # MARS: six cameras, numbered 1..6 in the tables and in the frame names

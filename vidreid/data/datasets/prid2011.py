@@ -29,10 +29,13 @@ import warnings
 import numpy as np
 
 from ...errors import ConfigError
+from ...utils.io import atomic_write_text
 from ..types import VideoReIDDataset
-from . import register_dataset
-from ._common import (DatasetWarning, Issues, atomic_write_json, check_protocol, int_at, join_paths, list_subdirs,
-                      root_error, scan_folders, tracklet_slices, two_camera_split)
+from .folders import list_subdirs, scan_folders
+from .grouping import frames_by_number, two_camera_split
+from .issues import DatasetWarning, Issues, check_protocol, root_error
+from .names import int_at, join_paths
+from .registry import register_dataset
 
 SPLIT_FILE = "splits_prid2011.json"
 CAMERAS = ("cam_a", "cam_b")
@@ -136,14 +139,7 @@ def build(root: str, split: int = 0, protocol: str = "gao", min_frames: int = 21
     if bad.size:
         issues.error("name_mismatch", join_paths(np.array(folders)[owner[bad]], names[bad]),
                      "expected a frame name like 0001.png")
-    order = np.lexsort((names, number, owner))
-    names, owner, number = names[order], owner[order], number[order]
-    dup = np.flatnonzero((owner[1:] == owner[:-1]) & (number[1:] == number[:-1])) + 1
-    if dup.size:
-        issues.error("name_mismatch", join_paths(np.array(folders)[owner[dup]], names[dup]),
-                     [f"frame number {n} appears twice in this folder" for n in number[dup].tolist()])
-    paths = join_paths(np.array(folders or [""])[owner], names)
-    starts, ends = tracklet_slices(owner, len(rows))
+    paths, starts, ends = frames_by_number(folders, names, owner, number, issues, "folder")
     length = np.array(ends) - np.array(starts)
     P = len(both)
     eligible = [p for i, p in enumerate(both) if length[i] >= min_frames and length[P + i] >= min_frames]
@@ -154,7 +150,7 @@ def build(root: str, split: int = 0, protocol: str = "gao", min_frames: int = 21
         splits = _generate_splits(eligible, seed)
         if write_splits:
             try:
-                atomic_write_json(split_path, splits)
+                atomic_write_text(split_path, json.dumps(splits, indent=1) + "\n")
             except OSError as e:
                 warnings.warn(f"could not write {split_path} ({e.strerror or e}); the splits drawn from seed {seed} "
                               f"are used for this run only", DatasetWarning, stacklevel=2)

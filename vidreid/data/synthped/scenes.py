@@ -29,7 +29,8 @@ import numpy as np
 from ...errors import ConfigError, VidReIDError
 from .appearance import sample_palette, sample_person
 from .config import S_IDENTITY, S_PALETTE, SynthPedConfig
-from .render import F32, VIEWS, camera_pipeline, draw_person, make_background, make_cameras
+from .figure import F32, draw_person
+from .render import VIEWS, camera_pipeline, make_background, make_cameras
 
 S_SCENE = 40            # seed stream of the scenes (clear of SynthPed's own streams 1..12)
 CHUNK = 8               # frames rendered at once (the union of a walker's boxes over a chunk bounds the work)

@@ -1,0 +1,109 @@
+"""No import cycles among vidreid's modules, counting imports inside functions (read from the source, not run)."""
+import ast
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def module_files(package_dir: str) -> dict[str, tuple[str, bool]]:
+    """Dotted module name -> (file, is a package __init__) for every .py under package_dir."""
+    top = os.path.dirname(package_dir)
+    out = {}
+    for folder, _, files in os.walk(package_dir):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                dotted = os.path.relpath(path, top)[:-3].replace(os.sep, ".")
+                is_pkg = dotted.endswith(".__init__")
+                out[dotted[:-len(".__init__")] if is_pkg else dotted] = (path, is_pkg)
+    return out
+
+
+def import_graph(modules: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """Module -> the modules of `modules` it imports anywhere in its body (`from pkg import sub` -> pkg.sub)."""
+    graph = {}
+    for name, (path, is_pkg) in modules.items():
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        here = name.split(".") if is_pkg else name.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join((here[:len(here) - node.level + 1] if node.level else [])
+                                + ([node.module] if node.module else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                continue
+            for t in targets:
+                while t and t not in modules:                      # pkg.mod.function -> pkg.mod
+                    t = t.rpartition(".")[0]
+                if t and t != name:
+                    deps.add(t)
+        graph[name] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, out, counter = {}, {}, set(), [], [], 0
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def test_cycle_finder_sees_function_level_and_package_cycles(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from .b import g\n")      # function-level import
+    (pkg / "b.py").write_text("from . import a\n")
+    (pkg / "c.py").write_text("from .a import f\n")                     # imports into the cycle, not part of it
+    # a package that imports its module, which imports a name of the package back (the old dataset registry)
+    (pkg / "sub" / "__init__.py").write_text("def register():\n    pass\nfrom . import x\n")
+    (pkg / "sub" / "x.py").write_text("from . import register\nfrom ..sub import y\n")
+    (pkg / "sub" / "y.py").write_text("")                               # a module: pkg.sub.y, not pkg.sub
+    found = cycles(import_graph(module_files(str(pkg))))
+    assert sorted(found) == [["pkg.a", "pkg.b"], ["pkg.sub", "pkg.sub.x"]]
+
+
+@pytest.mark.parametrize("package", ["vidreid.data"])
+def test_no_import_cycle(package):
+    graph = import_graph(module_files(os.path.join(REPO, "vidreid")))
+    inside = [c for c in cycles(graph) if any(m == package or m.startswith(package + ".") for m in c)]
+    assert inside == [], inside
