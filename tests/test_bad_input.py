@@ -216,7 +216,7 @@ def test_evaluation_leaves_out_tracklets_without_readable_frame(tmp_path):
     from vidreid.config import Config
     from vidreid.data.types import Tracklet, VideoReIDDataset
     from vidreid.inference.evaluate import evaluate_model
-    from vidreid.inference.extract import UnreadableTrackletWarning
+    from vidreid.data.decode import UnreadableTrackletWarning
     from vidreid.models import build_model
     from PIL import Image
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..data.decode import DataWarning
+from ..data.decode import DataWarning, UnreadableTrackletWarning
 from ..data.types import Tracklet
 from ..utils.system import amp_dtype
 
@@ -117,10 +117,6 @@ def finite_rows(features: np.ndarray, tracklets: list[Tracklet], what: str) -> n
                       f"(first: {os.path.dirname(tracklets[dropped[0]].frames[0]) if tracklets[dropped[0]].frames else dropped[0]})",
                       UnreadableTrackletWarning, stacklevel=2)
     return keep
-
-
-class UnreadableTrackletWarning(UserWarning):
-    """A tracklet without a single readable frame was left out of evaluation / indexing."""
 
 
 def _extract(model: nn.Module, tracklets: list[Tracklet], cfg: Config, sampling: str | None,
