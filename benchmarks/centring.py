@@ -35,7 +35,7 @@ def train_and_extract(model: str, args) -> str:
     import torch
 
     from vidreid.config import load_config
-    from vidreid.engine.extract import extract_features
+    from vidreid.inference.extract import extract_features
     from vidreid.engine.train import train
 
     path = os.path.join(args.out, f"{model}.npz")

@@ -4,7 +4,7 @@ On a SynthPed at 256x128 (generated once under benchmarks/.cache/), for each bac
 temporal average pooling, random weights), in one process and alternately:
   * model forward: `model(x)` on a random (B/T, T, 3, 256, 128) batch of B frames already in memory, inference
     mode: what the model alone sustains;
-  * end to end: `vidreid.engine.extract.extract_features` over real tracklets: JPEG decoding (simplejpeg) in `w`
+  * end to end: `vidreid.inference.extract.extract_features` over real tracklets: JPEG decoding (simplejpeg) in `w`
     DataLoader worker processes, the clip transform, the forward, the temporal aggregation, everything from the
     loader's creation (worker start-up included) to the last feature.
     `all`: the frame stream cut into batches of B frames (exact streaming); `dense`: B/T clips of T frames per batch.
@@ -44,7 +44,7 @@ from vidreid.data.loader import build_frame_stream_loader, build_test_loader  # 
 from vidreid.data.sampling import sample_clip  # noqa: E402
 from vidreid.data.synthped import ensure_synthped  # noqa: E402
 from vidreid.data.transforms import ClipTransform  # noqa: E402
-from vidreid.engine.extract import extract_features  # noqa: E402
+from vidreid.inference.extract import extract_features  # noqa: E402
 from vidreid.utils.system import AMP_NAMES, amp_dtype  # noqa: E402
 from vidreid.models import build_model  # noqa: E402
 

@@ -384,7 +384,7 @@ def render(results: dict, meta: dict) -> dict[str, str]:
 def replace_section(path: str, which: str, body: str, title_if_new: str = "") -> None:
     """Rewrite the text between this script's markers in `path` (re-read just before writing; other sections and
     other people's edits are kept). A missing section is appended with its heading."""
-    from vidreid.engine.checkpoint import atomic_write_text
+    from vidreid.utils.io import atomic_write_text
     start, end, heading = MARKERS[which]
     text = open(path).read() if os.path.exists(path) else title_if_new
     block = f"{start}\n{body.rstrip()}\n{end}"
@@ -446,7 +446,8 @@ def attention_on_occluded_frames(args, dataset, occl: list[dict]) -> dict:
     import torch
     from vidreid.data.loader import build_test_loader
     from vidreid.data.sampling import sample_clip
-    from vidreid.engine.checkpoint import build_model_from_checkpoint, read_checkpoint
+    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.inference.model import build_model_from_checkpoint
     from vidreid.config import config_from_dict
     out = {}
     for model_name in ("sta", "ta"):
@@ -637,7 +638,7 @@ def recorded_command(argv: list[str]) -> str:
 
 def write_outputs(results: dict, meta: dict, args) -> None:
     """results.json (atomically), tables.md and, with --update, this script's sections of the docs."""
-    from vidreid.engine.checkpoint import atomic_write_text
+    from vidreid.utils.io import atomic_write_text
     from vidreid.utils.arrays import jsonable
     name = f"results-shard{args.shard[0]}.json" if args.shard else "results.json"
     atomic_write_text(os.path.join(args.out, name), json.dumps(jsonable({"meta": meta, "results": results}), indent=1))
@@ -655,7 +656,7 @@ def write_outputs(results: dict, meta: dict, args) -> None:
 
 def main(argv=None) -> int:
     import torch
-    from vidreid.engine.evaluate import chance_level
+    from vidreid.inference.evaluate import chance_level
     from vidreid.builders import prepare_dataset
 
     args = parse_args(argv)

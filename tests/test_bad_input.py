@@ -182,7 +182,8 @@ def test_clip_length_not_allowed_by_the_model(tmp_path, root, capsys):
 
 def test_checkpoint_with_another_class_count_evaluates(tmp_path, root, capsys):
     from vidreid.config import load_config
-    from vidreid.engine.checkpoint import build_model_from_checkpoint, save_checkpoint
+    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.inference.model import build_model_from_checkpoint
     from vidreid.builders import build_for_dataset
     cfg = load_config(_config(tmp_path, root))
     model = build_for_dataset(cfg, 7, pretrained=False)          # trained on 7 ids; DukeV fixture has 2
@@ -214,8 +215,8 @@ def test_evaluation_leaves_out_tracklets_without_readable_frame(tmp_path):
 
     from vidreid.config import Config
     from vidreid.data.types import Tracklet, VideoReIDDataset
-    from vidreid.engine.evaluate import evaluate_model
-    from vidreid.engine.extract import UnreadableTrackletWarning
+    from vidreid.inference.evaluate import evaluate_model
+    from vidreid.inference.extract import UnreadableTrackletWarning
     from vidreid.models import build_model
     from PIL import Image
 

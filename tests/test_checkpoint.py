@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from vidreid.config import Config
-from vidreid.engine.checkpoint import (TEMP_PREFIX, atomic_path, atomic_write_text, build_model_from_checkpoint,
-                                       load_training_state, load_weights, read_checkpoint, save_checkpoint,
+from vidreid.engine.checkpoint import (load_training_state, load_weights, read_checkpoint, save_checkpoint,
                                        save_training_state)
+from vidreid.inference.model import build_model_from_checkpoint
+from vidreid.utils.io import TEMP_PREFIX, atomic_path, atomic_write_text
 from vidreid.errors import CheckpointError
 from vidreid.models import build_model
 

@@ -13,7 +13,7 @@ from vidreid.data.decode import CorruptFrameWarning, read_clip
 from vidreid.data.loader import FrameStreamDataset
 from vidreid.data.sampling import sample_clip
 from vidreid.data.transforms import ClipTransform
-from vidreid.engine.extract import SamplingFallbackWarning, extract_features
+from vidreid.inference.extract import SamplingFallbackWarning, extract_features
 from vidreid.models import build_model
 from vidreid.models.streaming import ActivationMemoryTracker
 
@@ -159,7 +159,7 @@ def test_bf16_autocast_and_channels_last_stay_close(tracklets):
 
 def test_uint8_frames_normalised_on_the_device_give_the_same_features(tracklets, monkeypatch):
     """The GPU path (frames leave the workers as uint8 and are normalised on the device), forced on the CPU."""
-    from vidreid.engine import extract
+    from vidreid.inference import extract
     model = make("tp")
     expected = extract_features(model, tracklets, config(), "all", progress=False, chunk=5)
     monkeypatch.setattr(extract, "uint8_transfer", lambda device: True)

@@ -11,7 +11,7 @@ from safetensors import safe_open
 from vidreid.cli import main
 from vidreid.config import Config
 from vidreid.data import load_dataset
-from vidreid.engine.feature_cache import (CachedExtractor, feature_key, load_if_valid, read_features,
+from vidreid.inference.feature_cache import (CachedExtractor, feature_key, load_if_valid, read_features,
                                           run_dir_of, save_features)
 
 
@@ -92,7 +92,7 @@ def test_round_trip_and_hashes(dataset, tiny_synthped, tmp_path):
         assert got is None and "the tracklet list or its files changed" in why, frame
     assert touched(track.frames[1])[1] == ""                            # not sampled: two stats per tracklet only
     # another vidreid version, or other model source code: stale
-    import vidreid.engine.feature_cache as fc
+    import vidreid.inference.feature_cache as fc
     for attr, value in (("__version__", "99.0"), ("_PIPELINE_SOURCES", fc._PIPELINE_SOURCES[:-1])):
         saved = getattr(fc, attr)
         setattr(fc, attr, value)
@@ -116,7 +116,7 @@ def test_round_trip_and_hashes(dataset, tiny_synthped, tmp_path):
 
 
 def test_extractor_builds_the_model_only_on_a_miss(dataset, tiny_synthped, tmp_path):
-    from vidreid.engine.checkpoint import build_model_from_checkpoint
+    from vidreid.inference.model import build_model_from_checkpoint
     ckpt = write_checkpoint(tmp_path / "ck.safetensors", tiny_synthped)
     cfg, built, logs = config(tiny_synthped), [], []
 
@@ -155,11 +155,12 @@ def test_cli_extract_then_eval_reuses_and_detects_stale(tiny_synthped, tmp_path,
     assert main(["extract", "--checkpoint", ckpt, "--split", "query", "--sampling", "all", "--no-progress"]) == 0
     assert "up to date" in capsys.readouterr().out
 
+    # mars protocol: every query is in the gallery, so eval embeds (or reads) the gallery alone
     table, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all", "--rerank")
-    assert "query: reusing cached features" in err and "gallery: no cached features" in err
+    assert "gallery: no cached features" in err and "query:" not in err
     assert "all" in table and "yes" in table                           # sampling and re-ranking named
     table2, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all", "--rerank")
-    assert "query: reusing" in err and "gallery: reusing" in err and table2 == table
+    assert "gallery: reusing" in err and "query:" not in err and table2 == table
 
     # another clip length: another file; the message names the setting that differs
     _, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "dense", "data.test_seq_len=2")
@@ -172,7 +173,7 @@ def test_cli_extract_then_eval_reuses_and_detects_stale(tiny_synthped, tmp_path,
     table3, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all")
     assert "are stale: the checkpoint changed" in err and "gallery: wrote" in err
     _, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all")
-    assert err.count("reusing cached features") == 2
+    assert err.count("reusing cached features") == 1
     # --no-cache: neither read nor written
     _, err = _eval(capsys, "--checkpoint", ckpt, "--sampling", "all", "--no-cache")
     assert "cached" not in err and "wrote" not in err

@@ -111,7 +111,7 @@ def test_progress_log_lines_replace_bars_in_captured_stderr(tiny_synthped, tmp_p
 
     from vidreid.config import Config
     from vidreid.data import load_dataset
-    from vidreid.engine.extract import extract_features
+    from vidreid.inference.extract import extract_features
     from vidreid.models import build_model
     monkeypatch.delenv("VIDREID_PROGRESS", raising=False)
     monkeypatch.setenv("VIDREID_PROGRESS_INTERVAL", "0")

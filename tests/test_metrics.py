@@ -263,7 +263,7 @@ def test_eval_protocol_gets_its_own_gallery(tmp_path):
 
     from vidreid.config import Config
     from vidreid.data import load_dataset
-    from vidreid.engine.evaluate import evaluate_model, format_results
+    from vidreid.inference.evaluate import evaluate_model, format_results
     tracks = [(p, c, 3) for p in (1, 2, 3, 4, 5) for c in (1, 2, 3)] + [(-1, 1, 2), (-1, 2, 2), (0, 3, 2)]
     root = make_mars_root(tmp_path, tracks, query_rows=[0, 4, 8, 12], images=False)
     as_mars, as_gao = load_dataset("mars", root, protocol="mars"), load_dataset("mars", root, protocol="gao")
@@ -288,7 +288,7 @@ def test_gao_gallery_derived_from_real_mars_tables(tmp_path):
     from helpers_data import MARS_INFO, make_real_mars_index
 
     from vidreid.data import load_dataset
-    from vidreid.engine.evaluate import gallery_for_protocol
+    from vidreid.inference.evaluate import gallery_for_protocol
     if not MARS_INFO.is_dir():
         pytest.skip("the real MARS info files are not here")
     root = make_real_mars_index(tmp_path / "mars")
@@ -297,3 +297,31 @@ def test_gao_gallery_derived_from_real_mars_tables(tmp_path):
     as_gao = load_dataset("mars", root, protocol="gao")
     assert len(as_mars.gallery) == 12180 and len(derived.gallery) == 9330 and "12180 -> 9330" in note
     assert derived.gallery == as_gao.gallery and derived.meta["gallery_rows"] == as_gao.meta["gallery_rows"]
+
+
+def test_mars_queries_are_sliced_from_the_gallery_not_embedded_twice(tmp_path):
+    """Under the mars protocol every query is a gallery tracklet: the gallery alone is embedded and the query rows
+    are taken from it; the metrics equal those of embedding both splits. A gao gallery (no queries) embeds both."""
+    from helpers_data import make_mars_root
+
+    from vidreid.config import Config
+    from vidreid.data import load_dataset
+    from vidreid.inference.evaluate import evaluate_distmat, evaluate_model
+    tracks = [(p, c, 3) for p in (1, 2, 3, 4, 5) for c in (1, 2, 3)] + [(-1, 1, 2), (0, 3, 2)]
+    root = make_mars_root(tmp_path, tracks, query_rows=[0, 4, 8, 12], images=False)
+    calls = []
+
+    def counting(tracklets, split):
+        calls.append((split, len(tracklets)))
+        return _tracklet_features(tracklets)
+    for protocol, expected_calls in (("mars", [("gallery", len(tracks))]),
+                                     ("gao", [("query", 4), ("gallery", len(tracks) - 4 - 1)])):
+        ds = load_dataset("mars", root, protocol=protocol)
+        calls.clear()
+        features = {}
+        res = evaluate_model(None, ds, Config(), extractor=counting, progress=False, features=features)
+        assert calls == expected_calls
+        qf, gf = _tracklet_features(ds.query), _tracklet_features(ds.gallery)
+        assert np.array_equal(features["query"], qf) and np.array_equal(features["gallery"], gf)
+        reference = evaluate_distmat(distance(qf, gf, "euclidean"), ds, protocol)
+        assert np.array_equal(res["cmc"], reference["cmc"]) and res["mAP"] == reference["mAP"]

@@ -209,8 +209,8 @@ def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = No
     check_output_file(out, "--out", overwrite, inputs={"checkpoint": checkpoint})
     if frames is not None and frames < 1:
         raise ExportError(f"--frames must be positive, got {frames}")
-    from .engine.checkpoint import build_model_from_checkpoint
-    from .search.extractor import model_hash
+    from .inference.model import build_model_from_checkpoint
+    from .inference.identity import model_hash
     model, meta = build_model_from_checkpoint(checkpoint)
     cfg = config_from_dict(meta["config"])
     name = cfg.model.name

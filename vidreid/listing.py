@@ -123,7 +123,7 @@ def model_rows(names: list[str] | None = None, use_cache: bool = True) -> list[d
             changed = True
         rows.append(cache[name])
     if changed and path is not None:
-        from .engine.checkpoint import atomic_write_text
+        from .utils.io import atomic_write_text
         try:
             atomic_write_text(path, json.dumps(cache, indent=1))
         except OSError:                                               # a read-only home: just no cache

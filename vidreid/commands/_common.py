@@ -17,31 +17,6 @@ def load_cli_config(args):
     return load_config(args.config, args.overrides)
 
 
-# model settings that decide which network a checkpoint's weights belong to
-_MODEL_KEYS = ("name", "backbone", "last_stride", "kwargs")
-
-
-def checkpoint_config(config_path: str | None, overrides: list[str], meta: dict, checkpoint: str):
-    """The config of a command that runs a checkpoint (eval, extract, explain): the checkpoint's config, then the
-    --config file, then the overrides. A file or override naming other model settings than the checkpoint's is a
-    ConfigError (the checkpoint's model is what runs; silently ignoring the request would report another model)."""
-    import json
-
-    from ..config import load_config
-    from ..errors import ConfigError
-    cfg = load_config(config_path, overrides, base=meta.get("config"))
-    saved = (meta.get("config") or {}).get("model") or {}
-    now = json.loads(json.dumps(cfg.to_dict()["model"], default=str))   # same JSON round trip as the saved one
-    diffs = [f"model.{k} {now.get(k)!r} (checkpoint: {saved.get(k)!r})" for k in _MODEL_KEYS
-             if k in saved and saved.get(k) != now.get(k)]
-    if diffs:
-        source = f"--config {config_path}" + (" / the overrides" if overrides else "") if config_path else "the overrides"
-        raise ConfigError(f"{source} name(s) other model settings than {checkpoint} was trained with "
-                          f"({'; '.join(diffs)}); the checkpoint decides the model: remove those settings or pass "
-                          f"the matching checkpoint")
-    return cfg
-
-
 def trained_on(meta: dict, cfg, dataset) -> bool:
     """Is `dataset` (at cfg.data.root) the one the checkpoint of `meta` was trained on? Only then do its features
     and pictures belong in the checkpoint's run folder."""

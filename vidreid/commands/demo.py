@@ -25,7 +25,7 @@ def run(args) -> int:
     from importlib.resources import as_file
 
     from ..config import load_config
-    from ..engine.evaluate import chance_level, format_results, gallery_for_protocol
+    from ..inference.evaluate import chance_level, format_results, gallery_for_protocol
     from ..utils.io import atomic_write_text
     from ..engine.train import train
     from ..utils.arrays import jsonable

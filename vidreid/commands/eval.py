@@ -1,4 +1,4 @@
-from ._common import add_config_arguments, load_cli_config
+from ._common import add_config_arguments
 
 HELP = "evaluate a checkpoint on the config's dataset under a named protocol"
 
@@ -38,49 +38,21 @@ def run(args) -> int:
     if args.split == "all":
         return _run_all_splits(args)
 
-    from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
-    from ..engine.evaluate import evaluate_model, format_results
-    from ..utils.system import resolve_device
-    from ..engine.feature_cache import CachedExtractor
-    from ..builders import prepare_dataset
+    from ..inference.evaluate import evaluate_model, format_results
     from ..utils.arrays import jsonable
     from ..utils.io import atomic_write_text
-    from ._common import checkpoint_config, feature_cache_folder, trained_on
+    from ._common import trained_on
 
     check_json_output(args)
     _use_initial_checkpoint(args)
-    _, meta = read_checkpoint(args.checkpoint)
-    # the checkpoint's config is the base; the --config file (dataset, eval settings) and overrides apply on top
-    cfg = checkpoint_config(args.config, args.overrides, meta, args.checkpoint)
-    if args.protocol:
-        cfg.eval.protocol = args.protocol
-        cfg.data.protocol = args.protocol
-    if args.sampling:
-        cfg.eval.sampling = args.sampling
-    if args.metric:
-        cfg.eval.metric = args.metric
-    cfg.eval.rerank = cfg.eval.rerank or args.rerank
-    if args.split is not None:
-        cfg.data.split = _split_index(args.split)
-    device = resolve_device(cfg.train.device)
-    dataset = prepare_dataset(cfg, progress=not args.no_progress)
+    split = None if args.split is None else _split_index(args.split)
+    cfg, meta, dataset, device = _eval_setup(args, args.checkpoint, split)
     # decided (and an --out holding an earlier eval refused) before the extraction, not after it
     out = None if args.no_plots else output_folder(args, cfg.eval.protocol or dataset.protocol,
                                                    trained_on(meta, cfg, dataset))
-    # features come from <run dir>/features when a file there was made with this checkpoint, these settings and
-    # this tracklet list (else they are extracted and written there); the model is built only if needed
-    cache, folder = feature_cache_folder(args.features_dir, meta, cfg, dataset, args.checkpoint, "eval")
-    extractor = CachedExtractor(lambda: build_model_from_checkpoint(args.checkpoint, dataset.num_train_pids,
-                                                                    device)[0],
-                                cfg, args.checkpoint, dataset.name, dataset.root,
-                                cfg.eval.sampling or cfg.data.test_sampling, device, folder=folder,
-                                enabled=cache and not args.no_cache, progress=not args.no_progress)
-    features = {}
-
-    def keeping_features(tracklets, split):          # the features also feed the calibration
-        features[split] = extractor(tracklets, split)
-        return features[split]
-    res = evaluate_model(None, dataset, cfg, device, extractor=keeping_features)
+    features = {}                                    # the features also feed the calibration
+    res = evaluate_model(None, dataset, cfg, device, features=features,
+                         extractor=_cached_extractor(args, args.checkpoint, meta, cfg, dataset, device))
     title = f"{meta.get('model')} on {dataset.name} ({args.checkpoint})"
     print(format_results(res, title=title))
     extra = {}
@@ -90,6 +62,39 @@ def run(args) -> int:
         atomic_write_text(args.json, json.dumps(jsonable({**{k: v for k, v in res.items() if k != "distmat"},
                                                            **extra}), indent=1))
     return 0
+
+
+def _eval_setup(args, checkpoint: str, split: int | None):
+    """-> (cfg, meta, dataset, device) of one evaluation: the checkpoint's config is the base; the --config file
+    (dataset, eval settings), the overrides and the eval options apply on top."""
+    from ..builders import prepare_dataset
+    from ..inference.model import open_checkpoint
+    from ..utils.system import resolve_device
+    cfg, meta = open_checkpoint(checkpoint, args.config, args.overrides)
+    if args.protocol:
+        cfg.eval.protocol = cfg.data.protocol = args.protocol
+    if args.sampling:
+        cfg.eval.sampling = args.sampling
+    if args.metric:
+        cfg.eval.metric = args.metric
+    cfg.eval.rerank = cfg.eval.rerank or args.rerank
+    if split is not None:
+        cfg.data.split = split
+    dataset = prepare_dataset(cfg, progress=not args.no_progress)
+    return cfg, meta, dataset, resolve_device(cfg.train.device)
+
+
+def _cached_extractor(args, checkpoint: str, meta: dict, cfg, dataset, device):
+    """Features come from <run dir>/features when a file there was made with this checkpoint, these settings and
+    this tracklet list (else they are extracted and written there); the model is built only if needed."""
+    from ..inference.extract import resolve_sampling
+    from ..inference.feature_cache import CachedExtractor
+    from ..inference.model import build_model_from_checkpoint
+    from ._common import feature_cache_folder
+    cache, folder = feature_cache_folder(args.features_dir, meta, cfg, dataset, checkpoint, "eval")
+    return CachedExtractor(lambda: build_model_from_checkpoint(checkpoint, dataset.num_train_pids, device)[0],
+                           cfg, checkpoint, dataset.name, dataset.root, resolve_sampling(cfg), device,
+                           folder=folder, enabled=cache and not args.no_cache, progress=not args.no_progress)
 
 
 def check_json_output(args) -> None:
@@ -102,8 +107,8 @@ def check_json_output(args) -> None:
 
 
 def _use_initial_checkpoint(args) -> None:
-    """--checkpoint none: the epoch-0 checkpoint of --config (vidreid/engine/initial.py) takes its place."""
-    from ..engine.initial import NO_CHECKPOINT, initial_checkpoint
+    """--checkpoint none: the epoch-0 checkpoint of --config (vidreid/inference/initial.py) takes its place."""
+    from ..inference.initial import NO_CHECKPOINT, initial_checkpoint
     from ..errors import ConfigError
     if args.checkpoint != NO_CHECKPOINT:
         return
@@ -161,15 +166,14 @@ def write_eval_outputs(args, res: dict, dataset, features: dict, meta: dict, cfg
 
     import numpy as np
 
-    from ..config import config_from_dict
-    from ..engine.checkpoint import atomic_write_text, build_model_from_checkpoint
-    from ..engine.evaluate import chance_level, gallery_for_protocol
-    from ..engine.extract import finite_rows
-    from ..utils.arrays import jsonable
     from ..errors import ConfigError
+    from ..inference.evaluate import chance_level, gallery_for_protocol
+    from ..inference.extract import finite_rows
+    from ..inference.identity import checkpoint_hash
+    from ..utils.arrays import jsonable
+    from ..utils.io import atomic_write_text
     from ..eval.camera_pairs import camera_pair_metrics
     from ..search.calibration import calibrate_features, centre_by_default
-    from ..search.extractor import model_hash
     from ..viz.plots import eval_figures, plot_reliability
 
     ds, _ = gallery_for_protocol(dataset, res["protocol"])
@@ -190,9 +194,8 @@ def write_eval_outputs(args, res: dict, dataset, features: dict, meta: dict, cfg
                                  for k, v in pairs.items()}
     # calibration of the distance a search index reports (cosine of L2-normalised features), plain and centred
     try:
-        model, _ = build_model_from_checkpoint(args.checkpoint)
         doc = {"format": "vidreid-calibration", "version": 1,
-               "model_hash": model_hash(model, config_from_dict(meta["config"])), "model": meta.get("model"),
+               "model_hash": checkpoint_hash(args.checkpoint), "model": meta.get("model"),
                "checkpoint": os.path.abspath(args.checkpoint), "dataset": dataset.name, "protocol": res["protocol"],
                "queries": len(query), "gallery": len(gallery)}
         default = centre_by_default(meta.get("model", ""))
@@ -233,15 +236,10 @@ def _run_all_splits(args) -> int:
 
     import numpy as np
 
-    from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
-    from ..engine.evaluate import evaluate_model
-    from ..utils.system import resolve_device
-    from ..engine.feature_cache import CachedExtractor
-    from ..builders import prepare_dataset
-    from ..utils.arrays import jsonable
     from ..errors import ConfigError
+    from ..inference.evaluate import evaluate_model
+    from ..utils.arrays import jsonable
     from ..utils.io import atomic_write_text
-    from ._common import checkpoint_config, feature_cache_folder, trained_on
 
     check_json_output(args)
 
@@ -251,17 +249,7 @@ def _run_all_splits(args) -> int:
     results, n, settings = [], None, None
     split = 0
     while n is None or split < n:                                  # one pass per split
-        _, meta = read_checkpoint(checkpoint(split))
-        cfg = checkpoint_config(args.config, args.overrides, meta, checkpoint(split))
-        if args.protocol:
-            cfg.eval.protocol = cfg.data.protocol = args.protocol
-        if args.sampling:
-            cfg.eval.sampling = args.sampling
-        if args.metric:
-            cfg.eval.metric = args.metric
-        cfg.eval.rerank = cfg.eval.rerank or args.rerank
-        cfg.data.split = split
-        dataset = prepare_dataset(cfg, progress=not args.no_progress)
+        cfg, meta, dataset, device = _eval_setup(args, checkpoint(split), split)
         if n is None:
             n = int(dataset.meta.get("num_splits") or 0)
             if n < 2:
@@ -271,15 +259,9 @@ def _run_all_splits(args) -> int:
                 print(f"vidreid eval: warning: one checkpoint for all {n} splits, trained on {dataset.name}: its "
                       f"training people are test people of other splits; pass a path with {{split}} to use one "
                       f"checkpoint per split", file=sys.stderr)
-        device = resolve_device(cfg.train.device)
         # each split's features are cached like a single evaluation's (the split index is part of the file key)
-        cache, folder = feature_cache_folder(args.features_dir, meta, cfg, dataset, checkpoint(split), "eval")
-        extractor = CachedExtractor(lambda path=checkpoint(split), ds=dataset, dev=device:
-                                    build_model_from_checkpoint(path, ds.num_train_pids, dev)[0],
-                                    cfg, checkpoint(split), dataset.name, dataset.root,
-                                    cfg.eval.sampling or cfg.data.test_sampling, device, folder=folder,
-                                    enabled=cache and not args.no_cache, progress=not args.no_progress)
-        res = evaluate_model(None, dataset, cfg, device, extractor=extractor)
+        res = evaluate_model(None, dataset, cfg, device,
+                             extractor=_cached_extractor(args, checkpoint(split), meta, cfg, dataset, device))
         res.pop("distmat", None)
         results.append(res)
         settings = (res["protocol"], res.get("sampling"), res.get("metric"), res.get("rerank"))

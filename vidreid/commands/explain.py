@@ -36,20 +36,19 @@ def run(args) -> int:
     from ..data.decode import read_clip
     from ..data.sampling import sample_clip
     from ..data.transforms import ClipTransform
-    from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
-    from ..utils.system import resolve_device
     from ..builders import prepare_dataset
-    from ..utils.arrays import jsonable
     from ..errors import ConfigError
+    from ..inference.extract import resolve_sampling
+    from ..inference.model import build_model_from_checkpoint, open_checkpoint
+    from ..utils.arrays import jsonable
     from ..utils.io import atomic_write_text, check_output_file
+    from ..utils.system import resolve_device
     from ..viz.attention import attention_figure
-    from ._common import checkpoint_config
 
     if args.frames is not None and args.frames <= 0:
         raise ConfigError(f"--frames must be positive, got {args.frames}")
-    _, meta = read_checkpoint(args.checkpoint)
     # as `vidreid eval`: the checkpoint's config is the base, the --config file and the overrides apply on top
-    cfg = checkpoint_config(args.config, args.overrides, meta, args.checkpoint)
+    cfg, meta = open_checkpoint(args.checkpoint, args.config, args.overrides)
     out = args.out or default_output(args.checkpoint, meta.get("model", cfg.model.name), args.split, args.tracklet)
     inputs = {"checkpoint": args.checkpoint, "config file": args.config}
     check_output_file(out, "--out", args.overwrite, inputs=inputs)          # before any work: never an input
@@ -62,7 +61,7 @@ def run(args) -> int:
                           f"{args.split} tracklets (0..{len(tracklets) - 1})")
     track = tracklets[args.tracklet]
     T = args.frames or cfg.data.test_seq_len or cfg.data.seq_len
-    sampling = args.sampling or cfg.eval.sampling or cfg.data.test_sampling
+    sampling = resolve_sampling(cfg, args.sampling)
     if sampling == "dense":                                        # one picture = one clip: spread it over the tracklet
         sampling = "rrs"
     frame_idx = sample_clip(len(track.frames), T, sampling, train=False)[0]  # (T,)

@@ -24,18 +24,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..engine.checkpoint import build_model_from_checkpoint, read_checkpoint
-    from ..engine.extract import resolve_sampling
-    from ..utils.system import resolve_device
-    from ..engine.feature_cache import CachedExtractor
     from ..builders import prepare_dataset
     from ..errors import ConfigError, OutputError
-    from ._common import checkpoint_config
+    from ..inference.extract import resolve_sampling
+    from ..inference.feature_cache import CachedExtractor
+    from ..inference.model import build_model_from_checkpoint, open_checkpoint
+    from ..utils.system import resolve_device
 
     if args.out:
         check_feature_output(args)
-    _, meta = read_checkpoint(args.checkpoint)
-    cfg = checkpoint_config(args.config, args.overrides, meta, args.checkpoint)
+    cfg, _ = open_checkpoint(args.checkpoint, args.config, args.overrides)
     if args.sampling:
         cfg.eval.sampling = args.sampling
     if args.workers is not None:
@@ -69,7 +67,7 @@ def check_feature_output(args) -> None:
     reused when up to date, else replaced), its folder writable."""
     import os
 
-    from ..engine.feature_cache import is_feature_file
+    from ..inference.feature_cache import is_feature_file
     from ..utils.io import check_output_file
     overwrite = os.path.isfile(args.out) and is_feature_file(args.out)
     check_output_file(args.out, "--out", overwrite, inputs={"checkpoint": args.checkpoint, "config file": args.config},

@@ -102,7 +102,7 @@ def _build_locked(args, out: str):
     with RunLock(out, "index folder"):
         if args.checkpoint == "none":
             from ..config import load_config
-            from ..engine.initial import initial_checkpoint
+            from ..inference.initial import initial_checkpoint
             from ..errors import ConfigError
             if not args.config:
                 raise ConfigError("--checkpoint none needs --config: the model to index with, untrained")

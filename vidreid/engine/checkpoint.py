@@ -21,9 +21,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import CheckpointError, OutputError
-# re-exported: the one copy of the atomic-write helpers lives in vidreid.utils.io
-from ..utils.io import (TEMP_PREFIX, atomic_folder, atomic_path, atomic_write_text,  # noqa: F401
-                        clean_stale_temp_files)
+from ..utils.io import atomic_path, clean_stale_temp_files
 
 
 def save_checkpoint(path: str, model: nn.Module, meta: dict) -> None:
@@ -98,26 +96,6 @@ def load_training_state(path: str) -> dict:
     except Exception as e:  # pickle.UnpicklingError for anything that would need code to load
         raise CheckpointError(f"{path}: refused to load ({type(e).__name__}: {str(e).splitlines()[0]}); "
                               "only weights-only training states written by vidreid are accepted") from None
-
-
-def build_model_from_checkpoint(path: str, num_classes: int | None = None, device: str | torch.device = "cpu"):
-    """-> (model in eval mode, meta). With num_classes different from the checkpoint's, the backbone and
-    feature layers are loaded and the classifier re-initialised (only the features matter for evaluation)."""
-    from ..config import config_from_dict
-    from ..builders import build_for_dataset
-    state, meta = read_checkpoint(path)
-    if "config" not in meta or "num_classes" not in meta:
-        raise CheckpointError(f"{path}: checkpoint metadata lacks config/num_classes (not written by vidreid train)")
-    cfg = config_from_dict(meta["config"])
-    n = num_classes or meta["num_classes"]
-    model = build_for_dataset(cfg, n, pretrained=False)
-    if n != meta["num_classes"]:
-        import sys
-        print(f"vidreid: note: {path} was trained with {meta['num_classes']} classes, this dataset has {n}: "
-              f"backbone and feature layers loaded, classifier re-initialised (not used for evaluation)",
-              file=sys.stderr)
-    load_weights(model, state, path, allow_new_classifier=n != meta["num_classes"])
-    return model.to(device).eval(), meta
 
 
 class Checkpointer:

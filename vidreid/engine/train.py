@@ -27,12 +27,12 @@ from torch import nn
 from ..builders import build_for_dataset, build_optimizer, build_scheduler, prepare_dataset
 from ..config import Config
 from ..errors import VidReIDError
+from ..inference.evaluate import evaluate_model, format_results    # the one engine module that evaluates
 from ..progress import progress_bar
 from ..utils.io import atomic_write_text, clean_stale_temp_files
 from ..utils.system import amp_dtype as amp_dtype_of, resolve_device
 from . import distributed as D
 from .checkpoint import Checkpointer
-from .evaluate import evaluate_model, format_results          # the one engine module that imports evaluation
 from .loss import compute_loss, non_finite_message
 from .resume import agree_on_resume_state, restore_training, rng_states, weights_of_state
 from .run_folder import claim_run_folder

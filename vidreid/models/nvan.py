@@ -152,7 +152,7 @@ class NonLocalVideoNet(MeanStream, VideoReIDModel):
     # frames and frames are max-pooled pairwise twice, so every group of 4 frames gives one layer4 map independently
     # of the others; the FPL mean over T' is a running sum over groups. A tracklet of L % 4 != 0 frames is padded by
     # repeating its last frame. NVAN's non-locals attend over the whole clip: no exact streaming (streams_exactly is
-    # False; `all` sampling falls back to dense clips in vidreid.engine.extract).
+    # False; `all` sampling falls back to dense clips in vidreid.inference.extract).
     @property
     def streams_exactly(self) -> bool:
         return self.temporal_reduction

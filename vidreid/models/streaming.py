@@ -33,7 +33,7 @@ sizes 1, a divisor, a non-divisor and > length):
     by repeating its last frame (the one-shot model refuses such a clip; this is the clip it is compared with).
   * NVAN: its non-local blocks attend over all T*h*w positions of the clip at once (a 920-frame tracklet would need
     a (920*512)^2 attention matrix at layer2), which no chunking reproduces: it does not stream; `all` sampling
-    falls back to dense clips (vidreid.engine.extract says so in a warning).
+    falls back to dense clips (vidreid.inference.extract says so in a warning).
 """
 from __future__ import annotations
 

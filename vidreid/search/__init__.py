@@ -4,7 +4,7 @@ from __future__ import annotations
 
 _EXPORTS = {
     "Searcher": "searcher", "SearchResult": "searcher",
-    "FeatureExtractor": "extractor", "model_hash": "extractor",
+    "FeatureExtractor": "extractor",
     "GalleryIndex": "index", "Hit": "index", "SearchIndexError": "index",
     "GallerySource": "gallery", "resolve_gallery": "gallery",
     "Probe": "probe", "load_probe": "probe",

@@ -8,43 +8,22 @@ decoding (`read_clip`), sampling and test transform, so a gallery tracklet used 
 (up to float rounding). Pixels not decoded from files here (video frames, arrays, `--box` crops) are first reduced as
 the JPEG decoder reduces files (`vidreid.search.probe.reduce_like_decoder`), so they meet the same resize.
 
-`model_hash(model, cfg)`: the identity of the feature space. sha256 over the checkpoint's tensors (names, dtypes,
-shapes, bytes) and the parts of its config that decide what a feature is (model name, backbone and options, input
-size and normalisation); the epoch, the optimiser settings and the file's other metadata do not enter it, so re-saving
-the same weights keeps the hash. Indexes store it and refuse features from any other model.
+The model is loaded, its features' identity (`model_hash`) computed and its sampling chosen by the inference layer
+(vidreid.inference), exactly as for `vidreid eval`; indexes store the hash and refuse features from any other model.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import os
 from typing import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
-from ..config import Config, config_from_dict
+from ..config import config_from_dict
 from ..data.types import Tracklet
 from ..errors import ConfigError, DatasetError
-
-HASH_VERSION = "vidreid-model-hash-v1"
-
-
-def model_hash(model: nn.Module, cfg: Config) -> str:
-    """Hex sha256 identifying the feature space of `model` built from `cfg` (see the module docstring)."""
-    h = hashlib.sha256(HASH_VERSION.encode())
-    m, d = cfg.model, cfg.data
-    identity = {"model": m.name, "backbone": m.backbone, "last_stride": m.last_stride, "kwargs": m.kwargs,
-                "input_size": [d.height, d.width], "mean": list(d.mean), "std": list(d.std)}
-    h.update(json.dumps(identity, sort_keys=True, default=str).encode())
-    for name, t in sorted(model.state_dict().items()):                 # loop over tensors, not values
-        t = t.detach().cpu().contiguous()
-        h.update(f"\n{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
+from ..inference.identity import model_hash
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (a zero row stays zero)."""
@@ -67,22 +46,19 @@ class FeatureExtractor:
                  normalize: bool = True):
         from ..data.sampling import check_mode
         from ..data.transforms import ClipTransform
-        from ..engine.checkpoint import build_model_from_checkpoint
+        from ..inference.extract import sampling_plan
+        from ..inference.model import build_model_from_checkpoint
         from ..utils.system import resolve_device
         self.checkpoint = os.path.abspath(os.fspath(checkpoint))      # indexes record it for later searches
         self.device = resolve_device(str(device))
         self.model, self.meta = build_model_from_checkpoint(self.checkpoint, device=self.device)
         self.cfg = config_from_dict(self.meta["config"])
         d = self.cfg.data
-        self.sampling = sampling or self.cfg.eval.sampling or d.test_sampling
         self.seq_len = int(seq_len or d.test_seq_len or d.seq_len)
-        check_mode(self.sampling, train=False)
+        check_mode(sampling or self.cfg.eval.sampling or d.test_sampling, train=False)
         if self.seq_len <= 0:
             raise ConfigError(f"test clip length must be positive, got {self.seq_len}")
-        from ..models.streaming import supports_streaming
-        self.streams = supports_streaming(self.model)
-        if self.sampling == "all" and not self.streams:
-            self.sampling = "dense"       # as extract_features does: NVAN's attention spans the whole clip
+        self.sampling, _ = sampling_plan(self.model, self.cfg, sampling)      # the policy extract_features uses
         self.batch_size = int(batch_size or d.test_batch_size)
         self.workers = d.workers if workers is None else int(workers)
         self.normalize = normalize
@@ -153,7 +129,7 @@ class FeatureExtractor:
 
     def _autocast(self):
         """The precision extract_features uses for the gallery (train.amp on CUDA, fp32 on CPU)."""
-        from ..engine.extract import resolve_amp
+        from ..inference.extract import resolve_amp
         from ..utils.system import amp_dtype
         dtype = amp_dtype(resolve_amp(self.cfg, self.device))
         return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
@@ -181,7 +157,7 @@ class FeatureExtractor:
     def _embed_stream(self, frames: np.ndarray) -> np.ndarray:
         """`all` sampling: the whole tracklet as one clip, streamed through the model `chunk` frames at a time
         (exact; memory bounded by the chunk), as extract_features does for the gallery."""
-        from ..engine.extract import default_chunk
+        from ..inference.extract import default_chunk
         from ..models.streaming import frame_multiple, stream_clip
         self.model.eval()
         m = frame_multiple(self.model)
@@ -194,7 +170,7 @@ class FeatureExtractor:
     def embed_tracklets(self, tracklets: list[Tracklet], progress: bool = False, desc: str = "gallery",
                         ) -> np.ndarray:
         """(N, D) features of tracklets given as frame files, through the evaluation loader (`workers` processes)."""
-        from ..engine.extract import extract_features
+        from ..inference.extract import extract_features
         if not tracklets:
             return np.zeros((0, self.feat_dim or 0), np.float32)
         cfg = copy.deepcopy(self.cfg)

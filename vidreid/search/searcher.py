@@ -137,7 +137,7 @@ class Searcher:
             part = source.subset(range(start, min(total, start + CHUNK)))
             feats = ex.embed_tracklets(part.tracklets, self.progress,
                                        desc=f"embed {start + len(part)}/{total}" if total > CHUNK else "embed")
-            from ..engine.extract import finite_rows
+            from ..inference.extract import finite_rows
             keep = finite_rows(feats, part.tracklets, "gallery")  # no readable frame: not indexed
             if len(keep) < len(part):
                 part, feats = part.subset(keep), feats[keep]

@@ -49,7 +49,7 @@ def contact_sheet(rows: list[tuple[str, list[np.ndarray]]], thumb: tuple[int, in
 def write_png(path: str, img: np.ndarray) -> None:
     import cv2
 
-    from ..engine.checkpoint import atomic_path
+    from ..utils.io import atomic_path
     ok, buf = cv2.imencode(".png", img)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -92,8 +92,11 @@ class PreviewWriter:
 
     def close(self) -> None:
         if self.kind == "mp4":
+            from ..utils.io import fsync_path
             self.writer.release()
+            fsync_path(self.tmp)                          # as every vidreid write: durable before it is renamed in
             os.replace(self.tmp, self.path)
+            fsync_path(os.path.dirname(self.path) or ".")
             return
         from PIL import Image
         if not self.frames:

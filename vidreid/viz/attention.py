@@ -151,7 +151,7 @@ def attention_figure(frames: np.ndarray, attention: dict, path: str, title: str 
                  ha="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    from ..engine.checkpoint import atomic_path
+    from ..utils.io import atomic_path
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(fig)

@@ -21,7 +21,7 @@ def _pyplot():
 
 
 def _save(fig, path: str) -> str:
-    from ..engine.checkpoint import atomic_path
+    from ..utils.io import atomic_path
     fig.tight_layout()
     with atomic_path(path) as tmp:                # temp name keeps the .png suffix, so the format is inferred
         fig.savefig(tmp, format="png")
@@ -90,7 +90,7 @@ def ranked_list_image(query: list[Tracklet], gallery: list[Tracklet], distmat: n
             draw.rectangle([x, y, x + w + 2 * b - 1, y + h + 2 * b - 1], fill=color)
             canvas.paste(_load(g.frames[len(g.frames) // 2], frame_size), (x + b, y + b))
             draw.text((x, y + h + 2 * b), f"{distmat[qi, gi]:.3g}", fill=(0, 0, 0))
-    from ..engine.checkpoint import atomic_path
+    from ..utils.io import atomic_path
     with atomic_path(path) as tmp:
         canvas.save(tmp, format="PNG")
     return path

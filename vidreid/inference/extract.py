@@ -44,6 +44,7 @@ def resolve_amp(cfg: Config, device: torch.device | str, amp: str | None = None)
 
 
 def resolve_sampling(cfg: Config, sampling: str | None = None) -> str:
+    """The test-time sampling asked for: `sampling` if given, else eval.sampling, else data.test_sampling."""
     return sampling or cfg.eval.sampling or cfg.data.test_sampling
 
 
@@ -60,6 +61,23 @@ def aggregation(model: nn.Module, sampling: str) -> str:
     return "stream" if supports_streaming(model) else "dense-fallback"
 
 
+def sampling_plan(model: nn.Module, cfg: Config, sampling: str | None = None, warn_level: int = 2) -> tuple[str, str]:
+    """-> (sampling to run, aggregation): the one policy for every extraction (eval, extract, index, search). A model
+    that cannot stream (NVAN: its non-local attention spans the whole clip) asked for `all` runs dense clips
+    instead, with a SamplingFallbackWarning."""
+    net = getattr(model, "module", model)
+    sampling = resolve_sampling(cfg, sampling)
+    how = aggregation(net, sampling)
+    if how == "dense-fallback":
+        seq_len = cfg.data.test_seq_len or cfg.data.seq_len
+        name = getattr(net, "name", type(net).__name__)
+        warnings.warn(f"{name} cannot stream a whole tracklet (its attention spans the entire clip): 'all' sampling "
+                      f"falls back to dense clips of {seq_len} frames", SamplingFallbackWarning,
+                      stacklevel=warn_level + 1)
+        sampling = "dense"
+    return sampling, how
+
+
 def extract_features(model: nn.Module, tracklets: list[Tracklet], cfg: Config, sampling: str | None = None,
                      device: torch.device | str = "cpu", desc: str = "extract", progress: bool = True, *,
                      chunk: int | None = None, amp: str | None = None, channels_last: bool | None = None,
@@ -71,7 +89,7 @@ def extract_features(model: nn.Module, tracklets: list[Tracklet], cfg: Config, s
     that receives `frames` (frames through the model, padding included), `seconds` (wall time, loader start-up
     included), `model_seconds` (time in the model's calls) and `aggregation` (stream, clips, dense-fallback).
     Under torch.distributed each rank embeds every W-th tracklet and the features are gathered on all ranks."""
-    from .distributed import all_gather_objects, world_size
+    from ..engine.distributed import all_gather_objects, world_size
     options = dict(chunk=chunk, amp=amp, channels_last=channels_last, stats=stats)
     W = world_size()
     if W == 1:
@@ -109,15 +127,8 @@ def _extract(model: nn.Module, tracklets: list[Tracklet], cfg: Config, sampling:
              device: torch.device | str, desc: str, progress: bool, chunk: int | None = None, amp: str | None = None,
              channels_last: bool | None = None, stats: dict | None = None) -> np.ndarray:
     device = torch.device(device)
-    sampling = resolve_sampling(cfg, sampling)
     net = getattr(model, "module", model)
-    how = aggregation(net, sampling)
-    if how == "dense-fallback":
-        seq_len = cfg.data.test_seq_len or cfg.data.seq_len
-        name = getattr(net, "name", type(net).__name__)
-        warnings.warn(f"{name} cannot stream a whole tracklet (its attention spans the entire clip): 'all' sampling "
-                      f"falls back to dense clips of {seq_len} frames", SamplingFallbackWarning, stacklevel=3)
-        sampling = "dense"
+    sampling, how = sampling_plan(net, cfg, sampling, warn_level=3)
     dtype = amp_dtype(resolve_amp(cfg, device, amp))
     if channels_last is None:
         channels_last = cfg.train.channels_last

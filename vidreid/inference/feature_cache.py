@@ -2,7 +2,8 @@
 
 A feature file is a safetensors file holding `features` (N, D) float32, `pids` (N,) int64, `camids` (N,) int64 and
 `track_ids` (N,) int64 (the tracklet's index in the split's list), and string metadata:
-  * model_hash:  sha256 of the checkpoint file's bytes (weights and the config stored in it);
+  * model_hash:  the feature-space identity of the checkpoint (vidreid.inference.identity: its weights and the
+                 model settings stored in it), the hash search indexes record too;
   * config_hash: sha256 of the settings that change features without changing the checkpoint: input size,
                  normalisation, test sampling and clip length, autocast precision, feature-file format version;
   * code_hash:   sha256 of the vidreid version and of the source files that compute a feature: the model's module
@@ -36,23 +37,13 @@ from ..config import Config
 from ..data.types import Tracklet
 from ..errors import CheckpointError, OutputError
 from ..utils.io import atomic_path
+from .identity import checkpoint_hash
 
 FORMAT = "vidreid-features"
 FORMAT_VERSION = 1
 
 
 # --------------------------------------------------------------------------------------------------- hashes
-def file_sha256(path: str, block: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for data in iter(lambda: f.read(block), b""):
-                h.update(data)
-    except OSError as e:
-        raise CheckpointError(f"cannot read checkpoint {path} to hash it ({e.strerror or e})") from None
-    return h.hexdigest()
-
-
 def eval_settings(cfg: Config, sampling: str, amp: str = "off") -> dict:
     """The settings that change the features of a given checkpoint on a given tracklet list."""
     d = cfg.data
@@ -69,7 +60,7 @@ _PIPELINE_SOURCES = ("__init__.py", "models/backbones/__init__.py", "models/back
                      "models/backbones/resnet.py", "models/backbones/mobilenet.py", "models/backbones/weights.py",
                      "models/heads.py", "models/registry.py",
                      "models/streaming.py", "data/decode.py", "data/transforms.py", "data/sampling.py",
-                     "data/loader.py", "engine/extract.py")
+                     "data/loader.py", "inference/extract.py")
 _code_hashes: dict[str, str] = {}
 
 
@@ -189,7 +180,7 @@ def feature_key(checkpoint: str, cfg: Config, dataset_name: str, root: str, trac
     # eval.protocol too: its rules may ask for another gallery than data.protocol's (evaluate.gallery_for_protocol)
     identity = [config_hash, dataset_name, os.path.abspath(root), cfg.data.split, cfg.data.protocol,
                 cfg.eval.protocol, cfg.data.options]
-    key = FeatureKey(model_hash or file_sha256(checkpoint), config_hash, data_hash(dataset_name, root, tracklets),
+    key = FeatureKey(model_hash or checkpoint_hash(checkpoint), config_hash, data_hash(dataset_name, root, tracklets),
                      _json_hash(identity), code_hash(cfg.model.name))
     return key, settings
 
@@ -299,7 +290,7 @@ def explain_missing(path: str, key: FeatureKey, settings: dict) -> str:
 
 # --------------------------------------------------------------------------------------------------- eval helper
 class CachedExtractor:
-    """`extractor(tracklets, split) -> (N, D) features` for `vidreid.engine.evaluate.evaluate_model` and
+    """`extractor(tracklets, split) -> (N, D) features` for `vidreid.inference.evaluate.evaluate_model` and
     `vidreid extract`: reuses the split's feature file when its hashes match (and says so), else extracts (saying
     why) and writes the file.
 
@@ -337,7 +328,7 @@ class CachedExtractor:
         self.last_stats, self.last_path = {}, None
         if self.enabled:
             if self._model_hash is None:
-                self._model_hash = file_sha256(self.checkpoint)
+                self._model_hash = checkpoint_hash(self.checkpoint)
             key, settings = feature_key(self.checkpoint, self.cfg, self.dataset_name, self.root, tracklets,
                                         self.sampling, self.amp, self._model_hash)
             path = self.path or default_feature_path(self.checkpoint, split, self.sampling, key, self.folder)
@@ -356,7 +347,7 @@ class CachedExtractor:
                                     self.progress, chunk=self.chunk, amp=self.amp, channels_last=self.channels_last,
                                     stats=stats)
         self.last_stats = stats
-        if self.enabled and file_sha256(self.checkpoint) != self._model_hash:
+        if self.enabled and checkpoint_hash(self.checkpoint) != self._model_hash:
             self.log(f"warning: {self.checkpoint} changed during extraction; its features are not cached")
             self.last_path = None
         elif self.enabled:

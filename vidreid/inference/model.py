@@ -1,0 +1,57 @@
+"""A model to run: a vidreid checkpoint loaded for inference, and the config a command runs it with."""
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+
+from ..config import Config, config_from_dict, load_config
+from ..engine.checkpoint import load_weights, read_checkpoint
+from ..errors import CheckpointError, ConfigError
+
+# model settings that decide which network a checkpoint's weights belong to
+MODEL_KEYS = ("name", "backbone", "last_stride", "kwargs")
+
+
+def build_model_from_checkpoint(path: str, num_classes: int | None = None, device: str | torch.device = "cpu"):
+    """-> (model in eval mode, meta). With num_classes different from the checkpoint's, the backbone and
+    feature layers are loaded and the classifier re-initialised (only the features matter for evaluation)."""
+    from ..builders import build_for_dataset
+    state, meta = read_checkpoint(path)
+    if "config" not in meta or "num_classes" not in meta:
+        raise CheckpointError(f"{path}: checkpoint metadata lacks config/num_classes (not written by vidreid train)")
+    cfg = config_from_dict(meta["config"])
+    n = num_classes or meta["num_classes"]
+    model = build_for_dataset(cfg, n, pretrained=False)        # the checkpoint's weights replace ImageNet's
+    if n != meta["num_classes"]:
+        print(f"vidreid: note: {path} was trained with {meta['num_classes']} classes, this dataset has {n}: "
+              f"backbone and feature layers loaded, classifier re-initialised (not used for evaluation)",
+              file=sys.stderr)
+    load_weights(model, state, path, allow_new_classifier=n != meta["num_classes"])
+    return model.to(device).eval(), meta
+
+
+def checkpoint_config(config_path: str | None, overrides: list[str], meta: dict, checkpoint: str) -> Config:
+    """The config a command runs a checkpoint with (eval, extract, explain): the checkpoint's config, then the
+    --config file, then the overrides. A file or override naming other model settings than the checkpoint's is a
+    ConfigError (the checkpoint's model is what runs; silently ignoring the request would report another model)."""
+    cfg = load_config(config_path, overrides, base=meta.get("config"))
+    saved = (meta.get("config") or {}).get("model") or {}
+    now = json.loads(json.dumps(cfg.to_dict()["model"], default=str))   # same JSON round trip as the saved one
+    diffs = [f"model.{k} {now.get(k)!r} (checkpoint: {saved.get(k)!r})" for k in MODEL_KEYS
+             if k in saved and saved.get(k) != now.get(k)]
+    if diffs:
+        source = f"--config {config_path}" + (" / the overrides" if overrides else "") if config_path else "the overrides"
+        raise ConfigError(f"{source} name(s) other model settings than {checkpoint} was trained with "
+                          f"({'; '.join(diffs)}); the checkpoint decides the model: remove those settings or pass "
+                          f"the matching checkpoint")
+    return cfg
+
+
+def open_checkpoint(checkpoint: str, config_path: str | None = None, overrides: list[str] | None = None
+                    ) -> tuple[Config, dict]:
+    """-> (the config to run `checkpoint` with, its metadata), reading only the metadata (no model is built):
+    commands decide what to do (a cached feature file may make the model unnecessary) before loading weights."""
+    _, meta = read_checkpoint(checkpoint)
+    return checkpoint_config(config_path, overrides or [], meta, checkpoint), meta
