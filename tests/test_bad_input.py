@@ -444,8 +444,7 @@ def test_eval_on_another_dataset_leaves_the_checkpoints_run_folder_alone(tmp_pat
 def test_checkpoint_write_on_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     """Fault injection: the second checkpoint's write fails with ENOSPC (as safetensors reports it)."""
     import safetensors.torch as st
-    from vidreid.engine.checkpoint import read_checkpoint
-    from vidreid.engine.train import Checkpointer
+    from vidreid.engine.checkpoint import Checkpointer, read_checkpoint
     from vidreid.errors import OutputError
     from vidreid.models import build_model
     model = build_model("tp", 3, backbone="resnet18")
@@ -476,8 +475,7 @@ def test_state_write_failing_like_torch_save_on_a_full_disk(tmp_path, monkeypatc
     import torch
 
     import vidreid.engine.checkpoint as C
-    from vidreid.engine.checkpoint import read_checkpoint
-    from vidreid.engine.train import Checkpointer
+    from vidreid.engine.checkpoint import Checkpointer, read_checkpoint
     from vidreid.errors import OutputError
     from vidreid.models import build_model
     model = build_model("tp", 3, backbone="resnet18")
@@ -503,16 +501,17 @@ def torch_tensor():
 
 
 def test_full_disk_during_training_is_one_line_naming_the_last_checkpoint(tmp_path, root, capsys, monkeypatch):
-    import vidreid.engine.train as T
+    import vidreid.engine.checkpoint as C
+    from vidreid.errors import OutputError
     calls = {"n": 0}
-    real = T.save_checkpoint
+    real = C.save_checkpoint
 
     def fills_up(path, model, meta):
         calls["n"] += 1
         if calls["n"] > 2:                                              # step 1 (weights + last) fits, step 2 not
-            raise T.OutputError(f"cannot write {path}: no space left on the device")
+            raise OutputError(f"cannot write {path}: no space left on the device")
         return real(path, model, meta)
-    monkeypatch.setattr(T, "save_checkpoint", fills_up)
+    monkeypatch.setattr(C, "save_checkpoint", fills_up)
     cfg = _config(tmp_path, root, train__iters_per_epoch=3)
     line = _one_line_error(capsys, ["train", "--no-progress", "--config", cfg, "train.checkpoint_every=1"],
                            "no space left", "step_0000001.safetensors is intact and loadable")
@@ -541,7 +540,8 @@ def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command(tmp_path, root,
 
 def test_orphan_step_files_are_pruned_and_never_resumed_from(tmp_path):
     from vidreid.config import Config
-    from vidreid.engine.train import Checkpointer, find_resume_state
+    from vidreid.engine.checkpoint import Checkpointer
+    from vidreid.engine.resume import find_resume_state
     d = tmp_path / "run" / "checkpoints"
     d.mkdir(parents=True)
     for name in ("step_0000002.state.pt", "step_0000004.safetensors", "step_0000004.state.pt",

@@ -150,7 +150,7 @@ def test_atomic_write_fsyncs_the_temp_file_before_the_rename(tmp_path, monkeypat
 
 
 def test_clean_stale_temp_files_removes_only_this_writers_temp_files(tmp_path):
-    from vidreid.engine.train import Checkpointer
+    from vidreid.engine.checkpoint import Checkpointer
     ck = tmp_path / "checkpoints"
     ck.mkdir()
     # a temp name made exactly as atomic_path makes them, as a SIGKILL mid-write leaves it behind

@@ -50,7 +50,7 @@ def test_pairwise_distance_matches_cdist():
 def test_triplet_weights_per_feature_and_unknown_name():
     """loss.triplet_weights scales the triplet of one feature (e.g. RRU+STIM's parts) and names a missing one."""
     from vidreid.config import load_config
-    from vidreid.engine.train import compute_loss
+    from vidreid.engine.loss import compute_loss
     from vidreid.errors import ConfigError
     from vidreid.models import ModelOutput
     torch.manual_seed(0)

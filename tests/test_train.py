@@ -239,7 +239,7 @@ def test_resume_turning_fp16_on_warns_and_continues(finished_run, tmp_path):
 def test_resume_with_another_model_or_dataset_is_refused(finished_run, tmp_path, change, key):
     run = str(tmp_path / "run")
     overrides, _ = _copy_run(finished_run, run)
-    from vidreid.engine.train import compare_resume_config
+    from vidreid.engine.resume import compare_resume_config
     state = os.path.join(run, "checkpoints", "step_0000002.state.pt")
     _, meta = read_checkpoint(state.replace(".state.pt", ".safetensors"))
     with pytest.raises(ConfigError, match=r"cannot resume from .*step_0000002\.state\.pt: .*" + re.escape(key)) as e:
@@ -314,7 +314,7 @@ def _run_ranks(fn, tmp, *args, world=2, timeout=240) -> list[dict]:
 
 def _resume_decision_worker(rank, world, tmp):
     """Ranks on two 'nodes' (two working directories, output_dir relative): rank 0's node holds the run."""
-    from vidreid.engine.train import agree_on_resume_state
+    from vidreid.engine.resume import agree_on_resume_state
     os.chdir(os.path.join(tmp, f"node{rank}"))
     results = {}
     for name, resume in (("shared", "auto"), ("local", "auto"), ("missing", "nope.state.pt")):

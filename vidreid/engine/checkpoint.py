@@ -6,18 +6,22 @@ next to it in `<stem>.state.pt`, a plain tensor/dict file loaded with `torch.loa
 All writes go through vidreid.utils.io.atomic_path (temp file in the same folder, fsynced, `os.replace`d over the
 real name), so a crash or a full disk never leaves a truncated file under the real name; the temp files a SIGKILL
 leaves behind are removed by `clean_stale_temp_files` when the next run starts.
+`Checkpointer` is a training run's writer: step_<N> weights + state pairs under <run>/checkpoints/, the newest
+`train.keep_last` kept, last.safetensors and best.safetensors mirrored.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 
 import torch
 from torch import nn
 
 from .. import __version__
-from ..errors import CheckpointError
-from ..utils.io import atomic_path
+from ..errors import CheckpointError, OutputError
+from ..utils.io import atomic_path, clean_stale_temp_files
 
 
 def save_checkpoint(path: str, model: nn.Module, meta: dict) -> None:
@@ -92,3 +96,82 @@ def load_training_state(path: str) -> dict:
     except Exception as e:  # pickle.UnpicklingError for anything that would need code to load
         raise CheckpointError(f"{path}: refused to load ({type(e).__name__}: {str(e).splitlines()[0]}); "
                               "only weights-only training states written by vidreid are accepted") from None
+
+
+class Checkpointer:
+    """Writes step_<N>.safetensors + step_<N>.state.pt, keeps the newest `keep_last`, mirrors last/best.
+
+    Only rank 0 writes; the other ranks call `mark(step)` at the same points so that `last_path` (named in error
+    messages) is the same on every rank."""
+
+    TEMP_NAMES = r"step_\d+\.safetensors|step_\d+\.state\.pt|last\.safetensors|best\.safetensors"
+
+    def __init__(self, run_dir: str, keep_last: int, meta: dict):
+        self.dir = os.path.join(run_dir, "checkpoints")
+        self.keep_last, self.meta = max(1, keep_last), meta
+        self.last_path: str | None = None
+
+    def weights_path(self, step: int) -> str:
+        return os.path.join(self.dir, f"step_{step:07d}.safetensors")
+
+    def state_path(self, step: int) -> str:
+        return os.path.join(self.dir, f"step_{step:07d}.state.pt")
+
+    def mark(self, step: int) -> None:
+        """What save(step) sets, without writing (ranks other than 0)."""
+        self.last_path = self.weights_path(step)
+
+    def clean_stale_temp_files(self) -> list[str]:
+        """Remove this writer's temp files left by a run killed mid-write (rank 0, before it writes anything)."""
+        return clean_stale_temp_files(self.dir, self.TEMP_NAMES)
+
+    def _intact_note(self) -> str:
+        if self.last_path and os.path.isfile(self.last_path):
+            state = self.last_path[:-len(".safetensors")] + ".state.pt"
+            return (f"; the previous checkpoint {self.last_path} is intact and loadable"
+                    + (" (`vidreid train --resume` continues from it once there is room)" if os.path.isfile(state)
+                       else ""))
+        return "; no earlier checkpoint of this run exists"
+
+    def save(self, model, state: dict) -> str:
+        """Write step_<N> (weights, then state) and mirror last.safetensors; then prune old steps. A failed write
+        (e.g. a full disk) removes this step's partial files, leaves every earlier checkpoint as it was, and raises
+        OutputError saying which checkpoint is still loadable."""
+        step = state["step"]
+        weights, state_path = self.weights_path(step), self.state_path(step)
+        meta = {**self.meta, "epoch": state["epoch"], "step": step}
+        try:
+            save_checkpoint(weights, model, meta)
+            save_training_state(state_path, state)
+            save_checkpoint(os.path.join(self.dir, "last.safetensors"), model, meta)
+        except OutputError as e:
+            for partial in (state_path, weights):             # a step is complete with both files or absent
+                if os.path.exists(partial):
+                    os.unlink(partial)
+            raise OutputError(f"{e}{self._intact_note()}") from None
+        self.last_path = weights
+        self.prune()
+        return weights
+
+    def prune(self) -> list[str]:
+        """Delete all but the newest `keep_last` steps, each step's state before its weights (a kill in between
+        leaves weights without a state, never a state without weights), and any state or weights whose partner is
+        gone (left by an older version or a kill). Returns the deleted paths."""
+        def step_of(path):
+            return int(re.findall(r"step_(\d+)", os.path.basename(path))[0])
+        weights = {step_of(p): p for p in glob.glob(os.path.join(self.dir, "step_*.safetensors"))}
+        states = {step_of(p): p for p in glob.glob(os.path.join(self.dir, "step_*.state.pt"))}
+        complete = sorted(set(weights) & set(states))
+        keep = set(complete[-self.keep_last:])
+        removed = []
+        for step in sorted(set(weights) | set(states)):
+            if step in keep:
+                continue
+            for path in (states.get(step), weights.get(step)):
+                if path and os.path.exists(path):
+                    os.unlink(path)
+                    removed.append(path)
+        return removed
+
+    def save_best(self, model, epoch: int, metric: float) -> None:
+        save_checkpoint(os.path.join(self.dir, "best.safetensors"), model, {**self.meta, "epoch": epoch, "mAP": metric})

@@ -146,7 +146,7 @@ _NOT_LOSSES = {"epoch", "lr", "clips_per_s", "data_wait_fraction", "elapsed_s"}
 
 def plot_training(doc: dict, path: str, title: str = "training") -> str:
     """Loss terms, learning rate and evaluation metrics per epoch from a run's metrics.json (as written by
-    `vidreid.engine.train.write_metrics`): three panels sharing the epoch axis; the per-step total loss is drawn
+    `vidreid.engine.run_log.write_metrics`): three panels sharing the epoch axis; the per-step total loss is drawn
     faintly behind the per-epoch means."""
     from ..errors import ConfigError
     history, evals = doc.get("history") or [], doc.get("evals") or []

@@ -1,0 +1,56 @@
+"""The training loss the engine applies to any model's output, and the message a non-finite loss stops a run with.
+
+The engine never looks inside a model: it applies cross-entropy to `out.logits`, batch-hard triplet to every
+entry of `out.features`, and adds every `out.regularizers` term with its configured weight.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..errors import ConfigError
+from ..losses import batch_hard_triplet, cross_entropy
+from ..models import ModelOutput
+from . import distributed as D
+
+
+def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Module) -> tuple[torch.Tensor, dict]:
+    """Total loss and its named terms (floats, for logging).
+
+    Under DDP the triplet loss mines over the features gathered from every rank, so W processes with batch B/W
+    each optimise exactly the single-process loss of batch B (BatchNorm statistics aside, unless sync_bn)."""
+    l = cfg.loss
+    terms: dict[str, torch.Tensor] = {}
+    logits = out.logits if isinstance(out.logits, (list, tuple)) else [out.logits]
+    if l.ce_weight:
+        terms["ce"] = l.ce_weight * sum(cross_entropy(z.float(), pids, l.label_smoothing) for z in logits) / len(logits)
+    unknown = set(l.triplet_weights) - set(out.features)
+    if unknown:
+        raise ConfigError(f"loss.triplet_weights names {', '.join(sorted(unknown))}, which the model does not return; "
+                          f"its features are: {', '.join(out.features) or 'none'}")
+    if l.triplet_weight:
+        all_pids = D.gather_no_grad(pids)
+        for name, f in out.features.items():
+            w = l.triplet_weight * float(l.triplet_weights.get(name, 1.0))
+            if w:
+                terms[f"tri_{name}"] = w * batch_hard_triplet(D.gather_with_grad(f.float()), all_pids,
+                                                              l.triplet_margin, l.triplet_distance)
+    defaults = getattr(getattr(model, "module", model), "default_reg_weights", {})
+    for name, value in out.regularizers.items():
+        w = l.reg_weights.get(name, defaults.get(name, 1.0))
+        if w:
+            terms[name] = w * value
+    total = sum(terms.values())
+    return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+def non_finite_message(mine: tuple | None, step: int, epoch: int, last_checkpoint: str | None, world: int) -> str:
+    """The one message every rank raises when any rank's loss is non-finite. `mine` is this rank's
+    (rank, loss, terms, pids) if its loss is non-finite, else None; under DDP they are gathered from all ranks."""
+    reports = [r for r in D.all_gather_objects(mine) if r is not None]
+    parts = []
+    for r, loss, terms, pids in reports:
+        where = f" on rank {r}" if world > 1 else ""
+        parts.append(f"non-finite loss {loss} (terms {terms}){where} at step {step} (epoch {epoch}); batch pids {pids}")
+    return " | ".join(parts) + f"; last good checkpoint: {last_checkpoint or 'none yet'}"
