@@ -72,8 +72,8 @@ def common_table(frames: int = 8, size: tuple[int, int] = (256, 128)) -> str:
     from vidreid.models import build_model, list_models
     from vidreid.models.flops import count_model
 
-    rows = [f"| model | last stride (vidreid default) | params (M) | GFLOPs total | GFLOPs per frame "
-            f"| GFLOPs conv+linear | GFLOPs attention |\n|---|---|---|---|---|---|---|"]
+    rows = ["| model | last stride (vidreid default) | params (M) | GFLOPs total | GFLOPs per frame "
+            "| GFLOPs conv+linear | GFLOPs attention |\n|---|---|---|---|---|---|---|"]
     import torch
     for name in list_models():
         try:

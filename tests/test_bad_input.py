@@ -354,6 +354,7 @@ def test_finished_run_is_never_silently_replaced(tmp_path, root, capsys):
     finished = snapshot(run)
     _refused(capsys, ["train", "--no-progress", "--config", cfg], (run,), f"train.output_dir {run}",
              "holds a previous run", "checkpoints/", "metrics.json", "--resume", "--force")
+    assert snapshot(run) == finished                                  # the refused start touched nothing
     # --resume continues it (a finished run: evaluated again, nothing retrained)
     assert main(["train", "--no-progress", "--config", cfg, "--resume"]) == 0
     assert "training had already finished" in capsys.readouterr().out

@@ -1,7 +1,6 @@
 """The inference layer: one feature-space identity for feature files and indexes, one sampling policy."""
 import warnings
 
-import numpy as np
 import pytest
 import torch
 
