@@ -25,7 +25,17 @@ def test_batch_hard_triplet_hand_case():
     hard = [max(0, 0.3 + 1 - 3), max(0, 0.3 + 1 - 2), max(0, 0.3 + 4 - 2), max(0, 0.3 + 4 - 6)]
     assert batch_hard_triplet(f, pids, 0.3).item() == pytest.approx(sum(hard) / 4, rel=1e-5)
     soft = [math.log1p(math.exp(a - n)) for a, n in [(1, 3), (1, 2), (4, 2), (4, 6)]]
-    assert batch_hard_triplet(f, pids, 0.0).item() == pytest.approx(sum(soft) / 4, rel=1e-5)
+    assert batch_hard_triplet(f, pids, soft_margin=True).item() == pytest.approx(sum(soft) / 4, rel=1e-5)
+
+
+def test_triplet_margin_zero_is_a_hard_hinge_not_the_soft_margin():
+    # same batch as above: d_ap - d_an = -2, -1, +2, -2 -> hinge at 0 keeps only anchor 3's 2 -> 2 / 4 = 0.5
+    f = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+    pids = torch.tensor([0, 0, 1, 1])
+    assert batch_hard_triplet(f, pids, 0.0).item() == pytest.approx(0.5, rel=1e-6)
+    soft = (2 * math.log1p(math.exp(-2)) + math.log1p(math.exp(-1)) + math.log1p(math.exp(2))) / 4  # 0.6735
+    assert batch_hard_triplet(f, pids, 0.0, soft_margin=True).item() == pytest.approx(soft, rel=1e-6)
+    assert batch_hard_triplet(f, pids, 0.7, soft_margin=True).item() == pytest.approx(soft, rel=1e-6)  # margin unused
 
 
 def test_triplet_ignores_anchors_without_positive_and_has_grad():
@@ -65,3 +75,22 @@ def test_triplet_weights_per_feature_and_unknown_name():
     assert scaled["tri_parts"] == pytest.approx(2.5 * base["tri_parts"])
     with pytest.raises(ConfigError, match="does not return.*feat, parts"):
         compute_loss(out, pids, load_config(None, ["loss.triplet_weights={part: 1}"]), model)
+
+
+def test_engine_reads_triplet_soft_margin_and_rejects_negative_margins():
+    """loss.triplet_soft_margin (not the margin's sign) picks the soft margin; the hand case above, through the
+    engine's loss."""
+    from vidreid.config import load_config
+    from vidreid.engine.train import compute_loss
+    from vidreid.errors import ConfigError
+    from vidreid.models import ModelOutput
+    out = ModelOutput(logits=torch.zeros(4, 2), features={"feat": torch.tensor([[0.0], [1.0], [3.0], [7.0]])})
+    pids, model = torch.tensor([0, 0, 1, 1]), torch.nn.Linear(1, 1)
+    _, hard = compute_loss(out, pids, load_config(None, ["loss.triplet_margin=0"]), model)
+    _, soft = compute_loss(out, pids, load_config(None, ["loss.triplet_margin=0", "loss.triplet_soft_margin=true"]),
+                           model)
+    assert hard["tri_feat"] == pytest.approx(0.5, rel=1e-6)
+    assert soft["tri_feat"] == pytest.approx((2 * math.log1p(math.exp(-2)) + math.log1p(math.exp(-1))
+                                              + math.log1p(math.exp(2))) / 4, rel=1e-6)
+    with pytest.raises(ConfigError, match="loss.triplet_margin must be >= 0"):
+        load_config(None, ["loss.triplet_margin=-0.1"])

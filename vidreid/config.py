@@ -57,7 +57,8 @@ class LossConfig:
     ce_weight: float = 1.0              # weight of cross-entropy on the logits
     label_smoothing: float = 0.1        # epsilon of label-smoothed cross-entropy
     triplet_weight: float = 1.0         # weight of batch-hard triplet on every feature the model returns
-    triplet_margin: float = 0.3         # hard margin; 0 or negative selects the soft margin log(1+exp(d_ap-d_an))
+    triplet_margin: float = 0.3         # m of the hard hinge max(0, m + d_ap - d_an), >= 0 (0: a hinge at 0)
+    triplet_soft_margin: bool = False   # true: soft margin log(1 + exp(d_ap - d_an)) instead (triplet_margin unused)
     triplet_distance: str = "euclidean" # distance inside the triplet loss: euclidean | cosine
     triplet_weights: dict = field(default_factory=dict)  # feature name -> multiplier of triplet_weight (missing: 1)
     reg_weights: dict = field(default_factory=dict)  # regulariser name -> weight (missing names weigh 1.0)
@@ -290,6 +291,7 @@ _RANGES = {
     "data.random_erasing": (lambda v: 0 <= v <= 1, "in [0, 1]"), "data.split": (lambda v: v >= 0, ">= 0"),
     "loss.ce_weight": (lambda v: v >= 0, ">= 0"), "loss.triplet_weight": (lambda v: v >= 0, ">= 0"),
     "loss.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "loss.triplet_margin": (lambda v: v >= 0, ">= 0 (the soft margin is loss.triplet_soft_margin: true)"),
     "optim.lr": (lambda v: v > 0 and math.isfinite(v), "a positive number"),
     "optim.weight_decay": (lambda v: v >= 0, ">= 0"), "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "optim.warmup_epochs": (lambda v: v >= 0, ">= 0"), "optim.warmup_factor": (lambda v: 0 < v <= 1, "in (0, 1]"),

@@ -21,10 +21,11 @@ def pairwise_distance(x: torch.Tensor, metric: str = "euclidean") -> torch.Tenso
 
 
 def batch_hard_triplet(features: torch.Tensor, pids: torch.Tensor, margin: float = 0.3,
-                       metric: str = "euclidean") -> torch.Tensor:
+                       metric: str = "euclidean", soft_margin: bool = False) -> torch.Tensor:
     """Batch-hard triplet loss (Hermans et al., 2017): for each anchor, its farthest positive and nearest negative.
 
-    margin > 0: mean(max(0, margin + d_ap - d_an)); margin <= 0: soft margin mean(log(1 + exp(d_ap - d_an))).
+    Hard margin: mean(max(0, margin + d_ap - d_an)) (margin 0 is a hinge at 0: zero once d_an >= d_ap).
+    soft_margin=True: mean(log(1 + exp(d_ap - d_an))), Hermans et al.'s soft margin; `margin` is not used.
     Anchors with no positive or no negative in the batch are ignored.
     """
     dist = pairwise_distance(features, metric)                       # (B, B)
@@ -36,6 +37,6 @@ def batch_hard_triplet(features: torch.Tensor, pids: torch.Tensor, margin: float
         return features.sum() * 0.0
     d_ap = dist.masked_fill(~pos_mask, float("-inf")).amax(1)[valid]
     d_an = dist.masked_fill(~neg_mask, float("inf")).amin(1)[valid]
-    if margin > 0:
-        return F.relu(margin + d_ap - d_an).mean()
-    return F.softplus(d_ap - d_an).mean()
+    if soft_margin:
+        return F.softplus(d_ap - d_an).mean()
+    return F.relu(margin + d_ap - d_an).mean()

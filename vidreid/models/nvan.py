@@ -9,8 +9,8 @@ NVAN (methods.md, "NVAN and STE-NVAN"):
     fast CPU runs) it becomes (2, 2).
   * Feature pooling layer (FPL): (B, 2048, T, 16, 8) -> 3D average pool -> f (B, 2048) -> BN1d (bias frozen) -> f_bn
     -> Linear(2048 -> classes, no bias): the BNNeck ClassifierHead. Training returns logits = classifier(f_bn) and
-    features {"feat": f} (the soft-margin triplet is the config's `loss.triplet_margin: 0`); eval returns f_bn (the
-    config uses cosine distance). Any T >= 1.
+    features {"feat": f} (the soft-margin triplet is the config's `loss.triplet_soft_margin: true`); eval returns
+    f_bn (the config uses cosine distance). Any T >= 1.
 
 STE-NVAN = NVAN with
   (a) spatial reduction: StripeNonLocalBlock (16 horizontal stripes per frame, W(y) broadcast over each stripe);
