@@ -131,6 +131,6 @@ class DRSTA(SoftmaxStream, VideoReIDModel):
         return self.head(pooled.flatten(1))[1]                         # (B, K*D)
 
 
-@register_model
+@register_model(forwards_to=DRSTA)
 def drsta(num_classes: int, **kwargs) -> nn.Module:
     return DRSTA(num_classes, **kwargs)

@@ -214,7 +214,7 @@ class RRUSTIM(VideoReIDModel):
         return self.head(video)[1]
 
 
-@register_model(takes_input_size=True)
+@register_model(takes_input_size=True, forwards_to=RRUSTIM)
 def rru_stim(num_classes: int, **kwargs) -> nn.Module:
     """RRU + STIM: kwargs backbone (resnet50), last_stride (1), pretrained, input_size=(256, 128), stim_dim=256,
     rru_hidden=256, spatial_hidden=None (h*w), num_parts=4, eval_chunk=32, bnneck=False."""

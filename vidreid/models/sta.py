@@ -202,6 +202,6 @@ class STA(VideoReIDModel):
         return self.head(pooled)[1]                                    # (B, 1024)
 
 
-@register_model
+@register_model(forwards_to=STA)
 def sta(num_classes: int, **kwargs) -> nn.Module:
     return STA(num_classes, **kwargs)

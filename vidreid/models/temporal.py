@@ -146,11 +146,11 @@ class RecurrentTemporal(VideoReIDModel):
         return self.head(state["outputs"].mean())[1]                   # (B, 512)
 
 
-@register_model(takes_input_size=True)
+@register_model(takes_input_size=True, forwards_to=TemporalAttention)
 def ta(num_classes: int, **kwargs) -> nn.Module:
     return TemporalAttention(num_classes, **kwargs)
 
 
-@register_model
+@register_model(forwards_to=RecurrentTemporal)
 def rnn(num_classes: int, **kwargs) -> nn.Module:
     return RecurrentTemporal(num_classes, **kwargs)

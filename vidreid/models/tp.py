@@ -40,6 +40,6 @@ class TemporalPooling(MeanStream, VideoReIDModel):
         return self.head(mean)[1]                          # (B, C)
 
 
-@register_model
+@register_model(forwards_to=TemporalPooling)
 def tp(num_classes: int, **kwargs) -> nn.Module:
     return TemporalPooling(num_classes, **kwargs)
