@@ -94,6 +94,20 @@ def test_every_shipped_config_loads():
         load_config(path)
 
 
+@pytest.mark.parametrize("name,smoothing,soft", [
+    ("sta_mars", 0.0, False),                                     # Fu et al.: softmax CE + batch-hard triplet
+    ("nvan_mars", 0.0, True), ("ste_nvan_mars", 0.0, True),       # Liu et al.: plain CE + soft-margin triplet
+    ("nvan_synthped", 0.0, True), ("ste_nvan_synthped", 0.0, True),
+    ("tp_mars", 0.1, False), ("ta_mars", 0.1, False), ("rnn_mars", 0.1, False),  # Gao & Nevatia: eps = 0.1
+])
+def test_paper_configs_carry_their_papers_loss(name, smoothing, soft):
+    """The losses methods.md records: label smoothing and hard (margin 0.3) or soft triplet margin."""
+    import os
+    cfg = load_config(os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", f"{name}.yaml"))
+    assert cfg.loss.label_smoothing == smoothing and cfg.loss.triplet_soft_margin is soft
+    assert soft or cfg.loss.triplet_margin == 0.3
+
+
 def test_top_level_resume_is_an_alias_of_train_resume():
     assert load_config(None, ["resume=auto"]).train.resume == "auto"
     assert load_config(None, ["resume=runs/x/checkpoints/step_0000004.state.pt"]).train.resume.endswith(".state.pt")
