@@ -94,3 +94,23 @@ def test_engine_reads_triplet_soft_margin_and_rejects_negative_margins():
                                               + math.log1p(math.exp(2))) / 4, rel=1e-6)
     with pytest.raises(ConfigError, match="loss.triplet_margin must be >= 0"):
         load_config(None, ["loss.triplet_margin=-0.1"])
+
+
+def test_triplet_per_part_mines_each_part_on_its_own():
+    """(B, P, D) features: each part's own batch-hard triplet, averaged; not the triplet of the concatenation."""
+    pids = torch.tensor([0, 0, 1, 1])
+    part_a = [0.0, 1.0, 3.0, 7.0]      # anchors' (d_ap, d_an): (1, 3) (1, 2) (4, 2) (4, 6) -> hinges 0, 0, 2.3, 0
+    part_b = [0.0, 4.0, 1.0, 2.0]      # (4, 1) (4, 2) (1, 1) (1, 2) -> hinges 3.3, 2.3, 0.3, 0
+    f = torch.tensor([part_a, part_b]).t()[:, :, None]            # (B=4, P=2, D=1)
+    per_part = ((2.3 / 4) + (3.3 + 2.3 + 0.3) / 4) / 2            # 1.025
+    assert batch_hard_triplet(f, pids, 0.3).item() == pytest.approx(per_part, rel=1e-5)
+    # the concatenation (points (0,0), (1,4), (3,1), (7,2)): every positive pair is sqrt(17) apart, the nearest
+    # negatives are sqrt(10), sqrt(13), sqrt(10), sqrt(40) -> a different loss
+    s17 = math.sqrt(17)
+    concat = sum(max(0.0, 0.3 + s17 - math.sqrt(n)) for n in (10, 13, 10, 40)) / 4   # 0.8348
+    assert batch_hard_triplet(f.flatten(1), pids, 0.3).item() == pytest.approx(concat, rel=1e-5)
+    assert abs(per_part - concat) > 0.1
+    # the soft margin takes the same per-part path
+    soft = batch_hard_triplet(f, pids, soft_margin=True).item()
+    assert soft == pytest.approx((batch_hard_triplet(f[:, 0], pids, soft_margin=True)
+                                  + batch_hard_triplet(f[:, 1], pids, soft_margin=True)).item() / 2, rel=1e-6)
