@@ -115,6 +115,16 @@ def test_round_trip_and_hashes(dataset, tiny_synthped, tmp_path):
     assert got is None and "not a readable feature file" in why
 
 
+def test_a_listed_source_file_that_no_longer_exists_fails(monkeypatch):
+    """A module moved or deleted out from under _PIPELINE_SOURCES would silently drop out of the code hash (stale
+    features then look valid): model_source_files fails, naming the file."""
+    import vidreid.engine.feature_cache as fc
+    monkeypatch.setattr(fc, "_PIPELINE_SOURCES", fc._PIPELINE_SOURCES + ("data/moved_away.py",))
+    monkeypatch.setattr(fc, "_code_hashes", {})
+    with pytest.raises(RuntimeError, match="do not exist.*data/moved_away.py"):
+        fc.code_hash("tp")
+
+
 def test_extractor_builds_the_model_only_on_a_miss(dataset, tiny_synthped, tmp_path):
     from vidreid.engine.checkpoint import build_model_from_checkpoint
     ckpt = write_checkpoint(tmp_path / "ck.safetensors", tiny_synthped)
