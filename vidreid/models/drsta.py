@@ -52,7 +52,7 @@ def attend_parts(attention: torch.Tensor, fmaps: torch.Tensor) -> torch.Tensor:
     return torch.einsum("nkl,ncl->nkc", attention, fmaps)             # (N, K, C)
 
 
-DIVERSITY_NORMS = ("pairs", "sum")
+DIVERSITY_NORMS = ("sum", "pairs")
 
 
 def hellinger_diversity(attention: torch.Tensor, norm: str = "sum") -> torch.Tensor:
