@@ -94,7 +94,43 @@ def test_every_shipped_config_loads():
         load_config(path)
 
 
+@pytest.mark.parametrize("name,smoothing,soft", [
+    ("sta_mars", 0.0, False),                                     # Fu et al.: softmax CE + batch-hard triplet
+    ("nvan_mars", 0.0, True), ("ste_nvan_mars", 0.0, True),       # Liu et al.: plain CE + soft-margin triplet
+    ("nvan_synthped", 0.0, True), ("ste_nvan_synthped", 0.0, True),
+    ("tp_mars", 0.1, False), ("ta_mars", 0.1, False), ("rnn_mars", 0.1, False),  # Gao & Nevatia: eps = 0.1
+])
+def test_paper_configs_carry_their_papers_loss(name, smoothing, soft):
+    """The losses methods.md records: label smoothing and hard (margin 0.3) or soft triplet margin."""
+    import os
+    cfg = load_config(os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", f"{name}.yaml"))
+    assert cfg.loss.label_smoothing == smoothing and cfg.loss.triplet_soft_margin is soft
+    assert soft or cfg.loss.triplet_margin == 0.3
+
+
 def test_top_level_resume_is_an_alias_of_train_resume():
     assert load_config(None, ["resume=auto"]).train.resume == "auto"
     assert load_config(None, ["resume=runs/x/checkpoints/step_0000004.state.pt"]).train.resume.endswith(".state.pt")
     assert parse_overrides(["resume=auto"]) == {"train": {"resume": "auto"}}
+
+
+def test_configs_of_earlier_versions_keep_their_soft_margin(tmp_path, capsys):
+    """Before loss.triplet_soft_margin, triplet_margin <= 0 meant the soft margin: an old checkpoint's config and an
+    old YAML file are read so (the YAML with a note); a file that says which, or an override, is taken as written."""
+    from vidreid.config import Config, config_from_dict
+    old = Config().to_dict()
+    old["loss"] = {k: v for k, v in old["loss"].items() if k != "triplet_soft_margin"}
+    old["loss"]["triplet_margin"] = -1.0
+    cfg = config_from_dict(old)
+    assert cfg.loss.triplet_soft_margin is True and cfg.loss.triplet_margin == 0.0
+    assert load_config(None, [], base=old).loss.triplet_soft_margin is True
+    path = tmp_path / "old.yaml"
+    path.write_text("loss:\n  triplet_margin: 0\n")
+    capsys.readouterr()
+    assert load_config(str(path)).loss.triplet_soft_margin is True
+    assert "read as the soft-margin triplet" in capsys.readouterr().err
+    path.write_text("loss:\n  triplet_margin: 0\n  triplet_soft_margin: false\n")
+    assert load_config(str(path)).loss.triplet_soft_margin is False and capsys.readouterr().err == ""
+    assert load_config(None, ["loss.triplet_margin=0"]).loss.triplet_soft_margin is False
+    old["loss"]["triplet_margin"] = 0.3
+    assert config_from_dict(old).loss.triplet_soft_margin is False

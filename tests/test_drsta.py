@@ -34,6 +34,38 @@ def test_hellinger_hand_value_and_frame_average():
     assert hellinger_diversity(A).item() == pytest.approx(0.5, rel=1e-5)
 
 
+def test_hellinger_pairs_normalisation_by_hand():
+    """norm="pairs": R / (K^2 - K), in [0, 1] whatever K."""
+    same = one_hot_maps([2, 2], 8)[None]                          # 2 identical maps: Q Q^T - I = [[0, 1], [1, 0]]
+    assert hellinger_diversity(same).item() == pytest.approx(2.0, rel=1e-6)             # the paper's sum
+    assert hellinger_diversity(same, "pairs").item() == pytest.approx(1.0, rel=1e-6)    # 1 per pair
+    disjoint = one_hot_maps([0, 3, 5, 7], 8)[None]
+    assert hellinger_diversity(disjoint, "pairs").item() == pytest.approx(0.0, abs=1e-6)
+    # K = 6 uniform maps (near what softmax attention starts as): R = 30, normalised 1
+    uniform = torch.full((1, 6, 8), 1 / 8)
+    assert hellinger_diversity(uniform).item() == pytest.approx(30.0, rel=1e-5)
+    assert hellinger_diversity(uniform, "pairs").item() == pytest.approx(1.0, rel=1e-5)
+    # frame 0 of the hand case below: Bhattacharyya coefficient sqrt(1/2) -> squared 1/2 per ordered pair
+    half = torch.tensor([[[1.0, 0.0], [0.5, 0.5]]])
+    assert hellinger_diversity(half, "pairs").item() == pytest.approx(0.5, rel=1e-5)
+    # K = 1: nothing to diversify, 0 either way
+    assert hellinger_diversity(one_hot_maps([1], 4)[None], "pairs").item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_model_diversity_norm_option():
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, 3, 64, 32)
+    regs = {}
+    for norm in ("pairs", "sum"):
+        torch.manual_seed(0)
+        m = build_model("drsta", 5, backbone="resnet18", num_parts=3, attention_dim=8, diversity_norm=norm).train()
+        regs[norm] = m(x).regularizers["drsta_div"].item()
+    assert regs["sum"] == pytest.approx(6 * regs["pairs"], rel=1e-5)  # K = 3: K^2 - K = 6
+    assert build_model("drsta", 5, backbone="resnet18").diversity_norm == "sum"     # the default (models.md)
+    with pytest.raises(ConfigError, match="diversity_norm"):
+        build_model("drsta", 5, backbone="resnet18", diversity_norm="mean")
+
+
 def test_hellinger_gradient_finite_at_zero_attention():
     A = one_hot_maps([0, 0], 4)[None].requires_grad_(True)
     hellinger_diversity(A).backward()
@@ -77,7 +109,7 @@ def test_forward_shapes_train_and_eval(model, T):
     assert isinstance(out, ModelOutput)
     assert out.logits.shape == (2, 5) and out.features["feat"].shape == (2, 3 * 512)
     reg = out.regularizers["drsta_div"]
-    assert reg.dim() == 0 and 0.0 <= reg.item() <= 3 * 3 - 3 + 1e-4
+    assert reg.dim() == 0 and 0.0 <= reg.item() <= 3 * 3 - 3 + 1e-4  # the default: the paper's sum, <= K^2 - K
     model.eval()
     with torch.no_grad():
         f = model(x).embedding

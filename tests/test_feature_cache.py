@@ -1,4 +1,4 @@
-"""Feature files (vidreid/engine/feature_cache.py) and their reuse by `vidreid extract` / `vidreid eval`: written
+"""Feature files (vidreid/inference/feature_cache.py) and their reuse by `vidreid extract` / `vidreid eval`: written
 atomically with the model/config/data hashes; reused only when all three match (and the CLI says so); a changed
 checkpoint, setting or tracklet list is reported and recomputed, never silently reused."""
 import os
@@ -113,6 +113,16 @@ def test_round_trip_and_hashes(dataset, tiny_synthped, tmp_path):
         f.write(b"garbage")
     got, why = load_if_valid(path, key, query)
     assert got is None and "not a readable feature file" in why
+
+
+def test_a_listed_source_file_that_no_longer_exists_fails(monkeypatch):
+    """A module moved or deleted out from under _PIPELINE_SOURCES would silently drop out of the code hash (stale
+    features then look valid): model_source_files fails, naming the file."""
+    import vidreid.inference.feature_cache as fc
+    monkeypatch.setattr(fc, "_PIPELINE_SOURCES", fc._PIPELINE_SOURCES + ("data/moved_away.py",))
+    monkeypatch.setattr(fc, "_code_hashes", {})
+    with pytest.raises(RuntimeError, match="do not exist.*data/moved_away.py"):
+        fc.code_hash("tp")
 
 
 def test_extractor_builds_the_model_only_on_a_miss(dataset, tiny_synthped, tmp_path):

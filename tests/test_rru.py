@@ -117,7 +117,8 @@ def test_part_features_by_hand():
     S[0, 0, 0] = torch.tensor([[1.0, 3.0], [5.0, 7.0], [0.0, 0.0], [2.0, 2.0]])
     S[0, 1, 0] = torch.tensor([[1.0, 1.0], [1.0, 1.0], [4.0, 4.0], [0.0, 2.0]])
     # mean over T and W per row: [1.5, 3.5, 2.0, 1.5]; parts = rows {0, 1} and {2, 3}
-    assert m.part_features(S).tolist() == [[2.5, 1.75]]
+    assert m.part_features(S).tolist() == [[[2.5], [1.75]]]                # (B, P, C): per-part triplet
+    assert _model(num_parts=2, part_triplet="concat").part_features(S).tolist() == [[2.5, 1.75]]
 
 
 @pytest.mark.parametrize("T", [1, 3, 8])
@@ -128,7 +129,7 @@ def test_rru_stim_train_and_eval_shapes(T):
     assert isinstance(out, ModelOutput)
     assert out.logits.shape == (2, 5)
     assert out.features["feat"].shape == (2, 256)
-    assert out.features["parts"].shape == (2, 4 * 512)                  # 4 parts x resnet18's 512 channels
+    assert out.features["parts"].shape == (2, 4, 512)                   # 4 parts x resnet18's 512 channels
     m.eval()
     with torch.no_grad():
         f = m(x).embedding

@@ -139,3 +139,18 @@ def test_ta_really_attends_after_training():
     assert torch.allclose(w.sum(1), torch.ones(B), atol=1e-5)
     assert (w - 1 / T).abs().max() > 0.1                          # not uniform
     assert (w[:, [1, 3]].mean(1) < w[:, [0, 2]].mean(1)).all()    # blank frames weigh less
+
+
+def test_ta_default_is_the_papers_last_stride_2_and_its_parameter_count():
+    """TA's spatial conv spans the whole map, so its size follows last_stride. Default: the paper's stride 2
+    (ResNet-50, 256x128 -> 8x4 map), 41.57 M parameters with 625 classes; stride 1 would give a 16x8 kernel and a
+    67.1 M-weight conv alone."""
+    with torch.device("meta"):                                    # shapes only: no memory, no init time
+        m = build_model("ta", 625)
+        m1 = build_model("ta", 625, last_stride=1)
+    assert m.map_size == (8, 4) and m1.map_size == (16, 8)
+    backbone = sum(p.numel() for p in m.backbone.parameters())
+    assert backbone == 23_508_032                                 # torchvision's resnet50 without fc
+    spatial, temporal, classifier = 2048 * 256 * 8 * 4 + 256, 256 * 3 + 1, 2048 * 625 + 625
+    assert sum(p.numel() for p in m.parameters()) == backbone + spatial + temporal + classifier == 41_566_898
+    assert m1.spatial_conv.weight.numel() == 2048 * 256 * 16 * 8 == 67_108_864

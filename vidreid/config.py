@@ -57,7 +57,8 @@ class LossConfig:
     ce_weight: float = 1.0              # weight of cross-entropy on the logits
     label_smoothing: float = 0.1        # epsilon of label-smoothed cross-entropy
     triplet_weight: float = 1.0         # weight of batch-hard triplet on every feature the model returns
-    triplet_margin: float = 0.3         # hard margin; 0 or negative selects the soft margin log(1+exp(d_ap-d_an))
+    triplet_margin: float = 0.3         # m of the hard hinge max(0, m + d_ap - d_an), >= 0 (0: a hinge at 0)
+    triplet_soft_margin: bool = False   # true: soft margin log(1 + exp(d_ap - d_an)) instead (triplet_margin unused)
     triplet_distance: str = "euclidean" # distance inside the triplet loss: euclidean | cosine
     triplet_weights: dict = field(default_factory=dict)  # feature name -> multiplier of triplet_weight (missing: 1)
     reg_weights: dict = field(default_factory=dict)  # regulariser name -> weight (missing names weigh 1.0)
@@ -251,7 +252,7 @@ def load_config(path: str | None = None, overrides: list[str] | None = None, bas
     """Defaults, then `base` (e.g. a checkpoint's config), then the YAML file, then the overrides."""
     cfg = Config()
     if base:
-        _merge(cfg, base, "", "checkpoint config")
+        _merge(cfg, upgrade_soft_margin(base, "checkpoint config"), "", "checkpoint config")
     if path:
         try:
             with open(path) as f:
@@ -262,7 +263,7 @@ def load_config(path: str | None = None, overrides: list[str] | None = None, bas
             raise ConfigError(f"{path}: invalid YAML{_yaml_where(e)}") from None
         except (IsADirectoryError, NotADirectoryError, PermissionError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: cannot read the config file ({getattr(e, 'strerror', None) or e})") from None
-        _merge(cfg, raw, "", path)
+        _merge(cfg, upgrade_soft_margin(raw, path, warn=True), "", path)
     if overrides:
         _merge(cfg, parse_overrides(overrides), "", "command line")
     validate(cfg)
@@ -290,6 +291,7 @@ _RANGES = {
     "data.random_erasing": (lambda v: 0 <= v <= 1, "in [0, 1]"), "data.split": (lambda v: v >= 0, ">= 0"),
     "loss.ce_weight": (lambda v: v >= 0, ">= 0"), "loss.triplet_weight": (lambda v: v >= 0, ">= 0"),
     "loss.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "loss.triplet_margin": (lambda v: v >= 0, ">= 0 (the soft margin is loss.triplet_soft_margin: true)"),
     "optim.lr": (lambda v: v > 0 and math.isfinite(v), "a positive number"),
     "optim.weight_decay": (lambda v: v >= 0, ">= 0"), "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "optim.warmup_epochs": (lambda v: v >= 0, ">= 0"), "optim.warmup_factor": (lambda v: 0 < v <= 1, "in (0, 1]"),
@@ -321,7 +323,25 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
 
 
+def upgrade_soft_margin(d: dict, source: str, warn: bool = False) -> dict:
+    """Configs written before loss.triplet_soft_margin existed said "soft margin" with triplet_margin <= 0: read them
+    so (a checkpoint trained with the soft margin must resume with it), and say so for a YAML file a person edits.
+    A dict that sets triplet_soft_margin, or a margin > 0, is returned as it is."""
+    loss = d.get("loss") if isinstance(d, dict) else None
+    if not isinstance(loss, dict) or "triplet_soft_margin" in loss or not isinstance(loss.get("triplet_margin"),
+                                                                                   (int, float)):
+        return d
+    if loss["triplet_margin"] > 0:
+        return d
+    if warn:
+        import sys
+        print(f"vidreid: note: {source}: loss.triplet_margin {loss['triplet_margin']} without "
+              f"loss.triplet_soft_margin is read as the soft-margin triplet (its meaning in earlier versions); set "
+              f"loss.triplet_soft_margin: true (or false for a hard hinge at 0) to say which", file=sys.stderr)
+    return {**d, "loss": {**loss, "triplet_margin": 0.0, "triplet_soft_margin": True}}
+
+
 def config_from_dict(d: dict) -> Config:
     cfg = Config()
-    _merge(cfg, d, "", "checkpoint")
+    _merge(cfg, upgrade_soft_margin(d, "checkpoint"), "", "checkpoint")
     return cfg

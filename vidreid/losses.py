@@ -1,4 +1,5 @@
-"""Losses shared by every model: label-smoothed cross-entropy and batch-hard triplet (hard / soft margin)."""
+"""Losses shared by every model: label-smoothed cross-entropy and batch-hard triplet (hard / soft margin, one
+feature or per part)."""
 from __future__ import annotations
 
 import torch
@@ -11,31 +12,36 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: 
 
 
 def pairwise_distance(x: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
-    """(B, D) -> (B, B). Euclidean (not squared, as in Hermans et al.) or cosine distance."""
+    """(..., B, D) -> (..., B, B). Euclidean (not squared, as in Hermans et al.) or cosine distance."""
     if metric == "cosine":
-        x = F.normalize(x, dim=1)
-        return 1.0 - x @ x.t()
-    sq = (x * x).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.t())
+        x = F.normalize(x, dim=-1)
+        return 1.0 - x @ x.transpose(-1, -2)
+    sq = (x * x).sum(-1)                                             # (..., B)
+    d2 = sq[..., :, None] + sq[..., None, :] - 2.0 * (x @ x.transpose(-1, -2))
     return d2.clamp_min(1e-12).sqrt()
 
 
 def batch_hard_triplet(features: torch.Tensor, pids: torch.Tensor, margin: float = 0.3,
-                       metric: str = "euclidean") -> torch.Tensor:
+                       metric: str = "euclidean", soft_margin: bool = False) -> torch.Tensor:
     """Batch-hard triplet loss (Hermans et al., 2017): for each anchor, its farthest positive and nearest negative.
 
-    margin > 0: mean(max(0, margin + d_ap - d_an)); margin <= 0: soft margin mean(log(1 + exp(d_ap - d_an))).
+    Hard margin: mean(max(0, margin + d_ap - d_an)) (margin 0 is a hinge at 0: zero once d_an >= d_ap).
+    soft_margin=True: mean(log(1 + exp(d_ap - d_an))), Hermans et al.'s soft margin; `margin` is not used.
     Anchors with no positive or no negative in the batch are ignored.
+    features (B, P, D) are P part features (e.g. RRU+STIM's horizontal parts): each part mines its own hardest
+    positive and negative, and the P losses are averaged.
     """
-    dist = pairwise_distance(features, metric)                       # (B, B)
+    if features.dim() == 3:
+        features = features.transpose(0, 1)                          # (P, B, D)
+    dist = pairwise_distance(features, metric)                       # (B, B) or (P, B, B)
     same = pids[:, None] == pids[None, :]
     eye = torch.eye(len(pids), dtype=torch.bool, device=pids.device)
     pos_mask, neg_mask = same & ~eye, ~same
     valid = pos_mask.any(1) & neg_mask.any(1)
     if not valid.any():
         return features.sum() * 0.0
-    d_ap = dist.masked_fill(~pos_mask, float("-inf")).amax(1)[valid]
-    d_an = dist.masked_fill(~neg_mask, float("inf")).amin(1)[valid]
-    if margin > 0:
-        return F.relu(margin + d_ap - d_an).mean()
-    return F.softplus(d_ap - d_an).mean()
+    d_ap = dist.masked_fill(~pos_mask, float("-inf")).amax(-1)[..., valid]  # (V,) or (P, V)
+    d_an = dist.masked_fill(~neg_mask, float("inf")).amin(-1)[..., valid]
+    if soft_margin:
+        return F.softplus(d_ap - d_an).mean()
+    return F.relu(margin + d_ap - d_an).mean()

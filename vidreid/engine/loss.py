@@ -35,7 +35,8 @@ def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Mo
             w = l.triplet_weight * float(l.triplet_weights.get(name, 1.0))
             if w:
                 terms[f"tri_{name}"] = w * batch_hard_triplet(D.gather_with_grad(f.float()), all_pids,
-                                                              l.triplet_margin, l.triplet_distance)
+                                                              l.triplet_margin, l.triplet_distance,
+                                                              l.triplet_soft_margin)
     defaults = getattr(getattr(model, "module", model), "default_reg_weights", {})
     for name, value in out.regularizers.items():
         w = l.reg_weights.get(name, defaults.get(name, 1.0))

@@ -26,7 +26,8 @@ from .streaming import OnlineSoftmaxPool, RunningSum
 class ModelOutput:
     logits: torch.Tensor | list[torch.Tensor] | None               # (B, num_classes) for CE (list = several heads)
     embedding: torch.Tensor | None = None                            # (B, D) the test feature (eval and training)
-    features: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (B, D'); each gets the triplet loss
+    # name -> (B, D') or (B, P, D') (P parts, mined one by one); each entry gets the triplet loss
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
     regularizers: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> scalar, weighted by the config
     attention: dict[str, torch.Tensor] = field(default_factory=dict)     # explanation tensors (eval: when asked)
 

@@ -9,8 +9,8 @@ NVAN (methods.md, "NVAN and STE-NVAN"):
     fast CPU runs) it becomes (2, 2).
   * Feature pooling layer (FPL): (B, 2048, T, 16, 8) -> 3D average pool -> f (B, 2048) -> BN1d (bias frozen) -> f_bn
     -> Linear(2048 -> classes, no bias): the BNNeck ClassifierHead. Training returns logits = classifier(f_bn) and
-    features {"feat": f} (the soft-margin triplet is the config's `loss.triplet_margin: 0`); eval returns f_bn (the
-    config uses cosine distance). Any T >= 1.
+    features {"feat": f} (the soft-margin triplet is the config's `loss.triplet_soft_margin: true`); eval returns
+    f_bn (the config uses cosine distance). Any T >= 1.
 
 STE-NVAN = NVAN with
   (a) spatial reduction: StripeNonLocalBlock (16 horizontal stripes per frame, W(y) broadcast over each stripe);
@@ -172,14 +172,14 @@ class NonLocalVideoNet(MeanStream, VideoReIDModel):
         return self.head(mean)[1]                                      # (B, C)  BN1d of the FPL feature
 
 
-@register_model
+@register_model(forwards_to=NonLocalVideoNet, builder_sets=("stripe", "temporal_reduction", "name"))
 def nvan(num_classes: int, **kwargs) -> nn.Module:
     """NVAN: kwargs backbone, last_stride (1), pretrained, nonlocal_blocks=(2, 3) (None: (2, 3), or (2, 2) with
     resnet18 whose layer3 has 2 residual blocks)."""
     return NonLocalVideoNet(num_classes, stripe=False, temporal_reduction=False, name="nvan", **kwargs)
 
 
-@register_model
+@register_model(forwards_to=NonLocalVideoNet, builder_sets=("stripe", "name"))
 def ste_nvan(num_classes: int, **kwargs) -> nn.Module:
     """STE-NVAN: kwargs backbone, last_stride (1), pretrained, nonlocal_blocks=(2, 3) (as nvan), num_stripes=16,
     temporal_reduction=True (False keeps only the stripe reduction, for ablation)."""

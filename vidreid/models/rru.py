@@ -22,10 +22,14 @@ vidreid choices (documented deviations / decisions where the paper is silent):
   * Spatial branch width: `spatial_hidden` units between the whole-map conv and the 1x1 conv (default h*w, i.e. an
     MLP over the positions of the channel-mean map that does not shrink it).
   * Part features: the refined maps S averaged over T and W give (C, h); their rows are average-pooled into
-    `num_parts` (default 4) horizontal parts and returned CONCATENATED as one feature "parts" (B, num_parts * C).
-    One entry rather than one per part because the trainer gives every feature entry the full triplet weight: P
-    separate entries would weigh the part term P times the video term and change the balance with P. The
-    Euclidean distance of the concatenation is sqrt(sum of per-part squared distances), so every part contributes.
+    `num_parts` (default 4) horizontal parts (the authors' code uses every map row as a part: 8 rows of
+    Inception-v3's 8x8 map). `part_triplet="per_part"` (default, as the authors' code, Liu et al.'s
+    person-reid-lib) returns them as one feature "parts" (B, num_parts, C): the triplet loss mines each part's
+    hardest positive and negative on its own and averages the parts' losses (losses.batch_hard_triplet), so the
+    part term weighs as much as the video term whatever P. `part_triplet="concat"` (vidreid before this option,
+    the BENCHMARKS.md RRU+STIM rows) returns their concatenation (B, num_parts * C): one triplet mining on the
+    sqrt of the summed per-part squared distances, so a part is only pulled or pushed when the whole person is
+    the hardest pair.
   * The backbone runs on all frames of a training clip in one batched call; the recurrence itself is sequential in
     t (a loop over T-1 steps, which is the method).
   * Eval streams: `forward_stream` takes the clip as a tensor (cut into `eval_chunk` frames) or as an iterable of
@@ -122,7 +126,9 @@ class RRUSTIM(VideoReIDModel):
     def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
                  pretrained: str | None = None, input_size: tuple[int, int] = (256, 128), stim_dim: int = 256,
                  rru_hidden: int = 256, spatial_hidden: int | None = None, num_parts: int = 4,
-                 eval_chunk: int = 32, bnneck: bool = False):
+                 eval_chunk: int = 32, bnneck: bool = False, part_triplet: str = "per_part"):
+        if part_triplet not in ("per_part", "concat"):
+            raise ConfigError(f"rru_stim: part_triplet must be per_part or concat, got {part_triplet!r}")
         super().__init__(backbone, last_stride, pretrained)
         C = self.backbone.out_channels
         self.map_size = self.backbone.map_size(tuple(int(v) for v in input_size))
@@ -130,6 +136,7 @@ class RRUSTIM(VideoReIDModel):
             raise ConfigError(
                 f"rru_stim: num_parts must be in 1..{self.map_size[0]} (feature-map rows), got {num_parts}")
         self.num_parts = num_parts
+        self.part_triplet = part_triplet
         self.eval_chunk = eval_chunk
         self.rru = RRU(C, self.map_size, rru_hidden, spatial_hidden)
         self.stim = STIM(C, stim_dim)
@@ -137,10 +144,11 @@ class RRUSTIM(VideoReIDModel):
         self.head = ClassifierHead(stim_dim, num_classes, bnneck)
 
     def part_features(self, S: torch.Tensor) -> torch.Tensor:
-        """Refined maps (B, T, C, h, w) -> (B, num_parts * C): mean over T and W, rows pooled into parts."""
+        """Refined maps (B, T, C, h, w) -> (B, P, C) (per_part) or (B, P*C) part-major (concat): mean over T and
+        W, rows pooled into P = num_parts parts."""
         rows = S.mean((1, 4))                                            # (B, C, h)
-        parts = F.adaptive_avg_pool1d(rows, self.num_parts)              # (B, C, P)
-        return parts.transpose(1, 2).flatten(1)                          # (B, P*C) part-major
+        parts = F.adaptive_avg_pool1d(rows, self.num_parts).transpose(1, 2)  # (B, P, C)
+        return parts.flatten(1) if self.part_triplet == "concat" else parts
 
     def forward(self, x: torch.Tensor, return_attention: bool = False) -> ModelOutput:  # x: (B, T, 3, H, W)
         if not self.training:       # eval streams in chunks: memory bounded by eval_chunk frames, not by T
@@ -214,8 +222,8 @@ class RRUSTIM(VideoReIDModel):
         return self.head(video)[1]
 
 
-@register_model(takes_input_size=True)
+@register_model(takes_input_size=True, forwards_to=RRUSTIM)
 def rru_stim(num_classes: int, **kwargs) -> nn.Module:
     """RRU + STIM: kwargs backbone (resnet50), last_stride (1), pretrained, input_size=(256, 128), stim_dim=256,
-    rru_hidden=256, spatial_hidden=None (h*w), num_parts=4, eval_chunk=32, bnneck=False."""
+    rru_hidden=256, spatial_hidden=None (h*w), num_parts=4, eval_chunk=32, bnneck=False, part_triplet="per_part"."""
     return RRUSTIM(num_classes, **kwargs)

@@ -12,10 +12,15 @@ Deviations / decisions:
     (a ReLU there can zero every score of a clip, which collapses the softmax to uniform weights).
   * The spatial conv's kernel is the full map, so its size is fixed when the model is built: `input_size=(H, W)`
     (default 256x128) gives the map size through the backbone's stride (16 with last_stride=1, 32 with 2; each
-    stride-2 stage rounds up). A clip of another size raises a ConfigError naming the expected size. With
-    ResNet-50 and last stride 1 that kernel is 16x8 (2048*256*128 = 67M weights); the authors used a 7x4 kernel
-    (224x112 input, last stride 2).
-  * Default last_stride is 1, as for TP in vidreid, so TP/TA/RNN compare on the same backbone; the authors used 2.
+    stride-2 stage rounds up). A clip of another size raises a ConfigError naming the expected size.
+  * last_stride: TA defaults to 2, the authors' standard ResNet-50 (a 7x4 kernel at their 224x112 input, 8x4 at
+    256x128: 2048*256*32 = 16.8 M weights). Its spatial conv's kernel is the whole map, so its size follows the
+    stride: at last stride 1 the kernel is 16x8 and the conv alone has 67.1 M weights, 2.9x the whole ResNet-50,
+    which is not the model the paper describes. RNN (and TP, tp.py) keep last stride 1, vidreid's re-ID default
+    (Luo et al., 2019): their parameter counts do not depend on the stride (GAP of the map), TP is the default
+    model the demo, the speed benchmarks and the tests build, and TP and RNN then share the same per-frame GAP
+    features, so RNN - TP by default compares the temporal step alone. Compare the three on one backbone by
+    setting `model.last_stride` in the config, as every shipped config does (synthped: 1, mars: 2, the paper's).
   * `bnneck` as in TP (off by default = the paper).
 """
 from __future__ import annotations
@@ -38,7 +43,7 @@ def temporal_attention_weights(scores: torch.Tensor) -> torch.Tensor:
 
 
 class TemporalAttention(VideoReIDModel):
-    def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 1,
+    def __init__(self, num_classes: int, backbone: str = "resnet50", last_stride: int = 2,
                  pretrained: str | None = None, input_size: tuple[int, int] = (256, 128),
                  attention_dim: int = 256, bnneck: bool = False):
         super().__init__(backbone, last_stride, pretrained)
@@ -141,11 +146,11 @@ class RecurrentTemporal(VideoReIDModel):
         return self.head(state["outputs"].mean())[1]                   # (B, 512)
 
 
-@register_model(takes_input_size=True)
+@register_model(takes_input_size=True, forwards_to=TemporalAttention)
 def ta(num_classes: int, **kwargs) -> nn.Module:
     return TemporalAttention(num_classes, **kwargs)
 
 
-@register_model
+@register_model(forwards_to=RecurrentTemporal)
 def rnn(num_classes: int, **kwargs) -> nn.Module:
     return RecurrentTemporal(num_classes, **kwargs)

@@ -1,5 +1,9 @@
 """TP — temporal average pooling baseline (Gao & Nevatia, "Revisiting Temporal Modeling for
-Video-based Person ReID", BMVC 2018): per-frame GAP features averaged over time."""
+Video-based Person ReID", BMVC 2018): per-frame GAP features averaged over time.
+
+Default last_stride 1 (the re-ID habit of Luo et al., 2019; the paper used 2): TP's parameters do not depend on it,
+and TP is the default model the demo, the speed benchmarks and the tests build. TA defaults to 2 (temporal.py says
+why); every shipped config sets `model.last_stride` for all three baselines."""
 from __future__ import annotations
 
 import torch
@@ -36,6 +40,6 @@ class TemporalPooling(MeanStream, VideoReIDModel):
         return self.head(mean)[1]                          # (B, C)
 
 
-@register_model
+@register_model(forwards_to=TemporalPooling)
 def tp(num_classes: int, **kwargs) -> nn.Module:
     return TemporalPooling(num_classes, **kwargs)

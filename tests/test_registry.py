@@ -1,0 +1,62 @@
+"""The model registry checks options against the builder's signature: unknown keys are ConfigErrors naming them,
+a TypeError raised inside a constructor is not disguised as one."""
+import pytest
+import torch
+
+from vidreid.errors import ConfigError
+from vidreid.models import build_model
+from vidreid.models import registry
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """A copy of the registry the test may add to (restored afterwards)."""
+    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
+    return registry
+
+
+def test_unknown_option_names_it_and_the_accepted_ones():
+    with pytest.raises(ConfigError) as e:
+        build_model("tp", 3, backbone="resnet18", bnnek=True)
+    msg = str(e.value)
+    assert "'tp'" in msg and "bnnek" in msg
+    assert "takes: backbone, bnneck, last_stride, pretrained" in msg
+
+
+def test_options_the_builder_sets_itself_are_not_options():
+    with pytest.raises(ConfigError, match="does not take stripe"):
+        build_model("nvan", 3, backbone="resnet18", stripe=True)
+    # ste_nvan takes temporal_reduction (its ablation switch), nvan does not
+    with pytest.raises(ConfigError, match="does not take temporal_reduction"):
+        build_model("nvan", 3, backbone="resnet18", temporal_reduction=True)
+
+
+def test_type_error_inside_a_constructor_propagates(scratch_registry):
+    class Broken(torch.nn.Module):
+        def __init__(self, num_classes: int, depth: int = 2):
+            super().__init__()
+            len(depth)                                            # a bug: TypeError from inside the constructor
+
+    @scratch_registry.register_model(forwards_to=Broken)
+    def broken(num_classes: int, **kwargs):
+        return Broken(num_classes, **kwargs)
+
+    with pytest.raises(TypeError, match="has no len"):
+        build_model("broken", 3, depth=4)
+    with pytest.raises(ConfigError, match="does not take width.*takes: depth"):
+        build_model("broken", 3, width=4)
+
+
+def test_open_ended_builders_accept_any_option(scratch_registry):
+    @scratch_registry.register_model
+    def open_ended(num_classes: int, **kwargs):
+        return torch.nn.Linear(kwargs["anything"], num_classes)
+
+    @scratch_registry.register_model
+    def explicit(num_classes: int, width: int = 2):
+        return torch.nn.Linear(width, num_classes)
+
+    assert build_model("open_ended", 3, anything=5).in_features == 5
+    assert build_model("explicit", 3, width=4).in_features == 4
+    with pytest.raises(ConfigError, match="does not take depth.*takes: width"):
+        build_model("explicit", 3, depth=4)
