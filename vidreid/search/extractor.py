@@ -46,7 +46,7 @@ class FeatureExtractor:
                  normalize: bool = True):
         from ..data.sampling import check_mode
         from ..data.transforms import ClipTransform
-        from ..inference.extract import sampling_plan
+        from ..inference.extract import resolve_sampling, sampling_plan
         from ..inference.model import build_model_from_checkpoint
         from ..utils.system import resolve_device
         self.checkpoint = os.path.abspath(os.fspath(checkpoint))      # indexes record it for later searches
@@ -55,7 +55,7 @@ class FeatureExtractor:
         self.cfg = config_from_dict(self.meta["config"])
         d = self.cfg.data
         self.seq_len = int(seq_len or d.test_seq_len or d.seq_len)
-        check_mode(sampling or self.cfg.eval.sampling or d.test_sampling, train=False)
+        check_mode(resolve_sampling(self.cfg, sampling), train=False)
         if self.seq_len <= 0:
             raise ConfigError(f"test clip length must be positive, got {self.seq_len}")
         self.sampling, _ = sampling_plan(self.model, self.cfg, sampling)      # the policy extract_features uses
