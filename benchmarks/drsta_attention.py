@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     from vidreid.builders import prepare_dataset
     from vidreid.config import config_from_dict
-    from vidreid.engine.checkpoint import build_model_from_checkpoint, read_checkpoint
+    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.inference.model import build_model_from_checkpoint
     from vidreid.models.drsta import hellinger_diversity
     for path in args.checkpoints:
         cfg = config_from_dict(read_checkpoint(path)[1]["config"])

@@ -1,4 +1,4 @@
-"""Feature extraction (vidreid/engine/extract.py): `all` sampling streams the frames of every tracklet in bounded
+"""Feature extraction (vidreid/inference/extract.py): `all` sampling streams the frames of every tracklet in bounded
 batches and equals the one-shot forward on each whole tracklet at every chunk size (batches that cut tracklets
 anywhere); dense equals the mean of its clips; worker processes change nothing; models that cannot stream fall back
 to dense with a warning; unreadable tracklets get a NaN row (which finite_rows drops); memory does not grow with the
