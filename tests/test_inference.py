@@ -25,6 +25,7 @@ def test_one_model_hash_for_cache_index_and_export(tp_checkpoint, tmp_path):
     re-saving the weights with other metadata keeps it, other weights or another input size change it."""
     from vidreid.engine.checkpoint import save_checkpoint
     from vidreid.inference.feature_cache import feature_key
+    from vidreid.config import config_from_dict
     from vidreid.inference.identity import checkpoint_hash, model_hash
     from vidreid.search.extractor import FeatureExtractor
     path, model, cfg = tp_checkpoint
@@ -35,7 +36,6 @@ def test_one_model_hash_for_cache_index_and_export(tp_checkpoint, tmp_path):
     resaved = str(tmp_path / "epoch9.safetensors")
     save_checkpoint(resaved, model, {"model": "tp", "num_classes": 5, "config": cfg.to_dict(), "epoch": 9})
     assert checkpoint_hash(resaved) == h
-    from vidreid.config import config_from_dict
     cfg2 = config_from_dict(cfg.to_dict())
     cfg2.data.height = 128
     assert model_hash(model, cfg2) != h

@@ -12,11 +12,6 @@ def add_config_arguments(p: argparse.ArgumentParser, required: bool = True) -> N
                    help="dotted overrides, e.g. train.epochs=5 (anywhere after the command)")
 
 
-def load_cli_config(args):
-    from ..config import load_config
-    return load_config(args.config, args.overrides)
-
-
 def trained_on(meta: dict, cfg, dataset) -> bool:
     """Is `dataset` (at cfg.data.root) the one the checkpoint of `meta` was trained on? Only then do its features
     and pictures belong in the checkpoint's run folder."""
