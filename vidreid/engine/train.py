@@ -28,6 +28,7 @@ from ..builders import build_for_dataset, build_optimizer, build_scheduler, prep
 from ..config import Config
 from ..errors import VidReIDError
 from ..inference.evaluate import evaluate_model, format_results    # the one engine module that evaluates
+from ..models.base import to_channels_last
 from ..progress import progress_bar
 from ..utils.io import atomic_write_text, clean_stale_temp_files
 from ..utils.system import amp_dtype as amp_dtype_of, resolve_device
@@ -144,7 +145,8 @@ class Trainer:
             model = D.convert_sync_batchnorm(model, device.type)
         model = model.to(device)
         if cfg.train.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # the clips stay as loaded: the first convolution, its weight NHWC, lays its input out NHWC itself
+            model = to_channels_last(model)
         self.core = self.model = model                   # core: the model itself; model: what the steps call
         if self.world > 1:
             self.model = nn.parallel.DistributedDataParallel(

@@ -12,7 +12,8 @@ Two paths, both under torch.inference_mode(), frames decoded in `data.workers` D
     to dense clips, with a warning.
 
 Precision: `amp` (off | bf16 | fp16; default train.amp on CUDA, off on CPU) runs the model under autocast;
-`channels_last` (default train.channels_last) converts the model (in place) and the inputs to NHWC.
+`channels_last` (default train.channels_last) converts the model (in place: models.base.to_channels_last) and the
+inputs to NHWC.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from torch import nn
 from ..config import Config
 from ..data.decode import DataWarning, UnreadableTrackletWarning
 from ..data.types import Tracklet
+from ..models.base import to_channels_last
 from ..utils.system import amp_dtype
 
 
@@ -129,7 +131,7 @@ def _extract(model: nn.Module, tracklets: list[Tracklet], cfg: Config, sampling:
     if channels_last is None:
         channels_last = cfg.train.channels_last
     if channels_last:
-        net.to(memory_format=torch.channels_last)
+        to_channels_last(net)                       # 2-D convolutions NHWC, 3-D ones NDHWC (models/base.py)
         memory_format = torch.channels_last
     else:
         memory_format = torch.contiguous_format

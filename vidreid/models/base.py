@@ -83,3 +83,30 @@ class SoftmaxStream:
 
     def stream_finish(self, state: OnlineSoftmaxPool) -> torch.Tensor:
         return self.stream_head(state.result())                        # (B, D)
+
+
+# ------------------------------------------------------------------------------------------ memory format
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Channels-last memory format for every convolution, in place (before the optimizer is built) -> `model`.
+
+    4-D weights and buffers (Conv2d: every backbone) become NHWC (`torch.channels_last`); 5-D ones (Conv3d: NVAN's
+    and STE-NVAN's non-local blocks, RRU+STIM's STIM) become NDHWC (`torch.channels_last_3d`), the layout their
+    inputs already have: NHWC frame maps (B*T, C, h, w) seen as (B, C, T, h, w) by unflatten + transpose are NDHWC
+    without a copy. `model.to(memory_format=torch.channels_last)` cannot do this: it raises on the 5-D weights.
+    Values are unchanged; only strides differ (tests/test_channels_last.py)."""
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        if t.dim() == 4:
+            return t.contiguous(memory_format=torch.channels_last)
+        if t.dim() == 5:
+            return t.contiguous(memory_format=torch.channels_last_3d)
+        return t
+    return model._apply(convert)        # what Module.to uses: parameters (and their grads) and buffers
+
+
+def frames_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """Clips (B, T, 3, H, W) or frames (N, 3, H, W) with every frame NHWC in memory, so that the backbone's
+    `x.flatten(0, 1)` is a view that the first convolution reads without a layout change. Only an input-side
+    saving: a convolution whose weight is channels-last turns a contiguous input NHWC itself."""
+    if x.dim() == 5:
+        return x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x.shape[:2])
+    return x.contiguous(memory_format=torch.channels_last)
