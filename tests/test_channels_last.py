@@ -81,20 +81,22 @@ def test_channels_last_outputs_and_gradients_equal_contiguous(model, backbone):
         torch.testing.assert_close(b.attention[name], a.attention[name], rtol=1e-4, atol=1e-5)
     # the backward kernels: every gradient, with the batch norms on running statistics (in training mode a batch
     # norm over 8 frames of 2x1 maps makes fp32 itself differ from fp64 by up to 0.3 % (NVAN), whatever the layout;
-    # training mode is run by the trainer test below)
+    # training mode is run by the trainer test below). Reference: the contiguous model in fp64, as torch 2.13's
+    # contiguous fp32 CPU kernels are the less exact ones (NVAN-ResNet-50: conv weight gradients 2.7e-2 off fp64,
+    # channels-last's 1e-6); STA computes its attention in fp32 whatever the input (AMP safety): fp32 reference
+    exact = ref.double() if model != "sta" else ref
     grads = []
-    for net in (ref, nhwc):
-        out = net(x)
+    for net, inp in ((exact, x.to(next(exact.parameters()).dtype)), (nhwc, x)):
+        out = net(inp)
         logits = out.logits if isinstance(out.logits, list) else [out.logits]
         (sum(lg.square().mean() for lg in logits if lg is not None) + out.embedding.square().mean()).backward()
         grads.append({k: p.grad for k, p in net.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys() and grads[0]
-    # equal up to the rounding of sums taken in another order, relative to the tensor's scale (a layout bug, such as
-    # a view that mixes channels and pixels, is off by the whole scale). 2e-3: the contiguous reference is the less
-    # exact one here, 1.1e-3 off fp64 on NVAN-ResNet-50's layer1.2.conv2 where channels-last is 5e-7 off
+    # equal up to float32 rounding, relative to the tensor's scale (a layout bug, such as a view that mixes channels
+    # and pixels, is off by the whole scale)
     for k, g in grads[0].items():
-        err, scale = (grads[1][k] - g).abs().max().item(), g.abs().max().item()
-        assert err <= 2e-3 * scale + 1e-6, (k, err, scale)
+        err, scale = (grads[1][k].to(g.dtype) - g).abs().max().item(), g.abs().max().item()
+        assert err <= 1e-4 * scale + 1e-6, (k, err, scale)
 
 
 @pytest.mark.parametrize("model,backbone", CASES)
