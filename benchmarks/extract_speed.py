@@ -22,13 +22,14 @@ Every run's features are checked against a reference: the model's one-shot forwa
 
     python benchmarks/extract_speed.py [--archs resnet50 resnet18] [--batch 32] [--frames 128] [--workers 0 1 2]
                                        [--samplings all dense] [--device cpu|cuda] [--amp bf16] [--channels-last]
-                                       [--memory 32 128 920]
+                                       [--memory 32 128 920] [--smoke]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -47,6 +48,7 @@ from vidreid.data.transforms import ClipTransform  # noqa: E402
 from vidreid.inference.extract import extract_features  # noqa: E402
 from vidreid.utils.system import AMP_NAMES, amp_dtype  # noqa: E402
 from vidreid.models import build_model  # noqa: E402
+from vidreid.models.base import frames_channels_last, to_channels_last  # noqa: E402
 
 TOLERANCE = 1e-4
 SIZE = (256, 128)
@@ -76,7 +78,7 @@ def model_fps(model, batch: int, seq_len: int, device, amp, channels_last: bool,
     """Frames/s of model(x) on a (batch/seq_len, seq_len, 3, H, W) batch in memory (after one warm-up)."""
     x = torch.randn(batch // seq_len, seq_len, 3, *SIZE, device=device)
     if channels_last:
-        x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x.shape[:2])
+        x = frames_channels_last(x)
     dtype = amp_dtype(amp)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         model(x)
@@ -111,7 +113,7 @@ def reference(model, tracklets, sampling: str, seq_len: int, device) -> np.ndarr
         for t in tracklets:
             clips = sample_clip(len(t.frames), seq_len, sampling, False)           # (num_clips, T) or (1, L)
             x = torch.stack([transform(read_clip(t.frames, c, SIZE)) for c in clips]).to(device)
-            out.append(model(x).float().mean(0).cpu().numpy())
+            out.append(model(x).embedding.float().mean(0).cpu().numpy())
     return np.stack(out)
 
 
@@ -131,7 +133,7 @@ def memory_rows(model, tracklet, lengths, batch: int, one_shot_max: int, device,
         if length <= one_shot_max:
             x = transform(read_clip(long.frames, np.arange(length), SIZE))[None].to(device)   # (1, L, 3, H, W)
             with torch.inference_mode(), ActivationMemoryTracker() as tracker:
-                expected = model(x).float().cpu().numpy()
+                expected = model(x).embedding.float().cpu().numpy()
             one_shot = f"{tracker.peak / 2 ** 20:.0f} MiB (+ {x.numel() * 4 / 2 ** 20:.0f} MiB input)"
             diff = f"{float(np.abs(feats - expected).max()):.0e}"
             if not float(diff) <= TOLERANCE:
@@ -162,12 +164,20 @@ def main():
     parser.add_argument("--memory", type=int, nargs="*", default=[], metavar="L",
                         help="also measure peak memory for tracklets of these lengths (first arch), e.g. 32 128 920")
     parser.add_argument("--one-shot-max", type=int, default=128, help="longest one-shot forward in --memory")
+    parser.add_argument("--smoke", action="store_true", help="seconds: 32x16 frames in a temporary SynthPed, ResNet-18, "
+                        "8 frames, 0 and 1 workers, --memory 8 12, 1 thread (checks everything, measures nothing)")
     args = parser.parse_args()
+    if args.smoke:
+        global SIZE
+        SIZE = (32, 16)
+        smoke_dir = tempfile.TemporaryDirectory(prefix="extract_speed_smoke_")
+        args.archs, args.frames, args.workers, args.check, args.batch, args.threads = ["resnet18"], 8, [0, 1], 2, 8, 1
+        args.root, args.memory, args.one_shot_max = os.path.join(smoke_dir.name, "synthped"), [8, 12], 12
 
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
     device = torch.device(args.device)
-    root = ensure_synthped(args.root, progress=False, ids=24, cams=3, height=SIZE[0], width=SIZE[1],
-                           median_len=32, max_len=120, seed=0)
+    root = ensure_synthped(args.root, progress=False, ids=4 if args.smoke else 24, cams=3, height=SIZE[0],
+                           width=SIZE[1], median_len=8 if args.smoke else 32, max_len=16 if args.smoke else 120, seed=0)
     dataset = load_dataset("synthped", root)
     tracklets = pick_tracklets(dataset.gallery, args.frames)
     for t in tracklets:                                                # warm the page cache
@@ -185,7 +195,7 @@ def main():
         torch.manual_seed(0)
         model = build_model(args.model, 10, backbone=arch, input_size=SIZE).to(device).eval()
         if args.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = to_channels_last(model)
         for sampling in args.samplings:
             cfg = make_config(args.batch, args.seq_len, 0, args.device)
             d_fps = data_fps(tracklets, cfg, sampling, args.batch)
