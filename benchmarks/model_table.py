@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/model_table.py                          # print the tables (markdown)
     .venv/bin/python benchmarks/model_table.py --update docs/models.md  # rewrite the block between the markers
+    .venv/bin/python benchmarks/model_table.py --smoke                  # two rows, seconds (tests/test_benchmarks_smoke)
 
 Counts come from vidreid.models.flops.count_model (FlopCounterMode, FLOPs = 2 x MACs, eval forward of one clip,
 625 classes = MARS training ids), on the meta device: shapes only, so the whole table takes seconds on a CPU.
@@ -38,7 +39,7 @@ def _fmt(v: float, digits: int = 2) -> str:
     return f"{v:.{digits}f}"
 
 
-def paper_table() -> tuple[str, dict]:
+def paper_table(settings=PAPER_SETTINGS) -> tuple[str, dict]:
     from vidreid.models import list_models
     from vidreid.models.flops import count_model
 
@@ -47,7 +48,7 @@ def paper_table() -> tuple[str, dict]:
             "| GMACs conv+linear / attention | paper compute | paper MARS mAP / R1 | setting |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows, results = [head], {}
-    for label, name, frames, size, kw, paper_compute, paper_mars, note in PAPER_SETTINGS:
+    for label, name, frames, size, kw, paper_compute, paper_mars, note in settings:
         backbone = f"ResNet-50, last stride {kw['last_stride']}"
         if name not in registered:
             rows.append(f"| {label} | {frames} | {size[0]}x{size[1]} | {backbone} | — | — | — | — | — "
@@ -103,7 +104,11 @@ def render() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--update", metavar="MARKDOWN", help="replace the generated block of this file")
+    parser.add_argument("--smoke", action="store_true", help="seconds: count TP and NVAN only, print, write nothing")
     args = parser.parse_args()
+    if args.smoke:
+        print(paper_table([s for s in PAPER_SETTINGS if s[0] in ("tp", "nvan")])[0])
+        return 0
     block = render()
     if not args.update:
         print(block)

@@ -1,0 +1,26 @@
+"""Every benchmarks/ script runs its `--smoke` mode (seconds, tiny sizes, vidreid's code path) and exits 0, so that
+an interface change cannot break a benchmark silently. Private helper modules (`_*.py`) are not scripts.
+(tests/test_layout.py also checks the `from vidreid... import` names of every script, including code paths the smoke
+modes do not reach.)"""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "benchmarks", "*.py"))
+                 if not os.path.basename(p).startswith("_"))
+
+
+def test_scripts_are_found():
+    assert "extract_speed.py" in SCRIPTS and not any(s.startswith("_") for s in SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_smoke_mode_exits_0(script, tmp_path):
+    env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    run = subprocess.run([sys.executable, os.path.join("benchmarks", script), "--smoke"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"{script} --smoke exited {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
