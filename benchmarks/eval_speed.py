@@ -11,7 +11,7 @@ the rare exact ties), because torchreid's unstable quicksort orders ties arbitra
 Both sides run in this process, alternately, `--repeat` times; the minimum is reported (timings are noisy on a
 shared machine). Exits 1 on any mismatch. Prints markdown rows for BENCHMARKS.md.
 
-    python benchmarks/eval_speed.py [--repeat 3] [--mars-info DIR] [--seed 0]
+    python benchmarks/eval_speed.py [--repeat 3] [--mars-info DIR] [--seed 0] [--smoke]
 """
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def load_mars_test(info_dir):
         sys.exit(f"error: cannot read MARS info files in {info_dir} (tracks_test_info.mat, query_IDX.mat): {err}")
     # columns: first frame, last frame, pid, camera (1-based); query_IDX is 1-based (and uint16)
     return table[:, 2].astype(np.int64), table[:, 3].astype(np.int64) - 1, query.ravel().astype(np.int64) - 1
+
+
+def smoke_problem(seed, n=400, num_query=60):
+    """A tiny MARS-like test set: pids (-1 and 0 = junk/distractors, as in MARS), 6 cameras, queries among the
+    real identities."""
+    rng = np.random.default_rng(seed)
+    pids, cams = rng.integers(-1, 40, n), rng.integers(0, 6, n)
+    return pids, cams, np.flatnonzero(pids > 0)[:num_query]
 
 
 def synthetic_features(pids, seed, dim=128, signal=0.8):
@@ -98,9 +106,15 @@ def main():
     parser.add_argument("--mars-info", default=os.environ.get("VIDREID_MARS_INFO", "/work/shared/data/mars-info"),
                         help="folder with MARS's tracks_test_info.mat and query_IDX.mat")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: 60 queries of 400 synthetic tracklets (no MARS files), one run each")
     args = parser.parse_args()
 
-    pids, cams, query = load_mars_test(args.mars_info)
+    if args.smoke:
+        pids, cams, query = smoke_problem(args.seed)
+        args.repeat = 1
+    else:
+        pids, cams, query = load_mars_test(args.mars_info)
     features = synthetic_features(pids, args.seed)
     q_pids, q_cams = pids[query], cams[query]
     gao_gallery = np.ones(len(pids), dtype=bool)

@@ -9,7 +9,7 @@ loads them, imports one implementation and calls it, so each peak RSS (VmHWM) is
 it held just before the call (inputs loaded, implementation imported). Runs alternate, `--repeat` times each; the
 minimum time is reported. Exits 1 if the two results differ by more than 1e-4 anywhere.
 
-    python benchmarks/rerank_speed.py [--repeat 2] [--num-query 1980] [--num-gallery 9330] [--skip-torchreid]
+    python benchmarks/rerank_speed.py [--repeat 2] [--num-query 1980] [--num-gallery 9330] [--skip-torchreid] [--smoke]
 """
 from __future__ import annotations
 
@@ -84,12 +84,15 @@ def main():
     parser.add_argument("--mars-info", default=os.environ.get("VIDREID_MARS_INFO", "/work/shared/data/mars-info"),
                         help="MARS info folder: its pids/cameras are used at the default sizes, if present")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true", help="seconds: Q=40, G=200, one run each (checks agreement)")
     parser.add_argument("--child", choices=["ours", "torchreid"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.data, args.out)
+    if args.smoke:
+        args.num_query, args.num_gallery, args.repeat = 40, 200, 1
 
     sys.path.insert(0, os.path.dirname(HERE))
     sys.path.insert(0, HERE)
