@@ -15,7 +15,7 @@
    model forward alone, and end to end (decode + transform + forward).
 
     python benchmarks/search_latency.py [--sizes 10000 1000000] [--dim 1024] [--probes 100] [--kinds flat ivf ivfpq]
-                                        [--skip-embed] [--skip-search]
+                                        [--skip-embed] [--skip-search] [--smoke]
 Prints markdown rows for BENCHMARKS.md ("Search latency").
 """
 from __future__ import annotations
@@ -130,24 +130,25 @@ def embed_benchmark(args) -> list[str]:
     from vidreid.engine.checkpoint import save_checkpoint
     from vidreid.models import build_model
     from vidreid.search import FeatureExtractor
-    rows = []
+    rows, (H, W) = [], args.frame_size
     tmp = tempfile.mkdtemp(prefix="vidreid-bench-")
     probe = os.path.join(tmp, "probe")
     os.makedirs(probe)
     rng = np.random.default_rng(0)
     for i in range(32):
-        img = np.kron(rng.integers(0, 255, (16, 8, 3)), np.ones((16, 16, 1))).astype(np.uint8)  # 256x128
+        img = np.kron(rng.integers(0, 255, (16, 8, 3)), np.ones((H // 16, W // 8, 1))).astype(np.uint8)  # (H, W, 3)
         with open(os.path.join(probe, f"{i:04d}.jpg"), "wb") as f:
             f.write(simplejpeg.encode_jpeg(img, quality=90))
     for backbone in args.backbones:
         cfg = Config()
         cfg.model.name, cfg.model.backbone = "tp", backbone
+        cfg.data.height, cfg.data.width = H, W
         ck = os.path.join(tmp, f"tp_{backbone}.safetensors")
         save_checkpoint(ck, build_model("tp", 625, backbone=backbone), {"model": "tp", "num_classes": 625,
                                                                           "config": cfg.to_dict()})
         fx = FeatureExtractor(ck)
         fx(probe)                                            # warm-up (allocations, oneDNN kernels)
-        clips = torch.randn(8, 4, 3, 256, 128)
+        clips = torch.randn(8, 4, 3, H, W)
         fwd, e2e = [], []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
@@ -157,7 +158,7 @@ def embed_benchmark(args) -> list[str]:
             t0 = time.perf_counter()
             fx(probe)
             e2e.append(time.perf_counter() - t0)
-        line = (f"| tp / {backbone} | 32 frames 256x128 (dense, 8 clips of T=4) | {1e3 * min(fwd):.0f} ms | "
+        line = (f"| tp / {backbone} | 32 frames {H}x{W} (dense, 8 clips of T=4) | {1e3 * min(fwd):.0f} ms | "
                 f"{1e3 * min(e2e):.0f} ms | {torch.get_num_threads()} |")
         print(line, flush=True)
         rows.append(line)
@@ -178,7 +179,13 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip-embed", action="store_true")
     p.add_argument("--skip-search", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="seconds: 2,000 x 64-d, flat/ivf/ivfpq with 16 lists, 10 "
+                   "probes; resnet18 embedding of a 64x32 probe once")
     args = p.parse_args()
+    args.frame_size = (64, 32) if args.smoke else (256, 128)             # of the probe's frames and the model input
+    if args.smoke:
+        args.sizes, args.dim, args.probes, args.batch, args.nlist, args.nprobe = [2000], 64, 10, 5, 16, [4]
+        args.backbones, args.repeat = ["resnet18"], 1
     import faiss
     import torch
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__} "
