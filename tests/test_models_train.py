@@ -88,14 +88,15 @@ def test_ta_weights_on_real_tracklets_are_not_uniform_after_training(tiny_synthp
         "train.iters_per_epoch": 6, "train.eval_every": 0}))
     res = train(cfg, progress=False)
     model, dataset = res["model"].eval(), res["dataset"]
+    device = next(model.parameters()).device                        # where train.device=auto put it (CUDA if any)
     T = 4
     weights = []
     with torch.no_grad():
         for clips, _ in build_test_loader(dataset.query, cfg.data, sampling="rrs", seq_len=T):  # (N, T, 3, H, W)
-            out = model(clips, return_attention=True)
+            out = model(clips.to(device), return_attention=True)
             _, attention = out.embedding, out.attention
             weights.append(attention["temporal"])
-    w = torch.cat(weights)                                          # (Q, T)
+    w = torch.cat(weights).cpu()                                    # (Q, T)
     assert w.shape == (len(dataset.query), T)
     assert torch.allclose(w.sum(1), torch.ones(len(w)), atol=1e-5)
     # measured: mean |w - 1/T| 0.026 after 6 steps (0.005 at initialisation), spread over tracklets 0.008

@@ -22,8 +22,10 @@ DEMO = os.path.join(REPO, "configs", "demo.yaml")
 
 
 def _overrides(root, out, threads, workers):
+    # train.device=cpu: what is tested is the CPU thread count's effect (on a GPU the run would not use it)
     return tiny_train_overrides(root, out, **{"data.height": 64, "data.width": 32, "train.threads": threads,
-                                              "data.workers": workers, "train.epochs": 1, "train.iters_per_epoch": 2})
+                                              "data.workers": workers, "train.epochs": 1, "train.iters_per_epoch": 2,
+                                              "train.device": "cpu"})
 
 
 def _run_result(out):

@@ -42,10 +42,12 @@ def test_short_real_training_run(tiny_synthped, tiny_overrides, tmp_path):
 
 
 def test_seed_makes_runs_repeatable_bit_for_bit(tiny_synthped, tiny_overrides, tmp_path):
+    """On the CPU (train.device=cpu: CUDA's convolution backward and index_add are not bit-deterministic)."""
     losses = []
     for run in ("a", "b"):
         cfg = load_config(DEMO, tiny_overrides(tiny_synthped, str(tmp_path / run), **{
-            "train.epochs": 2, "train.iters_per_epoch": 10, "train.eval_every": 0, "data.random_erasing": 0.5}))
+            "train.epochs": 2, "train.iters_per_epoch": 10, "train.eval_every": 0, "data.random_erasing": 0.5,
+            "train.device": "cpu"}))
         cfg.train.epochs = 2
         losses.append(train(cfg, progress=False)["step_losses"])
     assert len(losses[0]) == 20 and losses[0] == losses[1]  # exact equality, not approx
@@ -63,8 +65,9 @@ def _weights(run_dir):
 
 
 def test_resume_after_sigkill_matches_uninterrupted(tiny_synthped, tiny_overrides, tmp_path):
+    # bit-for-bit equality of the weights: on the CPU (CUDA kernels are not bit-deterministic)
     common = {"train.epochs": 2, "train.iters_per_epoch": 5, "train.checkpoint_every": 2, "train.eval_every": 0,
-              "train.keep_last": 10}
+              "train.keep_last": 10, "train.device": "cpu"}
     ref_dir, cut_dir = str(tmp_path / "ref"), str(tmp_path / "cut")
     ref = _cli(tiny_overrides(tiny_synthped, ref_dir, **common))
     assert ref.wait(timeout=300) == 0, ref.stdout.read()
@@ -138,8 +141,10 @@ def test_bf16_channels_last_and_tensorboard(tiny_synthped, tiny_overrides, tmp_p
 def test_two_process_ddp_matches_one_process_with_same_global_batch(tiny_synthped, tiny_overrides, tmp_path):
     """torchrun with 2 gloo processes, batch 8 split 4 + 4 by identity, SyncBN + gathered triplet: the loss curve
     equals the single-process one on the same global batch up to float round-off."""
+    # the small warm-up lr keeps round-off from growing over the 4 steps; CPU: two processes on gloo (a one-GPU
+    # machine cannot hold two NCCL ranks)
     common = {"train.epochs": 1, "train.iters_per_epoch": 4, "train.eval_every": 0, "train.sync_bn": "true",
-              "optim.warmup_epochs": 1}   # the small warm-up lr keeps round-off from growing over the 4 steps
+              "optim.warmup_epochs": 1, "train.device": "cpu"}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
     cmd2 = [*torchrun, "-m", "vidreid", "train", "--no-progress", "--config", DEMO,
@@ -435,3 +440,20 @@ def test_demo_config_ships_inside_the_package():
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
         package_data = tomllib.load(f)["tool"]["setuptools"]["package-data"]["vidreid"]
     assert "configs/*.yaml" in package_data
+
+
+@pytest.mark.parametrize("device_type, cuda_present, backend", [
+    ("cpu", True, "gloo"), ("cuda", True, "nccl"), (None, True, "nccl"), (None, False, "gloo")])
+def test_process_group_backend_follows_the_training_device(monkeypatch, device_type, cuda_present, backend):
+    """Simulated torchrun on a GPU machine: train.device=cpu gets gloo (NCCL cannot reduce CPU tensors)."""
+    import torch.distributed as dist
+    from vidreid.engine import distributed as D
+    chosen, devices = [], []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_present)
+    monkeypatch.setattr(torch.cuda, "set_device", devices.append)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", chosen.append)
+    assert D.init_from_env(device_type) == (0, 1, 0)                   # the group was not really created
+    assert chosen == [backend] and devices == ([1] if backend == "nccl" else [])

@@ -12,11 +12,15 @@ import torch.distributed as dist
 from torch import nn
 
 
-def init_from_env() -> tuple[int, int, int]:
-    """-> (rank, world_size, local_rank); initialises the default process group when launched by torchrun."""
+def init_from_env(device_type: str | None = None) -> tuple[int, int, int]:
+    """-> (rank, world_size, local_rank); initialises the default process group when launched by torchrun: NCCL
+    for a CUDA run, gloo for a CPU one (`device_type`, default: CUDA when present) -- `train.device=cpu` on a GPU
+    machine must not get NCCL, which cannot reduce CPU tensors."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if device_type is None:
+            device_type = "cuda" if torch.cuda.is_available() else "cpu"
+        backend = "nccl" if device_type == "cuda" else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend)

@@ -81,7 +81,7 @@ class Trainer:
 
     def __init__(self, cfg: Config, progress: bool = True):
         self.cfg = cfg
-        self.rank, self.world, self.local_rank = D.init_from_env()
+        self.rank, self.world, self.local_rank = D.init_from_env(resolve_device(cfg.train.device).type)
         self.main = self.rank == 0
         self.progress = progress and self.main
         self.run_dir = cfg.train.output_dir
@@ -370,7 +370,7 @@ def train(cfg: Config, progress: bool = True, force: bool = False) -> dict:
     train.output_dir must not hold a previous run unless train.resume is set (continue it) or `force` (replace it);
     one process at a time writes a run folder (a lock names the other process's id). Ctrl-C raises
     TrainingInterrupted naming the last checkpoint."""
-    rank, world, _ = D.init_from_env()
+    rank, world, _ = D.init_from_env(resolve_device(cfg.train.device).type)
     lock = claim_run_folder(cfg, force, rank, world)
     threads = torch.get_num_threads()
     trainer = None
