@@ -16,6 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def clips(cfg, dataset, n: int, frames: int) -> torch.Tensor:
@@ -32,10 +33,16 @@ def clips(cfg, dataset, n: int, frames: int) -> torch.Tensor:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("checkpoints", nargs="*")
     p.add_argument("--tracklets", type=int, default=32)
     p.add_argument("--frames", type=int, default=4)
+    p.add_argument("--smoke", action="store_true", help="seconds: an untrained DRSTA on a tiny SynthPed, 4 tracklets")
     args = p.parse_args(argv)
+    if args.smoke:
+        from _smoke import smoke_dir, untrained_checkpoint
+        args.checkpoints, args.tracklets = [untrained_checkpoint(smoke_dir("drsta_attention"), "drsta")], 4
+    if not args.checkpoints:
+        p.error("give at least one checkpoint (or --smoke)")
     torch.set_num_threads(1)
     from vidreid.builders import prepare_dataset
     from vidreid.config import config_from_dict

@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def majority_ids(entry: dict, gt: np.ndarray) -> tuple[int, float]:
@@ -88,7 +89,7 @@ def add(tot: dict, m) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", required=True, help="re-ID checkpoint for the cross-camera part")
+    ap.add_argument("--checkpoint", help="re-ID checkpoint for the cross-camera part (required)")
     ap.add_argument("--work", default="runs/scene_bench", help="scenes and tracklets go here")
     ap.add_argument("--detectors", nargs="+", default=["oracle", "oracle+join", "hog"],
                     choices=["oracle", "oracle+join", "hog", "hog+join"])
@@ -101,7 +102,16 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--join-distance", type=float, nargs="+", default=[0.25],
                     help="+join modes: JoinConfig.max_distance values to run (one row each)")
+    ap.add_argument("--smoke", action="store_true", help="seconds: 2 cameras, 3 ids, 30 frames of 144x256, oracle "
+                    "detections with and without joining, an untrained TP checkpoint, in a temporary folder")
     args = ap.parse_args()
+    if args.smoke:
+        from _smoke import smoke_dir, untrained_checkpoint
+        args.work = smoke_dir("scene_tracking")
+        args.checkpoint = untrained_checkpoint(args.work, "tp")
+        args.cams, args.ids, args.frames, args.size, args.detectors = 2, 3, 30, "144x256", ["oracle", "oracle+join"]
+    elif not args.checkpoint:
+        ap.error("--checkpoint is required (or --smoke)")
     import torch
     torch.set_num_threads(1)
     from vidreid.data.synthped import parse_size
