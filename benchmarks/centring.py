@@ -108,7 +108,12 @@ def main() -> int:
     p.add_argument("--ids", type=int, default=120)
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--report", action="store_true", help="only print the tables from saved features")
+    p.add_argument("--smoke", action="store_true", help="seconds: TP, 12 ids, 5 steps, in a temporary folder")
     args = p.parse_args()
+    if args.smoke:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _smoke import smoke_dir
+        args.out, args.models, args.ids, args.iters = smoke_dir("centring"), "tp", 12, 5
     os.makedirs(args.out, exist_ok=True)
     if not args.report:
         for m in args.models.split(","):
