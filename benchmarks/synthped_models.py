@@ -587,7 +587,16 @@ def parse_args(argv=None):
                                                          "docs/models.md")
     p.add_argument("--benchmarks-md", default=os.path.join(REPO, "BENCHMARKS.md"))
     p.add_argument("--models-md", default=os.path.join(REPO, "docs", "models.md"))
+    p.add_argument("--smoke", action="store_true", help="seconds: TP only, no ablations, 2 steps on a tiny SynthPed "
+                   "in a temporary folder, no --update")
     args = p.parse_args(argv)
+    if args.smoke:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _smoke import TINY_SYNTH, smoke_dir
+        args.out = smoke_dir("synthped_models")
+        args.root, args.synth = os.path.join(args.out, "synthped"), json.dumps({**TINY_SYNTH, "ids": 12})
+        args.only, args.ablations, args.iters, args.threads, args.workers, args.update = "tp", False, 2, 1, 0, False
+        args.batch_size = 8                                            # 2 ids x 4 tracklets
     if args.synth:
         raw = open(args.synth).read() if os.path.isfile(args.synth) else args.synth
         args.synth = json.loads(raw)
