@@ -761,12 +761,18 @@ def main(argv=None) -> int:
     if args.shard:
         print(f"shard {args.shard[0]}/{args.shard[1]} done in {(time.time() - t_start) / 60:.1f} min")
         return 0
+    analysed = False
     try:                                           # after the tables are safe: the analysis only adds to them
         analyse(results, args, meta)
         write_outputs(results, meta, args)
+        analysed = True
     except Exception:
         traceback.print_exc()
     print(f"done in {(time.time() - t_start) / 60:.1f} min: {results_path}, {os.path.join(args.out, 'tables.md')}")
+    failed = sorted(k for k, r in results.items() if "error" in r and not r["error"].startswith("not run"))
+    if args.smoke and (failed or not analysed):    # a long run goes on past a failure; a smoke run reports it
+        print(f"smoke run FAILED: {', '.join(failed) or 'the analysis'}", file=sys.stderr)
+        return 1
     return 0
 
 
