@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -37,6 +36,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 from vidreid.config import Config  # noqa: E402
 from vidreid.data import load_dataset  # noqa: E402
@@ -170,9 +170,9 @@ def main():
     if args.smoke:
         global SIZE
         SIZE = (32, 16)
-        smoke_dir = tempfile.TemporaryDirectory(prefix="extract_speed_smoke_")
         args.archs, args.frames, args.workers, args.check, args.batch, args.threads = ["resnet18"], 8, [0, 1], 2, 8, 1
-        args.root, args.memory, args.one_shot_max = os.path.join(smoke_dir.name, "synthped"), [8, 12], 12
+        from _smoke import smoke_dir
+        args.root, args.memory, args.one_shot_max = os.path.join(smoke_dir("extract_speed"), "synthped"), [8, 12], 12
 
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
     device = torch.device(args.device)
