@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ..errors import ConfigError, DatasetError
 from .decode import DroppedTracklets, NoReadableFrameError, read_clip
+from .frame_cache import FrameCache, open_frame_cache
 from .samplers import ItemSeedSampler, PKSampler
 from .sampling import check_mode, clip_counts, sample_clip
 from ..utils.system import usable_cpus
@@ -42,11 +43,11 @@ class VideoTrainDataset(Dataset):
     another tracklet of the same identity (any other if it has none left), so PK batches keep their shape."""
 
     def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampling: str, transform: ClipTransform,
-                 strict: bool = False, pixels: bool = False):
+                 strict: bool = False, pixels: bool = False, cache: FrameCache | None = None):
         check_mode(sampling, train=True)
         _check_nonempty(tracklets)
         self.tracklets, self.seq_len, self.sampling = list(tracklets), int(seq_len), sampling
-        self.transform, self.strict, self.pixels = transform, strict, pixels
+        self.transform, self.strict, self.pixels, self.cache = transform, strict, pixels, cache
         self._fallback_rng: tuple[int, np.random.Generator] | None = None
         self._dropped = DroppedTracklets(self.tracklets, "training",
                                          "its items use another tracklet of the same identity")
@@ -72,7 +73,7 @@ class VideoTrainDataset(Dataset):
             t = self.tracklets[index]
             frame_idx = sample_clip(len(t.frames), self.seq_len, self.sampling, True, rng)[0]  # (T,)
             try:
-                clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+                clip = load_clip(t.frames, frame_idx, self.transform, self.strict, self.cache)
             except NoReadableFrameError:
                 self._dropped.drop(index)
                 continue
@@ -92,6 +93,22 @@ class VideoTrainDataset(Dataset):
             for j in rng.permutation(pool).tolist():
                 if j not in self._dropped:
                     yield j
+
+
+def load_clip(frames: Sequence[str], indices, transform: ClipTransform, strict: bool,
+              cache: FrameCache | None = None) -> np.ndarray:
+    """frames[indices] -> uint8 (T, H, W, 3): from the frame cache when it holds them all, else decoded (at reduced
+    scale where the JPEG allows, decode.read_clip, which also handles unreadable frames)."""
+    if cache is not None:
+        clip = cache.read_clip(frames, indices)
+        if clip is not None:
+            return clip
+    return read_clip(frames, indices, (transform.height, transform.width), strict)
+
+
+def frame_cache_of(cfg) -> FrameCache | None:
+    """The configured data.frame_cache, opened and checked (FrameCacheError if stale), or None."""
+    return open_frame_cache(cfg.frame_cache, cfg.height, cfg.width) if getattr(cfg, "frame_cache", "") else None
 
 
 def clip_pixels(transform: ClipTransform, clip: np.ndarray) -> torch.Tensor:
@@ -140,11 +157,11 @@ class VideoTestDataset(Dataset):
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampling: str, transform: ClipTransform,
-                 strict: bool = False, pixels: bool = False):
+                 strict: bool = False, pixels: bool = False, cache: FrameCache | None = None):
         check_mode(sampling, train=False)
         _check_nonempty(tracklets)
         self.tracklets, self.seq_len, self.sampling = list(tracklets), int(seq_len), sampling
-        self.transform, self.strict, self.pixels = transform, strict, pixels
+        self.transform, self.strict, self.pixels, self.cache = transform, strict, pixels, cache
         self.lengths = np.fromiter((len(t.frames) for t in self.tracklets), dtype=np.int64, count=len(self.tracklets))
         counts = clip_counts(self.lengths, self.seq_len, sampling)
         self.clip_end = np.cumsum(counts)                       # item i belongs to tracklet searchsorted(end, i, right)
@@ -164,7 +181,7 @@ class VideoTestDataset(Dataset):
         clips = sample_clip(len(t.frames), self.seq_len, self.sampling, False)  # (num_clips, T)
         frame_idx = clips[item - self.clip_start[t_idx]]
         try:
-            clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+            clip = load_clip(t.frames, frame_idx, self.transform, self.strict, self.cache)
         except NoReadableFrameError:
             self._dropped.drop(t_idx)
             return None
@@ -273,7 +290,7 @@ def build_train_loader(dataset: VideoReIDDataset, cfg, seed: int = 0, rank: int 
     if cfg.seq_len <= 0:
         raise ConfigError(f"data.seq_len must be positive, got {cfg.seq_len}")
     train = VideoTrainDataset(dataset.train, cfg.seq_len, cfg.train_sampling, ClipTransform.from_config(cfg, True),
-                              cfg.strict, pixels=pixels)
+                              cfg.strict, pixels=pixels, cache=frame_cache_of(cfg))
     pk = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed, rank, world_size)
     return DataLoader(train, batch_size=cfg.batch_size // world_size, sampler=ItemSeedSampler(pk, seed),
                       drop_last=True, collate_fn=_collate_train_pixels if pixels else None,
@@ -293,7 +310,8 @@ def build_test_loader(tracklets: list[Tracklet], cfg, sampling: str | None = Non
     seq_len = seq_len or cfg.test_seq_len or cfg.seq_len
     if seq_len <= 0:
         raise ConfigError(f"test clip length must be positive, got {seq_len}")
-    test = VideoTestDataset(tracklets, seq_len, sampling, ClipTransform.from_config(cfg, False), cfg.strict, pixels)
+    test = VideoTestDataset(tracklets, seq_len, sampling, ClipTransform.from_config(cfg, False), cfg.strict, pixels,
+                            frame_cache_of(cfg))
     batch_size = 1 if sampling == "all" else cfg.test_batch_size
     if batch_size <= 0:
         raise ConfigError(f"data.test_batch_size must be positive, got {cfg.test_batch_size}")
@@ -317,12 +335,13 @@ class FrameStreamDataset(Dataset):
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], batch_frames: int, transform: ClipTransform,
-                 strict: bool = False, frame_multiple: int = 1, uint8: bool = False):
+                 strict: bool = False, frame_multiple: int = 1, uint8: bool = False, cache: FrameCache | None = None):
         _check_nonempty(tracklets)
         m = int(frame_multiple)
         if batch_frames <= 0 or m <= 0:
             raise ConfigError(f"frames per batch ({batch_frames}) and frame multiple ({m}) must be positive")
         self.tracklets, self.transform, self.strict, self.uint8 = list(tracklets), transform, strict, uint8
+        self.cache = cache
         self.batch_frames = -(-int(batch_frames) // m) * m
         self.lengths = np.fromiter((len(t.frames) for t in self.tracklets), dtype=np.int64, count=len(self.tracklets))
         self.padded = -(-self.lengths // m) * m                      # frames each tracklet takes in the stream
@@ -344,7 +363,7 @@ class FrameStreamDataset(Dataset):
             a, b = max(lo, self.starts[i]) - self.starts[i], min(hi, self.ends[i]) - self.starts[i]
             frame_idx = np.minimum(np.arange(a, b), self.lengths[i] - 1)  # padding repeats the last frame
             try:
-                clip = read_clip(t.frames, frame_idx, (self.transform.height, self.transform.width), self.strict)
+                clip = load_clip(t.frames, frame_idx, self.transform, self.strict, self.cache)
             except NoReadableFrameError:
                 self._dropped.drop(i)
                 continue
@@ -386,5 +405,5 @@ def build_frame_stream_loader(tracklets: list[Tracklet], cfg, batch_frames: int,
     """Every frame of every tracklet in stream order, `batch_frames` per batch (see FrameStreamDataset), decoded in
     `cfg.workers` processes: memory is bounded by the batch whatever the tracklet lengths."""
     stream = FrameStreamDataset(tracklets, batch_frames, ClipTransform.from_config(cfg, False), cfg.strict,
-                                frame_multiple, uint8)
+                                frame_multiple, uint8, frame_cache_of(cfg))
     return DataLoader(stream, batch_size=None, shuffle=False, **_loader_kwargs(cfg, 0))
