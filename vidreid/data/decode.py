@@ -193,7 +193,10 @@ def read_clip(frames: Sequence[str], indices, size: tuple[int, int] | None = Non
         if size is None:
             raise DatasetError(f"frames of different sizes in one clip ({frames[unique[0]]} ...) and no target size")
         imgs = [_resize_uint8(im, size) for im in imgs]
-    return np.stack(imgs)[inverse.reshape(-1)]                   # (T, H, W, 3)
+    inverse = inverse.reshape(-1)
+    if len(imgs) == len(inverse) and (inverse == np.arange(len(inverse))).all():
+        return np.stack(imgs)                                    # (T, H, W, 3): distinct frames in order, one copy
+    return np.stack(imgs)[inverse]                               # (T, H, W, 3): repeated or unordered frames
 
 
 def _try_read(path: str, size, strict: bool) -> np.ndarray | None:

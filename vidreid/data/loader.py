@@ -29,7 +29,7 @@ from .frame_cache import FrameCache, open_frame_cache
 from .samplers import ItemSeedSampler, PKSampler
 from .sampling import check_mode, clip_counts, sample_clip
 from ..utils.system import usable_cpus
-from .transforms import ClipTransform, augment_clips
+from .transforms import ClipTransform, augment_clips, normalize_pixels
 from .types import Tracklet, VideoReIDDataset
 
 
@@ -127,11 +127,30 @@ def stack_pixels(pixels: list[torch.Tensor]) -> torch.Tensor:
     return default_collate(pixels)
 
 
-def _collate_train_pixels(batch: list):
-    """(pixels, params, pid, camid) items -> (pixels (B, T, H, W, 3), params (B, 7), pids (B,), camids (B,))."""
+def batch_buffer(shape: tuple[int, ...], dtype=torch.float32) -> torch.Tensor:
+    """An uninitialised batch tensor; in a DataLoader worker in shared memory (as default_collate makes it), so the
+    batch written into it reaches the main process without another copy."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    numel = int(np.prod(shape))
+    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(numel)
+    return torch.empty(0, dtype=dtype).new(storage).view(shape)
+
+
+def _collate_train(batch: list, transform: ClipTransform, augment: bool):
+    """(pixels, params, pid, camid) items -> (clips (B, T, 3, H, W) float32, pids (B,), camids (B,)) with each clip
+    augmented straight into its slot of the batch (`augment`, the CPU path), else (pixels (B, T, H, W, 3),
+    params (B, 7), pids, camids) for batch_to_device (the GPU path)."""
     pixels, params, pids, camids = zip(*batch)
-    return (stack_pixels(list(pixels)), torch.stack(params), torch.tensor(pids, dtype=torch.int64),
-            torch.tensor(camids, dtype=torch.int64))
+    pids, camids = torch.tensor(pids, dtype=torch.int64), torch.tensor(camids, dtype=torch.int64)
+    if not augment:
+        return stack_pixels(list(pixels)), torch.stack(params), pids, camids
+    T = pixels[0].shape[0]
+    clips = batch_buffer((len(batch), T, 3, transform.height, transform.width))
+    out = clips.numpy()
+    for k, (clip, p) in enumerate(zip(pixels, params)):              # loop over the clips of a batch (B)
+        transform.apply(clip.numpy(), p.numpy(), out=out[k])
+    return clips, pids, camids
 
 
 def batch_to_device(batch, device: torch.device, cfg) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,11 +218,7 @@ def fast_test_transform(transform: ClipTransform, clip: np.ndarray) -> torch.Ten
     transform itself."""
     if transform.train or clip.shape[1:3] != (transform.height, transform.width):
         return transform(clip)
-    out = np.empty((clip.shape[0], 3, clip.shape[1], clip.shape[2]), dtype=np.float32)
-    np.copyto(out, clip.transpose(0, 3, 1, 2))                       # (T, 3, H, W) in [0, 255]
-    out -= np.asarray(transform.mean, dtype=np.float32).reshape(1, 3, 1, 1) * np.float32(255.0)
-    out /= np.asarray(transform.std, dtype=np.float32).reshape(1, 3, 1, 1) * np.float32(255.0)
-    return torch.from_numpy(out)
+    return torch.from_numpy(normalize_pixels(clip, transform.mean, transform.std))
 
 
 class _TestLoader(DataLoader):
@@ -216,13 +231,22 @@ class _TestLoader(DataLoader):
                 yield batch
 
 
-def _collate_test(batch: list, empty_shape: tuple[int, ...], pixels: bool = False):
-    """default_collate of the items left after dropping unreadable tracklets (None); an empty batch if none is."""
+def _collate_test(batch: list, empty_shape: tuple[int, ...], pixels: bool = False,
+                  transform: ClipTransform | None = None):
+    """Collate the items left after dropping unreadable tracklets (None); an empty batch if none is. Items of a
+    `pixels` dataset are stacked as pixels, or with `transform` normalised into one float32 batch (one copy, in
+    numpy: see fast_test_transform for why); other items by default_collate."""
     kept = [b for b in batch if b is not None]
     if not kept:
         return torch.zeros((0, *empty_shape)), torch.zeros(0, dtype=torch.int64)
+    track_idx = torch.tensor([t for _, t in kept], dtype=torch.int64)
     if pixels:                                                        # (T, H, W, 3) uint8 or float32
-        return stack_pixels([clip for clip, _ in kept]), torch.tensor([t for _, t in kept], dtype=torch.int64)
+        stacked = stack_pixels([clip for clip, _ in kept])            # (N, T, H, W, 3)
+        if transform is None:
+            return stacked, track_idx
+        clips = batch_buffer((*stacked.shape[:2], 3, *stacked.shape[2:4]))
+        normalize_pixels(stacked.numpy(), transform.mean, transform.std, out=clips.numpy())
+        return clips, track_idx
     if torch.utils.data.get_worker_info() is None:
         # in the main process (workers=0): numpy's single-threaded copy; torch.stack's intra-op threads would fight
         # the model's for the cores (10x slower on 2 busy cores). Workers stack into shared memory (default_collate).
@@ -289,11 +313,13 @@ def build_train_loader(dataset: VideoReIDDataset, cfg, seed: int = 0, rank: int 
     to `batch_to_device`, which gives the same clips."""
     if cfg.seq_len <= 0:
         raise ConfigError(f"data.seq_len must be positive, got {cfg.seq_len}")
-    train = VideoTrainDataset(dataset.train, cfg.seq_len, cfg.train_sampling, ClipTransform.from_config(cfg, True),
-                              cfg.strict, pixels=pixels, cache=frame_cache_of(cfg))
+    transform = ClipTransform.from_config(cfg, True)
+    # the dataset always ships pixels + parameters: the collate augments them into one batch unless `pixels`
+    train = VideoTrainDataset(dataset.train, cfg.seq_len, cfg.train_sampling, transform, cfg.strict, pixels=True,
+                              cache=frame_cache_of(cfg))
     pk = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed, rank, world_size)
     return DataLoader(train, batch_size=cfg.batch_size // world_size, sampler=ItemSeedSampler(pk, seed),
-                      drop_last=True, collate_fn=_collate_train_pixels if pixels else None,
+                      drop_last=True, collate_fn=functools.partial(_collate_train, transform=transform, augment=not pixels),
                       **_loader_kwargs(cfg, seed))
 
 
@@ -310,14 +336,16 @@ def build_test_loader(tracklets: list[Tracklet], cfg, sampling: str | None = Non
     seq_len = seq_len or cfg.test_seq_len or cfg.seq_len
     if seq_len <= 0:
         raise ConfigError(f"test clip length must be positive, got {seq_len}")
-    test = VideoTestDataset(tracklets, seq_len, sampling, ClipTransform.from_config(cfg, False), cfg.strict, pixels,
-                            frame_cache_of(cfg))
+    transform = ClipTransform.from_config(cfg, False)
+    # the dataset always ships pixels: the collate normalises a whole batch into one buffer unless `pixels`
+    test = VideoTestDataset(tracklets, seq_len, sampling, transform, cfg.strict, True, frame_cache_of(cfg))
     batch_size = 1 if sampling == "all" else cfg.test_batch_size
     if batch_size <= 0:
         raise ConfigError(f"data.test_batch_size must be positive, got {cfg.test_batch_size}")
     empty_shape = (seq_len, cfg.height, cfg.width, 3) if pixels else (seq_len, 3, cfg.height, cfg.width)
     return _TestLoader(test, batch_size=batch_size, shuffle=False, drop_last=False,
-                       collate_fn=functools.partial(_collate_test, empty_shape=empty_shape, pixels=pixels), **_loader_kwargs(cfg, 0))
+                       collate_fn=functools.partial(_collate_test, empty_shape=empty_shape, pixels=True,
+                                                   transform=None if pixels else transform), **_loader_kwargs(cfg, 0))
 
 
 class FrameStreamDataset(Dataset):
