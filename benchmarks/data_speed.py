@@ -1,8 +1,8 @@
 """Frames/s of vidreid's data pipelines next to their floors on the same JPEG files, per stage, on one core.
 
 On a SynthPed at 256x128 in the MARS layout (JPEG frames; generated once under benchmarks/.cache/), in one process
-with one torch thread and no DataLoader workers (so "frames/s" is per core), alternating `--rounds` times and
-keeping each measure's best round (the machine may be shared):
+with one torch thread and no DataLoader workers, alternating `--rounds` times and keeping each measure's best
+round: "frames/s per core" = frames / this process's CPU time (a shared machine's other programs do not count):
   * floors: bare decode (read the file + libjpeg-turbo via simplejpeg at the input size, the fastest CPU decoder
     here; with CUDA and torchvision also nvJPEG batched on the GPU), and reading pre-decoded uint8 frames from a
     frame cache (vidreid/data/frame_cache.py, built here once);
@@ -44,17 +44,20 @@ from vidreid.data.synthped import ensure_synthped  # noqa: E402
 from vidreid.data.transforms import ClipTransform, augment_clips  # noqa: E402
 
 SIZE = (256, 128)
+MIN_FRAMES = 1000
 CACHE = os.path.join(HERE, ".cache")
 
 
-def best_rate(fn, count: int, rounds: int) -> float:
-    """count / the fastest of `rounds` timed calls of fn (after one warm-up call)."""
+def best_rate(fn, count: int, rounds: int, clock=time.process_time) -> float:
+    """count / the fastest of `rounds` timed calls of fn (after one warm-up call). The default clock is this
+    process's CPU time: with one thread and no workers that is the work done on one core, which other programs
+    sharing the machine do not inflate (wall time would count their turns on the core too)."""
     fn()
     best = float("inf")
     for _ in range(rounds):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return count / best
 
 
@@ -65,19 +68,6 @@ def make_config(root: str, batch: int, test_batch: int) -> Config:
     cfg.data.workers, cfg.data.batch_size, cfg.data.num_instances = 0, batch, 4
     cfg.data.test_batch_size, cfg.data.random_erasing = test_batch, 0.5
     return cfg
-
-
-def loader_rate(make, frames_of, rounds: int, prepare=None) -> float:
-    """Frames/s of iterating a loader (built anew each round; `prepare(batch)` applied to each batch)."""
-    def once():
-        n = 0
-        for batch in make():
-            if prepare is not None:
-                prepare(batch)
-            n += frames_of(batch)
-        once.frames = n
-    once()
-    return best_rate(once, once.frames, rounds)
 
 
 def open_or_build_cache(paths, folder: str) -> object:
@@ -138,9 +128,39 @@ def stage_table(dataset, cfg, cache, clips_idx, rounds: int, device, failures: l
             if augment:
                 y = augment_clips(y, p, cfg.data.pad, cfg.data.mean, cfg.data.std)
             torch.cuda.synchronize()
-        rows.append(("host->device (+ augment on the GPU)", ms(best_rate(lambda: h2d(fb, False), n, rounds)),
-                     ms(best_rate(lambda: h2d(ub, True), n, rounds)), "uint8, pinned, non-blocking"))
+        wall = time.perf_counter
+        rows.append(("host->device (+ augment on the GPU)", ms(best_rate(lambda: h2d(fb, False), n, rounds, wall)),
+                     ms(best_rate(lambda: h2d(ub, True), n, rounds, wall)), "uint8, pinned, non-blocking; wall"))
     return rows
+
+
+class TorchOpsTransform(ClipTransform):
+    """The clip transform as it was before the numpy path: torch ops on every clip (same results, bit for bit)."""
+
+    def apply(self, clip, params, out=None):
+        return super().apply(torch.from_numpy(np.ascontiguousarray(clip)), params, out)
+
+
+def old_train_loader(dataset, cfg):
+    """The training loader as it was: the dataset transforms each clip (torch ops), default_collate stacks floats."""
+    from vidreid.data.loader import VideoTrainDataset
+    from vidreid.data.samplers import ItemSeedSampler, PKSampler
+    d = cfg.data
+    tf = TorchOpsTransform(d.height, d.width, True, d.pad, d.flip, d.random_erasing, d.mean, d.std)
+    ds = VideoTrainDataset(dataset.train, d.seq_len, d.train_sampling, tf)
+    pk = PKSampler([t.pid for t in dataset.train], d.num_instances, d.batch_size, 0)
+    return iter(torch.utils.data.DataLoader(ds, batch_size=d.batch_size, sampler=ItemSeedSampler(pk, 0),
+                                            drop_last=True))
+
+
+def old_test_loader(gallery, cfg):
+    """The test loader as it was: each item normalised on its own (numpy), the batch stacked by the collate."""
+    import functools
+    from vidreid.data.loader import VideoTestDataset, _collate_test
+    d = cfg.data
+    ds = VideoTestDataset(gallery, d.seq_len, "dense", ClipTransform(d.height, d.width), d.strict)
+    return iter(torch.utils.data.DataLoader(ds, batch_size=d.test_batch_size, collate_fn=functools.partial(
+        _collate_test, empty_shape=(d.seq_len, 3, d.height, d.width))))
 
 
 def gpu_rows(root: str, iters: int) -> list[str]:
@@ -188,7 +208,7 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="seconds: 4 identities, short tracklets, 1 round")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.ids, args.rounds, args.gpu_iters = 4, 1, 5
+        args.ids, args.gpu_iters, args.rounds = 4, 5, max(args.rounds, 5)
     torch.set_num_threads(1)                                               # one core
     opts = dict(ids=args.ids, cams=2, size=f"{SIZE[0]}x{SIZE[1]}", max_len=24 if args.smoke else 60,
                 median_len=12 if args.smoke else 30)
@@ -200,64 +220,101 @@ def main(argv=None) -> int:
     cfg = make_config(root, 8, 8)
     failures: list[str] = []
     print(f"SynthPed {args.ids} ids at {SIZE[0]}x{SIZE[1]} ({sum(len(t.frames) for t in dataset.gallery)} gallery "
-          f"frames), 1 thread, 0 workers, best of {args.rounds}; device {device}", flush=True)
+          f"frames), 1 thread, 0 workers, best of {args.rounds}; device {device}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
 
-    # ---- floors on the test pipeline's own files
+    # ---- floors and pipelines, measured in interleaved rounds (they see the same machine load)
     gallery_files = sorted({f for t in dataset.gallery for f in t.frames})
+    # passes of at least MIN_FRAMES frames (the gallery repeated): a loader's set-up is paid over enough frames and
+    # a pass lasts long enough to time on a busy machine
+    reps = -(-MIN_FRAMES // len(gallery_files))
+    gallery, gallery_files = dataset.gallery * reps, gallery_files * reps
     import simplejpeg
-    datas_fn = lambda: [simplejpeg.decode_jpeg(open(p, "rb").read(), colorspace="RGB", min_height=SIZE[0],  # noqa
-                                               min_width=SIZE[1], min_factor=2) for p in gallery_files]
-    decode_fps = best_rate(datas_fn, len(gallery_files), args.rounds)
-    rows_idx = np.stack([np.arange(len(gallery_files))])
-    cache_fps = best_rate(lambda: [cache.read_clip(gallery_files, rows_idx[0][i:i + 4])
-                                   for i in range(0, len(gallery_files), 4)], len(gallery_files), args.rounds)
-    reference = np.stack([simplejpeg.decode_jpeg(open(p, "rb").read(), colorspace="RGB") for p in gallery_files])
-    if not np.array_equal(cache.read_clip(gallery_files, np.arange(len(gallery_files))), reference):
+
+    def bare_decode():
+        for p in gallery_files:                                             # noqa: B007 (a timed loop)
+            with open(p, "rb") as f:
+                simplejpeg.decode_jpeg(f.read(), colorspace="RGB", min_height=SIZE[0], min_width=SIZE[1],
+                                       min_factor=2)
+    unique = gallery_files[:len(gallery_files) // reps]
+    reference = np.stack([simplejpeg.decode_jpeg(open(p, "rb").read(), colorspace="RGB") for p in unique])
+    if not np.array_equal(cache.read_clip(unique, np.arange(len(unique))), reference):
         failures.append("frame cache pixels differ from the decoded frames")
-    print(f"floor  bare decode (read + simplejpeg): {decode_fps:8.0f} frames/s", flush=True)
+    steps = 4 if args.smoke else 12
+    cpu = torch.device("cpu")
+    T = cfg.data.seq_len
+
+    def train_pass(loader, prepare=None):
+        """One pass of `steps` batches (fewer if the epoch is shorter) -> frames delivered."""
+        def once():
+            n = 0
+            for _, batch in zip(range(steps), loader()):
+                if prepare is not None:
+                    prepare(batch)
+                n += len(batch[-1]) * T
+            return n
+        return once
+
+    def test_pass(loader, prepare=None):
+        def once():
+            n = 0
+            for batch in loader():
+                if prepare is not None:
+                    prepare(batch)
+                n += len(batch[1]) * T
+            return n
+        return once
+    test_frames = train_frames = None                                      # counted by the warm-up pass
+    cached_cfg = Config()
+    cached_cfg.data = type(cfg.data)(**{**cfg.data.__dict__, "frame_cache": cache.folder})
+    measures = {
+        "floor: bare decode (read + simplejpeg)": (bare_decode, len(gallery_files)),
+        "floor: frame cache (uint8 memmap)": (lambda: [cache.read_clip(gallery_files, [i, i + 1, i + 2, i + 3])
+                                                      for i in range(0, len(gallery_files) - 3, 4)],
+                                             len(gallery_files) // 4 * 4),
+        "train loader before (torch ops per clip, float collate)": (train_pass(lambda: old_train_loader(dataset,
+                                                                                                    cfg)), train_frames),
+        "train loader (CPU path: numpy, into the batch)": (train_pass(lambda: build_train_loader(dataset, cfg.data)),
+                                                          train_frames),
+        "train loader, pixels + augment_clips here (GPU path)": (train_pass(
+            lambda: build_train_loader(dataset, cfg.data, pixels=True),
+            lambda b: batch_to_device(b, cpu, cfg.data)), train_frames),
+        "test loader before (per-clip normalise + stack)": (test_pass(lambda: old_test_loader(gallery, cfg)),
+                                                            test_frames),
+        "test loader (dense; CPU path)": (test_pass(lambda: build_test_loader(gallery, cfg.data,
+                                                                              sampling="dense")), test_frames),
+        "test loader, frame cache": (test_pass(lambda: build_test_loader(gallery, cached_cfg.data,
+                                                                         sampling="dense")), test_frames),
+        "test loader, pixels + normalize_clips here (GPU path)": (test_pass(
+            lambda: build_test_loader(gallery, cfg.data, sampling="dense", pixels=True),
+            lambda b: normalize_clips(b[0], cfg.data)), test_frames),
+    }
+    best = {name: float("inf") for name in measures}
+    counts = {name: fn() if count is None else count for name, (fn, count) in measures.items()}  # + warm-up
+    for _ in range(args.rounds):
+        for name, (fn, _) in measures.items():
+            start = time.process_time()                                    # CPU time: see best_rate
+            fn()
+            best[name] = min(best[name], time.process_time() - start)
+    rate = {name: counts[name] / best[name] for name in measures}
+    print("\nframes/s, one core")
+    for name, r in rate.items():
+        print(f"  {name:55s} {r:8.0f}", flush=True)
     gpu = cuda_jpeg_decoder()
     if gpu is not None:
         datas = [open(p, "rb").read() for p in gallery_files]
-        gpu_fps = best_rate(lambda: (gpu(datas), torch.cuda.synchronize()), len(datas), args.rounds)
-        print(f"floor  nvJPEG on the GPU, batched (files in memory): {gpu_fps:8.0f} frames/s", flush=True)
-    print(f"floor  frame cache (uint8 memmap):     {cache_fps:8.0f} frames/s", flush=True)
+        gpu_fps = best_rate(lambda: (gpu(datas), torch.cuda.synchronize()), len(datas), args.rounds,
+                            clock=time.perf_counter)
+        print(f"  {'floor: nvJPEG on the GPU, batched (bytes in memory)':55s} {gpu_fps:8.0f}", flush=True)
 
     # ---- per-stage costs, before -> after
-    clip_idx = [np.arange(min(4, len(dataset.train[i % len(dataset.train)].frames)))
+    clip_idx = [np.resize(np.arange(len(dataset.train[i % len(dataset.train)].frames)), T)
                 for i in range(8 if args.smoke else 32)]
-    clip_idx = [np.resize(c, 4) for c in clip_idx]
     print("\nstage (ms/frame, one core)                      before   after  note")
     for stage, before, after, note in stage_table(dataset, cfg, cache, clip_idx, args.rounds, device, failures):
         print(f"  {stage:45s} {before:6.3f}  {after:6.3f}  {note}", flush=True)
-
-    # ---- pipelines
-    T = cfg.data.seq_len
-    print("\npipeline (frames/s, one core)")
-    steps = 4 if args.smoke else 12
-    cfg.train.iters_per_epoch = steps
-
-    def train_batches(pixels):
-        loader = build_train_loader(dataset, cfg.data, seed=0, pixels=pixels)
-        it = iter(loader)
-        return [next(it) for _ in range(min(steps, len(loader)))]
-    frames_of_train = lambda b: b[0].shape[0] * b[0].shape[1]             # noqa: E731
-    tr = loader_rate(lambda: train_batches(False), frames_of_train, args.rounds)
-    trp = loader_rate(lambda: train_batches(True), frames_of_train, args.rounds,
-                      prepare=lambda b: batch_to_device(b, torch.device("cpu"), cfg.data))
-    print(f"  train loader, float clips (CPU path)            {tr:8.0f}")
-    print(f"  train loader, pixels + augment_clips on the CPU {trp:8.0f}  (GPU path; augmentation then runs there)")
-    frames_of_test = lambda b: b[0].shape[0] * b[0].shape[1]              # noqa: E731
-    test_fps = loader_rate(lambda: build_test_loader(dataset.gallery, cfg.data, sampling="dense"),
-                           frames_of_test, args.rounds)
-    cfg.data.frame_cache = cache.folder
-    test_cached = loader_rate(lambda: build_test_loader(dataset.gallery, cfg.data, sampling="dense"),
-                              frames_of_test, args.rounds)
-    cfg.data.frame_cache = ""
-    test_pixels = loader_rate(lambda: build_test_loader(dataset.gallery, cfg.data, sampling="dense", pixels=True),
-                              frames_of_test, args.rounds, prepare=lambda b: normalize_clips(b[0], cfg.data))
-    print(f"  test loader (dense, float clips: CPU path)      {test_fps:8.0f}")
-    print(f"  test loader, frame cache                        {test_cached:8.0f}")
-    print(f"  test loader, pixels + normalize_clips on CPU    {test_pixels:8.0f}  (GPU path)")
+    test_fps = rate["test loader (dense; CPU path)"]
+    decode_fps = rate["floor: bare decode (read + simplejpeg)"]
     if device.type == "cuda":
         for line in gpu_rows(root, args.gpu_iters):
             print(line, flush=True)

@@ -241,11 +241,13 @@ def _collate_test(batch: list, empty_shape: tuple[int, ...], pixels: bool = Fals
         return torch.zeros((0, *empty_shape)), torch.zeros(0, dtype=torch.int64)
     track_idx = torch.tensor([t for _, t in kept], dtype=torch.int64)
     if pixels:                                                        # (T, H, W, 3) uint8 or float32
-        stacked = stack_pixels([clip for clip, _ in kept])            # (N, T, H, W, 3)
         if transform is None:
-            return stacked, track_idx
-        clips = batch_buffer((*stacked.shape[:2], 3, *stacked.shape[2:4]))
-        normalize_pixels(stacked.numpy(), transform.mean, transform.std, out=clips.numpy())
+            return stack_pixels([clip for clip, _ in kept]), track_idx  # (N, T, H, W, 3)
+        T, H, W, _ = kept[0][0].shape
+        clips = batch_buffer((len(kept), T, 3, H, W))
+        out = clips.numpy()
+        for k, (clip, _) in enumerate(kept):                           # loop over the clips of a batch (N)
+            normalize_pixels(clip.numpy(), transform.mean, transform.std, out=out[k])
         return clips, track_idx
     if torch.utils.data.get_worker_info() is None:
         # in the main process (workers=0): numpy's single-threaded copy; torch.stack's intra-op threads would fight

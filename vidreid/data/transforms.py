@@ -156,8 +156,8 @@ class ClipTransform:
 def normalize_pixels(pixels: np.ndarray, mean, std, out: np.ndarray | None = None) -> np.ndarray:
     """(..., H, W, 3) pixels (uint8 or float32 in [0, 255]) -> float32 (..., 3, H, W) = (x - 255 mean) / (255 std), in
     numpy, into `out` when given: one copy into the channels-first layout, then the two float32 ops of
-    normalize_clip in place (each correctly rounded: the same bits). (A 256-entry look-up table per channel was
-    measured 3x slower: numpy's gathers into a strided output do not vectorise.)"""
+    normalize_clip in place (each correctly rounded: the same bits). (Measured slower: a 256-entry look-up table
+    per channel, numpy's gathers do not vectorise; np.subtract straight from uint8, its mixed-type loop buffers.)"""
     shape = (*pixels.shape[:-3], 3, *pixels.shape[-3:-1])
     if out is None:
         out = np.empty(shape, dtype=np.float32)
