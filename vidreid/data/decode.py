@@ -177,7 +177,10 @@ def read_clip(frames: Sequence[str], indices, size: tuple[int, int] | None = Non
     one op). Unreadable frames: see the module docstring.
     """
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-    unique, inverse = np.unique(indices, return_inverse=True)
+    if len(indices) and (np.diff(indices) > 0).all():             # distinct frames in order (most clips)
+        unique, inverse = indices, np.arange(len(indices))
+    else:
+        unique, inverse = np.unique(indices, return_inverse=True)
     decoded: dict[int, np.ndarray] = {}
     bad: list[int] = []
     for i in unique.tolist():                                     # one decode per distinct frame of the clip

@@ -161,7 +161,8 @@ def normalize_pixels(pixels: np.ndarray, mean, std, out: np.ndarray | None = Non
     shape = (*pixels.shape[:-3], 3, *pixels.shape[-3:-1])
     if out is None:
         out = np.empty(shape, dtype=np.float32)
-    np.copyto(out, np.moveaxis(pixels, -1, -3))                         # (..., 3, H, W) in [0, 255]
+    lead = tuple(range(pixels.ndim - 3))
+    np.copyto(out, pixels.transpose(*lead, -1, -3, -2))                 # (..., 3, H, W) in [0, 255]
     view = (1,) * (len(shape) - 3) + (3, 1, 1)
     out -= np.asarray(mean, dtype=np.float32).reshape(view) * np.float32(255.0)
     out /= np.asarray(std, dtype=np.float32).reshape(view) * np.float32(255.0)
