@@ -8,7 +8,7 @@ Folder layout (written to a temporary sibling folder and renamed into place in o
   cache.json  format, version, height, width, count, key (sha256 of the paths and stats), unreadable rows
 
 Frames are stored at the input size (height, width): a frame that decodes at another size is resized with the test
-transform's resize (ClipTransform.resize) and rounded to uint8, so it may differ by 1 from the decode path; frames
+transform's resize (ClipTransform.resize) and rounded to uint8 (within 0.5 of the decode path's floats); frames
 already at the size (MARS, SynthPed at 256x128) are stored exactly as decoded. Unreadable frames are not stored: a
 clip touching one is decoded from the files, where decode.read_clip warns and fills it as usual.
 
