@@ -272,8 +272,8 @@ def main(argv=None) -> int:
         "floor: frame cache (uint8 memmap)": (lambda: [cache.read_clip(gallery_files, [i, i + 1, i + 2, i + 3])
                                                       for i in range(0, len(gallery_files) - 3, 4)],
                                              len(gallery_files) // 4 * 4),
-        "train loader before (torch ops per clip, float collate)": (train_pass(lambda: old_train_loader(dataset,
-                                                                                                    cfg)), train_frames),
+        "train loader before (torch ops per clip, float collate)": (
+            train_pass(lambda: old_train_loader(dataset, cfg)), train_frames),
         "train loader (CPU path: numpy, into the batch)": (train_pass(lambda: build_train_loader(dataset, cfg.data)),
                                                           train_frames),
         "train loader, pixels + augment_clips here (GPU path)": (train_pass(

@@ -242,3 +242,19 @@ def test_prefetch_is_auto_or_given():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only fallback")
 def test_gpu_jpeg_decoder_falls_back_to_none_without_cuda():
     assert cuda_jpeg_decoder() is None
+
+
+def test_cache_build_command(root, tmp_path, capsys):
+    from vidreid.cli import main
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data:\n  dataset: mars\n  root: {root}\n  height: 32\n  width: 16\n")
+    out = tmp_path / "frames"
+    assert main(["cache", "build", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    said = capsys.readouterr().out
+    assert "GiB" in said and f"data.frame_cache={out}" in said
+    assert open_frame_cache(str(out), 32, 16).count == len(dataset_frames(load_dataset("mars", str(root))))
+    assert main(["cache", "build", "--config", str(config), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists" in err[0]
+    assert main(["cache", "build", "--config", str(config), "--no-progress"]) == 2       # no --out, no config key
+    assert "data.frame_cache" in capsys.readouterr().err

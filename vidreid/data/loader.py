@@ -24,11 +24,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ..errors import ConfigError, DatasetError
+from ..utils.system import usable_cpus
 from .decode import DroppedTracklets, NoReadableFrameError, read_clip
 from .frame_cache import FrameCache, open_frame_cache
 from .samplers import ItemSeedSampler, PKSampler
 from .sampling import check_mode, clip_counts, sample_clip
-from ..utils.system import usable_cpus
 from .transforms import ClipTransform, augment_clips, normalize_pixels
 from .types import Tracklet, VideoReIDDataset
 
@@ -321,7 +321,8 @@ def build_train_loader(dataset: VideoReIDDataset, cfg, seed: int = 0, rank: int 
                               cache=frame_cache_of(cfg))
     pk = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed, rank, world_size)
     return DataLoader(train, batch_size=cfg.batch_size // world_size, sampler=ItemSeedSampler(pk, seed),
-                      drop_last=True, collate_fn=functools.partial(_collate_train, transform=transform, augment=not pixels),
+                      drop_last=True,
+                      collate_fn=functools.partial(_collate_train, transform=transform, augment=not pixels),
                       **_loader_kwargs(cfg, seed))
 
 
