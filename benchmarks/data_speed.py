@@ -11,7 +11,9 @@ round: "frames/s per core" = frames / this process's CPU time (a shared machine'
     worker (transforms.augment_clips on the device); the collate of float32 clips -> of uint8 pixels; with CUDA the
     host->device copy of a float32 batch -> of a pinned uint8 batch;
   * pipelines: the training loader (float clips, as on a CPU; pixels + batch_to_device, as on a GPU) and the test
-    loader (dense clips as extraction reads them on a CPU; with the frame cache; pixels + normalize_clips);
+    loader (dense clips as extraction reads them on a CPU; with the frame cache; pixels + normalize_clips); the
+    "before" rows rebuild the previous per-clip transform (torch ops) / per-clip normalisation + stacking collate
+    around today's decoding, so they isolate what the new transform and collate save;
   * with CUDA: the data-wait share of a short `vidreid train` (TP, ResNet-50, bf16, data.workers auto) and
     extraction end to end / the model's forward (`dense`, bf16).
 Checks (exit 1): the numpy transform, the batched augmentation and the cache give exactly the reference pixels.
@@ -272,14 +274,14 @@ def main(argv=None) -> int:
         "floor: frame cache (uint8 memmap)": (lambda: [cache.read_clip(gallery_files, [i, i + 1, i + 2, i + 3])
                                                       for i in range(0, len(gallery_files) - 3, 4)],
                                              len(gallery_files) // 4 * 4),
-        "train loader before (torch ops per clip, float collate)": (
+        "train loader, before (torch ops per clip, float collate)": (
             train_pass(lambda: old_train_loader(dataset, cfg)), train_frames),
         "train loader (CPU path: numpy, into the batch)": (train_pass(lambda: build_train_loader(dataset, cfg.data)),
                                                           train_frames),
         "train loader, pixels + augment_clips here (GPU path)": (train_pass(
             lambda: build_train_loader(dataset, cfg.data, pixels=True),
             lambda b: batch_to_device(b, cpu, cfg.data)), train_frames),
-        "test loader before (per-clip normalise + stack)": (test_pass(lambda: old_test_loader(gallery, cfg)),
+        "test loader, before (per-clip normalise + stack)": (test_pass(lambda: old_test_loader(gallery, cfg)),
                                                             test_frames),
         "test loader (dense; CPU path)": (test_pass(lambda: build_test_loader(gallery, cfg.data,
                                                                               sampling="dense")), test_frames),
