@@ -102,7 +102,7 @@ class ClipTransform:
         return np.array([top, left, int(do_flip), *(box or (0, 0, 0, 0))], dtype=np.int64)
 
     def resize(self, clip) -> torch.Tensor:
-        """(T, H, W, 3) uint8 -> (T, 3, height, width) float32 in [0, 255] (no copy of the pixels' values)."""
+        """(T, H, W, 3) pixels -> (T, 3, height, width) float32 in [0, 255], resized only when the size differs."""
         return resize_clip(to_float_clip(clip), self.height, self.width)
 
     def __call__(self, clip, rng: np.random.Generator | None = None) -> torch.Tensor:
