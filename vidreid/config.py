@@ -34,7 +34,9 @@ class DataConfig:
     num_instances: int = 4              # K: tracklets per identity in a PK batch
     batch_size: int = 32                # clips per training batch (P*K)
     test_batch_size: int = 32           # clips per extraction batch
-    workers: int = 2                    # DataLoader worker processes (0 = load in the main process)
+    workers: int | str = "auto"         # DataLoader worker processes (0 = main process; auto = usable cores - 1, <= 12)
+    prefetch: int = 0                   # batches each worker prepares ahead (0 = auto: 4 with a GPU, else 2)
+    frame_cache: str = ""               # pre-decoded frame cache folder (`vidreid cache build`); "" = decode JPEGs
     pad: int = 10                       # zero padding before the random crop (0 disables pad+crop)
     flip: float = 0.5                   # horizontal flip probability
     random_erasing: float = 0.0         # random erasing probability (same box on every frame of a clip)
@@ -286,7 +288,9 @@ _RANGES = {
     "data.height": (lambda v: v >= 1, ">= 1"), "data.width": (lambda v: v >= 1, ">= 1"),
     "data.seq_len": (lambda v: v >= 1, ">= 1"), "data.test_seq_len": (lambda v: v >= 0, ">= 0 (0 = seq_len)"),
     "data.num_instances": (lambda v: v >= 1, ">= 1"), "data.batch_size": (lambda v: v >= 1, ">= 1"),
-    "data.test_batch_size": (lambda v: v >= 1, ">= 1"), "data.workers": (lambda v: v >= 0, ">= 0"),
+    "data.test_batch_size": (lambda v: v >= 1, ">= 1"),
+    "data.workers": (lambda v: v == "auto" or (isinstance(v, int) and v >= 0), ">= 0 or auto"),
+    "data.prefetch": (lambda v: v >= 0, ">= 0 (0 = auto)"),
     "data.pad": (lambda v: v >= 0, ">= 0"), "data.flip": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "data.random_erasing": (lambda v: 0 <= v <= 1, "in [0, 1]"), "data.split": (lambda v: v >= 0, ">= 0"),
     "loss.ce_weight": (lambda v: v >= 0, ">= 0"), "loss.triplet_weight": (lambda v: v >= 0, ">= 0"),

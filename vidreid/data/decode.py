@@ -177,7 +177,13 @@ def read_clip(frames: Sequence[str], indices, size: tuple[int, int] | None = Non
     one op). Unreadable frames: see the module docstring.
     """
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-    unique, inverse = np.unique(indices, return_inverse=True)
+    if len(indices) and (np.diff(indices) > 0).all():             # distinct frames in order (most clips)
+        clip = _read_distinct_jpegs(frames, indices, size)
+        if clip is not None:
+            return clip
+        unique, inverse = indices, np.arange(len(indices))
+    else:
+        unique, inverse = np.unique(indices, return_inverse=True)
     decoded: dict[int, np.ndarray] = {}
     bad: list[int] = []
     for i in unique.tolist():                                     # one decode per distinct frame of the clip
@@ -193,7 +199,42 @@ def read_clip(frames: Sequence[str], indices, size: tuple[int, int] | None = Non
         if size is None:
             raise DatasetError(f"frames of different sizes in one clip ({frames[unique[0]]} ...) and no target size")
         imgs = [_resize_uint8(im, size) for im in imgs]
-    return np.stack(imgs)[inverse.reshape(-1)]                   # (T, H, W, 3)
+    inverse = inverse.reshape(-1)
+    if len(imgs) == len(inverse) and (inverse == np.arange(len(inverse))).all():
+        return np.stack(imgs)                                    # (T, H, W, 3): distinct frames in order, one copy
+    return np.stack(imgs)[inverse]                               # (T, H, W, 3): repeated or unordered frames
+
+
+def _read_distinct_jpegs(frames: Sequence[str], indices: np.ndarray, size) -> np.ndarray | None:
+    """The common clip, fast: distinct readable JPEG frames of one decoded size, each decoded straight into its slot
+    of the (T, H, W, 3) result (no per-frame array, no stacking copy). None at the first frame that is not (unread,
+    not a JPEG, corrupt, already known bad, another size): read_clip then takes its general path, which decides."""
+    h, w = size if size else (0, 0)
+    out = None
+    for k, i in enumerate(indices.tolist()):                      # loop over the T frames of the clip
+        path = frames[i]
+        if path in _bad_frames:
+            return None
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        if data[:2] != JPEG_MAGIC:
+            return None
+        try:
+            if out is None:
+                img = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=h, min_width=w, min_factor=2)
+                out = np.empty((len(indices), *img.shape), dtype=np.uint8)
+                out[0] = img
+            else:
+                img = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=h, min_width=w, min_factor=2,
+                                             buffer=out[k])
+                if img.shape != out.shape[1:]:
+                    return None
+        except ValueError:                # corrupt, or larger than the first frame (the buffer is too small)
+            return None
+    return out
 
 
 def _try_read(path: str, size, strict: bool) -> np.ndarray | None:

@@ -29,7 +29,8 @@ log = logging.getLogger("vidreid")
 _RESUME_MUST_MATCH = ("model.name", "model.backbone", "model.last_stride", "model.kwargs", "data.dataset", "data.split")
 # settings that do not change what is computed (or are expected to differ on a resume): no warning
 _RESUME_IGNORED = ("train.resume", "train.output_dir", "train.threads", "train.tensorboard", "train.log_every",
-                   "train.device", "data.root", "data.workers", "data.test_batch_size", "model.pretrained")
+                   "train.device", "data.root", "data.workers", "data.prefetch", "data.frame_cache",
+                   "data.test_batch_size", "model.pretrained")
 
 
 # ------------------------------------------------------------------------------------------------ RNG states

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..builders import build_for_dataset, build_optimizer, build_scheduler, prepare_dataset
 from ..config import Config
+from ..data.loader import batch_to_device
 from ..errors import VidReIDError
 from ..inference.evaluate import evaluate_model, format_results    # the one engine module that evaluates
 from ..models.base import to_channels_last
@@ -133,8 +134,10 @@ class Trainer:
         from ..data.loader import build_train_loader
         self.dataset = prepare_dataset(self.cfg, self.progress)
         log.info(self.dataset.summary())
+        # on a GPU the workers ship uint8 pixels + augmentation parameters and the batch is augmented there
+        # (data/loader.py batch_to_device): the same clips, a quarter of the bytes to move
         self.loader = build_train_loader(self.dataset, self.cfg.data, seed=self.cfg.train.seed, rank=self.rank,
-                                         world_size=self.world)
+                                         world_size=self.world, pixels=self.device.type == "cuda")
         self.iters = self.cfg.train.iters_per_epoch or self.loader.sampler.sampler.num_batches(0)  # steps per epoch
         self.total_steps = self.iters * self.cfg.train.epochs
 
@@ -228,11 +231,12 @@ class Trainer:
         while st.step < (epoch + 1) * self.iters:
             t0 = time.time()
             try:
-                clips, pids, _ = next(batches)                  # clips: (B, T, 3, H, W)
+                batch = next(batches)
             except StopIteration:                              # next pass of the sampler within this epoch
                 batches = iter(self.loader)
                 continue
             t1 = time.time()
+            clips, pids = batch_to_device(batch, self.device, cfg.data)   # clips: (B, T, 3, H, W)
             terms = self.train_step(clips, pids, epoch)
             t2 = time.time()
             clock.wait, clock.busy = clock.wait + (t1 - t0), clock.busy + (t2 - t1)

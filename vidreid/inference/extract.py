@@ -153,7 +153,7 @@ def _extract(model: nn.Module, tracklets: list[Tracklet], cfg: Config, sampling:
 
 
 def uint8_transfer(device: torch.device) -> bool:
-    """Whether `all` frames travel as uint8 and are normalised on the device: on GPUs (4x less to copy from the
+    """Whether test frames travel as uint8 and are normalised on the device: on GPUs (4x less to copy from the
     workers and to the device); on CPUs the workers normalise in parallel with the model."""
     return device.type == "cuda"
 
@@ -172,14 +172,17 @@ def _bar(progress: bool, desc: str, total: int):
 
 def _extract_clips(net, tracklets, cfg, sampling, device, desc, progress, chunk, memory_format, counter):
     """Batches of clips; the mean of each tracklet's clip features (accumulated on the device: no sync per batch)."""
-    from ..data.loader import build_test_loader
+    from ..data.loader import build_test_loader, normalize_clips
     seq_len = cfg.data.test_seq_len or cfg.data.seq_len
-    loader = build_test_loader(tracklets, cfg.data, sampling=sampling, seq_len=seq_len)
+    pixels = uint8_transfer(device)
+    loader = build_test_loader(tracklets, cfg.data, sampling=sampling, seq_len=seq_len, pixels=pixels)
     sums: torch.Tensor | None = None
     counts = torch.zeros(len(tracklets), device=device)
     with _bar(progress, desc, len(loader.dataset) * seq_len) as bar:
         for clips, track_idx in loader:                                # clips: (N, T, 3, H, W), track_idx: (N,)
             N, T = clips.shape[:2]
+            if pixels:                                                 # (N, T, H, W, 3) -> normalised on the device
+                clips = normalize_clips(clips.to(device, non_blocking=True), cfg.data)
             x = _to_device(clips.flatten(0, 1), device, memory_format).unflatten(0, (N, T))
             tick = time.perf_counter()
             feats = net(x).embedding.float()                           # (N, D)
