@@ -11,11 +11,12 @@ the query, its second half the gallery, as if seen by two cameras), each on the 
 part (frames >= 400; the frames before are the adapt set, so a model adapted on them is measured on footage it did
 not see).
 
-Rows: a table of named feature makers (ROWS below; `--only NAME,...` picks some). Each row gives, for a list of
-tracklets, their features and the distance to rank them by, through the project's own layers: models are built
-with vidreid.inference (build_model_from_checkpoint, initial_checkpoint for `--checkpoint none`), features come
-from vidreid.inference.extract.extract_features with the model's config (test sampling, frame size), distances
-from vidreid.eval.distance and metrics from vidreid.eval.evaluate. A fusion or another feature is one more entry.
+Rows: a table of named feature makers (ROWS below; `--only 1,3` picks some by number, `--checkpoint LABEL=PATH`
+adds one for any checkpoint, e.g. a fused one). Each row gives, for a list of tracklets, their features and the
+distance to rank them by, through the project's own layers: models are built with vidreid.inference
+(build_model_from_checkpoint, initial_checkpoint for `--checkpoint none`, build_classical for the classical
+features), features come from vidreid.inference.extract.extract_features with the model's config (test sampling,
+frame size), distances from vidreid.eval.distance and metrics from vidreid.eval.evaluate.
 """
 from __future__ import annotations
 
@@ -78,9 +79,10 @@ def model_features(model, cfg, what: str) -> Features:
 
     def embed(tracklets):
         return extract_features(model, tracklets, cfg, device="cpu", progress=False)
-    seq = cfg.data.test_seq_len or cfg.data.seq_len
-    return Features(embed, cfg.eval.metric, f"{what}: {resolve_sampling(cfg)} sampling, T={seq}, "
-                                             f"{cfg.data.height}x{cfg.data.width}, {cfg.eval.metric}")
+    sampling = resolve_sampling(cfg)
+    frames = "every frame" if sampling == "all" else f"clips of {cfg.data.test_seq_len or cfg.data.seq_len} frames"
+    return Features(embed, cfg.eval.metric, f"{what}: {sampling} sampling ({frames}), {cfg.data.height}x"
+                                             f"{cfg.data.width} frames, {cfg.eval.metric} distance")
 
 
 def checkpoint_features(path: str, args, what: str) -> Features:
@@ -115,6 +117,16 @@ def demo_checkpoint(args):
     return checkpoint_features(args.demo_checkpoint, args, "demo")
 
 
+def named_checkpoint(label: str, path: str):
+    """A row for `--checkpoint LABEL=PATH`: any vidreid checkpoint (a fused one of `vidreid eval --fuse`, a
+    transfer-recipe run, ...), evaluated with its own config."""
+    def make(args):
+        if not os.path.isfile(path):
+            return f"no {path}"
+        return checkpoint_features(path, args, label)
+    return make
+
+
 def adapted_checkpoint(args):
     if not args.adapted_checkpoint:
         return "no --adapted-checkpoint given"
@@ -127,8 +139,7 @@ def classical(name: str, **kwargs):
     """A classical feature (vidreid.models.classical: `colour_hist`, `lomo`) with no learned metric, evaluated at
     the demo's frame size with every frame of a tracklet (`all` sampling), as configs/<name>_synthped.yaml does."""
     def make(args):
-        from vidreid.models import list_models
-        if name not in list_models():
+        if not registered(name):
             return f"model {name!r} is not in this checkout (classical features: issue 19, item 1)"
         from vidreid.config import load_config
         from vidreid.data.types import VideoReIDDataset
@@ -142,6 +153,14 @@ def classical(name: str, **kwargs):
         model, _ = build_classical(cfg, VideoReIDDataset(NAME, "", [], [], []), progress=False)
         return model_features(model, cfg, name)
     return make
+
+
+def registered(name: str) -> bool:
+    from vidreid.models import list_models
+    try:
+        return name in list_models(classical=True)
+    except TypeError:                   # a checkout from before the classical features
+        return name in list_models()
 
 
 NAME = "vtest"
@@ -188,6 +207,8 @@ def main() -> int:
     p.add_argument("--video", help="vtest.avi (default: the opencv-doc data folders)")
     p.add_argument("--demo-checkpoint", default=os.path.join("runs", "demo", "checkpoints", "last.safetensors"))
     p.add_argument("--adapted-checkpoint", help="a checkpoint adapted on the adapt set (evaluated on `late` only)")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="LABEL=PATH",
+                   help="one more row: the checkpoint at PATH, labelled LABEL (repeatable)")
     p.add_argument("--only", help="comma-separated row numbers (1-based) to measure")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--workers", type=int, default=2, help="frame-decoding workers (default 2; --smoke: 0)")
@@ -204,7 +225,19 @@ def main() -> int:
     except VidReIDError as e:
         print(f"real_footage: {e}", file=sys.stderr)
         return 2
-    rows = ROWS if not args.only else [ROWS[int(i) - 1] for i in args.only.split(",")]
+    rows = list(ROWS)
+    for spec in args.checkpoint:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            print(f"real_footage: --checkpoint {spec!r}: expected LABEL=PATH", file=sys.stderr)
+            return 2
+        rows.append(Row(label, named_checkpoint(label, path)))
+    if args.only:
+        picks = [int(i) for i in args.only.split(",") if i.strip().isdigit()]
+        if not picks or any(not 1 <= i <= len(rows) for i in picks):
+            print(f"real_footage: --only {args.only!r}: expected row numbers 1..{len(rows)}", file=sys.stderr)
+            return 2
+        rows = [rows[i - 1] for i in picks]
     print(f"vtest ({os.path.abspath(args.root)}), gao protocol" + (" [--smoke: 3 identities, 8 frames]" if args.smoke
                                                                   else ""))
     for (split, part), ds in sets.items():

@@ -6,25 +6,30 @@ The set is two committed files and the video; the crops are cut from the video a
     vidreid/data/datasets/tables/vtest_tracklets.json   machine-made: every tracklet of
                                                           `vidreid tracklets vtest.avi` (HOG, defaults), its frames
                                                           and boxes (the command is recorded in the file)
-    vidreid/data/datasets/tables/vtest_identities.csv   hand-made: tracklet,identity,note (identity blank =
-                                                          excluded; the note says why)
+    vidreid/data/datasets/tables/vtest_identities.csv   hand-made: tracklet,first,last,identity,note: frames
+                                                          first..last of the tracklet are that person (blank
+                                                          identity = excluded, the note says why)
     ROOT/crops/<tracklet>/f000123.jpg                   the crops (256x128, boxes padded to that aspect, as
                                                           `vidreid tracklets` writes them), made once, atomically
     ROOT/vtest.json                                     marker: the hash of the tracklets table the crops belong to
 
+The identities table labels segments: a tracklet whose box switched from one person to another is cut at the
+switch (each part labelled, the frames around the switch excluded), and a tracklet that is no person, or no one
+person that can be told, is excluded with its reason. A labelled segment is a "piece" below.
+
 Options:
-  split   main        re-acquisition after the tracker lost a person: for every identity seen in >= 2 tracklets
-                      the first one in time is the query (camid 0) and the others are gallery (camid 1); identities
-                      seen in one tracklet are gallery distractors (camid 1).
-          cross_pass  every tracklet cut into two passes in time, as if seen by two cameras: the first half of its
+  split   main        re-finding a person the tracker lost: every piece is a query, the gallery is every piece,
+                      each piece its own camid, so under the gao rules a query's own piece is junk and its
+                      positives are the other pieces of the same person (persons seen in one piece are distractors).
+          cross_pass  every piece cut into two passes in time, as if seen by two cameras: the first half of its
                       frames is a query (camid 0), the second half a gallery tracklet (camid 1).
-  part    full        every labelled tracklet.
-          late        only the frames from ADAPT_END on; train = the adapt set (frames before ADAPT_END: see
-                      `adapt_tracklets`), so a model adapted on `train` is evaluated on footage it never saw.
+  part    full        every piece.
+          late        the pieces cut to their frames from ADAPT_END on (shorter than MIN_PIECE: dropped); train =
+                      the adapt set (`adapt_tracklets`: every tracklet, labelled or not, cut to its frames before
+                      ADAPT_END, each its own class), so a model adapted on `train` is evaluated on footage it never
+                      saw.
   video   the path of vtest.avi (default: $VIDREID_OPENCV_DATA, ./data/opencv-doc-data, the repository's
           data/opencv-doc-data, /usr/share/doc/opencv-doc/examples/data).
-Both splits are evaluated under the gao rules (all queries are camid 0 and all gallery tracklets camid 1, so no
-positive is junk).
 """
 from __future__ import annotations
 
