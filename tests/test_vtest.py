@@ -71,6 +71,10 @@ def test_gao_metrics_of_a_perfect_and_a_reversed_ranking():
     assert perfect["mAP"] == 1.0 and perfect["num_valid_queries"] == 37   # persons 8 and 9 are seen once
     worst = evaluate(np.where(same, 1.0, 0.0), pid, pid, cam, cam, protocol="gao")
     assert worst["cmc"][0] == 0.0
+    q, _ = V.split_main(V.pieces(V.read_table(), "late"))
+    pid, cam = np.array([p.identity for p, _ in q]), np.array([c for _, c in q])
+    late = evaluate(np.where(pid[:, None] == pid[None], 0.0, 1.0), pid, pid, cam, cam, protocol="gao")
+    assert late["num_valid_queries"] == 15                       # persons 2, 8 and 9 appear once after frame 400
 
 
 @pytest.mark.parametrize("row, message", [
@@ -97,8 +101,8 @@ def test_every_tracklet_needs_a_row(tmp_path):
 
 
 def test_options_are_checked(tmp_path):
-    with pytest.raises(ConfigError, match="split must be one of main, cross_pass"):
-        load_dataset("vtest", str(tmp_path / "r"), split="test")
+    with pytest.raises(ConfigError, match="evaluation must be one of main, cross_pass"):
+        load_dataset("vtest", str(tmp_path / "r"), evaluation="test")
     with pytest.raises(ConfigError, match="part must be one of full, late"):
         load_dataset("vtest", str(tmp_path / "r"), part="early")
     with pytest.raises(ConfigError, match="protocol"):
@@ -116,7 +120,7 @@ def crops(tmp_path_factory):
 
 def test_loader_cross_pass_full(crops):
     root, video = crops
-    ds = load_dataset("vtest", root, split="cross_pass", video=video)
+    ds = load_dataset("vtest", root, evaluation="cross_pass", video=video)
     assert (len(ds.query), len(ds.gallery), len(ds.train)) == (39, 39, 0)
     assert {t.camid for t in ds.query} == {0} and {t.camid for t in ds.gallery} == {1}
     assert sum(len(t.frames) for t in ds.query + ds.gallery) == 2059
@@ -128,7 +132,7 @@ def test_loader_cross_pass_full(crops):
 
 def test_loader_late_and_adapt_set(crops):
     root, video = crops
-    ds = load_dataset("vtest", root, split="main", part="late", video=video)
+    ds = load_dataset("vtest", root, evaluation="main", part="late", video=video)
     assert len(ds.query) == len(ds.gallery) == 18
     eval_frames = [frame_of(f) for t in ds.query for f in t.frames]
     adapt_frames = [frame_of(f) for t in ds.train for f in t.frames]
@@ -150,6 +154,15 @@ def test_crops_are_reused_and_never_clobbered(crops, tmp_path):
     with pytest.raises(DatasetError, match="not a vtest crops folder"):
         V.ensure_crops(str(mine), video=video)
     assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_data_check(crops, capsys):
+    from vidreid.cli import main
+    root, video = crops
+    assert main(["data", "check", root, "--dataset", "vtest", "-o", "evaluation=cross_pass", "-o",
+                 f"video={video}", "--no-progress", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "no problems found" in out and "2059 frame files read" in out
 
 
 def test_another_video_is_refused(tmp_path):

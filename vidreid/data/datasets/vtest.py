@@ -18,18 +18,18 @@ switch (each part labelled, the frames around the switch excluded), and a trackl
 person that can be told, is excluded with its reason. A labelled segment is a "piece" below.
 
 Options:
-  split   main        re-finding a person the tracker lost: every piece is a query, the gallery is every piece,
-                      each piece its own camid, so under the gao rules a query's own piece is junk and its
-                      positives are the other pieces of the same person (persons seen in one piece are distractors).
-          cross_pass  every piece cut into two passes in time, as if seen by two cameras: the first half of its
-                      frames is a query (camid 0), the second half a gallery tracklet (camid 1).
-  part    full        every piece.
-          late        the pieces cut to their frames from ADAPT_END on (shorter than MIN_PIECE: dropped); train =
-                      the adapt set (`adapt_tracklets`: every tracklet, labelled or not, cut to its frames before
-                      ADAPT_END, each its own class), so a model adapted on `train` is evaluated on footage it never
-                      saw.
-  video   the path of vtest.avi (default: $VIDREID_OPENCV_DATA, ./data/opencv-doc-data, the repository's
-          data/opencv-doc-data, /usr/share/doc/opencv-doc/examples/data).
+  evaluation  main        re-finding a person the tracker lost: every piece is a query, the gallery is every
+                          piece, each piece its own camid, so under the gao rules a query's own piece is junk and
+                          its positives are the other pieces of its person (persons seen once are distractors).
+              cross_pass  every piece cut into two passes in time, as if seen by two cameras: the first half of
+                          its frames is a query (camid 0), the second half a gallery tracklet (camid 1).
+  part        full        every piece.
+              late        the pieces cut to their frames from ADAPT_END on (shorter than MIN_PIECE: dropped);
+                          train = the adapt set (`adapt_tracklets`: every tracklet, labelled or not, cut to its
+                          frames before ADAPT_END, each its own class), so a model adapted on `train` is evaluated
+                          on footage it never saw.
+  video       the path of vtest.avi (default: $VIDREID_OPENCV_DATA, ./data/opencv-doc-data, the repository's
+              data/opencv-doc-data, /usr/share/doc/opencv-doc/examples/data).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ MARKER = "vtest.json"
 CROPS = "crops"
 ADAPT_END = 400        # frames 1..399 are the adapt set, frames 400..795 the late evaluation set
 MIN_PIECE = 8          # a tracklet cut at ADAPT_END keeps a piece only with this many frames (`tracklets --min-len`)
-SPLITS = ("main", "cross_pass")
+EVALUATIONS = ("main", "cross_pass")   # the query / gallery splits (option `evaluation`)
 PARTS = ("full", "late")
 
 
@@ -267,18 +267,19 @@ def adapt_tracklets(root: str, video: str | None = None, progress: bool = False,
 
 
 @register_dataset(NAME)
-def vtest(root: str, split: str = "main", part: str = "full", video: str = "", protocol: str = "gao",
+def vtest(root: str, evaluation: str = "main", part: str = "full", video: str = "", protocol: str = "gao",
           progress: bool = False) -> VideoReIDDataset:
     check_protocol(NAME, protocol, ("gao",))
-    if split not in SPLITS:
+    if evaluation not in EVALUATIONS:
         from ...errors import ConfigError
-        raise ConfigError(f"dataset {NAME!r}: split must be one of {', '.join(SPLITS)}, got {split!r}")
+        raise ConfigError(f"dataset {NAME!r}: evaluation must be one of {', '.join(EVALUATIONS)}, got "
+                          f"{evaluation!r}")
     table = read_table()
     chosen = pieces(table, part)                                  # ConfigError for an unknown part
     root = ensure_crops(root, table, video or None, progress)
-    query, gallery = (split_main if split == "main" else split_cross_pass)(chosen)
+    query, gallery = (split_main if evaluation == "main" else split_cross_pass)(chosen)
     train = adapt_tracklets(root, table=table) if part == "late" else []
-    meta = {"split": split, "part": part, "adapt_end": ADAPT_END, "tracklets_sha256": table.sha256,
+    meta = {"evaluation": evaluation, "part": part, "adapt_end": ADAPT_END, "tracklets_sha256": table.sha256,
             "identities": len({p.identity for p in chosen}), "pieces": len(chosen),
             "excluded_segments": len(table.excluded)}
     return VideoReIDDataset(name=NAME, root=root, train=train, query=as_tracklets(root, query),
