@@ -224,6 +224,7 @@ def main() -> int:
         args.workers = 0
     from vidreid.errors import VidReIDError
     from vidreid.inference.evaluate import chance_level
+    os.makedirs(os.path.dirname(os.path.abspath(args.root)), exist_ok=True)   # the crops' folder goes in it
     try:
         sets = load_sets(args)
     except VidReIDError as e:

@@ -154,6 +154,18 @@ def test_crops_are_reused_and_never_clobbered(crops, tmp_path):
     with pytest.raises(DatasetError, match="not a vtest crops folder"):
         V.ensure_crops(str(mine), video=video)
     assert (mine / "notes.txt").read_text() == "keep me"
+    with pytest.raises(DatasetError, match="does not exist"):         # no tree of folders from a mistyped path
+        V.ensure_crops(str(tmp_path / "typo" / "crops"), video=video)
+    assert not (tmp_path / "typo").exists()
+
+
+def test_listing_writes_nothing(tmp_path, monkeypatch):
+    """`vidreid datasets` probes each loader on a missing root: vtest must not cut crops there."""
+    from vidreid.listing import dataset_rows
+    monkeypatch.chdir(tmp_path)
+    row = dataset_rows(["vtest"])[0]
+    assert row["protocols"] == ["gao"] and "evaluation" in row["options"]
+    assert not os.path.exists(os.path.join(os.sep, "nonexistent-vidreid-listing-root"))
 
 
 def test_data_check(crops, capsys):

@@ -54,6 +54,11 @@ MARKER = "vtest.json"
 CROPS = "crops"
 ADAPT_END = 400        # frames 1..399 are the adapt set, frames 400..795 the late evaluation set
 MIN_PIECE = 8          # a tracklet cut at ADAPT_END keeps a piece only with this many frames (`tracklets --min-len`)
+LAYOUT = """\
+ROOT/                         made by the loader on first use, from vtest.avi (option video, or opencv-doc's)
+├── vtest.json                marker: the hash of the committed tracklets table the crops belong to
+└── crops/<tracklet>/f000123.jpg   256x128 crops of the committed boxes"""
+LAYOUT_SHORT = "a folder the loader fills on first use from vtest.avi (crops/<tracklet>/f<frame>.jpg, vtest.json)"
 EVALUATIONS = ("main", "cross_pass")   # the query / gallery splits (option `evaluation`)
 PARTS = ("full", "late")
 
@@ -180,6 +185,9 @@ def ensure_crops(root: str, table: FootageTable | None = None, video: str | None
         os.rmdir(root)                                         # an empty folder: nothing of the user's to keep
     if os.path.lexists(root):
         raise DatasetError(f"{root} exists and is not a {NAME} crops folder (no {MARKER}); choose another root")
+    if not os.path.isdir(os.path.dirname(root)):       # a mistyped path is an error, not a new tree of folders
+        raise DatasetError(f"{NAME} root {root}: its folder {os.path.dirname(root)} does not exist (the crops are "
+                           f"cut into ROOT on first use; create its parent folder first)")
     video = find_video(video, table.video)
     _check_video(video, table)
     with atomic_folder(root, False, MARKER, f"{NAME} crops") as tmp:
