@@ -23,6 +23,7 @@ def main() -> int:
     from vidreid.data.datasets import vtest as V
     from vidreid.tracking.draw import contact_sheet, write_png
     table = V.read_table()
+    os.makedirs(os.path.dirname(os.path.abspath(args.root)), exist_ok=True)   # the crops' parent (a folder, no file)
     root = V.ensure_crops(args.root, table, args.video, progress=True)
     os.makedirs(args.out)                                       # a new folder: nothing of the user's is replaced
 
