@@ -146,6 +146,11 @@ def test_adapt_end_to_end_resume_and_no_clobber(footage, tmp_path, capsys, monke
     from vidreid.inference.model import build_model_from_checkpoint
     model, _ = build_model_from_checkpoint(str(out / "checkpoints" / "last.safetensors"))
     assert model(torch.zeros(1, 4, 3, 32, 16)).embedding.shape[0] == 1
+    # its own (unlabeled) data cannot be evaluated: one line, not a traceback
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(out / "checkpoints" / "last.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
     # never writes over a run: refused without --force (one line), inputs untouched
     before = sorted(os.listdir(out / "checkpoints"))

@@ -51,10 +51,11 @@ def adapt_config(checkpoint: str, data_root: str, out: str, epochs: int, iters: 
     data["options"], data["synth"], data["protocol"] = {}, {}, ""
     base.setdefault("model", {})["pretrained"] = None          # the checkpoint's weights replace ImageNet's
     saved_lr = float((base.get("optim") or {}).get("lr", 3e-4))
-    ours = [f"data.dataset=tracklets", f"data.root={data_root}", f"train.output_dir={out}", f"train.epochs={epochs}",
+    ours = ["data.dataset=tracklets", f"train.epochs={epochs}",
             f"train.iters_per_epoch={iters}", "train.eval_every=0", f"train.resume={'auto' if resume else ''}",
             f"optim.lr={lr if lr is not None else saved_lr / 10}", "optim.warmup_epochs=0"]
     cfg = load_config(None, ours + list(overrides), base=base)
+    cfg.data.root, cfg.train.output_dir = data_root, out        # set, not parsed: a path is never read as YAML
     now = cfg.to_dict()["model"]
     changed = [k for k in MODEL_KEYS if now.get(k) != (base.get("model") or {}).get(k, now.get(k))]
     if changed:
