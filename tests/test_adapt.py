@@ -10,7 +10,7 @@ import torch
 
 from helpers_video import block_video, write_det
 from vidreid.cli import main
-from vidreid.data.pseudo_labels import CooccurrenceSampler, known_negatives, pseudo_labels
+from vidreid.data.pseudo_labels import CooccurrenceSampler, known_negatives, pseudo_labels, unlabeled_view
 from vidreid.losses import batch_hard_triplet, grouped_cross_entropy
 
 
@@ -34,6 +34,20 @@ def test_known_negatives_are_tracks_of_one_camera_seen_in_one_frame():
     for a, b in [(0, 1), (2, 4)]:
         expected[a, b] = expected[b, a] = True
     np.testing.assert_array_equal(neg, expected)
+
+
+def test_unlabeled_view_relabels_train_by_track_and_reads_frame_numbers():
+    from vidreid.data.types import Tracklet, VideoReIDDataset
+    train = [Tracklet(("r/cam/t0007-1/f000010.jpg", "r/cam/t0007-1/f000011.jpg"), 3, 0),
+             Tracklet(("r/cam/t0007-2/f000030.jpg",), 5, 0),             # track 7's second piece: same class
+             Tracklet(("r/cam/t0002/f000011.jpg",), 3, 0),               # seen with track 7 at frame 11
+             Tracklet(("r/cam/0001C1T0001/0001C1T0001F001.jpg",), 3, 0)]  # MARS-like: no track, no frame numbers
+    query = [Tracklet(("q/a.jpg",), 1, 0)]
+    ds = unlabeled_view(VideoReIDDataset("x", "r", train, query, query))
+    assert [t.pid for t in ds.train] == [1, 1, 0, 2] and ds.query == query
+    assert [f.tolist() for f in ds.meta["frames"]] == [[10, 11], [30], [11], []]
+    neg = known_negatives(np.array([t.pid for t in ds.train]), ds.meta["class_camera"], ds.meta["frames"])
+    assert np.argwhere(neg).tolist() == [[0, 1], [1, 0]]
 
 
 def test_cooccurrence_sampler_batches_tracks_seen_together():
@@ -208,6 +222,16 @@ def test_adapt_on_a_tracklets_folder_and_bad_input(footage, tmp_path, capsys):
     from vidreid.data import load_dataset
     ds = load_dataset("tracklets", str(cut))
     assert len(ds.train) == 3 and ds.meta["frames"][0].tolist() == list(range(1, 17))
+    # --dataset: a registered dataset's train split, labels ignored; its labelled query/gallery evaluated at the end
+    lines = [{"dir": f"tracklets/{n}", "pid": 9, "camid": 0, "split": "train"} for n in ds.meta["names"]]
+    lines += [{"dir": f"tracklets/{n}", "pid": i, "camid": i % 2, "split": s} for i, n in
+              enumerate(ds.meta["names"]) for s in ("query", "gallery")]
+    (cut / "manifest.jsonl").write_text("".join(json.dumps(d) + "\n" for d in lines))
+    assert main([*base, "--checkpoint", ckpt, "--dataset", "manifest", "--data-root", str(cut),
+                 "data.batch_size=4", "--force"]) == 0
+    metrics = json.load(open(tmp_path / "o" / "metrics.json"))
+    assert metrics["final"]["mAP"] >= 0 and "3 tracks in 1 camera(s), 3 pairs" in open(tmp_path / "o" / "train.log").read()
+    one_line([*base, "--checkpoint", ckpt, "--dataset", "manifest"], "--data-root")
     one_line([*base, "--checkpoint", str(tmp_path / "none.safetensors"), "--tracklets", str(cut)],
              "checkpoint not found")
     one_line([*base, "--checkpoint", ckpt, "--videos", str(tmp_path / "missing.mp4")], "video not found",

@@ -19,6 +19,11 @@ def add_arguments(p):
     src.add_argument("--videos", nargs="+", metavar="VIDEO", help="unlabeled videos, one camera each")
     src.add_argument("--tracklets", metavar="FOLDER",
                      help="an output of `vidreid tracklets` (or <camera>/<tracklet>/<frames> folders)")
+    src.add_argument("--dataset", metavar="NAME",
+                     help="the train split of a registered dataset at --data-root, its labels ignored (tracklet "
+                          "folders named like `vidreid tracklets` names them, crops f<frame>.jpg); its query and "
+                          "gallery, if labelled, are evaluated at the end (data.options.KEY=VALUE for its options)")
+    p.add_argument("--data-root", help="--dataset: its root folder")
     p.add_argument("--out", required=True, help="run folder (checkpoints, train.log; the cut videos in OUT/cut)")
     p.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
     p.add_argument("--iters", type=int, default=20, help="steps per epoch (default 20; 0 = one pass over the tracks)")
@@ -37,7 +42,7 @@ def add_arguments(p):
 
 
 def adapt_config(checkpoint: str, data_root: str, out: str, epochs: int, iters: int, lr: float | None,
-                 resume: bool, overrides: list[str]):
+                 resume: bool, overrides: list[str], dataset: str = "tracklets"):
     """The run's config: the checkpoint's (same model, frame size, clips, losses), then adapt's settings (the
     tracklets dataset, the run folder, the schedule), then the overrides."""
     import copy
@@ -51,7 +56,7 @@ def adapt_config(checkpoint: str, data_root: str, out: str, epochs: int, iters: 
     data["options"], data["synth"], data["protocol"] = {}, {}, ""
     base.setdefault("model", {})["pretrained"] = None          # the checkpoint's weights replace ImageNet's
     saved_lr = float((base.get("optim") or {}).get("lr", 3e-4))
-    ours = ["data.dataset=tracklets", f"train.epochs={epochs}",
+    ours = [f"data.dataset={dataset}", f"train.epochs={epochs}",
             f"train.iters_per_epoch={iters}", "train.eval_every=0", f"train.resume={'auto' if resume else ''}",
             f"optim.lr={lr if lr is not None else saved_lr / 10}", "optim.warmup_epochs=0"]
     cfg = load_config(None, ours + list(overrides), base=base)
@@ -66,7 +71,12 @@ def adapt_config(checkpoint: str, data_root: str, out: str, epochs: int, iters: 
 def resume_command(args) -> str:
     import shlex
     words = ["vidreid", "adapt", "--checkpoint", args.checkpoint]
-    words += ["--videos", *args.videos] if args.videos else ["--tracklets", args.tracklets]
+    if args.videos:
+        words += ["--videos", *args.videos]
+    elif args.tracklets:
+        words += ["--tracklets", args.tracklets]
+    else:
+        words += ["--dataset", args.dataset, "--data-root", args.data_root]
     words += ["--out", args.out, "--epochs", str(args.epochs), "--iters", str(args.iters)]
     return " ".join(shlex.quote(w) for w in [*words, *args.overrides, "--resume"])
 
@@ -83,7 +93,11 @@ def run(args) -> int:
         raise VidReIDError(f"need --epochs >= 1 and --iters >= 0, got {args.epochs}, {args.iters}")
     open_checkpoint(args.checkpoint)                                     # a bad checkpoint fails here, in one line
     prepare = None
-    if args.tracklets:
+    if args.dataset:
+        if not args.data_root:
+            raise VidReIDError("--dataset needs --data-root (the dataset's folder)")
+        root = os.path.abspath(args.data_root)
+    elif args.tracklets:
         if not os.path.isdir(args.tracklets):
             raise DatasetError(f"--tracklets {args.tracklets}: no such folder")
         root = os.path.abspath(args.tracklets)
@@ -100,7 +114,7 @@ def run(args) -> int:
                               f"--force to replace it, or choose another --out")
         prepare = _cutter(args, root)
     cfg = adapt_config(args.checkpoint, root, args.out, args.epochs, args.iters, args.lr, args.resume,
-                       args.overrides)
+                       args.overrides, args.dataset or "tracklets")
 
     def make_trainer(cfg, progress):
         return AdaptTrainer(cfg, progress, os.path.abspath(args.checkpoint), prepare)

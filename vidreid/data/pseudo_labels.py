@@ -13,12 +13,52 @@ time, under the same light).
 """
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from .samplers import PKSampler
+from .types import VideoReIDDataset
+
+PIECE = re.compile(r"t(\d+)(?:-\d+)?\Z")           # tracking.cut.tracklet_names: t0007, t0007-2 are track 7
+FRAME = re.compile(r"f(\d+)\.[A-Za-z]+\Z")          # crops named by video frame number: f000123.jpg
+
+
+def track_number(folder_name: str) -> int | None:
+    """The track a tracklet folder named by `vidreid tracklets` belongs to (t0007-2 -> 7); None for other names."""
+    m = PIECE.match(folder_name)
+    return int(m.group(1)) if m else None
+
+
+def frame_numbers(paths: Sequence[str]) -> np.ndarray:
+    """Video frame numbers of crops named f<number>.<ext> (as `vidreid tracklets` writes them) -> (L,) int64;
+    empty when any name is not of that form (frame indices within a tracklet, e.g. MARS's F001, are not times:
+    such tracklets get no known negative)."""
+    found = [FRAME.match(os.path.basename(p)) for p in paths]
+    if not all(found):
+        return np.zeros(0, np.int64)
+    return np.array([int(m.group(1)) for m in found], np.int64)
+
+
+def unlabeled_view(dataset: VideoReIDDataset) -> VideoReIDDataset:
+    """A dataset's train split with its labels replaced by pseudo-labels from tracking: a tracklet folder named like
+    `vidreid tracklets` names them belongs to its track, any other is a track of its own; frame numbers from f<n>
+    file names. Query and gallery are kept (a labelled evaluation set of the same footage, if any). meta gets
+    "frames", "names", "class_camera" (what a "tracklets" dataset already has: returned as it is)."""
+    if "class_camera" in dataset.meta:
+        return dataset
+    names = [os.path.dirname(t.frames[0]) if t.frames else "" for t in dataset.train]
+    own = iter(range(10 ** 9, 2 * 10 ** 9))                    # track ids of tracklets not named by vidreid
+    tracks = [n if n is not None else next(own) for n in (track_number(os.path.basename(f)) for f in names)]
+    labels, class_camera = pseudo_labels([t.camid for t in dataset.train], tracks)
+    train = [t._replace(pid=int(p)) for t, p in zip(dataset.train, labels.tolist())]
+    meta = {**dataset.meta, "frames": [frame_numbers(t.frames) for t in dataset.train], "names": names,
+            "class_camera": class_camera}
+    return dataclasses.replace(dataset, train=train, meta=meta)
 
 
 def pseudo_labels(camids: Sequence[int], tracks: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

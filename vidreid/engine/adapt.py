@@ -10,7 +10,8 @@ Tracklet self-supervision after TAUDL (Li, Zhu & Gong, ECCV 2018) and UTAL (TPAM
 Everything else is the engine's: the run folder rules, checkpoints, exact resume, progress, logs. The run starts
 from the checkpoint's weights (backbone and embedding; the classifier is re-initialised for the pseudo-classes),
 and writes normal checkpoints that `vidreid eval`, `index build` and `search` read. Nothing is labelled, so
-nothing is evaluated during the run.
+nothing is evaluated during the run -- unless the dataset (`vidreid adapt --dataset`) has a labelled query/gallery
+split of the same footage beside its train split: then the end of the run evaluates on it.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from .train import Trainer
 
 
 class AdaptTrainer(Trainer):
-    """A Trainer over a "tracklets" dataset (pseudo-identities), started from `init_checkpoint`'s weights.
+    """A Trainer over the train split of a dataset, its labels replaced by pseudo-identities (a "tracklets" dataset
+    has nothing else), started from `init_checkpoint`'s weights.
     `prepare_data()`, if given, is called first (under the run folder's lock): it cuts the videos into
     cfg.data.root when needed."""
 
@@ -39,13 +41,13 @@ class AdaptTrainer(Trainer):
 
     def _build_data(self) -> None:
         from ..data.loader import VideoTrainDataset, _loader_kwargs
-        from ..data.pseudo_labels import CooccurrenceSampler, known_negatives
+        from ..data.pseudo_labels import CooccurrenceSampler, known_negatives, unlabeled_view
         from ..data.samplers import ItemSeedSampler
         from ..data.transforms import ClipTransform
         cfg, d = self.cfg, self.cfg.data
         if self.prepare_data is not None:
             self.prepare_data()
-        self.dataset = ds = prepare_dataset(cfg, self.progress)
+        self.dataset = ds = unlabeled_view(prepare_dataset(cfg, self.progress))    # train labels: from tracking
         log.info(ds.summary())
         labels = torch.tensor([t.pid for t in ds.train])
         class_camera = ds.meta["class_camera"]
@@ -83,8 +85,12 @@ class AdaptTrainer(Trainer):
         return compute_loss(out, pids, self.cfg, self.model, self.class_group, self.known_negatives)
 
     def evaluate(self, epoch: int) -> dict:
+        if self.dataset.query:                             # a labelled evaluation set beside the unlabeled train
+            return super().evaluate(epoch)
         return {}                                          # no labels: nothing to evaluate
 
     def evaluate_finished_run(self) -> dict:
+        if self.dataset.query:
+            return super().evaluate_finished_run()
         log.info("adaptation had already finished; its checkpoint is checkpoints/last.safetensors")
         return {}

@@ -2,8 +2,9 @@
 the training set of `vidreid adapt`.
 
     root = the output folder of `vidreid tracklets` (tracklets.json lists every tracklet: camera, track, frame
-           numbers), or a folder of tracklet folders ROOT/<camera>/<tracklet>/<frames> (frame numbers read from
-           the file names, e.g. f000123.jpg; tracklets named like `vidreid tracklets` names them, t0007-2, are the
+           numbers), or a folder of tracklet folders ROOT/<camera>/<tracklet>/<frames> (video frame numbers read
+           from file names f<number>.jpg as `vidreid tracklets` writes them -- other names give no frame numbers,
+           hence no known negatives; tracklets named like `vidreid tracklets` names them, t0007-2, are the
            pieces of track 7, any other name is a track of its own).
 
 train = every tracklet, pid = its pseudo-identity (one per camera and track), camid = its camera; query and
@@ -19,7 +20,7 @@ import re
 import numpy as np
 
 from ...errors import DatasetError
-from ..pseudo_labels import pseudo_labels
+from ..pseudo_labels import frame_numbers, pseudo_labels, track_number
 from ..types import Tracklet, VideoReIDDataset
 from .folders import list_dir, list_subdirs
 from .names import natural_order
@@ -28,7 +29,6 @@ from .registry import register_dataset
 SIDECAR = "tracklets.json"          # = tracking.pipeline.SIDECAR (data/ may not import tracking/)
 CROPS = "tracklets"                 # = tracking.pipeline.CROPS
 IMAGE = re.compile(r".*\.(jpe?g|png|bmp)\Z", re.IGNORECASE)
-PIECE = re.compile(r"t(\d+)(?:-\d+)?\Z")          # tracking.cut.tracklet_names: t0007, t0007-2
 
 
 def _from_sidecar(root: str, path: str) -> tuple[list[str], list[int], list[int], list[list[str]], list[np.ndarray]]:
@@ -62,16 +62,12 @@ def _from_folders(root: str) -> tuple[list[str], list[int], list[int], list[list
             if not images:
                 continue
             images = [images[i] for i in natural_order(images)]
-            numbers = [re.findall(r"\d+", os.path.splitext(n)[0]) for n in images]
-            if not all(numbers):
-                raise DatasetError(f"{os.path.join(cam_dir, name)}: frame file names need a frame number "
-                                   f"(e.g. f000123.jpg), got {images[0]!r}")
-            m = PIECE.match(name)
+            track = track_number(name)
             names.append(f"{cam}/{name}")
             camids.append(camid)
-            tracks.append(int(m.group(1)) if m else next(own))
+            tracks.append(track if track is not None else next(own))
             files.append([os.path.join(cam_dir, name, n) for n in images])
-            frames.append(np.array([int(n[-1]) for n in numbers], np.int64))
+            frames.append(frame_numbers(images))
     return names, camids, tracks, files, frames
 
 
