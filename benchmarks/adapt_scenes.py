@@ -13,7 +13,7 @@ footage it has never seen, measured on tracklets it did not train on?
    the same place and is used today.
 
     python benchmarks/adapt_scenes.py --checkpoint runs/demo/checkpoints/last.safetensors [--work runs/adapt_bench]
-        [--epochs 5] [--iters 20] [--variants full ce_only]
+        [--epochs 5] [--iters 10] [--variants full ce_only]
     python benchmarks/adapt_scenes.py --smoke          # seconds: tiny scenes, a tiny untrained checkpoint
 Prints a markdown table and writes WORK/results.json.
 """
@@ -62,7 +62,7 @@ def main() -> int:
     ap.add_argument("--size", default="288x512")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--variants", nargs="+", default=["full"], choices=sorted(VARIANTS))
     ap.add_argument("--smoke", action="store_true", help="tiny everything: runs in seconds")
     args = ap.parse_args()

@@ -78,6 +78,8 @@ def resume_command(args) -> str:
     else:
         words += ["--dataset", args.dataset, "--data-root", args.data_root]
     words += ["--out", args.out, "--epochs", str(args.epochs), "--iters", str(args.iters)]
+    if args.lr is not None:
+        words += ["--lr", str(args.lr)]
     return " ".join(shlex.quote(w) for w in [*words, *args.overrides, "--resume"])
 
 
