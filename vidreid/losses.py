@@ -11,6 +11,19 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: 
     return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
 
 
+def grouped_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, class_group: torch.Tensor,
+                          label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy whose softmax runs only over the classes of the target's group: TAUDL's per-camera tracklet
+    discrimination (Li, Zhu & Gong, ECCV 2018), one classifier over all tracklets with a within-camera softmax
+    (= a classifier per camera sharing the features). logits (B, C), targets (B,), class_group (C,) (the camera
+    of each class). Smoothing eps spreads over the G classes of the group: target (1-eps)*onehot + eps/G."""
+    allowed = class_group[None, :] == class_group[targets][:, None]              # (B, C)
+    logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), dim=1)  # -inf outside the group
+    nll = -logp.gather(1, targets[:, None]).squeeze(1)                           # (B,)
+    uniform = -logp.masked_fill(~allowed, 0.0).sum(1) / allowed.sum(1)          # mean -log p over the group
+    return ((1.0 - label_smoothing) * nll + label_smoothing * uniform).mean()
+
+
 def pairwise_distance(x: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
     """(..., B, D) -> (..., B, B). Euclidean (not squared, as in Hermans et al.) or cosine distance."""
     if metric == "cosine":
@@ -22,7 +35,8 @@ def pairwise_distance(x: torch.Tensor, metric: str = "euclidean") -> torch.Tenso
 
 
 def batch_hard_triplet(features: torch.Tensor, pids: torch.Tensor, margin: float = 0.3,
-                       metric: str = "euclidean", soft_margin: bool = False) -> torch.Tensor:
+                       metric: str = "euclidean", soft_margin: bool = False,
+                       negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Batch-hard triplet loss (Hermans et al., 2017): for each anchor, its farthest positive and nearest negative.
 
     Hard margin: mean(max(0, margin + d_ap - d_an)) (margin 0 is a hinge at 0: zero once d_an >= d_ap).
@@ -30,6 +44,8 @@ def batch_hard_triplet(features: torch.Tensor, pids: torch.Tensor, margin: float
     Anchors with no positive or no negative in the batch are ignored.
     features (B, P, D) are P part features (e.g. RRU+STIM's horizontal parts): each part mines its own hardest
     positive and negative, and the P losses are averaged.
+    negatives (B, B) bool: only these pairs (of different pids) may be mined as negatives (`vidreid adapt`: tracks
+    known to be different people); None: every pair of different pids.
     """
     if features.dim() == 3:
         features = features.transpose(0, 1)                          # (P, B, D)
@@ -37,6 +53,8 @@ def batch_hard_triplet(features: torch.Tensor, pids: torch.Tensor, margin: float
     same = pids[:, None] == pids[None, :]
     eye = torch.eye(len(pids), dtype=torch.bool, device=pids.device)
     pos_mask, neg_mask = same & ~eye, ~same
+    if negatives is not None:
+        neg_mask = neg_mask & negatives
     valid = pos_mask.any(1) & neg_mask.any(1)
     if not valid.any():
         return features.sum() * 0.0

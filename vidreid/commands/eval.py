@@ -81,6 +81,12 @@ def _eval_setup(args, checkpoint: str, split: int | None):
     if split is not None:
         cfg.data.split = split
     dataset = prepare_dataset(cfg, progress=not args.no_progress)
+    if not dataset.query:
+        from ..errors import DatasetError
+        raise DatasetError(f"dataset {dataset.name} ({dataset.root}) has no query tracklets to evaluate"
+                           + (": the unlabeled tracklets a `vidreid adapt` run trained on; pass --config (or "
+                              "data.dataset=... data.root=...) naming a labelled dataset" if dataset.name == "tracklets"
+                              else ""))
     return cfg, meta, dataset, resolve_device(cfg.train.device)
 
 

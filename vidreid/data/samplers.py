@@ -73,13 +73,18 @@ class PKSampler(Sampler[int]):
         left = np.bincount(owner, minlength=len(self.groups))
         batches = []
         while np.count_nonzero(left) >= self.P:                  # one iteration per batch
-            ids = rng.choice(np.flatnonzero(left), self.P, replace=False)
+            ids = self.choose_identities(left, rng)
             batches.append(chunks[first[ids]].reshape(-1))
             first[ids] += 1
             left[ids] -= 1
         out = np.concatenate(batches).astype(np.int64) if batches else np.zeros(0, dtype=np.int64)
         self._cache = (key, out)
         return out
+
+    def choose_identities(self, left: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The P identity indices (into unique_pids) of the next batch, among those with groups `left` > 0 (at
+        least P have): P at random. Subclasses compose batches otherwise (pseudo_labels.CooccurrenceSampler)."""
+        return rng.choice(np.flatnonzero(left), self.P, replace=False)
 
     def next_pass(self) -> tuple[np.ndarray, np.ndarray]:
         """(indices, positions) of this rank for the next pass: positions index the global pass (for seeds).

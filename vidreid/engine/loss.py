@@ -10,13 +10,19 @@ from torch import nn
 
 from ..config import Config
 from ..errors import ConfigError
-from ..losses import batch_hard_triplet, cross_entropy
+from ..losses import batch_hard_triplet, cross_entropy, grouped_cross_entropy
 from ..models import ModelOutput
 from . import distributed as D
 
 
-def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Module) -> tuple[torch.Tensor, dict]:
+def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Module,
+                 class_group: torch.Tensor | None = None,
+                 known_negatives: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Total loss and its named terms (floats, for logging).
+
+    Pseudo-labels (`vidreid adapt`, engine/adapt.py): class_group (C,) makes the cross-entropy's softmax run within
+    the target's group (its camera: TAUDL's per-camera tracklet discrimination); known_negatives (C, C) bool lets
+    the triplet mine as negatives only the class pairs known to be different people.
 
     Under DDP the triplet loss mines over the features gathered from every rank, so W processes with batch B/W
     each optimise exactly the single-process loss of batch B (BatchNorm statistics aside, unless sync_bn)."""
@@ -24,19 +30,24 @@ def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Mo
     terms: dict[str, torch.Tensor] = {}
     logits = out.logits if isinstance(out.logits, (list, tuple)) else [out.logits]
     if l.ce_weight:
-        terms["ce"] = l.ce_weight * sum(cross_entropy(z.float(), pids, l.label_smoothing) for z in logits) / len(logits)
+        if class_group is None:
+            ce = [cross_entropy(z.float(), pids, l.label_smoothing) for z in logits]
+        else:
+            ce = [grouped_cross_entropy(z.float(), pids, class_group, l.label_smoothing) for z in logits]
+        terms["ce"] = l.ce_weight * sum(ce) / len(logits)
     unknown = set(l.triplet_weights) - set(out.features)
     if unknown:
         raise ConfigError(f"loss.triplet_weights names {', '.join(sorted(unknown))}, which the model does not return; "
                           f"its features are: {', '.join(out.features) or 'none'}")
     if l.triplet_weight:
         all_pids = D.gather_no_grad(pids)
+        negatives = None if known_negatives is None else known_negatives[all_pids][:, all_pids]   # (B, B)
         for name, f in out.features.items():
             w = l.triplet_weight * float(l.triplet_weights.get(name, 1.0))
             if w:
                 terms[f"tri_{name}"] = w * batch_hard_triplet(D.gather_with_grad(f.float()), all_pids,
                                                               l.triplet_margin, l.triplet_distance,
-                                                              l.triplet_soft_margin)
+                                                              l.triplet_soft_margin, negatives)
     defaults = getattr(getattr(model, "module", model), "default_reg_weights", {})
     for name, value in out.regularizers.items():
         w = l.reg_weights.get(name, defaults.get(name, 1.0))

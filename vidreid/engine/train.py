@@ -254,7 +254,7 @@ class Trainer:
         amp = self.amp_dtype
         with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
             out = self.model(clips)
-        loss, terms = compute_loss(out, pids, self.cfg, self.model)
+        loss, terms = self.compute_loss(out, pids)
         finite = bool(torch.isfinite(loss))
         if D.any_over_ranks(not finite):    # every rank stops at the same step, with the same message
             raise TrainingError(non_finite_message(
@@ -267,6 +267,10 @@ class Trainer:
         self.state.step += 1
         terms["loss"] = float(loss.detach())
         return terms
+
+    def compute_loss(self, out, pids: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The loss of a step's output (engine/loss.py); subclasses with pseudo-labels pass their structure."""
+        return compute_loss(out, pids, self.cfg, self.model)
 
     def eta_seconds(self) -> float:
         done = max(self.state.step - self.steps_at_start, 1)
@@ -367,19 +371,20 @@ class Trainer:
             self.checkpointer.mark(self.state.step)
 
 
-def train(cfg: Config, progress: bool = True, force: bool = False) -> dict:
+def train(cfg: Config, progress: bool = True, force: bool = False, make_trainer=Trainer) -> dict:
     """Train, evaluate every `train.eval_every` epochs and at the end; returns the final metrics (+ the model and
     dataset under the keys `model`, `dataset`).
 
     train.output_dir must not hold a previous run unless train.resume is set (continue it) or `force` (replace it);
     one process at a time writes a run folder (a lock names the other process's id). Ctrl-C raises
-    TrainingInterrupted naming the last checkpoint."""
+    TrainingInterrupted naming the last checkpoint. `make_trainer(cfg, progress)` builds the Trainer (a subclass:
+    engine/adapt.py)."""
     rank, world, _ = D.init_from_env(resolve_device(cfg.train.device).type)
     lock = claim_run_folder(cfg, force, rank, world)
     threads = torch.get_num_threads()
     trainer = None
     try:
-        trainer = Trainer(cfg, progress)
+        trainer = make_trainer(cfg, progress)
         return trainer.fit()
     except KeyboardInterrupt:
         last = trainer.last_checkpoint if trainer is not None else None
