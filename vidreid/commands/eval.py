@@ -5,9 +5,11 @@ HELP = "evaluate a checkpoint on the config's dataset under a named protocol"
 
 def add_arguments(p):
     add_config_arguments(p, required=False)
-    p.add_argument("--checkpoint", required=True,
+    p.add_argument("--checkpoint",
                    help="a .safetensors checkpoint written by vidreid train, or 'none' for the --config's model "
-                        "as initialised (ImageNet backbone, no training): what training adds on your data")
+                        "as initialised (ImageNet backbone, no training): what training adds on your data. Not "
+                        "needed for a classical --config (colour_hist, lomo): its metric, if any, is fitted on the "
+                        "train split and saved in <train.output_dir>/checkpoints")
     p.add_argument("--protocol", choices=["mars", "gao"], help="evaluation protocol (default: the config's)")
     p.add_argument("--sampling", choices=["rrs", "dense", "all", "evenly"], help="test-time clip sampling")
     p.add_argument("--metric", choices=["euclidean", "cosine"], help="distance")
@@ -102,26 +104,40 @@ def check_json_output(args) -> None:
     --overwrite, its folder writable."""
     if args.json:
         from ..utils.io import check_output_file
-        inputs = {"checkpoint": args.checkpoint.replace("{split}", "0"), "config file": args.config}
+        inputs = {"checkpoint": (args.checkpoint or "").replace("{split}", "0"), "config file": args.config}
         check_output_file(args.json, "--json", args.overwrite, inputs=inputs)
 
 
 def _use_initial_checkpoint(args) -> None:
-    """--checkpoint none: the epoch-0 checkpoint of --config (vidreid/inference/initial.py) takes its place."""
+    """--checkpoint none: the epoch-0 checkpoint of --config (vidreid/inference/initial.py) takes its place; for a
+    classical --config (no --checkpoint, or none), the checkpoint of its fitted metric (inference/classical.py)."""
     from ..inference.initial import NO_CHECKPOINT, initial_checkpoint
     from ..errors import ConfigError
-    if args.checkpoint != NO_CHECKPOINT:
+    if args.checkpoint not in (None, NO_CHECKPOINT):
         return
     if not args.config:
-        raise ConfigError("--checkpoint none needs --config: the model and data to evaluate untrained")
+        raise ConfigError("--checkpoint none needs --config: the model and data to evaluate untrained"
+                          if args.checkpoint else "vidreid eval needs --checkpoint (or a classical --config: "
+                                                  "colour_hist, lomo)")
     if args.split == "all":
         raise ConfigError("--checkpoint none evaluates one split: pass --split N")
     from ..config import load_config
     from ..builders import prepare_dataset
+    from ..models.classical import is_classical
     cfg = load_config(args.config, args.overrides)
     if args.split is not None:
         cfg.data.split = _split_index(args.split)
-    args.checkpoint = initial_checkpoint(cfg, prepare_dataset(cfg, progress=False).num_train_pids)
+    dataset = prepare_dataset(cfg, progress=False)
+    if is_classical(cfg.model.name):
+        from ..inference.classical import classical_checkpoint
+        from ..utils.system import resolve_device
+        args.checkpoint = classical_checkpoint(cfg, dataset, resolve_device(cfg.train.device),
+                                               progress=not args.no_progress)
+    elif args.checkpoint is None:
+        raise ConfigError(f"vidreid eval needs --checkpoint: {cfg.model.name} is a network (pass a trained "
+                          f"checkpoint, or --checkpoint none for it untrained)")
+    else:
+        args.checkpoint = initial_checkpoint(cfg, dataset.num_train_pids)
 
 
 # ---------------------------------------------------------------------------------------------- pictures
