@@ -10,6 +10,13 @@ def add_arguments(p):
                         "as initialised (ImageNet backbone, no training): what training adds on your data. Not "
                         "needed for a classical --config (colour_hist, lomo): its metric, if any, is fitted on the "
                         "train split and saved in <train.output_dir>/checkpoints")
+    p.add_argument("--fuse", metavar="CONFIG",
+                   help="fuse the --checkpoint network with the classical feature of this config (e.g. "
+                        "configs/colour_hist_synthped.yaml): distance-level fusion, weight and scales chosen on a "
+                        "held-out part of the train split, written as a fused checkpoint next to --checkpoint "
+                        "(docs/models.md, \"Fusion\")")
+    p.add_argument("--fuse-weight", default="auto", metavar="W",
+                   help="with --fuse: the classical feature's weight in [0, 1], or auto (default: best validation mAP)")
     p.add_argument("--protocol", choices=["mars", "gao"], help="evaluation protocol (default: the config's)")
     p.add_argument("--sampling", choices=["rrs", "dense", "all", "evenly"], help="test-time clip sampling")
     p.add_argument("--metric", choices=["euclidean", "cosine"], help="distance")
@@ -38,6 +45,10 @@ def run(args) -> int:
     import json
 
     if args.split == "all":
+        from ..errors import ConfigError
+        if not args.checkpoint or args.fuse:
+            raise ConfigError("--split all evaluates trained checkpoints: pass --checkpoint (classical features "
+                              "and --fuse: one split at a time, --split N)")
         return _run_all_splits(args)
 
     from ..inference.evaluate import evaluate_model, format_results
@@ -48,6 +59,7 @@ def run(args) -> int:
     check_json_output(args)
     _use_initial_checkpoint(args)
     split = None if args.split is None else _split_index(args.split)
+    _use_fusion(args, split)
     cfg, meta, dataset, device = _eval_setup(args, args.checkpoint, split)
     # decided (and an --out holding an earlier eval refused) before the extraction, not after it
     out = None if args.no_plots else output_folder(args, cfg.eval.protocol or dataset.protocol,
@@ -64,6 +76,17 @@ def run(args) -> int:
         atomic_write_text(args.json, json.dumps(jsonable({**{k: v for k, v in res.items() if k != "distmat"},
                                                            **extra}), indent=1))
     return 0
+
+
+def _use_fusion(args, split: int | None) -> None:
+    """--fuse CONFIG: the fused checkpoint of --checkpoint and CONFIG's classical feature (inference/fusion.py) takes
+    the place of --checkpoint (made on the eval dataset's train split on first use)."""
+    if not getattr(args, "fuse", None):
+        return
+    from ..inference.fusion import fused_checkpoint
+    _, _, dataset, device = _eval_setup(args, args.checkpoint, split)
+    args.checkpoint = fused_checkpoint(args.checkpoint, args.fuse, args.fuse_weight, dataset, device,
+                                       progress=not args.no_progress)
 
 
 def _eval_setup(args, checkpoint: str, split: int | None):

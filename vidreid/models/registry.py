@@ -22,14 +22,15 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_model(fn: Callable[..., nn.Module] | None = None, *, takes_input_size: bool = False,
-                   forwards_to: type | None = None, builder_sets: tuple[str, ...] = (), classical: bool = False):
+                   forwards_to: type | None = None, builder_sets: tuple[str, ...] = (), kind: str = "network"):
     """Decorator; `takes_input_size=True` marks models whose layers depend on the frame size (they then
     receive `input_size=(H, W)` from `build_model`); `forwards_to` is the class the builder's `**kwargs` go to,
-    `builder_sets` the keywords the builder passes itself (not options); `classical=True` marks hand-made features
-    (vidreid.models.classical: no network, no backbone, nothing to train)."""
+    `builder_sets` the keywords the builder passes itself (not options); `kind`: "network" (what `vidreid train`
+    trains), "classical" (hand-made features, vidreid.models.classical: no backbone, nothing to train) or "fusion"
+    (a network and a classical feature combined, models/fusion.py)."""
     def deco(f):
         f.takes_input_size = takes_input_size
-        f.classical = classical
+        f.kind = kind
         f.forwards_to = forwards_to
         f.builder_sets = tuple(builder_sets)
         _MODELS[f.__name__] = f
@@ -38,8 +39,9 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, takes_input_si
 
 
 def list_models(classical: bool = False) -> list[str]:
-    """The registered networks (what `vidreid train` trains); with classical=True also the classical features."""
-    return sorted(n for n, f in _MODELS.items() if classical or not getattr(f, "classical", False))
+    """The registered networks (what `vidreid train` trains); with classical=True also the classical features and
+    the fusion of a network with one."""
+    return sorted(n for n, f in _MODELS.items() if classical or f.kind == "network")
 
 
 def _keywords(fn: Callable) -> tuple[set[str], bool]:

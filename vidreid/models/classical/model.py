@@ -141,7 +141,7 @@ def _size(input_size) -> tuple[int, int]:
     return int(input_size[0]), int(input_size[1])
 
 
-@register_model(takes_input_size=True, classical=True)
+@register_model(takes_input_size=True, kind="classical")
 def colour_hist(num_classes: int = 0, input_size=None, spaces=("hsv",), stripes: int = 6, bins: int = 16,
                 hellinger: bool = True, pooling: str = "mean", metric: str = "none", pca_dim: int = 100,
                 xqda_lambda: float = 1e-3):
@@ -165,7 +165,7 @@ def colour_hist(num_classes: int = 0, input_size=None, spaces=("hsv",), stripes:
                                  hellinger, {"pca_dim": pca_dim, "xqda_lambda": xqda_lambda})
 
 
-@register_model(takes_input_size=True, classical=True)
+@register_model(takes_input_size=True, kind="classical")
 def lomo(num_classes: int = 0, input_size=None, retinex: bool = True, pooling: str = "mean", metric: str = "none",
          pca_dim: int = 100, xqda_lambda: float = 1e-3):
     """Liao et al., Person Re-identification by Local Maximal Occurrence Representation and Metric Learning,
@@ -185,5 +185,5 @@ def is_classical(model_or_name) -> bool:
     """Whether a model (module, or registered name) is a classical feature rather than a network."""
     if isinstance(model_or_name, str):
         from ..registry import _MODELS
-        return bool(getattr(_MODELS.get(model_or_name), "classical", False))
+        return getattr(_MODELS.get(model_or_name), "kind", "") == "classical"
     return bool(getattr(getattr(model_or_name, "module", model_or_name), "classical", False))
