@@ -141,3 +141,20 @@ def test_classical_eval_without_checkpoint(tiny_synthped, tmp_path, capsys):
     assert any(f.startswith("colour_hist-kissme-") for f in os.listdir(tmp_path / "checkpoints"))
     assert main(args) == 0                                                  # metric none: nothing fitted
     assert "colour_hist (metric none)" in capsys.readouterr().out
+
+
+def test_python_api_features_and_fused_distances(tiny_synthped):
+    from vidreid.data import load_dataset
+    from vidreid.data.decode import read_clip
+    from vidreid.eval.fusion import fused_distmat
+    from vidreid.inference.classical import classical_features
+    from vidreid.models.classical.colour import stripe_histograms
+    ds = load_dataset("synthped", tiny_synthped)
+    tracks = ds.gallery[:5]
+    f = classical_features("colour_hist", tracks, size=(32, 16), stripes=2, bins=4)
+    frames = read_clip(list(tracks[0].frames), np.arange(len(tracks[0].frames)), (32, 16))
+    np.testing.assert_allclose(f[0], np.sqrt(stripe_histograms(frames, ("hsv",), 2, 4).mean(0)), atol=1e-6)
+    g = classical_features("colour_hist", tracks, train=ds.train, size=(32, 16), stripes=2, bins=4, metric="xqda")
+    assert g.shape[0] == 5 and 0 < g.shape[1] <= 24
+    d = fused_distmat(f, f, g, g, 1.0, 1.0, 1.0)                              # w = 1: the classical part alone
+    np.testing.assert_allclose(d, pairwise_euclidean(l2_rows(g), l2_rows(g)), atol=1e-9)

@@ -55,3 +55,11 @@ def choose_weight(f_net: np.ndarray, f_cls: np.ndarray, pids: np.ndarray, cams: 
         table.append((float(w), float(r["mAP"]), float(r["cmc"][0])))
     best = max(table, key=lambda t: (t[1], -t[0]))
     return {"weight": best[0], "scale_net": s_net, "scale_cls": s_cls, "table": table}
+
+
+def fused_distmat(net_q: np.ndarray, net_g: np.ndarray, cls_q: np.ndarray, cls_g: np.ndarray, weight: float,
+                  scale_net: float, scale_cls: float) -> np.ndarray:
+    """(Q, G) fused distances of query / gallery features of both kinds (each L2-normalised here). Scales and
+    weight from `choose_weight` on validation features (or e.g. the median distances of the gallery itself)."""
+    return fused_distance(pairwise_euclidean(l2_rows(net_q), l2_rows(net_g)),
+                          pairwise_euclidean(l2_rows(cls_q), l2_rows(cls_g)), weight, scale_net, scale_cls)

@@ -48,23 +48,53 @@ def fit_metric(model, features: np.ndarray, pids: np.ndarray) -> dict:
             "dim": int(proj.shape[1]), "eigenvalues": [float(v) for v in vals[:5]]}
 
 
-def build_classical(cfg: Config, dataset: VideoReIDDataset, device="cpu", progress: bool = True,
-                    train: list | None = None):
-    """-> (the classical model of `cfg`, fit summary or None): its metric (if any) fitted on `train` (default: the
-    dataset's train split) with the test-time sampling, so training and test features are pooled alike."""
-    from ..builders import build_for_dataset
-    from .extract import extract_features, finite_rows, resolve_sampling
+def build_classical(cfg: Config, train: list | None = None, device="cpu", progress: bool = True):
+    """-> (the classical model of `cfg`, fit summary or None): its metric (if any) fitted on the `train` tracklets
+    with the test-time sampling, so that training and test features are pooled alike."""
     import torch
-    model = build_for_dataset(cfg, max(dataset.num_train_pids, 1), pretrained=False)
+
+    from ..builders import build_for_dataset
+    from ..errors import ConfigError
+    from .extract import extract_features, finite_rows, resolve_sampling
+    model = build_for_dataset(cfg, 1, pretrained=False)
     model.pixel_mean = torch.tensor(list(cfg.data.mean), dtype=torch.float32)
     model.pixel_std = torch.tensor(list(cfg.data.std), dtype=torch.float32)
     if model.metric == "none":
         return model.eval(), None
-    tracklets = dataset.train if train is None else train
-    feats = extract_features(model, tracklets, cfg, resolve_sampling(cfg), device, f"fit {model.metric}", progress)
-    keep = finite_rows(feats, tracklets, "train")
-    pids = np.array([tracklets[i].pid for i in keep])
+    if not train:
+        raise ConfigError(f"model.kwargs.metric={model.metric} is fitted on labelled training tracklets; none given")
+    feats = extract_features(model, train, cfg, resolve_sampling(cfg), device, f"fit {model.metric}", progress)
+    keep = finite_rows(feats, train, "train")
+    pids = np.array([train[i].pid for i in keep])
     return model.eval(), fit_metric(model, feats[keep], pids)
+
+
+def classical_config(name: str, size: tuple[int, int] = (128, 64), sampling: str = "all", seq_len: int = 8,
+                     workers: int = 0, batch_size: int = 16, **kwargs) -> Config:
+    """The Config of classical feature `name` (colour_hist, lomo) with model options `kwargs` (e.g. metric="xqda",
+    spaces=["hsv", "lab"]), frames read at `size` = (H, W), tracklets pooled over `sampling` clips."""
+    cfg = Config()
+    cfg.model.name, cfg.model.backbone, cfg.model.kwargs = name, None, dict(kwargs)
+    cfg.data.height, cfg.data.width = int(size[0]), int(size[1])
+    cfg.data.test_sampling, cfg.data.test_seq_len = sampling, int(seq_len)
+    cfg.data.workers, cfg.data.test_batch_size = int(workers), int(batch_size)
+    return cfg
+
+
+def classical_features(name: str, tracklets: list, train: list | None = None, *, device="cpu",
+                       progress: bool = False, size: tuple[int, int] = (128, 64), sampling: str = "all",
+                       seq_len: int = 8, workers: int = 0, **kwargs) -> np.ndarray:
+    """The Python API: (len(tracklets), D) float32 features of classical feature `name` for a list of Tracklets
+    (rows of tracklets without a readable frame are NaN), its metric (kwargs metric="xqda" | "kissme") fitted on the
+    labelled `train` tracklets. Compare with Euclidean distance: vidreid.eval.distance(qf, gf, "euclidean").
+
+        f = classical_features("colour_hist", tracks, spaces=["hsv"], stripes=6, bins=16)   # Hellinger by default
+        f = classical_features("lomo", tracks, train=train_tracks, metric="xqda", sampling="rrs")
+    """
+    from .extract import extract_features
+    cfg = classical_config(name, size, sampling, seq_len, workers, **kwargs)
+    model, _ = build_classical(cfg, train, device, progress)
+    return extract_features(model, tracklets, cfg, sampling, device, name, progress)
 
 
 def classical_checkpoint(cfg: Config, dataset: VideoReIDDataset, device="cpu", progress: bool = True,
@@ -80,7 +110,7 @@ def classical_checkpoint(cfg: Config, dataset: VideoReIDDataset, device="cpu", p
     if os.path.isfile(path):
         log(f"vidreid: {m.name} (metric {metric}) fitted earlier on the same data: {path}")
         return path
-    model, summary = build_classical(cfg, dataset, device, progress)
+    model, summary = build_classical(cfg, dataset.train, device, progress)
     os.makedirs(folder, exist_ok=True)
     save_checkpoint(path, model, {"model": m.name, "num_classes": max(dataset.num_train_pids, 1),
                                   "config": cfg.to_dict(), "epoch": 0, "dataset": dataset.name,
