@@ -219,3 +219,11 @@ def test_unknown_options_are_config_errors():
         build_model("lomo", 0, metric="lmnn")
     with pytest.raises(ConfigError, match="does not take backbone"):
         build_model("lomo", 0, backbone="resnet18")
+
+
+def test_commands_refuse_what_a_classical_model_cannot_do(tmp_path, capsys):
+    from vidreid.cli import main
+    assert main(["train", "--config", "configs/lomo_synthped.yaml", f"train.output_dir={tmp_path}"]) != 0
+    assert "nothing to train" in capsys.readouterr().err
+    assert main(["flops", "colour_hist"]) != 0
+    assert "not a network" in capsys.readouterr().err
