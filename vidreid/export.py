@@ -214,8 +214,8 @@ def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = No
     model, meta = build_model_from_checkpoint(checkpoint)
     cfg = config_from_dict(meta["config"])
     name = cfg.model.name
-    from .models.registry import _MODELS
-    if getattr(_MODELS.get(name), "kind", "network") != "network":
+    from .models.registry import model_kind
+    if model_kind(name) != "network":
         raise ExportError(f"{checkpoint} holds {name!r}, which computes (part of) its feature in numpy (classical "
                           f"features, fusion): it has no ONNX form; export the network checkpoint instead")
     frames = int(default_frames(cfg, name) if frames is None else frames)

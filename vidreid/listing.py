@@ -89,7 +89,7 @@ def model_rows(names: list[str] | None = None, use_cache: bool = True) -> list[d
     from .models import list_models
     from .models.backbones import list_backbones
     from .models.flops import count_model
-    from .models.registry import _MODELS
+    from .models.registry import _MODELS, model_kind
 
     known = list_models(classical=True)
     unknown = [n for n in names or [] if n not in known]
@@ -105,7 +105,7 @@ def model_rows(names: list[str] | None = None, use_cache: bool = True) -> list[d
             cache = {}
     rows, changed = [], False
     for name in names or known:                                       # loop over models (a handful)
-        kind = getattr(_MODELS[name], "kind", "network")
+        kind = model_kind(name)
         if kind != "network":                                         # no network of its own to count
             rows.append({"name": name, "kind": kind, "paper": _paper(name, _MODELS[name]), "backbones": [],
                          "refused": {}, "params": 0, "gflops": None})

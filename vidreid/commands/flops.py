@@ -51,8 +51,8 @@ def run(args) -> int:
     from ..errors import ConfigError
     from ..models.flops import count_model
 
-    from ..models.registry import _MODELS
-    if getattr(_MODELS.get(args.model), "kind", "network") != "network":
+    from ..models.registry import model_kind
+    if model_kind(args.model) != "network":
         raise ConfigError(f"{args.model} is not a network (classical feature or fusion): its work is numpy, not "
                           f"counted in FLOPs")
     if args.frames < 1 or args.batch < 1:

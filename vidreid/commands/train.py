@@ -37,8 +37,8 @@ def run(args) -> int:
     from ..engine.train import TrainingInterrupted, train
     from .plot import draw_training
     cfg = config_from_args(args)
-    from ..models.registry import _MODELS
-    kind = getattr(_MODELS.get(cfg.model.name), "kind", "network")
+    from ..models.registry import model_kind
+    kind = model_kind(cfg.model.name)
     if kind != "network":
         from ..errors import ConfigError
         raise ConfigError(f"model {cfg.model.name!r} is a {kind} model, not a network: nothing to train (`vidreid "

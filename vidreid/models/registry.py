@@ -44,6 +44,11 @@ def list_models(classical: bool = False) -> list[str]:
     return sorted(n for n, f in _MODELS.items() if classical or f.kind == "network")
 
 
+def model_kind(name: str) -> str:
+    """"network", "classical" or "fusion" (see register_model); "network" for a name not registered."""
+    return getattr(_MODELS.get(name), "kind", "network")
+
+
 def _keywords(fn: Callable) -> tuple[set[str], bool]:
     """(names of fn's keyword-passable parameters, whether it also takes **kwargs)."""
     params = inspect.signature(fn).parameters.values()

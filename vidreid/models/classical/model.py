@@ -184,6 +184,6 @@ def lomo(num_classes: int = 0, input_size=None, retinex: bool = True, pooling: s
 def is_classical(model_or_name) -> bool:
     """Whether a model (module, or registered name) is a classical feature rather than a network."""
     if isinstance(model_or_name, str):
-        from ..registry import _MODELS
-        return getattr(_MODELS.get(model_or_name), "kind", "") == "classical"
+        from ..registry import model_kind
+        return model_kind(model_or_name) == "classical"
     return bool(getattr(getattr(model_or_name, "module", model_or_name), "classical", False))
