@@ -158,3 +158,18 @@ def test_python_api_features_and_fused_distances(tiny_synthped):
     assert g.shape[0] == 5 and 0 < g.shape[1] <= 24
     d = fused_distmat(f, f, g, g, 1.0, 1.0, 1.0)                              # w = 1: the classical part alone
     np.testing.assert_allclose(d, pairwise_euclidean(l2_rows(g), l2_rows(g)), atol=1e-9)
+
+
+def test_index_build_with_a_classical_config(tiny_synthped, tmp_path, capsys):
+    pytest.importorskip("faiss")
+    from conftest import TINY_SYNTH
+    from vidreid.cli import main
+    synth = "{" + ", ".join(f"{k}: {v}" for k, v in TINY_SYNTH.items()) + "}"
+    index = str(tmp_path / "index")
+    assert main(["index", "build", "--checkpoint", "none", "--config", "configs/colour_hist_synthped.yaml",
+                 f"data.root={tiny_synthped}", f"data.synth={synth}", "data.height=32", "data.width=16",
+                 "data.workers=0", "model.kwargs.stripes=4", "model.kwargs.metric=xqda",
+                 f"train.output_dir={tmp_path / 'run'}", "--dataset", "synthped", "--root", tiny_synthped,
+                 "--out", index, "--no-progress"]) == 0
+    header = json.load(open(os.path.join(index, "index.json")))
+    assert header["model"]["name"] == "colour_hist" and "colour_hist-xqda-" in header["model"]["checkpoint"]
