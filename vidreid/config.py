@@ -48,7 +48,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "tp"                    # registered model name (vidreid.models.list_models())
-    backbone: str = "resnet50"          # resnet18 | resnet34 | resnet50
+    backbone: str | None = "resnet50"   # resnet18 | resnet34 | resnet50 ...; null for the classical features (no network)
     last_stride: int | None = None      # stride of layer4 (1 keeps a 16x8 map at 256x128); None = the model's default
     pretrained: str | None = None       # None | "imagenet" | path to a torchvision-style state dict
     kwargs: dict = field(default_factory=dict)  # model-specific options (e.g. bnneck, num_parts, spatial_norm)

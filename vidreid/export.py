@@ -214,6 +214,10 @@ def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = No
     model, meta = build_model_from_checkpoint(checkpoint)
     cfg = config_from_dict(meta["config"])
     name = cfg.model.name
+    from .models.registry import model_kind
+    if model_kind(name) != "network":
+        raise ExportError(f"{checkpoint} holds {name!r}, which computes (part of) its feature in numpy (classical "
+                          f"features, fusion): it has no ONNX form; export the network checkpoint instead")
     frames = int(default_frames(cfg, name) if frames is None else frames)
     d = cfg.data
     metadata = {"vidreid_model": name, "backbone": cfg.model.backbone, "model_hash": model_hash(model, cfg),

@@ -33,6 +33,11 @@ PAPERS = {
                 "Re-Identification, BMVC 2019 (STE-NVAN)",
     "rru_stim": "Liu et al., Spatial and Temporal Mutual Promotion for Video-based Person Re-identification, "
                 "AAAI 2019 (RRU + STIM)",
+    "colour_hist": "classical: colour histograms over horizontal stripes (rgb/hsv/lab/ycbcr, Hellinger); "
+                   "metric none | xqda | kissme",
+    "lomo": "classical: Liao et al., Person Re-identification by Local Maximal Occurrence Representation and Metric "
+            "Learning, CVPR 2015 (LOMO; metric none | xqda | kissme)",
+    "fused": "a network checkpoint fused with a classical feature (vidreid eval --fuse; docs/models.md)",
 }
 
 
@@ -84,9 +89,9 @@ def model_rows(names: list[str] | None = None, use_cache: bool = True) -> list[d
     from .models import list_models
     from .models.backbones import list_backbones
     from .models.flops import count_model
-    from .models.registry import _MODELS
+    from .models.registry import _MODELS, model_kind
 
-    known = list_models()
+    known = list_models(classical=True)
     unknown = [n for n in names or [] if n not in known]
     if unknown:
         raise ConfigError(f"unknown model {unknown[0]!r}; expected one of {', '.join(known)}")
@@ -100,6 +105,11 @@ def model_rows(names: list[str] | None = None, use_cache: bool = True) -> list[d
             cache = {}
     rows, changed = [], False
     for name in names or known:                                       # loop over models (a handful)
+        kind = model_kind(name)
+        if kind != "network":                                         # no network of its own to count
+            rows.append({"name": name, "kind": kind, "paper": _paper(name, _MODELS[name]), "backbones": [],
+                         "refused": {}, "params": 0, "gflops": None})
+            continue
         if name not in cache:
             ok, refused = [], {}
             for b in list_backbones():
@@ -116,7 +126,7 @@ def model_rows(names: list[str] | None = None, use_cache: bool = True) -> list[d
                     raise
                 counted_on = ok[0]
                 counted = count_model(name, COUNT_FRAMES, COUNT_SIZE, 1, COUNT_CLASSES, backbone=ok[0])
-            cache[name] = {"name": name, "paper": _paper(name, _MODELS[name]), "backbones": ok, "refused": refused,
+            cache[name] = {"name": name, "kind": kind, "paper": _paper(name, _MODELS[name]), "backbones": ok, "refused": refused,
                            "params": int(counted["params"]), "gflops": round(float(counted["gflops"]), 3),
                            "counted_at": {"frames": COUNT_FRAMES, "size": list(COUNT_SIZE),
                                           "num_classes": COUNT_CLASSES, "backbone": counted_on}}

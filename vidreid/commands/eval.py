@@ -5,9 +5,18 @@ HELP = "evaluate a checkpoint on the config's dataset under a named protocol"
 
 def add_arguments(p):
     add_config_arguments(p, required=False)
-    p.add_argument("--checkpoint", required=True,
+    p.add_argument("--checkpoint",
                    help="a .safetensors checkpoint written by vidreid train, or 'none' for the --config's model "
-                        "as initialised (ImageNet backbone, no training): what training adds on your data")
+                        "as initialised (ImageNet backbone, no training): what training adds on your data. Not "
+                        "needed for a classical --config (colour_hist, lomo): its metric, if any, is fitted on the "
+                        "train split and saved in <train.output_dir>/checkpoints")
+    p.add_argument("--fuse", metavar="CONFIG",
+                   help="fuse the --checkpoint network with the classical feature of this config (e.g. "
+                        "configs/colour_hist_synthped.yaml): distance-level fusion, weight and scales chosen on a "
+                        "held-out part of the train split, written as a fused checkpoint next to --checkpoint "
+                        "(docs/models.md, \"Fusion\")")
+    p.add_argument("--fuse-weight", default="auto", metavar="W",
+                   help="with --fuse: the classical feature's weight in [0, 1], or auto (default: best validation mAP)")
     p.add_argument("--protocol", choices=["mars", "gao"], help="evaluation protocol (default: the config's)")
     p.add_argument("--sampling", choices=["rrs", "dense", "all", "evenly"], help="test-time clip sampling")
     p.add_argument("--metric", choices=["euclidean", "cosine"], help="distance")
@@ -36,6 +45,10 @@ def run(args) -> int:
     import json
 
     if args.split == "all":
+        from ..errors import ConfigError
+        if not args.checkpoint or args.fuse:
+            raise ConfigError("--split all evaluates trained checkpoints: pass --checkpoint (classical features "
+                              "and --fuse: one split at a time, --split N)")
         return _run_all_splits(args)
 
     from ..inference.evaluate import evaluate_model, format_results
@@ -46,6 +59,7 @@ def run(args) -> int:
     check_json_output(args)
     _use_initial_checkpoint(args)
     split = None if args.split is None else _split_index(args.split)
+    _use_fusion(args, split)
     cfg, meta, dataset, device = _eval_setup(args, args.checkpoint, split)
     # decided (and an --out holding an earlier eval refused) before the extraction, not after it
     out = None if args.no_plots else output_folder(args, cfg.eval.protocol or dataset.protocol,
@@ -62,6 +76,17 @@ def run(args) -> int:
         atomic_write_text(args.json, json.dumps(jsonable({**{k: v for k, v in res.items() if k != "distmat"},
                                                            **extra}), indent=1))
     return 0
+
+
+def _use_fusion(args, split: int | None) -> None:
+    """--fuse CONFIG: the fused checkpoint of --checkpoint and CONFIG's classical feature (inference/fusion.py) takes
+    the place of --checkpoint (made on the eval dataset's train split on first use)."""
+    if not getattr(args, "fuse", None):
+        return
+    from ..inference.fusion import fused_checkpoint
+    _, _, dataset, device = _eval_setup(args, args.checkpoint, split)
+    args.checkpoint = fused_checkpoint(args.checkpoint, args.fuse, args.fuse_weight, dataset, device,
+                                       progress=not args.no_progress)
 
 
 def _eval_setup(args, checkpoint: str, split: int | None):
@@ -108,26 +133,40 @@ def check_json_output(args) -> None:
     --overwrite, its folder writable."""
     if args.json:
         from ..utils.io import check_output_file
-        inputs = {"checkpoint": args.checkpoint.replace("{split}", "0"), "config file": args.config}
+        inputs = {"checkpoint": (args.checkpoint or "").replace("{split}", "0"), "config file": args.config}
         check_output_file(args.json, "--json", args.overwrite, inputs=inputs)
 
 
 def _use_initial_checkpoint(args) -> None:
-    """--checkpoint none: the epoch-0 checkpoint of --config (vidreid/inference/initial.py) takes its place."""
+    """--checkpoint none: the epoch-0 checkpoint of --config (vidreid/inference/initial.py) takes its place; for a
+    classical --config (no --checkpoint, or none), the checkpoint of its fitted metric (inference/classical.py)."""
     from ..inference.initial import NO_CHECKPOINT, initial_checkpoint
     from ..errors import ConfigError
-    if args.checkpoint != NO_CHECKPOINT:
+    if args.checkpoint not in (None, NO_CHECKPOINT):
         return
     if not args.config:
-        raise ConfigError("--checkpoint none needs --config: the model and data to evaluate untrained")
+        raise ConfigError("--checkpoint none needs --config: the model and data to evaluate untrained"
+                          if args.checkpoint else "vidreid eval needs --checkpoint (or a classical --config: "
+                                                  "colour_hist, lomo)")
     if args.split == "all":
         raise ConfigError("--checkpoint none evaluates one split: pass --split N")
     from ..config import load_config
     from ..builders import prepare_dataset
+    from ..models.classical import is_classical
     cfg = load_config(args.config, args.overrides)
     if args.split is not None:
         cfg.data.split = _split_index(args.split)
-    args.checkpoint = initial_checkpoint(cfg, prepare_dataset(cfg, progress=False).num_train_pids)
+    dataset = prepare_dataset(cfg, progress=False)
+    if is_classical(cfg.model.name):
+        from ..inference.classical import classical_checkpoint
+        from ..utils.system import resolve_device
+        args.checkpoint = classical_checkpoint(cfg, dataset, resolve_device(cfg.train.device),
+                                               progress=not args.no_progress)
+    elif args.checkpoint is None:
+        raise ConfigError(f"vidreid eval needs --checkpoint: {cfg.model.name} is a network (pass a trained "
+                          f"checkpoint, or --checkpoint none for it untrained)")
+    else:
+        args.checkpoint = initial_checkpoint(cfg, dataset.num_train_pids)
 
 
 # ---------------------------------------------------------------------------------------------- pictures

@@ -51,6 +51,10 @@ def run(args) -> int:
     from ..errors import ConfigError
     from ..models.flops import count_model
 
+    from ..models.registry import model_kind
+    if model_kind(args.model) != "network":
+        raise ConfigError(f"{args.model} is not a network (classical feature or fusion): its work is numpy, not "
+                          f"counted in FLOPs")
     if args.frames < 1 or args.batch < 1:
         raise ConfigError(f"--frames and --batch must be >= 1, got {args.frames} and {args.batch}")
     kwargs = {}

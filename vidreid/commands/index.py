@@ -26,12 +26,20 @@ def add_arguments(p):
                        description="Embed every tracklet of a gallery with a checkpoint and store a FAISS index "
                                    "(+ tracklet metadata and the model hash) in the folder --out.")
     b.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint written by vidreid train, or "
-                                                       "'none' for --config's model as initialised (ImageNet)")
+                                                       "'none' for --config's model as initialised (ImageNet; for "
+                                                       "a classical --config: its fitted metric)")
     b.add_argument("--config", help="with --checkpoint none: the config whose model to use untrained")
     b.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with --config)")
     b.add_argument("--out", required=True, help="the index folder to write (an existing index there is replaced, "
                                                 "atomically, only with --overwrite)")
     b.add_argument("--overwrite", action="store_true", help="replace the index already in --out")
+    b.add_argument("--fuse", metavar="CONFIG",
+                   help="index the fusion of --checkpoint with the classical feature of this config (weight and "
+                        "scales chosen on the train split of the dataset of --config, default the checkpoint's own; "
+                        "docs/search.md). A fused checkpoint from `vidreid eval --fuse` can also be passed as "
+                        "--checkpoint directly")
+    b.add_argument("--fuse-weight", default="auto", metavar="W",
+                   help="with --fuse: the classical feature's weight in [0, 1], or auto (default)")
     _gallery_arguments(b, "default: gallery for datasets, all for manifests")
     b.add_argument("--index-type", choices=["flat", "ivf", "ivfpq"], default="flat",
                    help="flat: exact (default); ivf: inverted lists; ivfpq: + product quantisation (millions)")
@@ -106,13 +114,36 @@ def _build_locked(args, out: str):
             from ..errors import ConfigError
             if not args.config:
                 raise ConfigError("--checkpoint none needs --config: the model to index with, untrained")
-            args.checkpoint = initial_checkpoint(load_config(args.config, args.overrides), num_classes=1)
+            cfg = load_config(args.config, args.overrides)
+            from ..models.classical import is_classical
+            if is_classical(cfg.model.name):            # a classical feature: its metric fitted on --config's data
+                from ..builders import prepare_dataset
+                from ..inference.classical import classical_checkpoint
+                args.checkpoint = classical_checkpoint(cfg, prepare_dataset(cfg, progress=False),
+                                                       progress=not args.no_progress)
+            else:
+                args.checkpoint = initial_checkpoint(cfg, num_classes=1)
+        if args.fuse:
+            args.checkpoint = _fused(args)
         s = Searcher(args.checkpoint, **_extractor_kwargs(args))
         gi = s.index(args.gallery, out, dataset=args.dataset, root=args.root, split=args.split,
                      pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,
                      pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe,
                      centre={"auto": "auto", "on": True, "off": False}[args.center], calibration=args.calibration)
     return gi
+
+
+def _fused(args) -> str:
+    """--fuse: the fused checkpoint (vidreid.inference.fusion), fitted on the train split of --config's dataset (the
+    network checkpoint's config, then --config and the overrides on top)."""
+    from ..builders import prepare_dataset
+    from ..inference.fusion import fused_checkpoint
+    from ..inference.model import open_checkpoint
+    from ..utils.system import resolve_device
+    cfg, _ = open_checkpoint(args.checkpoint, args.config, args.overrides)
+    dataset = prepare_dataset(cfg, progress=not args.no_progress)
+    return fused_checkpoint(args.checkpoint, args.fuse, args.fuse_weight, dataset, resolve_device(args.device),
+                            progress=not args.no_progress)
 
 
 def _add(args) -> int:

@@ -13,6 +13,9 @@ def format_models(rows: list[dict]) -> str:
     head = f"{'model':<10} {'params (M)':>10} {'GFLOPs':>8}  {'backbones':<30} paper"
     lines = [head, "-" * len(head)]
     for r in rows:
+        if r.get("kind", "network") != "network":                    # classical features, fusion: no network
+            lines.append(f"{r['name']:<10} {'-':>10} {'-':>8}  {'(' + r['kind'] + ', no backbone)':<30} {r['paper']}")
+            continue
         lines.append(f"{r['name']:<10} {r['params'] / 1e6:>10.2f} {r['gflops']:>8.2f}  "
                      f"{', '.join(r['backbones']) or '-':<30} {r['paper']}")
     lines.append("params and GFLOPs (FLOPs = 2 x MACs) of one eval forward of 8 frames of 256x128 with each model's "

@@ -37,6 +37,13 @@ def run(args) -> int:
     from ..engine.train import TrainingInterrupted, train
     from .plot import draw_training
     cfg = config_from_args(args)
+    from ..models.registry import model_kind
+    kind = model_kind(cfg.model.name)
+    if kind != "network":
+        from ..errors import ConfigError
+        raise ConfigError(f"model {cfg.model.name!r} is a {kind} model, not a network: nothing to train (`vidreid "
+                          f"eval --config ...` fits a classical feature's metric on the train split; `vidreid eval "
+                          f"--checkpoint NET --fuse CONFIG` makes a fusion)")
     try:
         res = train(cfg, progress=not args.no_progress, force=args.force and not args.resume)
     except TrainingInterrupted as e:

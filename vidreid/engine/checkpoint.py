@@ -57,6 +57,9 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str = "
                  allow_new_classifier: bool = False) -> list[str]:
     """Load `state` into `model`, naming mismatching keys. Classifier weights of another class count are
     skipped when `allow_new_classifier` (evaluation only needs the feature extractor). Returns skipped keys."""
+    prepare = getattr(model, "prepare_state", None)
+    if callable(prepare):               # buffers whose shapes were fitted to data (classical metrics) take the file's
+        prepare(state)
     own = model.state_dict()
     skipped = []
     if allow_new_classifier:

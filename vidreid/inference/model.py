@@ -36,8 +36,15 @@ def checkpoint_config(config_path: str | None, overrides: list[str], meta: dict,
     """The config a command runs a checkpoint with (eval, extract, explain): the checkpoint's config, then the
     --config file, then the overrides. A file or override naming other model settings than the checkpoint's is a
     ConfigError (the checkpoint's model is what runs; silently ignoring the request would report another model)."""
-    cfg = load_config(config_path, overrides, base=meta.get("config"))
-    saved = (meta.get("config") or {}).get("model") or {}
+    base = meta.get("config") or {}
+    saved = base.get("model") or {}
+    fused = saved if saved.get("name") == "fused" else None
+    if fused:   # a fused checkpoint (inference/fusion.py): a --config names the network it was made from
+        k = fused.get("kwargs") or {}
+        saved = {"name": k.get("network"), "backbone": fused.get("backbone"), "last_stride": fused.get("last_stride"),
+                 "pretrained": None, "kwargs": k.get("network_kwargs") or {}}
+        base = {**base, "model": saved}
+    cfg = load_config(config_path, overrides, base=base)
     now = json.loads(json.dumps(cfg.to_dict()["model"], default=str))   # same JSON round trip as the saved one
     diffs = [f"model.{k} {now.get(k)!r} (checkpoint: {saved.get(k)!r})" for k in MODEL_KEYS
              if k in saved and saved.get(k) != now.get(k)]
@@ -46,6 +53,8 @@ def checkpoint_config(config_path: str | None, overrides: list[str], meta: dict,
         raise ConfigError(f"{source} name(s) other model settings than {checkpoint} was trained with "
                           f"({'; '.join(diffs)}); the checkpoint decides the model: remove those settings or pass "
                           f"the matching checkpoint")
+    if fused:
+        cfg.model = config_from_dict({"model": fused}).model
     return cfg
 
 

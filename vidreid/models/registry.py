@@ -22,12 +22,15 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_model(fn: Callable[..., nn.Module] | None = None, *, takes_input_size: bool = False,
-                   forwards_to: type | None = None, builder_sets: tuple[str, ...] = ()):
+                   forwards_to: type | None = None, builder_sets: tuple[str, ...] = (), kind: str = "network"):
     """Decorator; `takes_input_size=True` marks models whose layers depend on the frame size (they then
     receive `input_size=(H, W)` from `build_model`); `forwards_to` is the class the builder's `**kwargs` go to,
-    `builder_sets` the keywords the builder passes itself (not options)."""
+    `builder_sets` the keywords the builder passes itself (not options); `kind`: "network" (what `vidreid train`
+    trains), "classical" (hand-made features, vidreid.models.classical: no backbone, nothing to train) or "fusion"
+    (a network and a classical feature combined, models/fusion.py)."""
     def deco(f):
         f.takes_input_size = takes_input_size
+        f.kind = kind
         f.forwards_to = forwards_to
         f.builder_sets = tuple(builder_sets)
         _MODELS[f.__name__] = f
@@ -35,8 +38,15 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, takes_input_si
     return deco(fn) if fn is not None else deco
 
 
-def list_models() -> list[str]:
-    return sorted(_MODELS)
+def list_models(classical: bool = False) -> list[str]:
+    """The registered networks (what `vidreid train` trains); with classical=True also the classical features and
+    the fusion of a network with one."""
+    return sorted(n for n, f in _MODELS.items() if classical or f.kind == "network")
+
+
+def model_kind(name: str) -> str:
+    """"network", "classical" or "fusion" (see register_model); "network" for a name not registered."""
+    return getattr(_MODELS.get(name), "kind", "network")
 
 
 def _keywords(fn: Callable) -> tuple[set[str], bool]:
@@ -67,7 +77,7 @@ def build_model(name: str, num_classes: int, input_size: tuple[int, int] | None 
     kwargs set to None (e.g. last_stride) are dropped so the model's own default applies. An option the model does
     not take is a ConfigError naming it and the accepted ones."""
     if name not in _MODELS:
-        raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(list_models())}")
+        raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(list_models(classical=True))}")
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if input_size is not None and _MODELS[name].takes_input_size:
         kwargs["input_size"] = tuple(input_size)

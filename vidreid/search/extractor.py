@@ -79,7 +79,10 @@ class FeatureExtractor:
         m = self.cfg.model
         return {"hash": self.model_hash, "name": m.name, "backbone": m.backbone, "checkpoint": self.checkpoint,
                 "input_size": list(self.input_size), "feat_dim": self.feat_dim,
-                "epoch": self.meta.get("epoch"), "vidreid_version": self.meta.get("vidreid_version")}
+                "epoch": self.meta.get("epoch"), "vidreid_version": self.meta.get("vidreid_version"),
+                **({"fusion": {k: self.meta["fusion"].get(k) for k in ("weight", "scale_net", "scale_cls",
+                                                                      "network_checkpoint", "classical_config")}}
+                   if isinstance(self.meta.get("fusion"), dict) else {})}
 
     def extraction(self) -> dict:
         return {"sampling": self.sampling, "seq_len": self.seq_len, "normalize": self.normalize}
