@@ -139,15 +139,9 @@ def classical(name: str, **kwargs):
     """A classical feature (vidreid.models.classical: `colour_hist`, `lomo`) with no learned metric, evaluated at
     the demo's frame size with every frame of a tracklet (`all` sampling), as configs/<name>_synthped.yaml does."""
     def make(args):
-        if not registered(name):
-            return f"model {name!r} is not in this checkout (classical features: issue 19, item 1)"
-        import importlib
-
         from vidreid.config import load_config
         from vidreid.data.types import VideoReIDDataset
-        # imported by name: vidreid.inference.classical comes with the classical features (issue 19, item 1), and
-        # tests/test_layout.py checks the static imports of benchmarks against the checkout they run in
-        build_classical = importlib.import_module("vidreid.inference.classical").build_classical
+        from vidreid.inference.classical import build_classical
         cfg = load_config(None, [f"model.name={name}", "model.backbone=null", f"data.workers={args.workers}",
                                  "data.height=128", "data.width=64", "data.test_sampling=all",
                                  "data.test_batch_size=16", "eval.metric=euclidean"]
@@ -159,12 +153,14 @@ def classical(name: str, **kwargs):
     return make
 
 
-def registered(name: str) -> bool:
-    from vidreid.models import list_models
-    try:
-        return name in list_models(classical=True)
-    except TypeError:                   # a checkout from before the classical features
-        return name in list_models()
+def fused_checkpoint(args):
+    """A fused checkpoint (`vidreid eval --checkpoint NET --fuse CONFIG` on SynthPed: the network + a classical
+    feature with its metric, weight and scales chosen on SynthPed's held-out training identities)."""
+    if not args.fused_checkpoint:
+        return "no --fused-checkpoint given (make one with `vidreid eval --checkpoint NET --fuse CONFIG`)"
+    if not os.path.isfile(args.fused_checkpoint):
+        return f"no {args.fused_checkpoint}"
+    return checkpoint_features(args.fused_checkpoint, args, "fused")
 
 
 NAME = "vtest"
@@ -175,6 +171,7 @@ ROWS = [
     Row("HSV colour histograms, 6 stripes, Hellinger (`colour_hist`)", classical("colour_hist")),
     Row("HSV colour histograms, 2 stripes (upper / lower body)", classical("colour_hist", stripes=2)),
     Row("LOMO, no metric (`lomo`)", classical("lomo")),
+    Row("fused checkpoint (`--fused-checkpoint`)", fused_checkpoint),
     Row("adapted checkpoint (`--adapted-checkpoint`)", adapted_checkpoint, parts=("late",)),
 ]
 
@@ -210,6 +207,7 @@ def main() -> int:
                    help="the crops' folder (made from the video on first use)")
     p.add_argument("--video", help="vtest.avi (default: the opencv-doc data folders)")
     p.add_argument("--demo-checkpoint", default=os.path.join("runs", "demo", "checkpoints", "last.safetensors"))
+    p.add_argument("--fused-checkpoint", help="a fused checkpoint of `vidreid eval --fuse` (network + classical)")
     p.add_argument("--adapted-checkpoint", help="a checkpoint adapted on the adapt set (evaluated on `late` only)")
     p.add_argument("--checkpoint", action="append", default=[], metavar="LABEL=PATH",
                    help="one more row: the checkpoint at PATH, labelled LABEL (repeatable)")
