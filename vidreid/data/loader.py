@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ..errors import ConfigError, DatasetError
 from .decode import DroppedTracklets, NoReadableFrameError, read_clip
+from .photometric import PhotometricJitter
 from .samplers import ItemSeedSampler, PKSampler
 from .sampling import check_mode, clip_counts, sample_clip
 from .transforms import ClipTransform
@@ -32,8 +33,9 @@ class VideoTrainDataset(Dataset):
     another tracklet of the same identity (any other if it has none left), so PK batches keep their shape."""
 
     def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampling: str, transform: ClipTransform,
-                 strict: bool = False):
+                 strict: bool = False, photometric: PhotometricJitter | None = None):
         check_mode(sampling, train=True)
+        self.photometric = photometric                           # camera-style jitter of the uint8 clip, or None
         _check_nonempty(tracklets)
         self.tracklets, self.seq_len, self.sampling = list(tracklets), int(seq_len), sampling
         self.transform, self.strict = transform, strict
@@ -66,6 +68,8 @@ class VideoTrainDataset(Dataset):
             except NoReadableFrameError:
                 self._dropped.drop(index)
                 continue
+            if self.photometric is not None:
+                clip = self.photometric(clip, rng)
             return self.transform(clip, rng), t.pid, t.camid                             # (T, 3, H, W)
         raise DatasetError(f"no training tracklet with a readable frame is left ({len(self._dropped)} dropped); "
                            f"run `vidreid data check` on the dataset root")
@@ -193,7 +197,7 @@ def build_train_loader(dataset: VideoReIDDataset, cfg, seed: int = 0, rank: int 
     if cfg.seq_len <= 0:
         raise ConfigError(f"data.seq_len must be positive, got {cfg.seq_len}")
     train = VideoTrainDataset(dataset.train, cfg.seq_len, cfg.train_sampling, ClipTransform.from_config(cfg, True),
-                              cfg.strict)
+                              cfg.strict, PhotometricJitter.from_config(cfg))
     pk = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed, rank, world_size)
     return DataLoader(train, batch_size=cfg.batch_size // world_size, sampler=ItemSeedSampler(pk, seed),
                       drop_last=True,
