@@ -1,6 +1,6 @@
 """The dataset loaders; importing this package registers them all (see registry.py)."""
 from .registry import check_options, dataset_loader, dataset_options, list_datasets, load_dataset, register_dataset
 from . import mars  # noqa: F401  (registers mars, synthped)
-from . import dukev, ilidsvid, lsvid, manifest, prid2011  # noqa: F401
+from . import dukev, ilidsvid, lsvid, manifest, prid2011, vtest  # noqa: F401
 
 __all__ = ["check_options", "dataset_loader", "dataset_options", "list_datasets", "load_dataset", "register_dataset"]
