@@ -13,6 +13,8 @@ for v in "$@"; do
         base)      args="data.root=$SP-base" ;;
         photo)     args="data.root=$SP-base $PHOTO" ;;
         freeze2)   args="data.root=$SP-base model.freeze_stages=2" ;;
+        freeze3)   args="data.root=$SP-base model.freeze_stages=3" ;;
+        freeze2-photo) args="data.root=$SP-base model.freeze_stages=2 $PHOTO" ;;
         camstyle)  args="data.root=$SP-camstyle $CAMSTYLE" ;;
         photobg)   args="data.root=$SP-photobg data.synth.photo_backgrounds=1.0" ;;
         longer)    args="data.root=$SP-base train.epochs=12" ;;
