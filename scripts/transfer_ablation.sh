@@ -17,6 +17,7 @@ for v in "$@"; do
         freeze2-photo) args="data.root=$SP-base model.freeze_stages=2 $PHOTO" ;;
         camstyle)  args="data.root=$SP-camstyle $CAMSTYLE" ;;
         photobg)   args="data.root=$SP-photobg data.synth.photo_backgrounds=1.0" ;;
+        freeze2-photobg) args="data.root=$SP-photobg data.synth.photo_backgrounds=1.0 model.freeze_stages=2" ;;
         longer)    args="data.root=$SP-base train.epochs=12" ;;
         *) echo "unknown variant $v" >&2; exit 2 ;;
     esac
