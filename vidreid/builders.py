@@ -15,6 +15,7 @@ from .data.types import VideoReIDDataset
 from .engine import distributed as D
 from .errors import ConfigError
 from .models import build_model
+from .models.backbones.base import Backbone
 
 
 def prepare_dataset(cfg: Config, progress: bool = True) -> VideoReIDDataset:
@@ -38,9 +39,17 @@ def build_for_dataset(cfg: Config, num_classes: int, pretrained: bool = True) ->
     """The configured model for `num_classes` identities and the configured frame size (`pretrained=False`: skip the
     ImageNet weights, e.g. when a checkpoint's weights are loaded over them next)."""
     m = cfg.model
-    return build_model(m.name, num_classes=num_classes, input_size=(cfg.data.height, cfg.data.width),
-                       backbone=m.backbone, last_stride=m.last_stride,
-                       pretrained=m.pretrained if pretrained else None, **m.kwargs)
+    model = build_model(m.name, num_classes=num_classes, input_size=(cfg.data.height, cfg.data.width),
+                        backbone=m.backbone, last_stride=m.last_stride,
+                        pretrained=m.pretrained if pretrained else None, **m.kwargs)
+    if m.freeze_stages:
+        if not isinstance(getattr(model, "backbone", None), Backbone):
+            raise ConfigError(f"model.freeze_stages: model {m.name!r} has no backbone to freeze")
+        try:
+            model.backbone.freeze(m.freeze_stages)
+        except ValueError as e:
+            raise ConfigError(f"model.{e}") from None
+    return model
 
 
 def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:

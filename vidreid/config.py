@@ -40,6 +40,16 @@ class DataConfig:
     pad: int = 10                       # zero padding before the random crop (0 disables pad+crop)
     flip: float = 0.5                   # horizontal flip probability
     random_erasing: float = 0.0         # random erasing probability (same box on every frame of a clip)
+    # camera-style (photometric) jitter of training clips, one draw per clip (vidreid/data/photometric.py); all 0 = off
+    photo_brightness: float = 0.0       # exposure: gain factor in [1-b, 1+b]
+    photo_white_balance: float = 0.0    # white balance: per-channel gains in [1-w, 1+w] (normalised to mean 1)
+    photo_gamma: float = 0.0            # tone curve: gamma in [1/(1+g), 1+g]
+    photo_contrast: float = 0.0         # contrast factor in [1-c, 1+c]
+    photo_saturation: float = 0.0       # saturation factor in [1-s, 1+s]
+    photo_hue: float = 0.0              # hue shift in [-h, h] turns (0.5 = any hue)
+    photo_blur: float = 0.0             # Gaussian blur sigma in [0, this] pixels (of the decoded frame)
+    photo_jpeg_min: int = 0             # JPEG re-encode at a quality in [this, 95] (0 = never)
+    photo_prob: float = 1.0             # share of training clips that get the jitter (when any strength is > 0)
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)  # ImageNet normalisation (one value per RGB channel)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     strict: bool = False                # corrupt/missing frame: error (True) or skip with a warning (False)
@@ -51,6 +61,8 @@ class ModelConfig:
     backbone: str | None = "resnet50"   # resnet18 | resnet34 | resnet50 ...; null for the classical features (no network)
     last_stride: int | None = None      # stride of layer4 (1 keeps a 16x8 map at 256x128); None = the model's default
     pretrained: str | None = None       # None | "imagenet" | path to a torchvision-style state dict
+    freeze_stages: int = 0              # keep the backbone's stem and first N stages at their (ImageNet) weights,
+                                        # batch-norm statistics included: 0 = train everything
     kwargs: dict = field(default_factory=dict)  # model-specific options (e.g. bnneck, num_parts, spatial_norm)
 
 

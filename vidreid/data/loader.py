@@ -27,6 +27,7 @@ from ..errors import ConfigError, DatasetError
 from ..utils.system import usable_cpus
 from .decode import DroppedTracklets, NoReadableFrameError, read_clip
 from .frame_cache import FrameCache, open_frame_cache
+from .photometric import PhotometricJitter
 from .samplers import ItemSeedSampler, PKSampler
 from .sampling import check_mode, clip_counts, sample_clip
 from .transforms import ClipTransform, augment_clips, normalize_pixels
@@ -43,8 +44,10 @@ class VideoTrainDataset(Dataset):
     another tracklet of the same identity (any other if it has none left), so PK batches keep their shape."""
 
     def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampling: str, transform: ClipTransform,
-                 strict: bool = False, pixels: bool = False, cache: FrameCache | None = None):
+                 strict: bool = False, pixels: bool = False, cache: FrameCache | None = None,
+                 photometric: PhotometricJitter | None = None):
         check_mode(sampling, train=True)
+        self.photometric = photometric                           # camera-style jitter of the uint8 clip, or None
         _check_nonempty(tracklets)
         self.tracklets, self.seq_len, self.sampling = list(tracklets), int(seq_len), sampling
         self.transform, self.strict, self.pixels, self.cache = transform, strict, pixels, cache
@@ -77,6 +80,8 @@ class VideoTrainDataset(Dataset):
             except NoReadableFrameError:
                 self._dropped.drop(index)
                 continue
+            if self.photometric is not None:
+                clip = self.photometric(clip, rng)                  # uint8 in, uint8 out: before the transform
             params = self.transform.draw_params(rng)                # after the clip's draws, as ClipTransform
             if self.pixels:
                 return clip_pixels(self.transform, clip), torch.from_numpy(params), t.pid, t.camid
@@ -307,20 +312,22 @@ def _loader_kwargs(cfg, seed: int) -> dict:
 
 
 def build_train_loader(dataset: VideoReIDDataset, cfg, seed: int = 0, rank: int = 0,
-                       world_size: int = 1, pixels: bool = False) -> DataLoader:
+                       world_size: int = 1, pixels: bool = False, batches=None) -> DataLoader:
     """PK batches of `cfg.batch_size` clips: yields (clips (B, T, 3, H, W) float32, pids (B,) int64,
     camids (B,) int64), with B = cfg.batch_size, K = cfg.num_instances, T = cfg.seq_len, cfg.train_sampling.
     With world_size > 1, cfg.batch_size is the global batch and each rank gets its B / world_size share.
     `pixels=True` (for a GPU): yields (pixels (B, T, H, W, 3), params (B, 7), pids, camids) instead; pass each batch
-    to `batch_to_device`, which gives the same clips."""
+    to `batch_to_device`, which gives the same clips. `batches`: the sampler that composes the batches (default
+    PKSampler over the identities; `vidreid adapt` passes pseudo_labels.CooccurrenceSampler)."""
     if cfg.seq_len <= 0:
         raise ConfigError(f"data.seq_len must be positive, got {cfg.seq_len}")
     transform = ClipTransform.from_config(cfg, True)
     # the dataset always ships pixels + parameters: the collate augments them into one batch unless `pixels`
     train = VideoTrainDataset(dataset.train, cfg.seq_len, cfg.train_sampling, transform, cfg.strict, pixels=True,
-                              cache=frame_cache_of(cfg))
-    pk = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed, rank, world_size)
-    return DataLoader(train, batch_size=cfg.batch_size // world_size, sampler=ItemSeedSampler(pk, seed),
+                              cache=frame_cache_of(cfg), photometric=PhotometricJitter.from_config(cfg))
+    if batches is None:
+        batches = PKSampler([t.pid for t in dataset.train], cfg.num_instances, cfg.batch_size, seed, rank, world_size)
+    return DataLoader(train, batch_size=cfg.batch_size // world_size, sampler=ItemSeedSampler(batches, seed),
                       drop_last=True,
                       collate_fn=functools.partial(_collate_train, transform=transform, augment=not pixels),
                       **_loader_kwargs(cfg, seed))

@@ -16,7 +16,6 @@ split of the same footage beside its train split: then the end of the run evalua
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader
 
 from ..builders import prepare_dataset
 from ..errors import DatasetError
@@ -40,10 +39,8 @@ class AdaptTrainer(Trainer):
         self.checkpointer.meta["adapted_from"] = self.init_checkpoint
 
     def _build_data(self) -> None:
-        from ..data.loader import VideoTrainDataset, _loader_kwargs
+        from ..data.loader import build_train_loader
         from ..data.pseudo_labels import CooccurrenceSampler, known_negatives, unlabeled_view
-        from ..data.samplers import ItemSeedSampler
-        from ..data.transforms import ClipTransform
         cfg, d = self.cfg, self.cfg.data
         if self.prepare_data is not None:
             self.prepare_data()
@@ -63,10 +60,10 @@ class AdaptTrainer(Trainer):
                  f"{int(negatives.sum()) // 2} pairs known to be different people (seen together)")
         self.class_group = torch.as_tensor(class_camera, device=self.device)
         self.known_negatives = torch.as_tensor(negatives, device=self.device)
-        data = VideoTrainDataset(ds.train, d.seq_len, d.train_sampling, ClipTransform.from_config(d, True), d.strict)
         sampler = CooccurrenceSampler(labels.tolist(), negatives, d.num_instances, d.batch_size, cfg.train.seed)
-        self.loader = DataLoader(data, batch_size=d.batch_size, sampler=ItemSeedSampler(sampler, cfg.train.seed),
-                                 drop_last=True, **_loader_kwargs(d, cfg.train.seed))
+        # the training loader itself (frame cache, photometric jitter, GPU pixel path), batches of co-occurring tracks
+        self.loader = build_train_loader(ds, d, seed=cfg.train.seed, pixels=self.device.type == "cuda",
+                                         batches=sampler)
         self.iters = cfg.train.iters_per_epoch or sampler.num_batches(0)
         self.total_steps = self.iters * cfg.train.epochs
 

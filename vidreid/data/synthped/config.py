@@ -17,6 +17,8 @@ OCCLUDER_KINDS = ("pole", "car", "person")
 # depends on (seed, item) only -- not on the worker that renders it or on how many other items exist.
 S_IDENTITY, S_CAMERA, S_TRACKLETS, S_RENDER, S_NOISE, S_OCCLUDER = 1, 2, 3, 4, 5, 6
 S_DISTRACTOR, S_JUNK, S_SPLIT, S_QUERY, S_PALETTE, S_CLOCK = 7, 8, 9, 10, 11, 12
+# options added after GENERATOR_VERSION 1 shipped, with the value that renders exactly what that version rendered
+OPT_IN = {"camera_gamma": 0.0, "camera_lowres": 0.0, "photo_backgrounds": 0.0}
 GENERATOR_VERSION = 1  # bump whenever the same config would render different pixels; a stale marker then regenerates
 
 
@@ -61,6 +63,11 @@ class SynthPedConfig:
     noise_max: float = 6.0              # max sensor noise std (grey levels of 255)
     jpeg_quality_min: int = 55          # per-camera JPEG quality drawn in [min, max]
     jpeg_quality_max: int = 92
+    camera_gamma: float = 0.0           # per-camera tone curve: gamma in [1/(1+g), 1+g] (0 = linear, as before)
+    camera_lowres: float = 0.0          # per-camera sensor resolution: a share in [1-this, 1] of the pixels per side,
+                                        # upscaled back to the frame size (0 = full resolution, as before)
+    photo_backgrounds: float = 0.0      # share of cameras whose scene is a crop of a real photo (assets/) instead of
+                                        # a drawn street (0 = all drawn, as before)
     bbox_scale_jitter: float = 0.05     # per-frame relative jitter of the detection box scale
     bbox_offset_jitter: float = 0.04    # per-frame jitter of the box position (fraction of the box width/height)
     # --- time (what changes within a tracklet) ----------------------------------------------------------------------
@@ -83,7 +90,10 @@ class SynthPedConfig:
         return tuple(k.strip() for k in self.occluders.split(",") if k.strip())
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        # opt-in options at their "off" value are left out, so that datasets made before they existed keep
+        # matching their synthped.json (and their render hash)
+        d = dataclasses.asdict(self)
+        return {k: v for k, v in d.items() if not (k in OPT_IN and v == OPT_IN[k])}
 
     def validate(self) -> "SynthPedConfig":
         def bad(msg):
@@ -126,7 +136,7 @@ class SynthPedConfig:
                      "bottom_texture_prob", "backpack_prob", "bag_prob", "hat_prob", "twin_rate", "view_bias",
                      "gain_range", "colour_cast", "occlusion_rate", "occlusion_min_frac", "occlusion_max_frac",
                      "occlusion_heavy_frac", "bad_detection_rate", "cams_per_id_decay", "drift",
-                     "bbox_scale_jitter", "bbox_offset_jitter"):
+                     "bbox_scale_jitter", "bbox_offset_jitter", "photo_backgrounds"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 bad(f"{name} must be in [0, 1], got {v}")
@@ -139,7 +149,9 @@ class SynthPedConfig:
         if not 1 <= self.jpeg_quality_min <= self.jpeg_quality_max <= 100:
             bad(f"need 1 <= jpeg_quality_min <= jpeg_quality_max <= 100, "
                 f"got {self.jpeg_quality_min}, {self.jpeg_quality_max}")
-        for name in ("body_variation", "blur_max", "noise_max", "gait_amplitude"):
+        if not 0.0 <= self.camera_lowres <= 0.75:
+            bad(f"camera_lowres must be in [0, 0.75], got {self.camera_lowres}")
+        for name in ("body_variation", "blur_max", "noise_max", "gait_amplitude", "camera_gamma"):
             if getattr(self, name) < 0:
                 bad(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.clutter < 0 or self.max_bad_frames < 0:

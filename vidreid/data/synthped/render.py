@@ -5,9 +5,13 @@ each channel is contiguous). The walking figure is painted by `figure.draw_perso
 """
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 from .appearance import Person, sample_person
@@ -15,6 +19,7 @@ from .config import S_CAMERA, S_NOISE, S_OCCLUDER, S_RENDER
 from .figure import F32, TWO_PI, draw_person
 
 VIEWS = ("front", "back", "side")
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -33,6 +38,9 @@ class Camera:
     fill: float               # typical share of the box height the figure fills (detector looseness)
     jitter: float             # multiplier of the dataset's box jitter for this camera's detector
     scroll: float             # background motion in pixels/frame for side views (camera follows the walker)
+    gamma: float = 1.0        # tone curve exponent (camera_gamma; 1 = linear)
+    resolution: float = 1.0   # sensor pixels per side as a share of the frame's (camera_lowres; 1 = full)
+    photo: int = -1           # index of the real photo its scene is cut from (photo_backgrounds), -1 = drawn
 
 
 def make_cameras(cfg) -> list[Camera]:
@@ -57,6 +65,10 @@ def make_cameras(cfg) -> list[Camera]:
             fill=float(r.uniform(0.80, 0.94)),
             jitter=float(r.uniform(0.5, 1.5)),
             scroll=float(r.uniform(0.3, 1.0) * scale),
+            # opt-in styles draw after everything else, and only when on: the cameras above stay what they were
+            gamma=float(np.exp(np.log1p(cfg.camera_gamma) * r.uniform(-1, 1))) if cfg.camera_gamma else 1.0,
+            resolution=float(r.uniform(1.0 - cfg.camera_lowres, 1.0)) if cfg.camera_lowres else 1.0,
+            photo=int(r.integers(len(background_photos()))) if r.random() < cfg.photo_backgrounds else -1,
         ))
     return cams
 
@@ -66,8 +78,33 @@ def _muted(rng, lo=0.2, hi=0.8, sat=0.45):
     return c * sat + c.mean() * (1.0 - sat)
 
 
+@functools.lru_cache(maxsize=1)
+def background_photos() -> tuple[str, ...]:
+    """The real photos shipped for `photo_backgrounds` (assets/README.md: provenance), sorted by name."""
+    return tuple(sorted(os.path.join(ASSETS, f) for f in os.listdir(ASSETS) if f.endswith(".jpg")))
+
+
+def photo_background(cfg, cam: Camera) -> np.ndarray:
+    """The camera's scene cut from real photo `cam.photo`: a random crop of the strip's aspect (H : 4W), covering
+    60-100% of the photo's height, resized to (3, H, 4W) in [0, 1]."""
+    from PIL import Image
+    rng = np.random.default_rng([cfg.seed, S_CAMERA, cam.index, 2])
+    H, Wb = cfg.height, 4 * cfg.width
+    with Image.open(background_photos()[cam.photo]) as im:
+        img = im.convert("RGB")
+    pw, ph = img.size
+    ch = ph * rng.uniform(0.6, 1.0)
+    cw = min(pw, ch * Wb / H)
+    ch = cw * H / Wb                                   # wide strips: the photo's width limits the crop
+    x0, y0 = rng.uniform(0, pw - cw), rng.uniform(0, ph - ch)
+    crop = img.resize((Wb, H), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+    return np.ascontiguousarray(np.asarray(crop, F32).transpose(2, 0, 1) / F32(255.0))
+
+
 def make_background(cfg, cam: Camera) -> np.ndarray:
     """The camera's scene as a wide strip (3, H, 4W); each tracklet crops (and scrolls through) a W-wide window."""
+    if cam.photo >= 0:
+        return photo_background(cfg, cam)
     rng = np.random.default_rng([cfg.seed, S_CAMERA, cam.index, 1])
     H, W = cfg.height, cfg.width
     Wb = 4 * W
@@ -263,6 +300,13 @@ def camera_pipeline(canvas: np.ndarray, cam: Camera, cfg, gain: np.ndarray, nois
     if cam.blur > 0.3:  # optics / focus
         canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=2, truncate=2.0)
         canvas = ndimage.gaussian_filter1d(canvas, cam.blur, axis=3, truncate=2.0)
+    if cam.resolution < 1.0:  # a coarser sensor: area-average down to its pixels, bilinear back up to the frame
+        h, w = max(1, round(H * cam.resolution)), max(1, round(W * cam.resolution))
+        small = F.interpolate(torch.from_numpy(canvas), size=(h, w), mode="area")
+        canvas = F.interpolate(small, size=(H, W), mode="bilinear", align_corners=False).numpy()
+    if cam.gamma != 1.0:      # tone curve on the scene light (before noise, as in a camera's processing)
+        np.clip(canvas, 0.0, 255.0, out=canvas)
+        canvas = F32(255.0) * np.power(canvas / F32(255.0), F32(cam.gamma))
     # sensor noise (luminance) plus 0.5 so that the uint8 cast below rounds
     grain = noise_rng.standard_normal((T, H, W), dtype=F32) * F32(cam.noise) if cam.noise > 0 \
         else np.zeros((T, H, W), F32)

@@ -44,6 +44,28 @@ class Backbone(nn.Module):
                 return i
         raise KeyError(reduction)
 
+    def freeze(self, num_stages: int) -> None:
+        """Keep the stem and the first `num_stages` stages as they are: no gradients, and their batch norms stay in
+        eval mode (running statistics neither used from the batch nor updated), whatever `train()` is called with.
+        Why: on a small synthetic training set, the early ImageNet filters (edges, colour blobs) are what transfers
+        to real images; fine-tuning them fits the renderer's pixels instead."""
+        if not 0 <= num_stages <= len(self.feature_info):
+            raise ValueError(f"freeze_stages must be in 0..{len(self.feature_info)} for this backbone, got {num_stages}")
+        trainable = {id(p) for i in range(num_stages, len(self.feature_info)) for p in self.stage(i).parameters()}
+        trainable_modules = {id(m) for i in range(num_stages, len(self.feature_info)) for m in self.stage(i).modules()}
+        for p in self.parameters():
+            if id(p) not in trainable:
+                p.requires_grad_(False)
+        self._frozen_norms = [m for m in self.modules()
+                              if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in trainable_modules]
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in getattr(self, "_frozen_norms", ()):
+            m.eval()
+        return self
+
     def map_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
         """(H, W) frames -> (h, w) output map: every stride-2 step of these backbones halves the size rounding up
         (3x3/7x7 kernels with (k-1)/2 padding, TensorFlow SAME, 1x1 stride-2 shortcuts all do)."""
