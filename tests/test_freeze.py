@@ -26,7 +26,7 @@ def test_freeze_two_stages_keeps_them_and_trains_the_rest():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     opt = build_optimizer(model, _cfg(2))
     model.train()
-    assert all(not m.training for m in bb._frozen_norms) and bb.stage(2)[0].training
+    assert all(not bb.get_submodule(n).training for n in bb._frozen_norms) and bb.stage(2)[0].training
     out = model(torch.randn(6, 2, 3, 64, 32))
     (out.logits if torch.is_tensor(out.logits) else out.logits[0]).logsumexp(1).mean().backward()
     opt.step()
@@ -42,3 +42,15 @@ def test_freeze_zero_is_the_default_and_out_of_range_is_a_config_error():
     assert all(p.requires_grad for p in model.parameters())
     with pytest.raises(ConfigError, match="freeze_stages"):
         build_for_dataset(_cfg(9), num_classes=3, pretrained=False)
+
+
+def test_frozen_norms_stay_frozen_after_sync_batchnorm_conversion():
+    """train.sync_bn converts every norm after the model is built (and frozen): the converted norms of the frozen
+    stages must stay in eval mode too (they used to train: DDP runs then differed from one process)."""
+    model = build_for_dataset(_cfg(2), num_classes=3, pretrained=False)
+    model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.train()
+    frozen = [m for name, m in model.backbone.named_modules()
+              if isinstance(m, torch.nn.SyncBatchNorm) and not m.weight.requires_grad]
+    assert len(frozen) > 3 and all(not m.training for m in frozen)
+    assert model.backbone.stage(2)[0].training

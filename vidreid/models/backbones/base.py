@@ -56,14 +56,15 @@ class Backbone(nn.Module):
         for p in self.parameters():
             if id(p) not in trainable:
                 p.requires_grad_(False)
-        self._frozen_norms = [m for m in self.modules()
+        # by name, not by reference: SyncBatchNorm conversion (train.sync_bn) replaces the norm modules afterwards
+        self._frozen_norms = [name for name, m in self.named_modules()
                               if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in trainable_modules]
         self.train(self.training)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for m in getattr(self, "_frozen_norms", ()):
-            m.eval()
+        for name in getattr(self, "_frozen_norms", ()):
+            self.get_submodule(name).eval()
         return self
 
     def map_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
