@@ -258,3 +258,25 @@ def test_cache_build_command(root, tmp_path, capsys):
     assert len(err) == 1 and "already exists" in err[0]
     assert main(["cache", "build", "--config", str(config), "--no-progress"]) == 2       # no --out, no config key
     assert "data.frame_cache" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shape", [(4, 32, 16, 3), (2, 3, 8, 6, 3), (12, 7, 3)])
+def test_normalize_pixels_opencv_split_equals_the_numpy_copy(shape, monkeypatch):
+    """The OpenCV channel split (when cv2 imports) and numpy's strided copy give the same float32 bits, and both equal
+    the reference arithmetic on hand-checkable values (pixel 255 with mean 0, std 1 -> 1.0)."""
+    pytest.importorskip("cv2")
+    from vidreid.data import transforms as T
+    x = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    x.reshape(-1, 3)[0] = (255, 0, 51)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    with_cv2 = T.normalize_pixels(x, mean, std)
+    monkeypatch.setattr(T, "_cv2", False)                          # as if OpenCV were not installed
+    without = T.normalize_pixels(x, mean, std)
+    assert with_cv2.shape == (*shape[:-3], 3, *shape[-3:-1]) and np.array_equal(with_cv2, without)
+    lead = tuple(range(x.ndim - 3))
+    reference = ((x.transpose(*lead, -1, -3, -2).astype(np.float32)
+                  - np.float32(255) * np.asarray(mean, np.float32).reshape(3, 1, 1))
+                 / (np.float32(255) * np.asarray(std, np.float32).reshape(3, 1, 1)))
+    assert np.array_equal(with_cv2, reference)
+    unit = T.normalize_pixels(x, (0, 0, 0), (1, 1, 1))
+    assert unit.reshape(-1)[0] == 1.0 and unit[(0,) * len(lead) + (1, 0, 0)] == 0.0
