@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.io
 import simplejpeg
 
@@ -83,3 +84,26 @@ def make_real_mars_index(root) -> Path:
         (info / f"{split}_name.txt").write_text("\n".join(mars_names(table)) + "\n")
     (info / "query_IDX.mat").write_bytes((MARS_INFO / "query_IDX.mat").read_bytes())
     return Path(root)
+
+
+@pytest.fixture(autouse=True)
+def fresh_bad_frame_memory(monkeypatch):
+    """Each test sees unreadable frames anew (their warnings and counts), not as already reported by another test.
+    Autouse in the modules that import it."""
+    from vidreid.data import decode
+    monkeypatch.setattr(decode, "_bad_frames", set())
+    decode.forget_bad_frames()
+
+
+def mars_root_fixtures(tracks, name: str):
+    """Module-scoped fixtures (root, dataset): a MARS-layout root of `tracks` (pid, cam, length) with 32x16 frames,
+    query rows 0 and 2, and the dataset loaded from it. Use: `root, dataset = mars_root_fixtures(TRACKS, "x")`."""
+    @pytest.fixture(scope="module")
+    def root(tmp_path_factory):
+        return make_mars_root(tmp_path_factory.mktemp(name), tracks, query_rows=[0, 2], size=(32, 16))
+
+    @pytest.fixture(scope="module")
+    def dataset(root):
+        from vidreid.data import load_dataset
+        return load_dataset("mars", str(root))
+    return root, dataset

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from helpers_data import make_mars_root
+from helpers_data import fresh_bad_frame_memory, mars_root_fixtures  # noqa: F401 (fixtures)
 from vidreid.config import DataConfig, load_config
-from vidreid.data import decode, load_dataset
+from vidreid.data import load_dataset
 from vidreid.data import loader as L
 from vidreid.data.decode import read_frame
 from vidreid.data.frame_cache import (FrameCacheError, build_frame_cache, cache_bytes, dataset_frames,
@@ -25,21 +25,7 @@ from vidreid.errors import ConfigError, OutputError
 TRACKS = [(1, 1, 6), (1, 2, 3), (2, 1, 9), (2, 2, 4), (3, 1, 5), (3, 2, 7), (4, 1, 2), (4, 2, 8)]
 UNIT = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))          # normalised value = pixel / 255
 
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return make_mars_root(tmp_path_factory.mktemp("datapath"), TRACKS, query_rows=[0, 2], size=(32, 16))
-
-
-@pytest.fixture(scope="module")
-def dataset(root):
-    return load_dataset("mars", str(root))
-
-
-@pytest.fixture(autouse=True)
-def fresh_bad_frame_memory(monkeypatch):
-    monkeypatch.setattr(decode, "_bad_frames", set())
-    decode.forget_bad_frames()
+root, dataset = mars_root_fixtures(TRACKS, "datapath")
 
 
 def cfg(**kw):

@@ -6,9 +6,8 @@ import simplejpeg
 import torch
 from PIL import Image
 
-from helpers_data import frame_colour, make_mars_root
+from helpers_data import fresh_bad_frame_memory, frame_colour, mars_root_fixtures  # noqa: F401 (fixtures)
 from vidreid.config import DataConfig
-from vidreid.data import decode, load_dataset
 from vidreid.data.decode import CorruptFrameWarning, read_clip, read_frame
 from vidreid.data.loader import build_test_loader, build_train_loader
 from vidreid.data.samplers import PKSampler
@@ -18,21 +17,7 @@ from vidreid.errors import ConfigError, DatasetError
 TRACKS = [(1, 1, 6), (1, 2, 3), (2, 1, 9), (2, 2, 4), (3, 1, 5), (3, 2, 7), (3, 1, 2), (4, 1, 2), (4, 2, 8)]
 MEAN, STD = np.array(DataConfig.mean), np.array(DataConfig.std)
 
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return make_mars_root(tmp_path_factory.mktemp("loader"), TRACKS, query_rows=[0, 2], size=(32, 16))
-
-
-@pytest.fixture(scope="module")
-def dataset(root):
-    return load_dataset("mars", str(root))
-
-
-@pytest.fixture(autouse=True)
-def fresh_bad_frame_memory(monkeypatch):
-    monkeypatch.setattr(decode, "_bad_frames", set())
-    decode.forget_bad_frames()
+root, dataset = mars_root_fixtures(TRACKS, "loader")
 
 
 def cfg(**kw):

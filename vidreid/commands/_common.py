@@ -12,6 +12,17 @@ def add_config_arguments(p: argparse.ArgumentParser, required: bool = True) -> N
                    help="dotted overrides, e.g. train.epochs=5 (anywhere after the command)")
 
 
+def add_fuse_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """--fuse CONFIG and --fuse-weight W (eval and index build): `what` says what the fusion is used for."""
+    p.add_argument("--fuse", metavar="CONFIG",
+                   help=f"{what} the --checkpoint network fused with the classical feature of this config (e.g. "
+                        "configs/fuse_lomo_xqda.yaml): distance-level fusion, weight and scales chosen on a held-out "
+                        "part of the train split, written as a fused checkpoint next to --checkpoint "
+                        "(docs/models.md, \"Fusion\"); a fused checkpoint can also be passed as --checkpoint")
+    p.add_argument("--fuse-weight", default="auto", metavar="W",
+                   help="with --fuse: the classical feature's weight in [0, 1], or auto (default: best validation mAP)")
+
+
 def trained_on(meta: dict, cfg, dataset) -> bool:
     """Is `dataset` (at cfg.data.root) the one the checkpoint of `meta` was trained on? Only then do its features
     and pictures belong in the checkpoint's run folder."""

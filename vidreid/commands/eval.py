@@ -1,4 +1,4 @@
-from ._common import add_config_arguments
+from ._common import add_config_arguments, add_fuse_arguments
 
 HELP = "evaluate a checkpoint on the config's dataset under a named protocol"
 
@@ -10,13 +10,7 @@ def add_arguments(p):
                         "as initialised (ImageNet backbone, no training): what training adds on your data. Not "
                         "needed for a classical --config (colour_hist, lomo): its metric, if any, is fitted on the "
                         "train split and saved in <train.output_dir>/checkpoints")
-    p.add_argument("--fuse", metavar="CONFIG",
-                   help="fuse the --checkpoint network with the classical feature of this config (e.g. "
-                        "configs/colour_hist_synthped.yaml): distance-level fusion, weight and scales chosen on a "
-                        "held-out part of the train split, written as a fused checkpoint next to --checkpoint "
-                        "(docs/models.md, \"Fusion\")")
-    p.add_argument("--fuse-weight", default="auto", metavar="W",
-                   help="with --fuse: the classical feature's weight in [0, 1], or auto (default: best validation mAP)")
+    add_fuse_arguments(p, "evaluate")
     p.add_argument("--protocol", choices=["mars", "gao"], help="evaluation protocol (default: the config's)")
     p.add_argument("--sampling", choices=["rrs", "dense", "all", "evenly"], help="test-time clip sampling")
     p.add_argument("--metric", choices=["euclidean", "cosine"], help="distance")

@@ -1,5 +1,7 @@
 """`vidreid index build|add|info`: embed a gallery of tracklets into a FAISS index folder (docs/search.md)."""
 
+from ._common import add_fuse_arguments
+
 HELP = "build, extend or describe a gallery index for `vidreid search`"
 
 
@@ -33,13 +35,7 @@ def add_arguments(p):
     b.add_argument("--out", required=True, help="the index folder to write (an existing index there is replaced, "
                                                 "atomically, only with --overwrite)")
     b.add_argument("--overwrite", action="store_true", help="replace the index already in --out")
-    b.add_argument("--fuse", metavar="CONFIG",
-                   help="index the fusion of --checkpoint with the classical feature of this config (weight and "
-                        "scales chosen on the train split of the dataset of --config, default the checkpoint's own; "
-                        "docs/search.md). A fused checkpoint from `vidreid eval --fuse` can also be passed as "
-                        "--checkpoint directly")
-    b.add_argument("--fuse-weight", default="auto", metavar="W",
-                   help="with --fuse: the classical feature's weight in [0, 1], or auto (default)")
+    add_fuse_arguments(b, "index")
     _gallery_arguments(b, "default: gallery for datasets, all for manifests")
     b.add_argument("--index-type", choices=["flat", "ivf", "ivfpq"], default="flat",
                    help="flat: exact (default); ivf: inverted lists; ivfpq: + product quantisation (millions)")
