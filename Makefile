@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 
-.PHONY: demo test venv clean opencv-data
+.PHONY: demo test test-ray venv clean opencv-data
 
 venv: $(STAMP)
 
@@ -25,6 +25,13 @@ demo: $(STAMP)
 
 test: $(STAMP) opencv-data
 	$(PY) -m pytest tests
+
+# the optional Ray engine (`vidreid tracklets --engine ray`): installs the `ray` extra, runs its tests and the
+# pipeline benchmark's smoke mode (`make test` skips the Ray tests when Ray is missing)
+test-ray: $(STAMP)
+	$(PIP) install -q -e '.[dev,ray]'
+	$(PY) -m pytest tests/test_ray_engine.py
+	$(PY) benchmarks/scale.py --smoke
 
 clean:
 	rm -rf runs/demo .pytest_cache

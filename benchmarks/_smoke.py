@@ -21,7 +21,7 @@ def untrained_checkpoint(folder: str, model: str = "tp", size: tuple[int, int] =
     """A checkpoint of an untrained `model` (ResNet-18, no pretrained weights) whose config reads a tiny SynthPed
     generated under `folder` on first use -> its path."""
     from vidreid.config import Config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.models import build_model
     cfg = Config()
     cfg.model.name, cfg.model.backbone, cfg.model.pretrained = model, "resnet18", None

@@ -41,7 +41,7 @@ def tiny_checkpoint(path: str) -> str:
 
     from vidreid.builders import build_for_dataset
     from vidreid.config import load_config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     cfg = load_config(None, ["data.height=32", "data.width=16", "data.batch_size=8", "data.num_instances=2",
                              "data.workers=0", "model.backbone=resnet18", "model.pretrained=null",
                              "train.threads=1", "train.tensorboard=false"])

@@ -10,7 +10,7 @@ rendered and read at 64x32), ResNet-18 from scratch, `--iters` Adam steps of 16 
 query and gallery features (rrs clips of 4 frames, mars protocol) are saved to `<out>/<model>.npz`, and mAP is
 computed with the cosine distance of the L2-normalised features (what search uses) with and without centring. The
 paired standard error of the per-query AP difference says whether a change is beyond noise (2 SE); centring is kept
-on by default (vidreid.search.calibration.CENTRE_BY_DEFAULT) only for models where it does not lower mAP at all. The
+on by default (register_model's centre_by_default, vidreid.search.calibration.centre_by_default) only for models where it does not lower mAP at all. The
 calibration columns: expected calibration error of the same-person probability on held-out query identities (2 folds
 by identity: fitted on one half's pairs, checked on the other's), over all cross-camera pairs and over each query's
 20 nearest results, with the features centred where that is the default.

@@ -4,7 +4,7 @@ On a SynthPed at 256x128 in the MARS layout (JPEG frames; generated once under b
 with one torch thread and no DataLoader workers, alternating `--rounds` times and keeping each measure's best
 round: "frames/s per core" = frames / this process's CPU time (a shared machine's other programs do not count):
   * floors: bare decode (read the file + libjpeg-turbo via simplejpeg at the input size, the fastest CPU decoder
-    here; with CUDA and torchvision also nvJPEG batched on the GPU), and reading pre-decoded uint8 frames from a
+    here), and reading pre-decoded uint8 frames from a
     frame cache (vidreid/data/frame_cache.py, built here once);
   * per stage, ms per frame, before -> after this data path: the training clip transform per clip as it was (torch
     ops: pad, slice, flip, normalise) -> ClipTransform's numpy path (bit-identical) or, for a GPU, nothing in the
@@ -14,8 +14,9 @@ round: "frames/s per core" = frames / this process's CPU time (a shared machine'
     loader (dense clips as extraction reads them on a CPU; with the frame cache; pixels + normalize_clips); the
     "before" rows rebuild the previous per-clip transform (torch ops) / per-clip normalisation + stacking collate
     around today's decoding, so they isolate what the new transform and collate save;
-  * with CUDA: the data-wait share of a short `vidreid train` (TP, ResNet-50, bf16, data.workers auto) and
-    extraction end to end / the model's forward (`dense`, bf16).
+  * with CUDA (`gpu_measures`, also run by benchmarks/gpu_check.py): the data-wait share of a short `vidreid train`
+    (TP, ResNet-50, bf16, data.workers auto; its second epoch, past the workers' start-up) and extraction end to end
+    / the model's bare forward (`dense`, bf16, the gallery repeated to 30000 frames).
 Checks (exit 1): the numpy transform, the batched augmentation and the cache give exactly the reference pixels.
 The last line is `pipeline/decode floor: R`, R = test pipeline frames/s / bare-decode frames/s, both on one core.
 
@@ -39,7 +40,6 @@ from vidreid.config import Config  # noqa: E402
 from vidreid.data import load_dataset  # noqa: E402
 from vidreid.data.decode import read_clip  # noqa: E402
 from vidreid.data.frame_cache import FrameCacheError, build_frame_cache, dataset_frames, open_frame_cache  # noqa: E402
-from vidreid.data.gpu_decode import cuda_jpeg_decoder  # noqa: E402
 from vidreid.data.loader import (batch_to_device, build_test_loader, build_train_loader, normalize_clips,  # noqa: E402
                                  stack_pixels)
 from vidreid.data.synthped import ensure_synthped  # noqa: E402
@@ -165,41 +165,73 @@ def old_test_loader(gallery, cfg):
         _collate_test, empty_shape=(d.seq_len, 3, d.height, d.width))))
 
 
-def gpu_rows(root: str, iters: int) -> list[str]:
-    """Training data-wait share and extraction end to end / forward, on CUDA."""
+def speed_synthped(ids: int, smoke: bool, workers: int = 1) -> str:
+    """The benchmark's SynthPed (MARS layout, JPEG frames at SIZE), generated once under benchmarks/.cache -> root."""
+    opts = dict(ids=ids, cams=2, size=f"{SIZE[0]}x{SIZE[1]}", max_len=24 if smoke else 60,
+                median_len=12 if smoke else 30)
+    name = f"data_speed_{ids}ids" + ("_smoke" if smoke else "")
+    return ensure_synthped(os.path.join(CACHE, name), progress=False, workers=workers, **opts)
+
+
+def gpu_measures(root: str, iters: int, device: str = "cuda", backbone: str = "resnet50", amp: str | None = "bf16",
+                 batch: int = 32, size: tuple[int, int] = SIZE, min_frames: int = 30000, reps: int = 20) -> dict:
+    """Training data-wait share and extraction end to end / bare forward (made for CUDA; any device runs it).
+
+    Training: TP on `backbone`, `batch` clips of 4 frames, data.workers auto, two epochs of iters/2 steps; the data
+    wait of the second epoch is the steady state (the first also pays the workers' start-up, reported beside it).
+    Extraction: `dense` test clips of the gallery repeated to >= `min_frames` frames (a loader's start-up is paid over
+    a realistic amount of work), frames/s end to end (loader start-up included) and inside the model's calls, next
+    to the bare forward of the same model on a random batch of the test batch's shape (`reps` timed calls)."""
     from vidreid.builders import prepare_dataset, build_for_dataset
     from vidreid.engine.train import train
     from vidreid.inference.extract import extract_features
-    out = []
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    out = {"device": str(dev), "backbone": backbone, "amp": amp or "off", "batch": batch, "size": list(size)}
     with tempfile.TemporaryDirectory() as run_dir:
-        cfg = make_config(root, 32, 8)
+        cfg = make_config(root, batch, 8)
+        cfg.data.height, cfg.data.width = size
         cfg.data.workers = "auto"
-        cfg.model.name, cfg.model.backbone = "tp", "resnet50"
-        cfg.train.device, cfg.train.amp, cfg.train.epochs = "cuda", "bf16", 1
-        cfg.train.iters_per_epoch, cfg.train.eval_every, cfg.train.output_dir = iters, 0, run_dir
+        cfg.model.name, cfg.model.backbone = "tp", backbone
+        cfg.train.device, cfg.train.amp, cfg.train.epochs = device, amp or "off", 2
+        cfg.train.iters_per_epoch, cfg.train.eval_every, cfg.train.output_dir = max(1, iters // 2), 0, run_dir
         cfg.train.tensorboard = False
         res = train(cfg, progress=False, force=True)
-        wait = res["history"][-1]["data_wait_fraction"]
-        out.append(f"GPU train (TP resnet50 bf16, batch 32x4, workers auto, {iters} steps): data-wait {wait:.1%}")
+        out["train"] = {"steps": len(res["step_losses"]), "clips": f"{batch} x {cfg.data.seq_len}",
+                        "data_wait_first_epoch": res["history"][0]["data_wait_fraction"],
+                        "data_wait": res["history"][-1]["data_wait_fraction"],
+                        "clips_per_s": res["history"][-1]["clips_per_s"]}
         dataset = prepare_dataset(cfg, progress=False)
-        model = build_for_dataset(cfg, dataset.num_train_pids, pretrained=False).cuda()
+        model = build_for_dataset(cfg, dataset.num_train_pids, pretrained=False).to(dev)
+        gallery_frames = sum(len(t.frames) for t in dataset.gallery)
+        tracks = dataset.gallery * max(1, -(-min_frames // gallery_frames))
         stats: dict = {}
-        tracks = dataset.gallery
-        extract_features(model, tracks, cfg, "dense", "cuda", progress=False, amp="bf16", stats=stats)
-        e2e = stats["frames"] / stats["seconds"]
-        x = torch.randn(cfg.data.test_batch_size, cfg.data.seq_len, 3, *SIZE, device="cuda")
+        extract_features(model, tracks, cfg, "dense", dev, progress=False, amp=amp, stats=stats)
+        x = torch.randn(cfg.data.test_batch_size, cfg.data.seq_len, 3, *size, device=dev)
         model.eval()
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             model(x)
-            torch.cuda.synchronize()
-            start, reps = time.perf_counter(), 20
+            sync()
+            start = time.perf_counter()
             for _ in range(reps):
                 model(x)
-            torch.cuda.synchronize()
-        fwd = reps * x.shape[0] * x.shape[1] / (time.perf_counter() - start)
-        out.append(f"GPU extraction (dense, bf16): end to end {e2e:.0f} frames/s, forward {fwd:.0f} frames/s, "
-                   f"ratio {e2e / fwd:.2f}")
+            sync()
+        forward = reps * x.shape[0] * x.shape[1] / (time.perf_counter() - start)
+        e2e = stats["frames"] / stats["seconds"]
+        out["extract"] = {"frames": stats["frames"], "end_to_end_fps": e2e,
+                          "in_model_calls_fps": stats["frames"] / max(stats["model_seconds"], 1e-9),
+                          "bare_forward_fps": forward, "ratio": e2e / forward}
     return out
+
+
+def gpu_rows(root: str, iters: int) -> list[str]:
+    """Training data-wait share and extraction end to end / forward, on CUDA, as printed lines."""
+    m = gpu_measures(root, iters)
+    t, e = m["train"], m["extract"]
+    return [f"GPU train (TP resnet50 bf16, batch 32x4, workers auto, {t['steps']} steps): data-wait "
+            f"{t['data_wait']:.1%} (second epoch; first epoch, workers starting: {t['data_wait_first_epoch']:.1%})",
+            f"GPU extraction (dense, bf16, {e['frames']} frames): end to end {e['end_to_end_fps']:.0f} frames/s, "
+            f"forward {e['bare_forward_fps']:.0f} frames/s, ratio {e['ratio']:.2f}"]
 
 
 def main(argv=None) -> int:
@@ -212,10 +244,8 @@ def main(argv=None) -> int:
     if args.smoke:
         args.ids, args.gpu_iters, args.rounds = 4, 5, max(args.rounds, 5)
     torch.set_num_threads(1)                                               # one core
-    opts = dict(ids=args.ids, cams=2, size=f"{SIZE[0]}x{SIZE[1]}", max_len=24 if args.smoke else 60,
-                median_len=12 if args.smoke else 30)
-    name = f"data_speed_{args.ids}ids" + ("_smoke" if args.smoke else "")
-    root = ensure_synthped(os.path.join(CACHE, name), progress=False, workers=1, **opts)
+    root = speed_synthped(args.ids, args.smoke)
+    name = os.path.basename(root)
     dataset = load_dataset("mars", root)
     cache = open_or_build_cache(dataset_frames(dataset), os.path.join(CACHE, name + "_frames"))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -302,12 +332,6 @@ def main(argv=None) -> int:
     print("\nframes/s, one core")
     for name, r in rate.items():
         print(f"  {name:55s} {r:8.0f}", flush=True)
-    gpu = cuda_jpeg_decoder()
-    if gpu is not None:
-        datas = [open(p, "rb").read() for p in gallery_files]
-        gpu_fps = best_rate(lambda: (gpu(datas), torch.cuda.synchronize()), len(datas), args.rounds,
-                            clock=time.perf_counter)
-        print(f"  {'floor: nvJPEG on the GPU, batched (bytes in memory)':55s} {gpu_fps:8.0f}", flush=True)
 
     # ---- per-stage costs, before -> after
     clip_idx = [np.resize(np.arange(len(dataset.train[i % len(dataset.train)].frames)), T)

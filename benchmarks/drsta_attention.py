@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     from vidreid.builders import prepare_dataset
     from vidreid.config import config_from_dict
-    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.store.checkpoint import read_checkpoint
     from vidreid.inference.model import build_model_from_checkpoint
     from vidreid.models.drsta import hellinger_diversity
     for path in args.checkpoints:

@@ -127,7 +127,7 @@ def embed_benchmark(args) -> list[str]:
     import torch
 
     from vidreid.config import Config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.models import build_model
     from vidreid.search import FeatureExtractor
     rows, (H, W) = [], args.frame_size

@@ -18,6 +18,14 @@ reuses the finished runs whose settings match) and `<out>/tables.md`; `--update`
 models" and "STA ablations" sections of BENCHMARKS.md and the "Compared on SynthPed" part of docs/models.md (only
 the text between this script's markers).
 
+Learning curves (`--curve 50,100,200,400`): each run is ONE training run evaluated after each of those step counts
+(per-query AP and R1 kept at every point), with a schedule that does not depend on the total: a warm-up of
+`--warmup-steps` (lr x 0.1 rising in blocks of `--curve-epoch` steps, the trainer's per-epoch LambdaLR), then the
+configs' lr held constant (optim.scheduler none). A point at step s is therefore what a run stopped at s would give,
+not what a run planned for s steps (with a decay to the end) would give. Every point gets mAP / R1 +- SE over the
+queries and the paired difference to TP at the same step; `<out>/curve.png` plots mAP against steps, a line per run;
+with --update only the "SynthPed learning curves" section of BENCHMARKS.md is rewritten (picture in docs/img/).
+
 Noise: one seed, ~450 queries (~120 occlusion-heavy). The tables give, for each run, the standard error of mAP over
 queries, and for the headline comparisons the paired standard error of the per-query AP difference (same queries,
 same gallery): a difference is called meaningful only beyond 2 paired SEs. Seed-to-seed variation of a short
@@ -44,6 +52,7 @@ MARKERS = {
     "models": ("<!-- synthped-models:start -->", "<!-- synthped-models:end -->", "## SynthPed models"),
     "ablations": ("<!-- sta-ablations:start -->", "<!-- sta-ablations:end -->", "## STA ablations"),
     "docs": ("<!-- synthped-compare:start -->", "<!-- synthped-compare:end -->", "## Compared on SynthPed"),
+    "curves": ("<!-- synthped-curves:start -->", "<!-- synthped-curves:end -->", "## SynthPed learning curves"),
 }
 
 
@@ -115,6 +124,10 @@ def run_config(run: dict, args):
               "train.tensorboard": False, "train.threads": args.threads, "train.keep_last": 1,
               "data.workers": args.workers, "data.test_seq_len": args.test_frames, "data.seq_len": args.frames,
               "optim.warmup_epochs": 1 if epochs > 1 else 0}
+    if args.curve:     # one run to the last point; warm-up then constant lr: a point does not depend on the total
+        shared.update({"train.epochs": args.curve[-1] // args.curve_epoch, "train.iters_per_epoch": args.curve_epoch,
+                       "train.eval_every": 1,                 # every epoch end is offered; CurveTrainer keeps the points
+                       "optim.scheduler": "none", "optim.warmup_epochs": args.warmup_steps // args.curve_epoch})
     if args.batch_size:
         shared["data.batch_size"] = args.batch_size
     if args.backbone:
@@ -175,19 +188,26 @@ def execute(run: dict, args, occl_rows_cache: dict) -> dict:
     import torch
     from vidreid.engine.train import train
     cfg = run_config(run, args)
-    t0 = time.time()
-    res = train(cfg, progress=False)
-    wall = time.time() - t0
-    dataset, dist = res["dataset"], res["distmat"]
     root = cfg.data.root
     if root not in occl_rows_cache:
         occl_rows_cache[root] = occlusion_heavy_rows(root)
     heavy = occl_rows_cache[root]
+    points: list[dict] = []
+    t0 = time.time()
+    if args.curve:
+        # --resume: a curve run that did not finish (killed, timed out) is trained again from step 0 in its folder
+        res = train(cfg, progress=False, force=args.resume, make_trainer=curve_trainer(args.curve, points, heavy))
+    else:
+        res = train(cfg, progress=False)
+    wall = time.time() - t0
+    dataset, dist = res["dataset"], res["distmat"]
     rest = np.setdiff1d(np.arange(len(dataset.query)), heavy)
     all_rows = np.arange(len(dataset.query))
-    ap, r1 = per_query(dist, dataset, all_rows)
+    ap, r1 = (np.asarray(points[-1]["ap"]), np.asarray(points[-1]["r1"])) if points else \
+        per_query(dist, dataset, all_rows)
     history = res["history"]
     train_s = history[-1]["elapsed_s"] if history else res["train_seconds"]
+    train_s -= sum(p["eval_seconds"] for p in points[:-1])       # the evaluations inside the run are not training
     steps = len(res["step_losses"])
     record = {
         "key": run["key"], "model": run["model"], "group": run.get("group", "models"), "label": run.get("label", ""),
@@ -201,6 +221,8 @@ def execute(run: dict, args, occl_rows_cache: dict) -> dict:
         "wall_seconds": wall, "final_loss": float(np.mean(res["step_losses"][-5:])),
         **model_cost(cfg, dataset.num_train_pids),
     }
+    if points:
+        record["curve"] = points
     # keep only last.safetensors (for `vidreid explain`): step checkpoints and states are not needed here
     ckdir = os.path.join(cfg.train.output_dir, "checkpoints")
     for f in os.listdir(ckdir) if os.path.isdir(ckdir) else []:
@@ -209,6 +231,44 @@ def execute(run: dict, args, occl_rows_cache: dict) -> dict:
     del res
     torch.set_num_threads(args.threads)
     return record
+
+
+def curve_trainer(steps: list[int], points: list, heavy: np.ndarray):
+    """make_trainer for vidreid.engine.train.train: a Trainer that evaluates only after the epochs ending at one of
+    `steps` (the last epoch always is one), appending each point (step, mAP, R1, per-query AP and R1, the
+    occlusion-heavy mAP, the lr of the steps just taken, evaluation seconds) to `points` and to
+    <run dir>/curve_points.json (kept when the run is killed before its end)."""
+    from vidreid.engine.train import Trainer
+
+    class CurveTrainer(Trainer):
+        def evaluate(self, epoch: int) -> dict:
+            if self.state.step not in steps:
+                return {}
+            t0 = time.time()
+            res = super().evaluate(epoch)
+            ap, r1 = per_query(res["distmat"], self.dataset, np.arange(len(self.dataset.query)))
+            points.append({"step": self.state.step, "mAP": res["mAP"], "R1": float(res["cmc"][0]),
+                           "ap": ap.tolist(), "r1": r1.tolist(), "heavy_mAP": float(ap[heavy].mean()),
+                           "lr": self.optimizer.param_groups[0]["lr"], "eval_seconds": time.time() - t0})
+            from vidreid.utils.io import atomic_write_text     # the points so far survive a killed run
+            atomic_write_text(os.path.join(self.run_dir, "curve_points.json"), json.dumps(points))
+            return res
+    return CurveTrainer
+
+
+def warmup_factors(cfg) -> list[float]:
+    """The lr multipliers of the warm-up epochs (vidreid.builders.lr_factor), one per block of curve-epoch steps."""
+    from vidreid.builders import lr_factor
+    return [lr_factor(e, cfg) for e in range(cfg.optim.warmup_epochs)]
+
+
+def schedule_text(cfg) -> str:
+    o, e = cfg.optim, cfg.train.iters_per_epoch
+    warm = ", ".join(f"{f:.2f}" for f in warmup_factors(cfg))
+    return (f"{o.name} lr {o.lr:g}: warm-up of {o.warmup_epochs * e} steps (lr x {warm}, each for {e} steps), then "
+            f"constant (optim.scheduler none); the schedule does not depend on the number of steps, so each point "
+            f"is one run's state at that step" if o.warmup_epochs else
+            f"{o.name} lr {o.lr:g} constant (optim.scheduler none): each point is one run's state at that step")
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -221,9 +281,10 @@ def se(values) -> float:
     return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
-def paired(a: dict, b: dict, rows: list[int] | None = None) -> tuple[float, float]:
-    """Mean and standard error of the per-query AP difference a - b (over `rows`, default all queries)."""
-    x, y = np.asarray(a["ap"]), np.asarray(b["ap"])
+def paired(a: dict, b: dict, rows: list[int] | None = None, key: str = "ap") -> tuple[float, float]:
+    """Mean and standard error of the per-query difference a - b of `key` (ap: AP; r1: rank-1 hit) over `rows`
+    (default all queries)."""
+    x, y = np.asarray(a[key]), np.asarray(b[key])
     if rows is not None:
         x, y = x[rows], y[rows]
     d = x - y
@@ -336,12 +397,41 @@ def ablation_table(results: dict, default_lambda: float, map_rows: int) -> str:
     return "\n".join(rows)
 
 
+def curve_rows(results: dict) -> list[tuple[str, dict, dict | None]]:
+    """(run key, point, TP's point at the same step or None) for every curve point, by step then in run order."""
+    tp = {p["step"]: p for p in results.get("tp", {}).get("curve", [])}
+    rows = [(key, p, tp.get(p["step"]) if key != "tp" else None)
+            for key, r in results.items() if "error" not in r for p in r.get("curve", [])]
+    return sorted(rows, key=lambda row: row[1]["step"])
+
+
+def curve_table(results: dict) -> str:
+    rows = ["| steps | run | mAP ± SE | R1 ± SE | Δ mAP vs TP (paired) | Δ R1 vs TP (paired) | occl.-heavy mAP |",
+            "|---|---|---|---|---|---|---|"]
+    for key, p, tp in curve_rows(results):
+        d_map = fmt_diff(*paired(p, tp)) if tp else "—"
+        d_r1 = fmt_diff(*paired(p, tp, key="r1")) if tp else "—"
+        rows.append(f"| {p['step']} | {key} | {pct(p['mAP'])} ± {100 * se(p['ap']):.1f} "
+                    f"| {pct(p['R1'])} ± {100 * se(p['r1']):.1f} | {d_map} | {d_r1} | {pct(p['heavy_mAP'])} |")
+    return "\n".join(rows)
+
+
+def plot_curves(results: dict, path: str, title: str) -> str | None:
+    """mAP (± one SE over the queries) against training steps, a line per run -> the PNG's path (None: no curve)."""
+    from vidreid.viz.plots import plot_learning_curves
+    series = {key: ([p["step"] for p in r["curve"]], [100 * p["mAP"] for p in r["curve"]],
+                    [100 * se(p["ap"]) for p in r["curve"]])
+              for key, r in results.items() if "error" not in r and r.get("curve")}
+    return plot_learning_curves(series, path, title, "mAP (%)") if series else None
+
+
 def settings_text(meta: dict) -> str:
     s = meta["settings"]
     return (f"SynthPed `{s['root']}` ({s['synth']}; {s['num_query']} queries of which {s['num_heavy']} occlusion-heavy, "
             f"{s['num_gallery']} gallery tracklets, {s['num_train_ids']} training identities), frames "
             f"{s['height']}x{s['width']}, {backbone_text(s)}, seed {s['seed']}, {s['iters']} Adam steps of "
-            f"{s['batch_size']} clips x {s['frames']} frames (rrs), lr 1e-3 cosine with 1 warm-up epoch, test clips of "
+            f"{s['batch_size']} clips x {s['frames']} frames (rrs), "
+            f"{s.get('schedule') or 'lr 1e-3 cosine with 1 warm-up epoch'}, test clips of "
             f"{s['test_frames']} frames (rrs), `mars` protocol; {s['threads']} torch threads on {s['machine']}. "
             f"The runs' wall times add up to {meta.get('runs_minutes', 0):.0f} min.")
 
@@ -378,7 +468,18 @@ def render(results: dict, meta: dict) -> dict[str, str]:
             f"{meta['settings']['test_frames']} frames, {meta['settings']['num_train_ids']} classes; paper setting: "
             "the first table above (ResNet-50, 256x128, each paper's frame count).", "", "\n".join(docs_rows), ""]
     docs += meta.get("notes_docs", [])
-    return {"models": "\n".join(models), "ablations": "\n".join(ablations), "docs": "\n".join(docs)}
+    sections = {"models": "\n".join(models), "ablations": "\n".join(ablations), "docs": "\n".join(docs)}
+    if any(r.get("curve") for r in results.values()):
+        curves = [f"Generated by `{cmd}` ({meta.get('finished') or 'partial: still running or interrupted'}).", "",
+                  settings_text(meta), "",
+                  f"Each run is one training run evaluated at {', '.join(map(str, meta['curve']))} steps. mAP and R1 "
+                  "± one standard error over the queries; Δ = paired per-query difference to TP at the same step ± one "
+                  "SE (\"meaningful\" = beyond 2 SE; seed-to-seed variation is not in it).", "",
+                  curve_table(results), ""]
+        if meta.get("curve_png"):
+            curves += [f"![mAP against training steps]({meta['curve_png']})", ""]
+        sections["curves"] = "\n".join(curves + meta.get("notes_curves", []))
+    return sections
 
 
 def replace_section(path: str, which: str, body: str, title_if_new: str = "") -> None:
@@ -446,7 +547,7 @@ def attention_on_occluded_frames(args, dataset, occl: list[dict]) -> dict:
     import torch
     from vidreid.data.loader import build_test_loader
     from vidreid.data.sampling import sample_clip
-    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.store.checkpoint import read_checkpoint
     from vidreid.inference.model import build_model_from_checkpoint
     from vidreid.config import config_from_dict
     out = {}
@@ -558,6 +659,15 @@ def parse_args(argv=None):
     p.add_argument("--ablation-keys", default="", help="comma-separated ablation runs to do (default: all; "
                    "e.g. sta_lambda0,sta_fusion_max,sta_fusion_weighted)")
     p.add_argument("--iters", type=int, default=100, help="Adam steps per run (the shared budget)")
+    p.add_argument("--curve", default="", metavar="S1,S2,...",
+                   help="learning curves: evaluate each run at these step counts within one run (warm-up, then "
+                        "constant lr); the last is the run's length (replaces --iters)")
+    p.add_argument("--curve-epoch", type=int, default=10,
+                   help="--curve: steps per epoch, the granularity of the warm-up and of the step counts")
+    p.add_argument("--warmup-steps", type=int, default=20,
+                   help="--curve: warm-up steps (a multiple of --curve-epoch; lr from 0.1x up in epoch blocks)")
+    p.add_argument("--analysis", action=argparse.BooleanOptionalAction, default=True,
+                   help="the occlusion analysis after the runs (occluder kinds, STA/TA attention)")
     p.add_argument("--batch-size", type=int, default=0, help="clips per batch (default: the configs', P x 4)")
     p.add_argument("--size", default="", help="frame size HxW for every run (default: the configs', 64x32)")
     p.add_argument("--frames", type=int, default=4, help="T of training clips (STA's N ablation changes it)")
@@ -575,7 +685,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     p.add_argument("--out", default=os.path.join(REPO, "runs", "bench"), help="results folder")
-    p.add_argument("--resume", action="store_true", help="reuse finished runs of <out>/results.json (same settings)")
+    p.add_argument("--resume", action="store_true", help="reuse finished runs of <out>/results.json (same settings); "
+                   "with --curve, an unfinished run's folder is replaced")
     p.add_argument("--shard", default="", metavar="I/N",
                    help="run only runs I, I+N, I+2N, ... into <out>/results-shardI.json (no --update, no analysis): "
                         "start N shards side by side, then the same command with --resume and no --shard reuses "
@@ -587,15 +698,17 @@ def parse_args(argv=None):
                                                          "docs/models.md")
     p.add_argument("--benchmarks-md", default=os.path.join(REPO, "BENCHMARKS.md"))
     p.add_argument("--models-md", default=os.path.join(REPO, "docs", "models.md"))
-    p.add_argument("--smoke", action="store_true", help="seconds: TP only, no ablations, 2 steps on a tiny SynthPed "
-                   "in a temporary folder, no --update")
+    p.add_argument("--smoke", action="store_true", help="seconds: TP and STA, no ablations, a learning curve of 2 "
+                   "steps (points 1 and 2) on a tiny SynthPed in a temporary folder, no --update")
     args = p.parse_args(argv)
     if args.smoke:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from _smoke import TINY_SYNTH, smoke_dir
         args.out = smoke_dir("synthped_models")
         args.root, args.synth = os.path.join(args.out, "synthped"), json.dumps({**TINY_SYNTH, "ids": 12})
-        args.only, args.ablations, args.iters, args.threads, args.workers, args.update = "tp", False, 2, 1, 0, False
+        args.only, args.ablations, args.iters, args.threads, args.workers, args.update = "tp,sta", False, 2, 1, 0, \
+            False
+        args.curve, args.curve_epoch, args.warmup_steps = "1,2", 1, 1     # the curve path: 2 points, 1 warm-up step
         args.batch_size = 8                                            # 2 ids x 4 tracklets
     if args.synth:
         raw = open(args.synth).read() if os.path.isfile(args.synth) else args.synth
@@ -609,6 +722,19 @@ def parse_args(argv=None):
     args.repeat_seeds = [int(s) for s in args.repeat_seeds.split(",") if s]
     if args.iters < 1:
         p.error("--iters must be >= 1")
+    try:
+        args.curve = sorted({int(v) for v in args.curve.split(",") if v.strip()})
+    except ValueError:
+        p.error(f"--curve: expected comma-separated step counts, got {args.curve!r}")
+    if args.curve:
+        if args.curve_epoch < 1 or args.warmup_steps < 0:
+            p.error("--curve-epoch must be >= 1 and --warmup-steps >= 0")
+        bad = [v for v in args.curve + [args.warmup_steps] if v % args.curve_epoch or v < 0] + \
+            [v for v in args.curve if v < 1]
+        if bad:
+            p.error(f"--curve and --warmup-steps: {', '.join(map(str, bad))} not a positive multiple of "
+                    f"--curve-epoch {args.curve_epoch}")
+        args.iters = args.curve[-1]
     if args.shard:
         try:
             args.shard = tuple(int(v) for v in args.shard.split("/"))
@@ -645,6 +771,11 @@ def recorded_command(argv: list[str]) -> str:
     return " ".join([".venv/bin/python benchmarks/synthped_models.py"] + [shlex.quote(a) for a in kept])
 
 
+def curve_title(meta: dict) -> str:
+    s = meta["settings"]
+    return f"SynthPed, {backbone_text(s)}, {s['height']}x{s['width']}, {s['frames']} frames"
+
+
 def write_outputs(results: dict, meta: dict, args) -> None:
     """results.json (atomically), tables.md and, with --update, this script's sections of the docs."""
     from vidreid.utils.io import atomic_write_text
@@ -653,10 +784,19 @@ def write_outputs(results: dict, meta: dict, args) -> None:
     atomic_write_text(os.path.join(args.out, name), json.dumps(jsonable({"meta": meta, "results": results}), indent=1))
     if args.shard:
         return
+    if args.curve:
+        png = plot_curves(results, os.path.join(args.out, "curve.png"), curve_title(meta))
+        if png and args.update:      # the published copy, next to the docs' other pictures
+            from vidreid.utils.io import atomic_write_bytes
+            name = "synthped_curve" + (f"_{args.section}" if args.section else "") + ".png"
+            atomic_write_bytes(os.path.join(REPO, "docs", "img", name), open(png, "rb").read())
+            meta["curve_png"] = f"docs/img/{name}"
     sections = render(results, meta)
     atomic_write_text(os.path.join(args.out, "tables.md"),
                       "\n\n".join(f"{MARKERS[k][2]}\n\n{v}" for k, v in sections.items()))
-    if args.update:
+    if args.update and args.curve:   # a curve run rewrites its own section only (the fixed-budget tables stay)
+        replace_section(args.benchmarks_md, "curves", sections["curves"], "# Benchmarks\n")
+    elif args.update:
         title = "# Benchmarks\n\nEach section names the command that produced it.\n"
         replace_section(args.benchmarks_md, "models", sections["models"], title)
         replace_section(args.benchmarks_md, "ablations", sections["ablations"], title)
@@ -724,9 +864,12 @@ def main(argv=None) -> int:
                      "seed": args.seed, "iters": (args.iters // min(10, args.iters)) * min(10, args.iters),
                      "batch_size": cfg0.data.batch_size, "frames": args.frames, "test_frames": args.test_frames,
                      "threads": args.threads, "machine": f"{os.cpu_count()} CPU cores (shared)",
-                     "backbone": cfg0.model.backbone, "pretrained": cfg0.model.pretrained},
-        "paper_gflops": paper_gflops(), "sta_lambda": base_lambda, "sta_map_rows": map_rows,
+                     "backbone": cfg0.model.backbone, "pretrained": cfg0.model.pretrained,
+                     "schedule": schedule_text(cfg0) if args.curve else None},
+        "paper_gflops": paper_gflops(), "sta_lambda": base_lambda, "sta_map_rows": map_rows, "curve": args.curve,
     }
+    if args.curve:
+        meta["settings"]["iters"] = args.curve[-1]
     results: dict = {}
     t_start = time.time()
 
@@ -747,6 +890,8 @@ def main(argv=None) -> int:
         try:
             rec = execute(run, args, occl_cache)
             results[run["key"]] = rec
+            for pt in rec.get("curve", [])[:-1]:
+                print(f"    step {pt['step']}: mAP {pct(pt['mAP'])} R1 {pct(pt['R1'])}", flush=True)
             print(f"    mAP {pct(rec['all']['mAP'])} R1 {pct(rec['all']['R1'])} | occlusion-heavy mAP "
                   f"{pct(rec['occlusion_heavy']['mAP'])} R1 {pct(rec['occlusion_heavy']['R1'])} | train "
                   f"{rec['train_seconds']:.0f} s ({rec['sec_per_iter']:.2f} s/iter), eval {rec['eval_seconds']:.0f} s",
@@ -763,13 +908,16 @@ def main(argv=None) -> int:
         return 0
     analysed = False
     try:                                           # after the tables are safe: the analysis only adds to them
-        analyse(results, args, meta)
-        write_outputs(results, meta, args)
+        if args.analysis:
+            analyse(results, args, meta)
+            write_outputs(results, meta, args)
         analysed = True
     except Exception:
         traceback.print_exc()
     print(f"done in {(time.time() - t_start) / 60:.1f} min: {results_path}, {os.path.join(args.out, 'tables.md')}")
     failed = sorted(k for k, r in results.items() if "error" in r and not r["error"].startswith("not run"))
+    failed += [f"{k} (curve points {[p['step'] for p in r['curve']]}, not {args.curve})" for k, r in results.items()
+               if args.curve and "error" not in r and [p["step"] for p in r.get("curve", [])] != args.curve]
     if args.smoke and (failed or not analysed):    # a long run goes on past a failure; a smoke run reports it
         print(f"smoke run FAILED: {', '.join(failed) or 'the analysis'}", file=sys.stderr)
         return 1

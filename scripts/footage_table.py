@@ -25,7 +25,7 @@ def main() -> int:
     doc = json.load(open(args.sidecar))
     if len(doc["videos"]) != 1:
         raise SystemExit(f"{args.sidecar}: {len(doc['videos'])} videos; a footage table holds one")
-    from vidreid.tracking.video import probe_video
+    from vidreid.data.video import probe_video
     video = doc["videos"][0]
     info = probe_video(video["path"])
     head = {"format": "vidreid-footage-table/1", "video": os.path.basename(video["path"]), "width": video["width"],

@@ -11,7 +11,7 @@ import torch
 from helpers_video import block_video, write_det
 from vidreid.cli import main
 from vidreid.data.pseudo_labels import CooccurrenceSampler, known_negatives, pseudo_labels, unlabeled_view
-from vidreid.losses import batch_hard_triplet, grouped_cross_entropy
+from vidreid.engine.loss_terms import batch_hard_triplet, grouped_cross_entropy
 
 
 # ------------------------------------------------------------------------------------------------ pseudo-labels
@@ -102,7 +102,7 @@ def test_triplet_mines_only_known_negatives():
 def _tiny_checkpoint(path):
     from vidreid.builders import build_for_dataset
     from vidreid.config import load_config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     cfg = load_config(None, ["data.height=32", "data.width=16", "data.batch_size=8", "data.num_instances=2",
                              "data.workers=0", "data.seq_len=4", "model.backbone=resnet18", "model.pretrained=null",
                              "train.threads=1", "train.tensorboard=false", "optim.lr=0.003"])
@@ -137,7 +137,7 @@ def _adapt(footage, out, *extra):
 
 
 def _weights(path):
-    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.store.checkpoint import read_checkpoint
     return read_checkpoint(str(path))
 
 

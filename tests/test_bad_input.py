@@ -182,7 +182,7 @@ def test_clip_length_not_allowed_by_the_model(tmp_path, root, capsys):
 
 def test_checkpoint_with_another_class_count_evaluates(tmp_path, root, capsys):
     from vidreid.config import load_config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.inference.model import build_model_from_checkpoint
     from vidreid.builders import build_for_dataset
     cfg = load_config(_config(tmp_path, root))
@@ -267,7 +267,7 @@ def snapshot(*paths) -> dict:
 def ckpt(tmp_path, root):
     """A checkpoint (untrained tp/resnet18 at 16x8 on the DukeV fixture) in run/checkpoints/, and its config."""
     from vidreid.config import load_config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.builders import build_for_dataset
     cfg_path = _config(tmp_path, root)
     cfg = load_config(cfg_path)
@@ -445,7 +445,7 @@ def test_eval_on_another_dataset_leaves_the_checkpoints_run_folder_alone(tmp_pat
 def test_checkpoint_write_on_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     """Fault injection: the second checkpoint's write fails with ENOSPC (as safetensors reports it)."""
     import safetensors.torch as st
-    from vidreid.engine.checkpoint import Checkpointer, read_checkpoint
+    from vidreid.store.checkpoint import Checkpointer, read_checkpoint
     from vidreid.errors import OutputError
     from vidreid.models import build_model
     model = build_model("tp", 3, backbone="resnet18")
@@ -475,8 +475,8 @@ def test_state_write_failing_like_torch_save_on_a_full_disk(tmp_path, monkeypatc
     tmpfs): still one OutputError, this step's files removed, the previous step intact."""
     import torch
 
-    import vidreid.engine.checkpoint as C
-    from vidreid.engine.checkpoint import Checkpointer, read_checkpoint
+    import vidreid.store.checkpoint as C
+    from vidreid.store.checkpoint import Checkpointer, read_checkpoint
     from vidreid.errors import OutputError
     from vidreid.models import build_model
     model = build_model("tp", 3, backbone="resnet18")
@@ -502,7 +502,7 @@ def torch_tensor():
 
 
 def test_full_disk_during_training_is_one_line_naming_the_last_checkpoint(tmp_path, root, capsys, monkeypatch):
-    import vidreid.engine.checkpoint as C
+    import vidreid.store.checkpoint as C
     from vidreid.errors import OutputError
     calls = {"n": 0}
     real = C.save_checkpoint
@@ -541,7 +541,7 @@ def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command(tmp_path, root,
 
 def test_orphan_step_files_are_pruned_and_never_resumed_from(tmp_path):
     from vidreid.config import Config
-    from vidreid.engine.checkpoint import Checkpointer
+    from vidreid.store.checkpoint import Checkpointer
     from vidreid.engine.resume import find_resume_state
     d = tmp_path / "run" / "checkpoints"
     d.mkdir(parents=True)
@@ -641,3 +641,419 @@ def test_data_check_of_an_evaluation_only_manifest_prints_no_row_of_zeros(tmp_pa
     assert train_rows == ["train      (no tracklets in this split)"], out
     assert any(line.startswith("gallery") and " 2 " in line for line in out.splitlines()), out
     assert snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------------------------- up-front checks
+# issue 27: everything a run needs is checked before its first step; `no_step` fails the test if a step runs
+@pytest.fixture
+def no_step(monkeypatch):
+    import vidreid.engine.train as T
+
+    def step(*a, **k):
+        raise AssertionError("a training step ran before the input was refused")
+    monkeypatch.setattr(T.Trainer, "train_step", step)
+
+
+def _manifest(tmp_path, root, rows: list[tuple[str, int, int, str]] | None = None, extra: str = "") -> str:
+    """A manifest over the DukeV fixture's tracklet folders: rows (dir relative to root, pid, camid, split);
+    default: every tracklet of SPLITS."""
+    import json
+    if rows is None:
+        rows = []
+        for split, items in SPLITS.items():
+            seen: dict = {}
+            for pid, cam, _ in items:
+                seen[pid] = seen.get(pid, 0) + 1
+                rows.append((f"{split}/{pid:04d}/{seen[pid]:04d}", pid, cam - 1, split))
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("".join(json.dumps({"dir": str(root / d), "pid": p, "camid": c, "split": s}) + "\n"
+                            for d, p, c, s in rows) + extra)
+    return str(path)
+
+
+def _run_files(tmp_path) -> list[str]:
+    run = tmp_path / "run"
+    return sorted(n for n in os.listdir(run) if n not in ("config.yaml", "train.log")) if run.exists() else []
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("data.mean=[1,2]", "data.mean must be a list of 3"), ("data.std=[0.2,0,0.2]", "data.std must be"),
+    ("optim.lr=1e30", "optim.lr must be a positive number <= 10"), ("optim.lr=-1", "optim.lr must be"),
+    ("data.test_sampling=bogus", "data.test_sampling must be one of"),
+    ("data.train_sampling=dense", "data.train_sampling must be one of"),
+    ("eval.sampling=x", "eval.sampling must be one of"), ("eval.protocol=duke", "eval.protocol must be one of"),
+])
+def test_config_shapes_ranges_and_choices_refused_at_load(tmp_path, root, capsys, no_step, override, fragment):
+    _one_line_error(capsys, ["train", "--no-progress", "--config", _config(tmp_path, root), override], fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_sampling_choices_are_the_samplers():
+    from vidreid.config import _CHOICES
+    from vidreid.data.sampling import TEST_MODES, TRAIN_MODES
+    assert _CHOICES["data.train_sampling"] == TRAIN_MODES and _CHOICES["data.test_sampling"] == TEST_MODES
+
+
+def test_manifest_id_beyond_int64_is_one_line_in_check_and_train(tmp_path, root, capsys, no_step):
+    m = _manifest(tmp_path, root, [("train/0001/0001", 10 ** 30, 0, "train")])
+    code = main(["data", "check", "--dataset", "manifest", m, "--no-progress"])
+    out = capsys.readouterr()
+    assert code == 1 and "pid=1000000000000000000000000000000 out of range" in out.out and "Traceback" not in out.err
+    _one_line_error(capsys, ["train", "--no-progress", "--config", _config(tmp_path, root), "data.dataset=manifest",
+                             f"data.root={m}", "data.protocol=gao"], f"{m}:1", "out of range")
+    assert _run_files(tmp_path) == []
+
+
+def test_manifest_duplicate_rows_are_refused_naming_both_lines(tmp_path, root, capsys, no_step):
+    m = _manifest(tmp_path, root)
+    with open(m) as f:
+        lines = f.readlines()
+    with open(m, "a") as f:
+        f.write(lines[5])                                           # the first query row, again
+    _one_line_error(capsys, ["train", "--no-progress", "--config", _config(tmp_path, root), "data.dataset=manifest",
+                             f"data.root={m}"], f"{m}:{len(lines) + 1}", "duplicate of line 6 (the same dir in split query)")
+
+
+@pytest.mark.parametrize("drop", ["query", "gallery"])
+def test_training_without_query_or_gallery_is_refused_before_the_first_step(tmp_path, root, capsys, no_step, drop):
+    m = _manifest(tmp_path, root)
+    import json
+    kept = [line for line in open(m) if json.loads(line)["split"] != drop]
+    open(m, "w").writelines(kept)
+    _one_line_error(capsys, ["train", "--no-progress", "--config", _config(tmp_path, root), "data.dataset=manifest",
+                             f"data.root={m}"], f"no {drop} tracklets", f"split {drop}")
+    assert _run_files(tmp_path) == []
+
+
+def test_strict_with_a_corrupt_frame_is_refused_before_the_first_step(tmp_path, root, capsys, no_step):
+    bad = sorted((root / "gallery" / "0006" / "0001").iterdir())[1]
+    truncate(bad)
+    _one_line_error(capsys, ["train", "--no-progress", "--config", _config(tmp_path, root), "data.strict=true"],
+                    str(bad), "data.strict=false")
+    assert _run_files(tmp_path) == []
+
+
+def test_too_small_disk_is_refused_before_the_first_step(tmp_path, root, capsys, no_step, monkeypatch):
+    import collections
+    import vidreid.validate as V
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(V.shutil, "disk_usage", lambda p: usage(1 << 30, (1 << 30) - (10 << 20), 10 << 20))
+    _one_line_error(capsys, ["train", "--no-progress", "--config", _config(tmp_path, root)],
+                    str(tmp_path / "run"), "not enough free space", "10 MiB free")
+    assert _run_files(tmp_path) == []
+
+
+def test_checkpoint_size_estimate_counts_adam_state_and_kept_checkpoints():
+    import torch
+    from vidreid.validate import checkpoint_bytes
+    model = torch.nn.Linear(10, 10)                                 # 110 float32 parameters: 440 bytes
+    # keep_last=2: 3 step checkpoints (2 kept + 1 being written) of weights + 2 Adam moments, last + best
+    assert checkpoint_bytes(model, "adam", 2) == 3 * (440 + 880) + 2 * 440
+    assert checkpoint_bytes(model, "sgd", 1) == 2 * (440 + 440) + 2 * 440
+
+
+def test_fuse_weight_without_fuse_is_refused(tmp_path, ckpt, capsys):
+    _one_line_error(capsys, ["eval", "--checkpoint", ckpt[0], "--fuse-weight", "0.5", "--no-progress"],
+                    "--fuse-weight only applies with --fuse")
+    _one_line_error(capsys, ["index", "build", "--checkpoint", ckpt[0], "--gallery", str(tmp_path), "--out",
+                             str(tmp_path / "idx"), "--fuse-weight", "0.5"], "--fuse-weight only applies with --fuse")
+    assert not (tmp_path / "idx").exists()
+
+
+# ---------------------------------------------------------------------------------------------- non-finite
+def test_one_step_that_leaves_the_weights_non_finite_exits_non_zero_naming_the_step(tmp_path, root, capsys,
+                                                                                   monkeypatch):
+    import vidreid.config as C
+    monkeypatch.setattr(C, "MAX_LR", float("inf"))                # past the up-front bound: the step check's turn
+    cfg = _config(tmp_path, root, train__iters_per_epoch=2)
+    line = _one_line_error(capsys, ["train", "--no-progress", "--config", cfg, "optim.lr=1e30",
+                                    "train.checkpoint_every=1"], "weights diverged", "at step 1")
+    assert "last good checkpoint: none yet" in line
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert not (tmp_path / "run" / "checkpoints").exists() or not os.listdir(tmp_path / "run" / "checkpoints")
+
+
+def test_eval_and_export_refuse_a_checkpoint_with_non_finite_weights(tmp_path, ckpt, capsys):
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+    path, cfg_path = ckpt
+    state = load_file(path)
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata()
+    name = sorted(k for k, v in state.items() if v.is_floating_point())[3]
+    state[name] = state[name].clone().fill_(float("nan"))
+    bad = str(tmp_path / "nan.safetensors")
+    save_file(state, bad, metadata=metadata)
+    _refused(capsys, ["eval", "--checkpoint", bad, "--config", cfg_path, "--no-progress", "--no-cache",
+                      "--no-plots"], [bad], f"{bad}: 1 weight tensor(s) hold NaN", name, "earlier checkpoint")
+    _refused(capsys, ["export", "--checkpoint", bad, "--out", str(tmp_path / "m.onnx")], [bad],
+             f"{bad}: 1 weight tensor(s) hold NaN")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+# ---------------------------------------------------------------------------------------------- untrusted checkpoints
+@pytest.mark.parametrize("command", [["eval", "--no-plots", "--no-cache"], ["extract", "--split", "query"]])
+def test_paths_in_a_crafted_checkpoint_never_direct_a_write(tmp_path, root, capsys, command):
+    """A downloaded checkpoint naming SynthPed at an arbitrary path: nothing is generated there (missing, or an
+    existing folder without SynthPed's marker); the message says how to name a dataset."""
+    from vidreid.builders import build_for_dataset
+    from vidreid.config import load_config
+    from vidreid.store.checkpoint import save_checkpoint
+    cfg = load_config(_config(tmp_path, root))
+    for target in (tmp_path / "elsewhere" / "synthped", tmp_path / "home"):
+        cfg.data.dataset, cfg.data.root = "synthped", str(target)
+        crafted = tmp_path / "downloaded.safetensors"
+        save_checkpoint(str(crafted), build_for_dataset(cfg, 2, pretrained=False),
+                        {"model": "tp", "num_classes": 2, "config": cfg.to_dict(), "dataset": "synthped"})
+        if target.name == "home":
+            target.mkdir()
+            (target / "notes.txt").write_text("mine")
+        before = snapshot(tmp_path)
+        extra = ["--out", str(tmp_path / "f.npz")] if command[0] == "extract" else []
+        _one_line_error(capsys, [*command, "--checkpoint", str(crafted), "--no-progress", *extra],
+                        f"{crafted} was trained on synthped at {target}", "never created",
+                        "--config FILE, or data.dataset=NAME data.root=PATH")
+        assert snapshot(tmp_path) == before                          # nothing written, nothing changed
+        assert not (tmp_path / "elsewhere").exists()
+
+
+# ---------------------------------------------------------------------------------------------- SIGTERM
+def test_sigterm_saves_a_resumable_checkpoint_removes_the_lock_and_resume_continues(tmp_path, root, capsys):
+    import signal
+    import subprocess
+    import time
+    cfg = _config(tmp_path, root, train__iters_per_epoch=12)
+    log = tmp_path / "run" / "train.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "vidreid", "train", "--no-progress", "--config", cfg,
+                             "train.log_every=1", "train.tensorboard=false"], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (log.exists() and "step 2/12" in log.read_text()):
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 143, err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "stopped by SIGTERM after step" in lines[0] and "continue with: vidreid train" in lines[0]
+    assert "--resume" in lines[0]
+    assert not (tmp_path / "run" / ".vidreid.lock").exists()
+    step = int(lines[0].split("after step ")[1].split(";")[0])
+    ckdir = tmp_path / "run" / "checkpoints"
+    assert f"step_{step:07d}.state.pt" in os.listdir(ckdir) and 2 <= step < 12
+    assert main(["train", "--no-progress", "--config", cfg, "train.tensorboard=false", "--resume"]) == 0
+    assert f"resumed from {ckdir / f'step_{step:07d}.state.pt'}: epoch 1, step {step}" in log.read_text()
+    assert (tmp_path / "run" / "metrics.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------- traps
+def test_tracklets_refuse_a_tiny_video_before_any_detector_sees_it(tmp_path, capsys):
+    import cv2
+    video = tmp_path / "tiny.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (2, 2))
+    for i in range(3):
+        w.write(np.full((2, 2, 3), 40 * i, np.uint8))
+    w.release()
+    _one_line_error(capsys, ["tracklets", str(video), "--out", str(tmp_path / "tk"), "--no-progress"],
+                    f"{video}: frames are 2x2 pixels, too small")
+    assert not (tmp_path / "tk").exists()
+
+
+def test_no_module_draws_a_raw_tqdm_bar():
+    """Every progress display goes through vidreid/progress.py, which prints plain periodic lines (no carriage
+    returns) when stderr is not a terminal."""
+    import pathlib
+    import vidreid
+    pkg = pathlib.Path(vidreid.__file__).parent
+    raw = [str(p.relative_to(pkg)) for p in pkg.rglob("*.py")
+           if "from tqdm import tqdm" in p.read_text() and p.name != "progress.py"
+           and p.relative_to(pkg).as_posix() != "engine/run_log.py"]        # run_log: tqdm.write, not a bar
+    assert raw == []
+
+
+def test_checkpoint_messages_say_what_the_path_is(tmp_path, ckpt, capsys):
+    folder = tmp_path / "trained"
+    _one_line_error(capsys, ["eval", "--checkpoint", str(folder), "--no-progress"],
+                    f"{folder} is a folder, not a checkpoint file", "best.safetensors")
+    loop = tmp_path / "loop.safetensors"
+    os.symlink(loop, loop)
+    _one_line_error(capsys, ["eval", "--checkpoint", str(loop), "--no-progress"], "link loop")
+    state = tmp_path / "step_0000001.state.pt"
+    state.write_bytes(b"PK")
+    _one_line_error(capsys, ["eval", "--checkpoint", str(state), "--no-progress"],
+                    "training-state file", str(tmp_path / "step_0000001.safetensors"))
+
+
+def test_data_check_of_a_file_says_it_is_a_file(tmp_path, capsys):
+    f = tmp_path / "clip.avi"
+    f.write_bytes(b"RIFF")
+    assert main(["data", "check", "--dataset", "mars", str(f), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{f}: is a file, not a folder (a manifest of your own tracklets is --dataset manifest)" in err
+
+
+def test_os_errors_name_the_output_folder_not_our_temp_file(tmp_path):
+    from vidreid.utils.io import TEMP_PREFIX, os_error_message
+    e = PermissionError(13, "Permission denied", str(tmp_path / "out" / f"{TEMP_PREFIX}ab12cd34x.npz"))
+    assert os_error_message(e).startswith(f"folder {tmp_path / 'out'} (while writing {TEMP_PREFIX}ab12cd34x.npz)")
+    assert os_error_message(FileNotFoundError(2, "x", "/a/b.txt")).startswith("/a/b.txt: ")
+
+
+def test_readme_python_snippet_runs_with_load_clips(tmp_path, root):
+    """README's Python snippet as written, on the DukeV fixture (its dataset line and weights swapped for tiny ones)."""
+    import re
+    import torch
+    from vidreid.data import load_clips
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    assert "load_clips(" in snippet
+    snippet = snippet.replace('load_dataset("mars", "/data/MARS", protocol="mars")',
+                              f'load_dataset("dukev", {str(root)!r}, protocol="gao")')
+    snippet = snippet.replace('backbone="mobilenetv2", pretrained="imagenet"', 'backbone="resnet18", pretrained=None')
+    snippet = snippet.replace("size=(256, 128)", "size=(64, 32)")
+    scope: dict = {}
+    exec(compile(snippet, "README.md", "exec"), scope)
+    assert scope["clips"].shape == (2, 8, 3, 64, 32) and scope["out"].embedding.shape[0] == 2
+    # the same normalisation as evaluation: a solid-colour frame gives (value / 255 - mean) / std per channel
+    first = scope["ds"].query[0].frames[0]
+    from PIL import Image
+    rgb = np.asarray(Image.open(first).convert("RGB"), dtype=np.float32)[0, 0] / 255
+    expect = (rgb - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    assert np.allclose(scope["clips"][0, 0, :, 0, 0].numpy(), expect, atol=0.05)
+    with pytest.raises(Exception, match="sampling must be one of"):
+        load_clips(scope["ds"].query, sampling="dense")
+    assert torch.is_tensor(load_clips(scope["ds"].query[0], seq_len=2, size=(8, 4)))
+
+
+def test_imagenet_download_is_announced_with_how_to_avoid_it(tmp_path, monkeypatch, capsys):
+    import torch
+    from vidreid.errors import CheckpointError
+    from vidreid.models.backbones.weights import imagenet_state_dict
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(url, **kw):
+        raise OSError("network unreachable")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(CheckpointError, match="no ImageNet weights for resnet18"):
+        imagenet_state_dict("resnet18")
+    err = capsys.readouterr().err
+    assert "downloading the ImageNet weights of resnet18" in err and "model.pretrained=null" in err
+    assert not (tmp_path / "hub").exists()
+
+
+def test_under_torchrun_only_rank_0_prints_a_user_error(tmp_path, capsys, monkeypatch):
+    argv = ["eval", "--checkpoint", str(tmp_path / "missing.safetensors"), "--no-progress"]
+    monkeypatch.setenv("RANK", "1")
+    assert main(argv) == 2
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert main(argv) == 2
+    assert len([line for line in capsys.readouterr().err.splitlines() if "error:" in line]) == 1
+
+
+def test_an_empty_config_file_is_refused_not_run_with_every_default(tmp_path, capsys, no_step):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    _one_line_error(capsys, ["train", "--config", str(empty), f"train.output_dir={tmp_path / 'run'}"],
+                    f"{empty}: the config file is empty")
+    assert sorted(os.listdir(tmp_path)) == ["empty.yaml"]                # no SynthPed generated, no run folder
+
+
+def test_a_failed_adapt_runs_cut_says_resume_reuses_it(tmp_path):
+    from vidreid.engine.adapt import adapt_cut_refusal
+    out = tmp_path / "adapted"
+    (out / "cut").mkdir(parents=True)
+    msg = adapt_cut_refusal(str(out / "cut"), str(out))
+    assert "stopped before its first checkpoint" in msg and "--resume to train on that cut" in msg
+    (out / "checkpoints").mkdir()
+    (out / "checkpoints" / "last.safetensors").write_bytes(b"x")
+    assert "--resume to continue that run" in adapt_cut_refusal(str(out / "cut"), str(out))
+
+
+def test_real_footage_smoke_skips_with_a_reason_when_the_video_is_not_fetched(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import vidreid.data.datasets.vtest as V
+    from vidreid.errors import DatasetError
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "real_footage.py")
+    spec = importlib.util.spec_from_file_location("real_footage_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)             # its dataclasses look their module up
+    spec.loader.exec_module(module)
+
+    def not_fetched(video=None, name="vtest.avi"):
+        raise DatasetError("vtest.avi not found; fetch it with opencv-doc (`make opencv-data`)")
+    monkeypatch.setattr(V, "find_video", not_fetched)
+    monkeypatch.setattr(sys, "argv", ["real_footage.py", "--smoke", "--root", str(tmp_path / "rf" / "vtest")])
+    assert module.main() == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "real_footage --smoke: skipped" in printed and "vtest.avi not found" in printed
+    assert not (tmp_path / "rf").exists()
+
+
+def test_a_write_error_without_a_file_name_names_the_output_folder(tmp_path):
+    import errno
+    from vidreid.errors import OutputError
+    from vidreid.utils.io import atomic_folder
+    out = tmp_path / "synth"
+    with pytest.raises(OutputError, match=f"cannot write {out}: no space left"):
+        with atomic_folder(str(out), False, "synthped.json", "synth") as tmp:
+            open(os.path.join(tmp, "a.jpg"), "wb").close()
+            raise OSError(errno.ENOSPC, "No space left on device")     # as a library's buffered write raises it
+    assert os.listdir(tmp_path) == []                                    # the partial output is gone
+
+
+# ---------------------------------------------------------------------------------------------- Python API
+def test_python_api_wrong_clip_shape_and_class_count_are_one_line_errors():
+    import torch
+    from vidreid.errors import ConfigError
+    from vidreid.models import build_model
+    with pytest.raises(ConfigError, match=r"num_classes must be an integer >= 1.*got 0"):
+        build_model("tp", num_classes=0, backbone="resnet18")
+    model = build_model("tp", num_classes=np.int64(3), backbone="resnet18").eval()
+    with pytest.raises(ConfigError, match=r"takes clips \(B, T, 3, H, W\).*\(2, 3, 32, 16\).*x\[None\]"):
+        model(torch.zeros(2, 3, 32, 16))
+    with pytest.raises(ConfigError, match=r"got a tensor of shape \(1, 0, 3, 32, 16\)"):
+        model(torch.zeros(1, 0, 3, 32, 16))
+    assert model(torch.zeros(1, 2, 3, 32, 16)).embedding.shape[0] == 1
+
+
+def test_eval_refuses_strict_corrupt_frame_and_missing_gallery_before_extracting(tmp_path, root, ckpt, capsys,
+                                                                               monkeypatch):
+    import vidreid.inference.evaluate as E
+
+    def no_extraction(*a, **k):
+        raise AssertionError("extraction started before the input was refused")
+    monkeypatch.setattr(E, "evaluate_model", no_extraction)
+    import vidreid.workflows.evaluation as CE
+    monkeypatch.setattr(CE, "evaluate_model", no_extraction, raising=False)
+    path, cfg_path = ckpt
+    bad = sorted((root / "gallery" / "0006" / "0001").iterdir())[0]
+    truncate(bad)
+    _one_line_error(capsys, ["eval", "--checkpoint", path, "--config", cfg_path, "data.strict=true", "--no-cache",
+                             "--no-plots", "--no-progress"], str(bad), "every test frame must be readable")
+    m = _manifest(tmp_path, root, [("query/0005/0001", 5, 0, "query")])
+    _one_line_error(capsys, ["eval", "--checkpoint", path, "--config", cfg_path, "data.dataset=manifest",
+                             f"data.root={m}", "--no-cache", "--no-plots", "--no-progress"], "no gallery tracklets")
+
+
+def test_weights_check_flags_nan_inf_and_diverged_magnitudes_only():
+    import torch
+    from vidreid.validate import finite_squares, non_finite_tensors
+    tensors = [torch.ones(3), torch.full((4,), 1e30), torch.tensor([float("nan")]), torch.tensor([float("-inf")]),
+               torch.full((4,), 1e18), torch.full((2,), 60000.0, dtype=torch.float16)]   # fp16 norm: in float32
+    assert finite_squares(tensors).tolist() == [True, False, False, False, True, True]
+    state = {"a": tensors[0], "b": tensors[2], "steps": torch.tensor([3]), "empty": torch.zeros(0)}
+    assert non_finite_tensors(state) == ["b"]
+
+
+def test_data_check_says_what_an_empty_split_rules_out(tmp_path, root, capsys):
+    m = _manifest(tmp_path, root, [("train/0001/0001", 1, 0, "train"), ("train/0002/0001", 2, 0, "train")])
+    assert main(["data", "check", "--dataset", "manifest", m, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "note: no query and no gallery tracklets: this dataset cannot be evaluated on" in out

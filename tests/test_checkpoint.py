@@ -4,9 +4,10 @@ import tempfile
 
 import pytest
 import torch
+from torch import nn
 
 from vidreid.config import Config
-from vidreid.engine.checkpoint import (load_training_state, load_weights, read_checkpoint, save_checkpoint,
+from vidreid.store.checkpoint import (load_training_state, load_weights, read_checkpoint, save_checkpoint,
                                        save_training_state)
 from vidreid.inference.model import build_model_from_checkpoint
 from vidreid.utils.io import TEMP_PREFIX, atomic_path, atomic_write_text
@@ -150,7 +151,7 @@ def test_atomic_write_fsyncs_the_temp_file_before_the_rename(tmp_path, monkeypat
 
 
 def test_clean_stale_temp_files_removes_only_this_writers_temp_files(tmp_path):
-    from vidreid.engine.checkpoint import Checkpointer
+    from vidreid.store.checkpoint import Checkpointer
     ck = tmp_path / "checkpoints"
     ck.mkdir()
     # a temp name made exactly as atomic_path makes them, as a SIGKILL mid-write leaves it behind
@@ -166,3 +167,27 @@ def test_clean_stale_temp_files_removes_only_this_writers_temp_files(tmp_path):
     removed = Checkpointer(str(tmp_path), 2, {}).clean_stale_temp_files()
     assert sorted(os.path.basename(p) for p in removed) == sorted(stale)
     assert sorted(os.listdir(ck)) == sorted(foreign)
+
+
+def test_checkpoint_reads_metadata_without_tensors_and_hashes_the_file_like_the_state(tmp_path, monkeypatch):
+    """Checkpoint.open reads the header only; its hash from the file's bytes equals model_hash of the loaded
+    tensors (float, half, bool and empty tensors), and loading them later gives the same hash."""
+    import vidreid.store.checkpoint as C
+    from vidreid.config import Config
+    from vidreid.store.identity import model_hash
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    model.register_buffer("flag", torch.tensor([True, False, True]))
+    model.register_buffer("empty", torch.zeros(0, 2))
+    model.register_buffer("fp16", torch.arange(5, dtype=torch.float16))
+    cfg = Config()
+    path = str(tmp_path / "c.safetensors")
+    save_checkpoint(path, model, {"model": "x", "num_classes": 1, "config": cfg.to_dict()})
+    loads = []
+    real = C.load_tensors
+    monkeypatch.setattr(C, "load_tensors", lambda p: loads.append(p) or real(p))
+    ck = C.Checkpoint.open(path)
+    assert ck.meta["model"] == "x" and ck.hash == model_hash(model, cfg) and loads == []
+    assert C.Checkpoint(path, ck.meta).state.keys() == model.state_dict().keys() and loads == [path]
+    loaded = C.Checkpoint.open(path)
+    loaded.state
+    assert loaded.hash == ck.hash and not ck.changed()

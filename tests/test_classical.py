@@ -42,6 +42,66 @@ def test_stripes_split_rows_top_first():
     np.testing.assert_array_equal(colour.stripe_rows(7, 2), [0, 0, 0, 0, 1, 1, 1])
 
 
+def red_centre_green_border(h=20, w=10, n=1):
+    """Green frames whose rows 3..16 and columns 4..5 (the centre: x 40-60 %, y 15-85 %) are red."""
+    img = solid((0, 255, 0), h, w, n)
+    img[:, 3:17, 4:6] = (255, 0, 0)
+    return img
+
+
+def test_region_crop_keeps_the_centre_strip():
+    assert colour.region_bounds(64, (0.385, 0.615)) == (25, 39)            # 24.64 -> 25, 39.36 -> 39
+    assert colour.region_bounds(5, (0.0, 0.01)) == (0, 1)                  # at least one pixel
+    img = red_centre_green_border()
+    np.testing.assert_array_equal(colour.crop_region(img, (0.4, 0.6), (0.15, 0.85)),
+                                  solid((255, 0, 0), 14, 2))
+    from vidreid.errors import ConfigError
+    with pytest.raises(ConfigError, match="fractions"):
+        colour.region_bounds(64, (0.6, 0.4))
+
+
+def test_joint_bins_count_channel_combinations():
+    img = solid((255, 0, 0), h=4, w=2)
+    img[:, :, 1] = (0, 0, 255)                                                # half red, half blue
+    h = colour.stripe_histograms(img, spaces=("hsv",), stripes=1, bins=2, joint=True)   # (1, 8)
+    expected = np.zeros(8)
+    expected[(0 * 2 + 1) * 2 + 1] = 0.5      # red: hue bin 0, saturation 1, value 1
+    expected[(1 * 2 + 1) * 2 + 1] = 0.5      # blue: hue 0.667 -> bin 1
+    np.testing.assert_allclose(h[0], expected)
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_body_region_histogram_of_a_red_centre_is_pure_red(joint):
+    """The model with the centre region sees only the red body, the whole-box one mostly the green border."""
+    frames = red_centre_green_border(n=2)
+    x = normalised(frames).view(1, 2, 3, 20, 10)
+    body = build_model("colour_hist", 0, input_size=(20, 10), spaces=["hsv"], stripes=2, bins=4, joint=joint,
+                       hellinger=False, region_x=[0.4, 0.6], region_y=[0.15, 0.85])
+    whole = build_model("colour_hist", 0, input_size=(20, 10), spaces=["hsv"], stripes=2, bins=4, joint=joint,
+                        hellinger=False)
+    red = colour.stripe_histograms(solid((255, 0, 0), 14, 2), ("hsv",), 2, 4, joint)[0]
+    expected = np.zeros((2, 64 if joint else 12))                              # (stripe, bins of a block)
+    if joint:
+        expected[:, (0 * 4 + 3) * 4 + 3] = 1                                    # hue 0, saturation 3, value 3
+    else:
+        expected[:, [0, 4 + 3, 8 + 3]] = 1 / 3                                  # the same bins, channel by channel
+    np.testing.assert_allclose(red, expected.ravel(), atol=1e-7)
+    torch.testing.assert_close(body(x).embedding[0], torch.from_numpy(red))
+    assert body.feat_dim == whole.feat_dim == len(red)
+    assert not torch.allclose(whole(x).embedding[0], torch.from_numpy(red))
+
+
+def test_lomo_region_is_lomo_of_the_cropped_frames():
+    frames = np.random.default_rng(2).integers(0, 256, (2, 40, 30, 3), dtype=np.uint8)
+    m = build_model("lomo", 0, input_size=(40, 30), region_x=[0.2, 0.8], region_y=[0.0, 0.5])
+    assert m.feat_dim == L.lomo_dim(20, 18) == 3 * 674                        # 20 x 18: rows of windows 3, 1 scale
+    got = m(normalised(frames)[None]).embedding[0].numpy()
+    np.testing.assert_allclose(got, L.lomo(frames[:, 0:20, 6:24]).mean(0), rtol=1e-5, atol=1e-6)
+    from vidreid.errors import ConfigError
+    with pytest.raises(ConfigError, match="at least 10 x 10"):
+        build_model("lomo", 0, input_size=(40, 30), region_x=[0.4, 0.6])
+
+
 def test_hsv_matches_colorsys():
     import colorsys
     rgb = np.random.default_rng(0).integers(0, 256, (200, 3), dtype=np.uint8)
@@ -227,3 +287,29 @@ def test_commands_refuse_what_a_classical_model_cannot_do(tmp_path, capsys):
     assert "nothing to train" in capsys.readouterr().err
     assert main(["flops", "colour_hist"]) != 0
     assert "not a network" in capsys.readouterr().err
+
+
+def test_eval_runs_the_body_colour_config_on_a_manifest_with_no_train_split(tmp_path, capsys):
+    """configs/body_colour.yaml from the command line on a labelled manifest with only query and gallery rows:
+    nothing is fitted, so no train split is asked for. Two people, red and blue bodies in the same green boxes."""
+    import cv2
+
+    from vidreid.cli import main
+    rows = []
+    for i, (pid, camid, body) in enumerate([(0, 0, (255, 0, 0)), (1, 0, (0, 0, 255)),
+                                             (0, 1, (250, 10, 5)), (1, 1, (5, 10, 250))]):
+        folder = tmp_path / f"t{i}"
+        folder.mkdir()
+        img = solid((0, 160, 0), 128, 64)[0]
+        img[24:104, 26:38] = body                                            # the body inside the centre strip
+        for f in range(3):
+            cv2.imwrite(str(folder / f"f{f:06d}.png"), np.ascontiguousarray(img[..., ::-1]))
+        split = "query" if camid == 0 else "gallery"
+        rows.append(f'{{"dir": "t{i}", "pid": {pid}, "camid": {camid}, "split": "{split}"}}')
+    (tmp_path / "manifest.jsonl").write_text("\n".join(rows) + "\n")
+    rc = main(["eval", "--config", "configs/body_colour.yaml", "data.dataset=manifest",
+               f"data.root={tmp_path / 'manifest.jsonl'}", "data.workers=0", f"train.output_dir={tmp_path / 'out'}"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("gao "))
+    assert line.split()[4:6] == ["100.00", "100.00"] and line.split()[-1] == "2"   # R1, R5; 2 queries

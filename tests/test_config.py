@@ -134,3 +134,19 @@ def test_configs_of_earlier_versions_keep_their_soft_margin(tmp_path, capsys):
     assert load_config(None, ["loss.triplet_margin=0"]).loss.triplet_soft_margin is False
     old["loss"]["triplet_margin"] = 0.3
     assert config_from_dict(old).loss.triplet_soft_margin is False
+
+
+def test_override_value_that_is_not_yaml_is_one_line():
+    import pytest
+    from vidreid.config import load_config
+    from vidreid.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"override 'data.mean=\\x1f': the value is not valid YAML"):
+        load_config(None, ["data.mean=\x1f"])
+
+
+def test_override_inside_a_key_given_a_value_is_one_line():
+    import pytest
+    from vidreid.config import load_config
+    from vidreid.errors import ConfigError
+    with pytest.raises(ConfigError, match="data was given a value by an earlier override"):
+        load_config(None, ["data=", "data.mean=[1,2,3]"])

@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from vidreid.cli import main as cli_main
-from vidreid.commands.explain import default_output
+from vidreid.workflows.explanation import default_output
 from vidreid.config import load_config
-from vidreid.engine.checkpoint import save_checkpoint
+from vidreid.store.checkpoint import save_checkpoint
 from vidreid.builders import build_for_dataset, prepare_dataset
 from vidreid.viz.attention import attention_figure, describe_attention
 

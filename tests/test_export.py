@@ -10,8 +10,8 @@ import torch.nn.functional as F
 pytest.importorskip("onnx", reason="export needs onnx (pip install 'vidreid[export]')")
 ort = pytest.importorskip("onnxruntime", reason="export checks need onnxruntime (pip install 'vidreid[export]')")
 
-from vidreid.export import (FRAME_MULTIPLE, STATIC_FRAMES, ExportError, _adaptive_avg_pool3d_by_matmul,  # noqa
-                            export_compat, export_model)
+from vidreid.export import (ExportError, _adaptive_avg_pool3d_by_matmul, export_compat, export_model,  # noqa
+                            frame_multiple, static_frames)
 from vidreid.models import build_model, list_models  # noqa: E402
 
 SIZE = (64, 32)
@@ -24,7 +24,7 @@ def test_every_model_exports_and_matches_pytorch(name, tmp_path):
     T = 4
     path = str(tmp_path / f"{name}.onnx")
     report = export_model(model, name, path, SIZE, T, check=False)
-    assert report["dynamic_frames"] == (name not in STATIC_FRAMES)
+    assert report["dynamic_frames"] == (static_frames(name) is None)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     shapes = [(1, T), (3, T)] + ([(2, 2 * T)] if report["dynamic_frames"] else [])
     for B, frames in shapes:
@@ -34,7 +34,7 @@ def test_every_model_exports_and_matches_pytorch(name, tmp_path):
         out = session.run(None, {"clips": x.numpy()})[0]
         assert out.shape == ref.shape == (B, model.feat_dim)
         assert np.abs(out - ref).max() <= 1e-4, (name, B, frames, np.abs(out - ref).max())
-    if name in STATIC_FRAMES:                                   # a fixed-T graph refuses another T outright
+    if static_frames(name):                                     # a fixed-T graph refuses another T outright
         with pytest.raises(Exception):
             session.run(None, {"clips": np.zeros((1, T + 1, 3, *SIZE), np.float32)})
 
@@ -64,7 +64,7 @@ def test_export_refusals(tmp_path):
     ste = build_model("ste_nvan", 5, backbone="resnet18")
     with pytest.raises(ExportError, match="multiple of 4"):
         export_model(ste, "ste_nvan", str(tmp_path / "s.onnx"), SIZE, 6)
-    assert FRAME_MULTIPLE["ste_nvan"] == 4
+    assert frame_multiple("ste_nvan") == 4 and frame_multiple("tp") == 1 and static_frames("rru_stim")
 
 
 def test_export_compat_formulations_are_exact_and_restored():

@@ -159,10 +159,10 @@ def test_bf16_autocast_and_channels_last_stay_close(tracklets):
 
 def test_uint8_frames_normalised_on_the_device_give_the_same_features(tracklets, monkeypatch):
     """The GPU path (frames leave the workers as uint8 and are normalised on the device), forced on the CPU."""
-    from vidreid.inference import extract
+    from vidreid.data.loader import DataPath
     model = make("tp")
     expected = extract_features(model, tracklets, config(), "all", progress=False, chunk=5)
-    monkeypatch.setattr(extract, "uint8_transfer", lambda device: True)
+    monkeypatch.setattr(DataPath, "for_device", classmethod(lambda cls, device: cls(on_device=True)))
     got = extract_features(model, tracklets, config(), "all", progress=False, chunk=5)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
     stream = FrameStreamDataset(tracklets[:1], 4, ClipTransform(*SIZE), uint8=True)

@@ -11,8 +11,8 @@ from safetensors import safe_open
 from vidreid.cli import main
 from vidreid.config import Config
 from vidreid.data import load_dataset
-from vidreid.inference.feature_cache import (CachedExtractor, feature_key, load_if_valid, read_features,
-                                          run_dir_of, save_features)
+from vidreid.inference.feature_cache import CachedExtractor, feature_key, load_if_valid, read_features, save_features
+from vidreid.store.run_folder import run_dir_of
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def config(root: str) -> Config:
 
 
 def write_checkpoint(path, root, seed=0) -> str:
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.builders import build_for_dataset
     cfg = config(root)
     torch.manual_seed(seed)
@@ -193,7 +193,7 @@ def test_eval_split_all_uses_the_cache(tmp_path, capsys):
     """`vidreid eval --split all` caches each split's query/gallery features like a single evaluation."""
     from helpers_datasets import make_ilidsvid_root
 
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.builders import build_for_dataset
     root = make_ilidsvid_root(tmp_path, [(1, 5, 4), (2, 3, 6), (4, 4, 4), (7, 2, 3)], num_splits=3)
     cfg = Config()
@@ -216,3 +216,21 @@ def test_eval_split_all_uses_the_cache(tmp_path, capsys):
     assert err.count("reusing cached features") == 6 and table2 == table
     _, err = _eval(capsys, "--checkpoint", ckpt, "--split", "all", "--no-cache", *features)
     assert "cached" not in err and "wrote" not in err
+
+
+def test_one_eval_loads_the_checkpoints_tensors_once_and_not_at_all_when_cached(tiny_synthped, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """The checkpoint is read once (store.checkpoint.Checkpoint) and passed down: one full tensor load for an eval
+    that extracts (model, feature-cache key, calibration hash share it), none when every split's features are
+    cached (the hash then comes from the file's bytes)."""
+    import vidreid.store.checkpoint as C
+    ckpt = write_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors", tiny_synthped)
+    loads = []
+    real = C.load_tensors
+    monkeypatch.setattr(C, "load_tensors", lambda path: loads.append(path) or real(path))
+    assert main(["eval", "--checkpoint", ckpt, "--ranked", "2", "--no-progress"]) == 0
+    first = capsys.readouterr()
+    assert loads == [ckpt] and "calibration" in first.out               # pictures and calibration.json written too
+    loads.clear()
+    assert main(["eval", "--checkpoint", ckpt, "--ranked", "2", "--no-progress"]) == 0
+    assert "reusing cached features" in capsys.readouterr().err and loads == []

@@ -92,3 +92,14 @@ def test_flops_command_user_errors(capsys):
     assert "divisible by 4" in capsys.readouterr().err
     assert main(["flops", "no_such_model"]) == 2
     assert main(["flops", "nvan", "--set", "nonlocal_blocks"]) == 2
+
+
+def test_sta_attention_is_counted_and_printed_below_a_hundredth(capsys):
+    """STA's only matrix product between activations is P2 = sum_n S(n, k) f_{n,k}: T*C*h*w MACs per clip (the
+    K blocks partition h), 2x that in FLOPs -- a few MFLOPs, which the 2-decimal GFLOPs column rounded to 0.00."""
+    T, (H, W) = 2, (64, 32)
+    r = count_model("sta", frames=T, size=(H, W), backbone="resnet18")
+    C, h, w = 512, H // 16, W // 16                                   # resnet18 layer4, STA's last stride 1
+    assert r["gflops_attention"] * 1e9 == 2 * T * C * h * w
+    assert main(["flops", "sta", "--frames", str(T), "--size", f"{H}x{W}", "--backbone", "resnet18"]) == 0
+    assert f"{2 * T * C * h * w / 1e6:.3g} MFLOPs" in capsys.readouterr().out

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from vidreid.eval.fusion import choose_weight, fused_distance, l2_rows, median_pair_distance, pairwise_euclidean
-from vidreid.models.fusion import fuse
+from vidreid.eval.distance_fusion import (choose_weight, fused_distance, l2_rows, median_pair_distance,
+                                          pairwise_euclidean)
+from vidreid.models.fused import fuse
 
 
 def test_fused_ranking_equals_the_hand_computed_one():
@@ -67,7 +68,7 @@ def test_weight_is_chosen_on_validation_map():
 def fusion_setup(tiny_synthped, tmp_path_factory):
     from conftest import TINY_SYNTH
     from vidreid.config import Config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.models import build_model
     root = tmp_path_factory.mktemp("fusion")
     cfg = Config()
@@ -97,7 +98,7 @@ def test_eval_and_index_with_fusion(fusion_setup, tiny_synthped, capsys):
     assert "fused tp + colour_hist: weight" in text and "fused on synthped" in text
     fused = [f for f in os.listdir(os.path.dirname(ck)) if f.startswith("fused-colour_hist-xqda-")]
     assert len(fused) == 1
-    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.store.checkpoint import read_checkpoint
     state, meta = read_checkpoint(os.path.join(os.path.dirname(ck), fused[0]))
     w, s_net, s_cls = state["fusion"].tolist()
     assert meta["fusion"]["weight"] == pytest.approx(w) and s_net > 0 and s_cls > 0
@@ -128,6 +129,20 @@ def test_eval_and_index_with_fusion(fusion_setup, tiny_synthped, capsys):
     assert hits[0]["distance"] == pytest.approx(0, abs=1e-4)
 
 
+def test_body_colour_config_fuses_with_a_network(fusion_setup, capsys):
+    """configs/body_colour.yaml as the classical half of --fuse: its region reaches the fused checkpoint's model."""
+    from vidreid.cli import main
+    from vidreid.store.checkpoint import read_checkpoint
+    ck, _, root = fusion_setup
+    assert main(["eval", "--checkpoint", ck, "--fuse", "configs/body_colour.yaml", "--fuse-weight", "0.5",
+                 "--no-plots", "--no-progress", "--json", str(root / "body.json")]) == 0
+    assert "fused tp + colour_hist: weight" in capsys.readouterr().out
+    fused = [f for f in os.listdir(os.path.dirname(ck)) if f.startswith("fused-colour_hist-none-")]
+    assert len(fused) == 1
+    _, meta = read_checkpoint(os.path.join(os.path.dirname(ck), fused[0]))
+    assert "0.385" in json.dumps(meta) and "0.615" in json.dumps(meta)      # region_x of the config
+
+
 def test_classical_eval_without_checkpoint(tiny_synthped, tmp_path, capsys):
     from conftest import TINY_SYNTH
     from vidreid.cli import main
@@ -146,7 +161,7 @@ def test_classical_eval_without_checkpoint(tiny_synthped, tmp_path, capsys):
 def test_python_api_features_and_fused_distances(tiny_synthped):
     from vidreid.data import load_dataset
     from vidreid.data.decode import read_clip
-    from vidreid.eval.fusion import fused_distmat
+    from vidreid.eval.distance_fusion import fused_distmat
     from vidreid.inference.classical import classical_features
     from vidreid.models.classical.colour import stripe_histograms
     ds = load_dataset("synthped", tiny_synthped)

@@ -159,7 +159,7 @@ def test_prid_read_only_root_warns(tmp_path, monkeypatch):
 
 def _checkpoint(path, root, dataset, num_classes, **data):
     from vidreid.config import Config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.builders import build_for_dataset
     cfg = Config()
     cfg.data.dataset, cfg.data.root, cfg.data.protocol = dataset, str(root), "gao"

@@ -9,7 +9,7 @@ import torch
 def tp_checkpoint(tmp_path_factory):
     from vidreid.builders import build_for_dataset
     from vidreid.config import Config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     cfg = Config()
     cfg.model.name, cfg.model.backbone, cfg.model.pretrained = "tp", "resnet18", None
     cfg.data.height, cfg.data.width = 64, 32
@@ -23,10 +23,11 @@ def tp_checkpoint(tmp_path_factory):
 def test_one_model_hash_for_cache_index_and_export(tp_checkpoint, tmp_path):
     """The feature cache's key, the search extractor's (index) hash and the hash of the checkpoint file are one value;
     re-saving the weights with other metadata keeps it, other weights or another input size change it."""
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.inference.feature_cache import feature_key
     from vidreid.config import config_from_dict
-    from vidreid.inference.identity import checkpoint_hash, model_hash
+    from vidreid.store.checkpoint import checkpoint_hash
+    from vidreid.store.identity import model_hash
     from vidreid.search.extractor import FeatureExtractor
     path, model, cfg = tp_checkpoint
     h = checkpoint_hash(path)

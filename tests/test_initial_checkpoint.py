@@ -6,7 +6,7 @@ import torch
 
 from conftest import TINY_SYNTH
 from vidreid.cli import main
-from vidreid.engine.checkpoint import read_checkpoint
+from vidreid.store.checkpoint import read_checkpoint
 from vidreid.models.backbones import build_backbone
 from vidreid.models.backbones.weights import IMAGENET_SOURCES, package_file_path
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from vidreid.losses import batch_hard_triplet, cross_entropy, pairwise_distance
+from vidreid.engine.loss_terms import batch_hard_triplet, cross_entropy, pairwise_distance
 
 
 def test_label_smoothing_hand_value():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vidreid.errors import ConfigError
-from vidreid.losses import batch_hard_triplet, cross_entropy
+from vidreid.engine.loss_terms import batch_hard_triplet, cross_entropy
 from vidreid.models import ModelOutput, build_model, list_models
 from vidreid.models.backbones import list_backbones
 from vidreid.models.base import VideoReIDModel

@@ -49,3 +49,18 @@ def test_perfect_tracking():
     hyp[:, 1] += 100
     m = evaluate_mot(gt, hyp)
     assert m.mota == 1.0 and m.idf1 == 1.0 and m.id_switches == 0
+
+
+def test_multicamera_idf1_needs_one_id_across_cameras():
+    from vidreid.tracking.metrics import evaluate_multicamera
+    box = [10, 10, 20, 40]
+    gt = {"a": np.array([[f, 1, *box] for f in range(1, 5)], float),
+          "b": np.array([[f, 1, *box] for f in range(1, 5)], float)}     # person 1: 4 frames in each camera
+    same = evaluate_multicamera(gt, {"a": gt["a"], "b": gt["b"]})
+    assert same.idf1 == 1.0 and same.idtp == 8
+    # the tracker calls person 1 "7" in camera b: per camera perfect, across cameras only half the boxes count
+    other = {"a": gt["a"], "b": gt["b"] * [1, 7, 1, 1, 1, 1]}
+    m = evaluate_multicamera(gt, other)
+    assert m.idtp == 4 and m.idf1 == pytest.approx(2 * 4 / 16) and m.gt_ids == 1 and m.hyp_ids == 2
+    # frames of different cameras never match each other (camera b's boxes shifted onto their own range)
+    assert evaluate_multicamera({"a": gt["a"]}, {"b": gt["b"]}).idtp == 0

@@ -99,6 +99,9 @@ def test_train_draws_training_curves_and_plot_redraws_them(trained_run, tmp_path
     assert main(["plot", trained_run, "--out", out]) == 2                     # no clobbering without --overwrite
     assert "--overwrite" in capsys.readouterr().err
     assert main(["plot", str(tmp_path)]) == 2                                  # not a run directory
+    own = os.path.join(trained_run, "training.png")                         # the run's own picture: redrawn
+    assert main(["plot", trained_run]) == 0 and capsys.readouterr().out.strip() == own
+    assert_picture(own, 400, 500)
 
 
 def test_eval_writes_pictures_and_calibration(trained_run, tmp_path, capsys):

@@ -11,7 +11,7 @@ from vidreid.models import registry
 @pytest.fixture
 def scratch_registry(monkeypatch):
     """A copy of the registry the test may add to (restored afterwards)."""
-    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
+    monkeypatch.setattr(registry, "_MODELS", registry._MODELS.copy())
     return registry
 
 
@@ -60,3 +60,23 @@ def test_open_ended_builders_accept_any_option(scratch_registry):
     assert build_model("explicit", 3, width=4).in_features == 4
     with pytest.raises(ConfigError, match="does not take depth.*takes: width"):
         build_model("explicit", 3, depth=4)
+
+
+def test_one_registry_mechanism_carries_what_side_tables_held():
+    """Models, backbones and datasets share utils/registry.Registry; what export, search and data check need to know
+    about an entry is an attribute given where it is registered."""
+    from vidreid.data.datasets import is_multi_split
+    from vidreid.data.datasets.registry import _DATASETS
+    from vidreid.models.backbones import _BACKBONES
+    from vidreid.utils.registry import Registry
+    assert all(isinstance(r, Registry) for r in (registry._MODELS, _BACKBONES, _DATASETS))
+    assert registry.model_attribute("ste_nvan", "frame_multiple") == 4
+    assert registry.model_attribute("nvan", "centre_by_default")
+    assert not registry.model_attribute("tp", "centre_by_default")
+    assert registry.model_attribute("no_such_model", "frame_multiple", 1) == 1
+    assert is_multi_split("prid2011") and not is_multi_split("mars")
+    r = Registry("thing")
+    r.register(colour="red")(lambda: 1)
+    assert r.names() == ["<lambda>"] and r.attribute("<lambda>", "colour") == "red"
+    with pytest.raises(ConfigError, match="unknown thing 'x'; expected one of <lambda>"):
+        r.builder("x")

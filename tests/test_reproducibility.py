@@ -30,7 +30,7 @@ def _overrides(root, out, threads, workers):
 
 def _run_result(out):
     """(sha256 of last.safetensors' tensors, the metrics it printed (timings left out), step losses, threads)."""
-    from vidreid.engine.checkpoint import read_checkpoint
+    from vidreid.store.checkpoint import read_checkpoint
     state, _ = read_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
     digest = hashlib.sha256(b"".join(k.encode() + state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
     metrics = json.load(open(os.path.join(out, "metrics.json")))

@@ -11,7 +11,7 @@ import torch
 
 from conftest import tiny_train_overrides
 from vidreid.config import load_config
-from vidreid.engine.checkpoint import read_checkpoint
+from vidreid.store.checkpoint import read_checkpoint
 from vidreid.engine.resume import rng_states, set_rng_states
 from vidreid.engine.run_state import RunState
 from vidreid.engine.train import train

@@ -23,7 +23,7 @@ def make_checkpoint(path, model="tp", seed=0, **data) -> str:
     """A checkpoint of an untrained resnet18 model at 64x32 (nothing trained: the features are still a function of
     the frames, which is all search needs)."""
     from vidreid.config import Config
-    from vidreid.engine.checkpoint import save_checkpoint
+    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.models import build_model
     cfg = Config()
     cfg.data.height, cfg.data.width = SIZE
@@ -242,7 +242,7 @@ def test_other_model_is_refused(setup, tmp_path, capsys):
                        setup["gallery"], capsys=capsys)
     assert code == 2 and "hash" in err
     # re-saving the same weights (another epoch number in the metadata) keeps the hash
-    from vidreid.engine.checkpoint import read_checkpoint, save_checkpoint
+    from vidreid.store.checkpoint import read_checkpoint, save_checkpoint
     from vidreid.search import FeatureExtractor
     state, meta = read_checkpoint(setup["ck"])
     model = FeatureExtractor(setup["ck"]).model
@@ -374,3 +374,13 @@ def test_all_frames_sampling_probe_matches_gallery(model, tmp_path):
     assert gi.header["extraction"]["sampling"] == ("all" if model == "sta" else "dense")
     hits = s.search(os.path.join(gallery, "cam1", "t001"), top=2)
     assert hits[0].tracklet == "cam1/t001" and hits[0].distance < 1e-4
+
+
+def test_video_probe_without_box_and_unknown_camera_are_said(setup, tmp_path, capsys):
+    video = write_video(tmp_path / "probe.avi", tracklet_frames(10 * 2 + 1))
+    code, _, err = cli("search", "--index", setup["index"], "--probe", video, "--top", 1, capsys=capsys)
+    assert code == 0 and "whole frames (no --box)" in err
+    code, _, err = cli("search", "--index", setup["index"], "--probe", video, "--box", "50,30,32,64",
+                       "--camera", "cam9", "--exclude-same-camera", capsys=capsys)
+    assert code == 2 and "--camera 'cam9' is not a camera of the index" in err and "cam1" in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1

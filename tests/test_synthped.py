@@ -316,3 +316,10 @@ def test_part_painters_draw_each_part_only_where_the_view_shows_it():
     assert not side_pack[:, :, 33:].any()                        # walking right: the backpack is on the left
     assert not changed("side", bag=colour, bag_side=-1).any()    # a bag on the far hip is hidden
     assert changed("side", bag=colour, bag_side=1).any()
+
+
+def test_render_workers_are_not_forks_of_the_caller():
+    """Rendering runs torch ops; a plain fork of a caller that already used torch can hang on its thread pools' locks
+    (benchmarks/centring.py --smoke hung 300 s in CI). Workers come from a fork server (or spawn) instead."""
+    from vidreid.data.synthped.writer import _render_context
+    assert _render_context().get_start_method() in ("forkserver", "spawn")

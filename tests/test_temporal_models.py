@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vidreid.errors import ConfigError
-from vidreid.losses import batch_hard_triplet, cross_entropy
+from vidreid.engine.loss_terms import batch_hard_triplet, cross_entropy
 from vidreid.models import ModelOutput, build_model
 from vidreid.models.backbones import build_backbone
 from vidreid.models.temporal import temporal_attention_weights

@@ -17,7 +17,7 @@ import torch
 
 from conftest import tiny_train_overrides
 from vidreid.config import load_config
-from vidreid.engine.checkpoint import read_checkpoint
+from vidreid.store.checkpoint import read_checkpoint
 from vidreid.engine.train import TrainingError, train
 from vidreid.errors import CheckpointError, ConfigError
 
@@ -170,8 +170,15 @@ def test_demo_command_prints_table_and_writes_pictures(tiny_synthped, tiny_overr
     out = tmp_path / "demo"
     overrides = tiny_overrides(tiny_synthped, str(out), **{"train.epochs": 1, "train.iters_per_epoch": 2})
     assert main(["demo", "--no-progress", *overrides]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "chance (random ranking)" in printed and "mars" in printed and "ranked list:" in printed
+    # the results table once (the demo's, with the chance level); the training's copy only in train.log
+    assert "evaluation after epoch 1" not in captured.out + captured.err
+    assert "evaluation after epoch 1" in (out / "train.log").read_text()
+    # it ends with the recommended checkpoint for unlabeled footage, and says what it is
+    assert (out / "checkpoints" / "recommended.safetensors").is_file()
+    assert "recommended:" in printed and "body-region colour_hist (weight" in printed
     doc = json.load(open(out / "metrics.json"))
     assert 0 <= doc["final"]["chance"]["mAP"] < doc["final"]["mAP"] + 1
     for png in ("cmc.png", "ranked.png"):
@@ -283,7 +290,7 @@ def _rank_entry(fn, rank, world, port, tmp, args):
                        "RANK": str(rank), "LOCAL_RANK": str(rank), "OMP_NUM_THREADS": "1"})
     torch.set_num_threads(1)
     import torch.distributed as dist
-    from vidreid.engine import distributed as D
+    from vidreid.utils import distributed as D
     D.init_from_env()
     try:
         out = {"result": fn(rank, world, tmp, *args)}
@@ -381,7 +388,7 @@ def test_non_finite_loss_on_one_rank_stops_every_rank_with_the_same_message(tiny
 def _sync_bn_worker(rank, world, tmp):
     from torch import nn
 
-    from vidreid.engine.distributed import CPUSyncBatchNorm
+    from vidreid.utils.distributed import CPUSyncBatchNorm
     torch.manual_seed(0)
     full = torch.randn(8, 3, 5, 4) * 2 + 1           # the global batch; rank r holds rows 4r .. 4r+3
     w = torch.randn(8, 3, 5, 4)
@@ -430,7 +437,7 @@ def test_cpu_sync_batchnorm_matches_global_batchnorm_without_deprecated_calls(tm
 def test_demo_config_ships_inside_the_package():
     """`vidreid demo` reads the packaged config (so it works from a wheel); configs/demo.yaml is the same file."""
     import vidreid
-    from vidreid.commands.demo import default_config
+    from vidreid.workflows.training import default_config
     packaged = default_config()
     assert packaged.is_file()
     pkg_dir = os.path.dirname(os.path.abspath(vidreid.__file__))
@@ -447,7 +454,7 @@ def test_demo_config_ships_inside_the_package():
 def test_process_group_backend_follows_the_training_device(monkeypatch, device_type, cuda_present, backend):
     """Simulated torchrun on a GPU machine: train.device=cpu gets gloo (NCCL cannot reduce CPU tensors)."""
     import torch.distributed as dist
-    from vidreid.engine import distributed as D
+    from vidreid.utils import distributed as D
     chosen, devices = [], []
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")

@@ -51,6 +51,46 @@ def test_split_counts_and_cameras():
     assert sorted(c for _, c in q) == list(range(39))            # each piece its own camera: itself is junk
 
 
+def test_strict_cross_pass_makes_the_own_second_half_junk():
+    """Same halves as cross_pass; a perfect ranking has mAP 1 in both, but a ranking that finds only each query's
+    own second half scores R1 = 1 on cross_pass and is not credited under strict_cross_pass, where only persons
+    with two or more pieces count (37 queries, as main)."""
+    from vidreid.eval import evaluate
+    full = V.pieces(V.read_table(), "full")
+    q, g = V.split_strict_cross_pass(full)
+    lq, lg = V.split_cross_pass(full)
+    assert [p.frames.tolist() for p, _ in q] == [p.frames.tolist() for p, _ in lq]
+    assert [p.frames.tolist() for p, _ in g] == [p.frames.tolist() for p, _ in lg]
+    cam = np.array(V.walks(full))
+    assert [c for _, c in q] == [c for _, c in g] == cam.tolist()   # both halves of a piece: its walk's camid
+    pid = np.array([p.identity for p in full])
+    own_first = np.where(np.eye(39, dtype=bool), 0.0, 1.0) + np.random.default_rng(0).random((39, 39))
+    lenient = evaluate(own_first, pid, pid, np.zeros(39), np.ones(39), protocol="gao")
+    assert lenient["cmc"][0] == 1.0 and lenient["num_valid_queries"] == 39
+    strict = evaluate(own_first, pid, pid, cam, cam, protocol="gao")
+    assert strict["num_valid_queries"] == 35 and strict["mAP"] < 1.0  # persons 7, 8, 9: one walk each
+    other_walk = (pid[:, None] == pid[None]) & (cam[:, None] != cam[None])
+    perfect = evaluate(np.where(other_walk, 0.0, 1.0), pid, pid, cam, cam, protocol="gao")
+    assert perfect["mAP"] == 1.0
+    # a ranking that finds only the same walk's next piece (after a tracker loss) is not credited either
+    same_walk = (pid[:, None] == pid[None]) & (cam[:, None] == cam[None]) & ~np.eye(39, dtype=bool)
+    assert same_walk.any()
+    walk_first = evaluate(np.where(same_walk, 0.0, 1.0) + np.eye(39), pid, pid, cam, cam, protocol="gao")
+    assert walk_first["cmc"][0] < 1.0
+
+
+def test_walks_join_pieces_a_tracker_loss_apart():
+    """Hand-made: person 1 seen at frames 0-9, 25-30 (15 frames later: same walk at gap 20), 100-110 (a new walk);
+    person 2 at 5-8 and 29-40 (21 frames later: a new walk at gap 20, the same walk at gap 21)."""
+    piece = lambda pid, a, b: V.Piece(f"p{pid}-{a}", pid, np.arange(a, b + 1))
+    parts = [piece(1, 100, 110), piece(2, 5, 8), piece(1, 0, 9), piece(1, 25, 30), piece(2, 29, 40)]
+    w = V.walks(parts, gap=20)
+    assert w[2] == w[3] != w[0] and w[1] != w[4] and len(set(w)) == 4
+    w = V.walks(parts, gap=21)
+    assert w[1] == w[4] and len(set(w)) == 3
+    assert len({w[0], w[1], w[2]}) == 3                           # different people never share a walk
+
+
 def test_adapt_and_late_do_not_overlap_in_time():
     t = V.read_table()
     adapt, late = V.adapt_pieces(t), V.pieces(t, "late")
@@ -101,8 +141,10 @@ def test_every_tracklet_needs_a_row(tmp_path):
 
 
 def test_options_are_checked(tmp_path):
-    with pytest.raises(ConfigError, match="evaluation must be one of main, cross_pass"):
+    with pytest.raises(ConfigError, match="evaluation must be one of main, cross_pass, strict_cross_pass"):
         load_dataset("vtest", str(tmp_path / "r"), evaluation="test")
+    with pytest.raises(ConfigError, match="boxes must be one of loose, tight"):
+        load_dataset("vtest", str(tmp_path / "r"), boxes="huge")
     with pytest.raises(ConfigError, match="part must be one of full, late"):
         load_dataset("vtest", str(tmp_path / "r"), part="early")
     with pytest.raises(ConfigError, match="protocol"):

@@ -1,6 +1,6 @@
 """Builders every command may import: the configured dataset, model, optimizer and learning-rate schedule.
 
-They sit above data/, models/ and engine/distributed.py and below everything that runs a job (engine/train.py,
+They sit above data/, models/ and utils/distributed.py and below everything that runs a job (engine/train.py,
 inference/, commands/), so that loading a dataset or building a model never imports the training loop.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torch import nn
 
 from .config import Config
 from .data.types import VideoReIDDataset
-from .engine import distributed as D
+from .utils import distributed as D
 from .errors import ConfigError
 from .models import build_model
 from .models.backbones.base import Backbone
@@ -21,6 +21,7 @@ from .models.backbones.base import Backbone
 def prepare_dataset(cfg: Config, progress: bool = True) -> VideoReIDDataset:
     """Load the configured dataset; SynthPed is generated (once, cached by its options) if needed."""
     from .data import load_dataset
+    from .data.datasets import is_multi_split
     d = cfg.data
     if d.dataset == "synthped":
         from .data.synthped import ensure_synthped
@@ -30,7 +31,7 @@ def prepare_dataset(cfg: Config, progress: bool = True) -> VideoReIDDataset:
     options = dict(d.options)
     if d.protocol:
         options["protocol"] = d.protocol
-    if d.dataset in ("ilidsvid", "prid2011"):
+    if is_multi_split(d.dataset):
         options["split"] = d.split
     return load_dataset(d.dataset, d.root, **options)
 
@@ -50,6 +51,13 @@ def build_for_dataset(cfg: Config, num_classes: int, pretrained: bool = True) ->
         except ValueError as e:
             raise ConfigError(f"model.{e}") from None
     return model
+
+
+def check_model_config(cfg: Config) -> None:
+    """The configured model can be built (its name, backbone and options): checked before any data is read or
+    generated, by building it on the meta device (no memory, no weights: the real builder, nothing repeated)."""
+    with torch.device("meta"):
+        build_for_dataset(cfg, 1, pretrained=False)
 
 
 def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:

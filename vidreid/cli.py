@@ -58,6 +58,13 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
     return args
 
 
+def _reports_errors() -> bool:
+    """Under torchrun every rank meets the same user error (a missing dataset ...): rank 0 alone prints it, not
+    once per process."""
+    import os
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_arguments(parser, argv)
@@ -67,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except VidReIDError as e:
-        print(f"vidreid {args.command}: error: {user_message(e)}", file=sys.stderr)
+        if _reports_errors():
+            print(f"vidreid {args.command}: error: {user_message(e)}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
     except OSError as e:  # permission, not a folder, no space ... anywhere: one line naming the path, never a traceback
         if isinstance(e, BrokenPipeError):  # `vidreid ... | head`: the reader left; not an error of ours

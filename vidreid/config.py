@@ -53,6 +53,9 @@ class DataConfig:
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)  # ImageNet normalisation (one value per RGB channel)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     strict: bool = False                # corrupt/missing frame: error (True) or skip with a warning (False)
+    background: str = "keep"            # keep | suppress: pixels outside a frame's foreground mask (a masks/ file
+                                        # beside it, vidreid/data/background.py) set to the mean colour; frames
+                                        # without a mask are left as they are
 
 
 @dataclass
@@ -252,12 +255,18 @@ def parse_overrides(overrides: list[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.epochs=5)")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML{_yaml_where(e)}") from None
         node = nested
         key = _ALIASES.get(key.strip(), key.strip())
         parts = key.split(".")
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):       # `data=x data.mean=...`: a value, then a key inside it
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:i + 1])} was given a value by an earlier "
+                                  f"override, so it has no keys to set; drop one of the two")
         node[parts[-1]] = value
     return nested
 
@@ -277,6 +286,9 @@ def load_config(path: str | None = None, overrides: list[str] | None = None, bas
             raise ConfigError(f"{path}: invalid YAML{_yaml_where(e)}") from None
         except (IsADirectoryError, NotADirectoryError, PermissionError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: cannot read the config file ({getattr(e, 'strerror', None) or e})") from None
+        if raw == {} and not base:   # every default: 462 MB of SynthPed and a ResNet-50, surely not what was meant
+            raise ConfigError(f"{path}: the config file is empty; name the dataset and model at least (data.dataset, "
+                              f"data.root, model.name: see configs/, e.g. configs/sta_synthped.yaml)")
         _merge(cfg, upgrade_soft_margin(raw, path, warn=True), "", path)
     if overrides:
         _merge(cfg, parse_overrides(overrides), "", "command line")
@@ -295,6 +307,8 @@ def _yaml_where(e: yaml.YAMLError) -> str:
     return f"{where}: {what}"
 
 
+MAX_LR = 10.0   # a learning rate above this is a typo (3e4 for 3e-4), never a schedule: refused before any step
+
 # key -> (check, what the value must be): out-of-range values fail at load time, before any data is read
 _RANGES = {
     "data.height": (lambda v: v >= 1, ">= 1"), "data.width": (lambda v: v >= 1, ">= 1"),
@@ -308,7 +322,6 @@ _RANGES = {
     "loss.ce_weight": (lambda v: v >= 0, ">= 0"), "loss.triplet_weight": (lambda v: v >= 0, ">= 0"),
     "loss.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "loss.triplet_margin": (lambda v: v >= 0, ">= 0 (the soft margin is loss.triplet_soft_margin: true)"),
-    "optim.lr": (lambda v: v > 0 and math.isfinite(v), "a positive number"),
     "optim.weight_decay": (lambda v: v >= 0, ">= 0"), "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "optim.warmup_epochs": (lambda v: v >= 0, ">= 0"), "optim.warmup_factor": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "optim.step_size": (lambda v: v >= 1, ">= 1"), "optim.gamma": (lambda v: v > 0, "> 0"),
@@ -317,11 +330,24 @@ _RANGES = {
     "train.threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"),
     "train.checkpoint_every": (lambda v: v >= 0, ">= 0"), "train.keep_last": (lambda v: v >= 1, ">= 1"),
     "eval.max_rank": (lambda v: v >= 1, ">= 1"),
+    "optim.lr": (lambda v: 0 < v <= MAX_LR and math.isfinite(v),
+                 f"a positive number <= {MAX_LR:g} (larger steps make the weights non-finite)"),
+    "data.mean": (lambda v: len(v) == 3 and all(math.isfinite(x) for x in v),
+                  "a list of 3 finite numbers, one per RGB channel (e.g. [0.485, 0.456, 0.406])"),
+    "data.std": (lambda v: len(v) == 3 and all(math.isfinite(x) and x > 0 for x in v),
+                 "a list of 3 positive numbers, one per RGB channel (e.g. [0.229, 0.224, 0.225])"),
+    "data.photo_prob": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "data.photo_jpeg_min": (lambda v: 0 <= v <= 95, "in [0, 95] (0 = no JPEG re-encode)"),
 }
 _CHOICES = {
     "optim.name": ("adam", "adamw", "sgd"), "optim.scheduler": ("step", "cosine", "none"),
     "train.amp": ("off", "bf16", "fp16"), "eval.metric": ("euclidean", "cosine"),
-    "loss.triplet_distance": ("euclidean", "cosine"),
+    "loss.triplet_distance": ("euclidean", "cosine"), "data.background": ("keep", "suppress"),
+    "data.train_sampling": ("consecutive", "rrs", "evenly"),            # data/sampling.py TRAIN_MODES
+    "data.test_sampling": ("consecutive", "rrs", "evenly", "dense", "all"),   # data/sampling.py TEST_MODES
+    "eval.sampling": ("", "consecutive", "rrs", "evenly", "dense", "all"),   # "" = data.test_sampling
+    "eval.protocol": ("", "mars", "gao"),
+    "data.protocol": ("", "mars", "gao"),
 }
 
 
@@ -336,7 +362,7 @@ def validate(cfg: Config) -> None:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if value not in choices:
-            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+            raise ConfigError(f"{key} must be one of {', '.join(c or repr(c) for c in choices)}, got {value!r}")
 
 
 def upgrade_soft_margin(d: dict, source: str, warn: bool = False) -> dict:

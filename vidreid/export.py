@@ -5,7 +5,8 @@ them (a JPEG >= 2x (H, W) decoded at reduced scale, pixels from elsewhere reduce
 `vidreid.search.probe.reduce_like_decoder`, then antialiased bilinear to (H, W); docs/search.md, "The resize"), RGB,
 scaled to [0, 1] and normalised with its mean/std — to the (B, D) eval feature (the same tensor `model(clips)`
 returns in eval mode; not L2-normalised). The batch axis is always dynamic; the frame axis T is dynamic except for
-the models in STATIC_FRAMES. A tracklet's search feature is the L2-normalised mean of its clip features
+the models registered with `static_frames` (a reason; models/registry.py). A tracklet's search feature is the
+L2-normalised mean of its clip features
 (docs/search.md).
 
 Exporter: the TorchScript-based `torch.onnx.export(..., dynamo=False)` (opset 17): it needs no extra package and
@@ -33,12 +34,6 @@ from torch import nn
 from .errors import VidReIDError
 
 # models whose exported graph has a fixed T, and why
-STATIC_FRAMES = {
-    "rru_stim": "the RRU recurrence is a Python loop over frames (and eval streams the clip in chunks), which "
-                "tracing unrolls for the export's T; export one graph per clip length you deploy",
-}
-# models that need T to be a multiple of this (the exported graph does not check it)
-FRAME_MULTIPLE = {"ste_nvan": 4}
 OPSET = 17
 
 
@@ -97,9 +92,21 @@ def export_compat():
         torch.Tensor.unflatten, F.adaptive_avg_pool3d = saved
 
 
+def frame_multiple(model_name: str) -> int:
+    """The clip lengths model `model_name` takes are multiples of this (its registration; 1 for most)."""
+    from .models.registry import model_attribute
+    return int(model_attribute(model_name, "frame_multiple", 1))
+
+
+def static_frames(model_name: str) -> str | None:
+    """Why the ONNX graph of `model_name` has a fixed clip length (its registration), or None: a dynamic T."""
+    from .models.registry import model_attribute
+    return model_attribute(model_name, "static_frames")
+
+
 def default_frames(cfg, model_name: str) -> int:
     T = int(cfg.data.test_seq_len or cfg.data.seq_len)
-    m = FRAME_MULTIPLE.get(model_name, 1)
+    m = frame_multiple(model_name)
     return max(m, -(-T // m) * m)
 
 
@@ -108,12 +115,12 @@ def export_model(model: nn.Module, model_name: str, path: str, input_size: tuple
                  check: bool = True, tol: float = 1e-4) -> dict:
     """Export `model` (eval mode) to ONNX at `path` (atomically) -> report dict (see export_onnx)."""
     from .utils.io import atomic_path
-    m = FRAME_MULTIPLE.get(model_name, 1)
+    m = frame_multiple(model_name)
     if frames < 1 or frames % m:
         raise ExportError(f"{model_name}: --frames must be a positive multiple of {m}, got {frames}")
     if batch < 2:
         raise ExportError("the example batch must hold >= 2 clips (a batch of 1 would be traced as a constant)")
-    static_reason = STATIC_FRAMES.get(model_name)
+    static_reason = static_frames(model_name)
     if dynamic_frames is None:
         dynamic_frames = static_reason is None
     elif dynamic_frames and static_reason:
@@ -193,6 +200,15 @@ def check_onnx(model: nn.Module, path: str, input_size: tuple[int, int], frames:
     return {"cases": results, "max_abs_diff": max(r["max_abs_diff"] for r in results)}
 
 
+def _opsets() -> tuple[int, int]:
+    """The ONNX opsets the TorchScript exporter writes (torch's own bounds; 7..20 if torch hides them)."""
+    try:
+        from torch.onnx import _constants as c
+        return c.ONNX_MIN_OPSET, c.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    except (ImportError, AttributeError):
+        return 7, 20
+
+
 def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = None, batch: int = 2,
                 opset: int = OPSET, dynamic_frames: bool | None = None, check: bool = True,
                 tol: float = 1e-4, overwrite: bool = False) -> dict:
@@ -209,8 +225,11 @@ def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = No
     check_output_file(out, "--out", overwrite, inputs={"checkpoint": checkpoint})
     if frames is not None and frames < 1:
         raise ExportError(f"--frames must be positive, got {frames}")
+    low, high = _opsets()
+    if not low <= opset <= high:
+        raise ExportError(f"--opset must be between {low} and {high} (what torch.onnx exports), got {opset}")
     from .inference.model import build_model_from_checkpoint
-    from .inference.identity import model_hash
+    from .store.identity import model_hash
     model, meta = build_model_from_checkpoint(checkpoint)
     cfg = config_from_dict(meta["config"])
     name = cfg.model.name
@@ -223,7 +242,7 @@ def export_onnx(checkpoint: str, out: str | None = None, frames: int | None = No
     metadata = {"vidreid_model": name, "backbone": cfg.model.backbone, "model_hash": model_hash(model, cfg),
                 "input_size": f"{d.height}x{d.width}", "mean": ",".join(map(str, d.mean)),
                 "std": ",".join(map(str, d.std)), "frames": frames,
-                "dynamic_frames": dynamic_frames if dynamic_frames is not None else name not in STATIC_FRAMES,
+                "dynamic_frames": dynamic_frames if dynamic_frames is not None else static_frames(name) is None,
                 "test_sampling": cfg.eval.sampling or d.test_sampling,
                 "input": "clips (B, T, 3, H, W) float32: RGB / 255, normalised with mean/std",
                 "resize": "as vidreid eval: frames >= 2x HxW reduced like libjpeg scaled decoding (smallest of 1/2, "

@@ -2,7 +2,7 @@
 (vidreid/data/frame_cache.py); loaders read it when data.frame_cache names it."""
 from __future__ import annotations
 
-from ._common import add_config_arguments
+from ..options import add_config_arguments, add_force_argument, add_progress_argument
 
 HELP = "build a pre-decoded uint8 frame cache of the configured dataset (then set data.frame_cache)"
 
@@ -11,8 +11,8 @@ def add_arguments(p):
     p.add_argument("action", choices=["build"], help="build: decode the dataset's frames into the cache")
     add_config_arguments(p)
     p.add_argument("--out", default=None, help="cache folder (default: data.frame_cache of the config)")
-    p.add_argument("--force", action="store_true", help="replace an existing frame cache at --out (and only one)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_force_argument(p, "replace an existing frame cache at --out (and only one)")
+    add_progress_argument(p, "no progress bar")
 
 
 def run(args) -> int:

@@ -5,6 +5,8 @@ unknown dataset or -o option: one line naming the accepted ones).
 """
 from __future__ import annotations
 
+from ..options import add_overwrite_argument, add_progress_argument
+
 import argparse
 
 HELP = "dataset tools: `data check ROOT --dataset NAME` prints statistics and every problem found"
@@ -24,10 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--workers", type=int, default=None, help="frame-reading processes (default: all CPU cores)")
     c.add_argument("--fix-report", metavar="FILE", help="also write the statistics and problems as JSON (an existing "
                                                         "file is replaced only with --overwrite)")
-    c.add_argument("--overwrite", action="store_true", help="replace an existing --fix-report file")
+    add_overwrite_argument(c, "replace an existing --fix-report file")
     c.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option, e.g. -o subset=val (lsvid), -o min_frames=21 (prid2011); repeatable")
-    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(c, "no progress bar")
 
 
 def _options(items: list[str]) -> dict:

@@ -1,4 +1,5 @@
 """`vidreid export`: the eval graph of a checkpoint as ONNX, checked against PyTorch (vidreid/export.py)."""
+from ..options import add_overwrite_argument
 
 HELP = "export a checkpoint's eval graph (ONNX, dynamic batch and T) for deployment"
 
@@ -10,7 +11,7 @@ def add_arguments(p):
                                               "length); the exported T is dynamic except for rru_stim")
     p.add_argument("--out", help="output file (default: the checkpoint's path with .onnx); an existing file is "
                                  "replaced only with --overwrite, the checkpoint never")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_overwrite_argument(p, "replace an existing --out file")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--static-frames", action="store_true", help="fix T to --frames (dynamic batch only)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime-vs-PyTorch comparison")

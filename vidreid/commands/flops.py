@@ -37,7 +37,8 @@ def format_counts(r: dict) -> str:
         "  attention products included",
         f"  GFLOPs conv+linear only  {r['gflops_conv_linear']:10.2f}    "
         f"({r['gflops_conv_linear_per_frame']:.2f} per frame)",
-        f"  GFLOPs attention etc.    {r['gflops_attention']:10.2f}    (matrix products between activations)",
+        f"  GFLOPs attention etc.    {r['gflops_attention']:10.2f}    (matrix products between activations"
+        + (f": {r['gflops_attention'] * 1e3:.3g} MFLOPs)" if 0 < r['gflops_attention'] < 0.005 else ")"),
         f"  GMACs total / conv+lin.  {r['gmacs']:10.2f} / {r['gmacs_conv_linear']:.2f}",
     ]
     return "\n".join(lines)

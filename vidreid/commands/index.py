@@ -1,6 +1,6 @@
 """`vidreid index build|add|info`: embed a gallery of tracklets into a FAISS index folder (docs/search.md)."""
 
-from ._common import add_fuse_arguments
+from ..options import add_fuse_arguments, add_overwrite_argument, add_progress_argument
 
 HELP = "build, extend or describe a gallery index for `vidreid search`"
 
@@ -19,7 +19,7 @@ def _gallery_arguments(p, split_default_note: str) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     p.add_argument("--workers", type=int, help="frame-loading processes (default: the checkpoint's data.workers)")
     p.add_argument("--batch-size", type=int, help="clips per forward pass (default: the checkpoint's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(p, "no progress bar")
 
 
 def add_arguments(p):
@@ -34,7 +34,7 @@ def add_arguments(p):
     b.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with --config)")
     b.add_argument("--out", required=True, help="the index folder to write (an existing index there is replaced, "
                                                 "atomically, only with --overwrite)")
-    b.add_argument("--overwrite", action="store_true", help="replace the index already in --out")
+    add_overwrite_argument(b, "replace the index already in --out")
     add_fuse_arguments(b, "index")
     _gallery_arguments(b, "default: gallery for datasets, all for manifests")
     b.add_argument("--index-type", choices=["flat", "ivf", "ivfpq"], default="flat",
@@ -50,6 +50,13 @@ def add_arguments(p):
     b.add_argument("--calibration", default="auto", metavar="FILE",
                    help="calibration.json from `vidreid eval` for same-person probabilities (default auto: the "
                         "newest of this checkpoint's run, <run dir>/eval/*/calibration.json; none: no probabilities)")
+    b.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: embed in this process (default); ray: model actors embed shards of the gallery, "
+                        "resumable (`pip install 'vidreid[ray]'`; docs/search.md, \"Many videos on Ray\")")
+    b.add_argument("--address", help="--engine ray: a running Ray cluster's address (e.g. auto); default: a local Ray")
+    b.add_argument("--actors", type=int, help="--engine ray: model actors (default: every CPU, or GPU with "
+                                              "--device cuda, that Ray has)")
+    b.add_argument("--retries", type=int, default=2, help="--engine ray: tries again a failed shard (default 2)")
     b.set_defaults(index_run=_build)
 
     a = sub.add_parser("add", help="append tracklets to an index without rebuilding it",
@@ -78,6 +85,11 @@ def _build(args) -> int:
     from ..errors import OutputError
     from ..search.index import HEADER
     from ..utils.io import LOCK_NAME, check_writable_folder
+    from ..validate import require_option
+    require_option(args.fuse_weight != "auto", "--fuse-weight", "--fuse", args.fuse)
+    if args.engine == "ray":
+        from ..workflows.ray_index import check_ray_options
+        check_ray_options(args)                                         # before any work
     t0 = time.time()
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
@@ -104,42 +116,23 @@ def _build_locked(args, out: str):
     from ..search.searcher import Searcher
     from ..utils.io import RunLock
     with RunLock(out, "index folder"):
-        if args.checkpoint == "none":
-            from ..config import load_config
-            from ..inference.initial import initial_checkpoint
-            from ..errors import ConfigError
-            if not args.config:
-                raise ConfigError("--checkpoint none needs --config: the model to index with, untrained")
-            cfg = load_config(args.config, args.overrides)
-            from ..models.classical import is_classical
-            if is_classical(cfg.model.name):            # a classical feature: its metric fitted on --config's data
-                from ..builders import prepare_dataset
-                from ..inference.classical import classical_checkpoint
-                args.checkpoint = classical_checkpoint(cfg, prepare_dataset(cfg, progress=False),
-                                                       progress=not args.no_progress)
-            else:
-                args.checkpoint = initial_checkpoint(cfg, num_classes=1)
-        if args.fuse:
-            args.checkpoint = _fused(args)
+        from ..inference.resolve import resolve_checkpoint
+        args.checkpoint = resolve_checkpoint(args.checkpoint, args.config, args.overrides, fuse=args.fuse,
+                                             fuse_weight=args.fuse_weight, classes_from_dataset=False,
+                                             device=args.device, progress=not args.no_progress, command="index")
         s = Searcher(args.checkpoint, **_extractor_kwargs(args))
+        embed = None
+        if args.engine == "ray":
+            from ..workflows.ray_index import ray_embedding
+            embed = ray_embedding(args, out, s.extractor)
         gi = s.index(args.gallery, out, dataset=args.dataset, root=args.root, split=args.split,
                      pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,
                      pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe,
-                     centre={"auto": "auto", "on": True, "off": False}[args.center], calibration=args.calibration)
+                     centre={"auto": "auto", "on": True, "off": False}[args.center], calibration=args.calibration,
+                     embed_chunks=embed)
+        if embed is not None:
+            embed.cleanup()                                             # the index is saved: the shards are in it
     return gi
-
-
-def _fused(args) -> str:
-    """--fuse: the fused checkpoint (vidreid.inference.fusion), fitted on the train split of --config's dataset (the
-    network checkpoint's config, then --config and the overrides on top)."""
-    from ..builders import prepare_dataset
-    from ..inference.fusion import fused_checkpoint
-    from ..inference.model import open_checkpoint
-    from ..utils.system import resolve_device
-    cfg, _ = open_checkpoint(args.checkpoint, args.config, args.overrides)
-    dataset = prepare_dataset(cfg, progress=not args.no_progress)
-    return fused_checkpoint(args.checkpoint, args.fuse, args.fuse_weight, dataset, resolve_device(args.device),
-                            progress=not args.no_progress)
 
 
 def _add(args) -> int:

@@ -1,4 +1,5 @@
 """`vidreid search`: where else was this person seen? Rank an index's tracklets by distance to a probe video."""
+from ..options import add_overwrite_argument
 
 HELP = "search a gallery index with a probe (a folder of frames or a video file)"
 
@@ -27,7 +28,7 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print the results as JSON (for programs)")
     p.add_argument("--html", metavar="OUT", help="also write an HTML page of the probe and the results (an existing "
                                                  "file is replaced only with --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --html file")
+    add_overwrite_argument(p, "replace an existing --html file")
     p.add_argument("--strip", type=int, default=8, help="frames per tracklet on the HTML page (default 8)")
     p.add_argument("--no-attention", action="store_true", help="no attention overlays on the HTML page")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
@@ -69,6 +70,9 @@ def run(args) -> int:
         raise VidReIDError(f"--top must be >= 1, got {args.top}")
     if args.strip < 1:
         raise VidReIDError(f"--strip must be >= 1 (frames shown per tracklet on the HTML page), got {args.strip}")
+    for option, value in (("--every", args.every), ("--follow-frames", args.follow_frames), ("--nprobe", args.nprobe)):
+        if value is not None and value < 1:
+            raise VidReIDError(f"{option} must be >= 1, got {value}")
     if args.html:
         import os
 

@@ -1,6 +1,8 @@
 """`vidreid tracklets`: videos in, re-ID tracklets out (detect, track, cut), ready for `vidreid index build`."""
 from __future__ import annotations
 
+from ..options import add_force_argument, add_progress_argument
+
 HELP = "detect and track people in videos and cut them into tracklets (crops, manifest, contact sheet, preview)"
 
 EPILOG = """detectors:
@@ -11,14 +13,22 @@ EPILOG = """detectors:
   onnx:PATH         your ONNX person detector (onnxruntime); output layouts yolov5 (1,N,5+C), yolov8 (1,4+C,N),
                     boxes (1,N,6) x1,y1,x2,y2,score,class after NMS; --onnx-layout when the shape does not tell
 output: OUT/<camera>/<tracklet>/f<frame>.jpg, OUT/manifest.jsonl, OUT/tracklets.json (frames and boxes),
-        OUT/<camera>.tracks.txt (MOTChallenge), OUT/contact_sheet.png, OUT/<camera>.preview.mp4"""
+        OUT/<camera>.tracks.txt (MOTChallenge), OUT/contact_sheet.png, OUT/<camera>.preview.mp4
+footage: --footage MANIFEST (.yaml/.csv: video, camera, start, transit times) gives every tracklet clock times
+        (start_time, end_time, start_clock, end_clock in tracklets.json) for `vidreid associate`
+many videos: --engine ray runs one Ray task per video (--address auto: on your cluster; the videos and OUT on a
+        file system every node sees) and writes the same OUT as the default engine. Finished videos wait in
+        OUT.parts/ until all are done: a rerun of the same command (after a failure, Ctrl-C or a crash) skips them
+        (same video bytes and settings), failed tasks are retried (--retries), and what failed is listed."""
 
 
 def add_arguments(p):
     import argparse
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, one camera each")
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, one camera each (or --footage)")
+    p.add_argument("--footage", metavar="MANIFEST", help="a footage manifest (.yaml/.csv: video, camera, start "
+                   "time, transit times; docs/search.md) instead of VIDEO and --camera: tracklets get clock times")
     p.add_argument("--out", required=True, help="output folder (must not exist, unless --force)")
     p.add_argument("--camera", action="append", help="camera label of each video, in order (default: file names)")
     p.add_argument("--detector", default="hog", help="hog | onnx:PATH (default hog)")
@@ -44,66 +54,24 @@ def add_arguments(p):
     p.add_argument("--join-distance", type=float, default=0.25,
                    help="--checkpoint: join fragments whose features are at most this far apart (1 - cos; 0.25)")
     p.add_argument("--join-gap", type=int, default=100, help="--checkpoint: at most this many frames apart (100)")
+    p.add_argument("--masks", action="store_true",
+                   help="fixed cameras: write each crop's foreground mask (temporal-median background) to "
+                        "<tracklet>/masks/; `data.background=suppress` then greys the background out")
     p.add_argument("--preview", choices=("mp4", "gif", "none"), default="mp4", help="annotated preview (mp4)")
-    p.add_argument("--force", action="store_true", help="replace OUT when it is an earlier tracklets output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: one process, video after video (default); ray: one Ray task per video, resumable "
+                        "(needs `pip install 'vidreid[ray]'`; see the epilog)")
+    p.add_argument("--address", help="--engine ray: a running Ray cluster's address (e.g. auto); default: start a "
+                                     "local Ray on this machine")
+    p.add_argument("--workers", type=int, help="--engine ray without --address: CPUs of the local Ray, i.e. videos "
+                                               "at once (default: all cores)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="--engine ray: tries again a video whose task raised or whose worker died (default 2)")
+    add_force_argument(p, "replace OUT when it is an earlier tracklets output")
+    add_progress_argument(p, "no progress bars")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def run(args) -> int:
-    import json
-    import os
-
-    from ..data.synthped import parse_size
-    from ..errors import VidReIDError
-    from ..tracking.cut import CutConfig
-    from ..tracking.detectors import build_detector
-    from ..tracking.pipeline import run_tracklets
-    from ..tracking.tracker import TrackerConfig
-
-    try:
-        h, w = parse_size(args.crop_size)
-    except Exception:
-        raise VidReIDError(f"--crop-size must be HEIGHTxWIDTH, e.g. 256x128, got {args.crop_size!r}") from None
-    if args.detections and len(args.detections) != len(args.videos):
-        raise VidReIDError(f"--detections given {len(args.detections)} times for {len(args.videos)} videos: "
-                           f"one det.txt per video")
-    if args.detections and args.detector != "hog":
-        raise VidReIDError("pass either --detector or --detections, not both")
-    kw = dict(upscale=args.upscale, min_score=args.min_score, onnx_layout=args.onnx_layout,
-              person_class=args.person_class)
-    if args.detections:
-        detectors = [build_detector(None, d, **kw) for d in args.detections]
-        name = "detections " + ", ".join(args.detections)
-    else:
-        detectors = [build_detector(args.detector, None, **kw)] * len(args.videos)
-        name = args.detector
-    tcfg = TrackerConfig(track_buffer=args.track_buffer)
-    if args.high_score is not None:
-        tcfg.high_score = args.high_score
-    elif args.detections:
-        tcfg.high_score = 0.5
-    tcfg.new_track_score = tcfg.high_score + 0.1          # ByteTrack's rule: new tracks need a little more
-    cut = CutConfig(args.min_len, args.max_gap, args.min_height, h, w)
-    join = None
-    if args.checkpoint:
-        from ..search.extractor import FeatureExtractor
-        from ..tracking.join import JoinConfig
-        join = (FeatureExtractor(args.checkpoint, workers=0), JoinConfig(args.join_distance, args.join_gap))
-    doc = run_tracklets(args.videos, args.out, detectors, args.camera, tcfg, cut, args.every, args.start, args.stop,
-                        None if args.preview == "none" else args.preview, not args.no_progress, args.force, name,
-                        join)
-    if args.json:
-        print(json.dumps({"out": os.path.abspath(args.out), "videos": doc["videos"],
-                          "tracklets": len(doc["tracklets"])}, indent=1))
-        return 0
-    for v in doc["videos"]:
-        fps = v["frames_processed"] / max(v["seconds_track"], 1e-9)
-        print(f"{v['camera']}: {v['frames_processed']} frames ({fps:.1f} frames/s tracking), {v['tracks']} tracks, "
-              f"{v['tracklets']} tracklets" + (f" ({v['joined']} joined by appearance)" if args.checkpoint else "")
-              + f"; {v['seconds_track'] + v['seconds_cut']:.1f} s")
-    if not doc["tracklets"]:
-        print("no tracklet kept: people too small or too briefly seen? try --upscale 2 (hog), a lower --min-height "
-              "or --min-len, or check the preview")
-    print(f"{len(doc['tracklets'])} tracklets in {args.out} (manifest.jsonl, tracklets.json, contact_sheet.png)")
-    return 0
+    from ..workflows.tracklets import cut_tracklets
+    return cut_tracklets(args)

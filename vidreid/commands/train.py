@@ -1,4 +1,5 @@
-from ._common import add_config_arguments
+"""`vidreid train`: the options; training is vidreid/engine/train.py."""
+from ..options import add_config_arguments, add_force_argument, add_progress_argument
 
 HELP = "train a model from a YAML config (key=value overrides allowed)"
 
@@ -8,10 +9,9 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in train.output_dir (= train.resume=auto; starts afresh "
                         "if there is none); resume=PATH or train.resume=PATH resumes from a given .state.pt")
-    p.add_argument("--force", action="store_true",
-                   help="replace a previous run in train.output_dir (its checkpoints/, metrics.json, train.log ... are "
-                        "deleted first; without --force or --resume such a folder is refused)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    add_force_argument(p, "replace a previous run in train.output_dir (its checkpoints/, metrics.json, train.log ... "
+                          "are deleted first; without --force or --resume such a folder is refused)")
+    add_progress_argument(p, "no progress bars (logs only)")
 
 
 def config_from_args(args):
@@ -35,7 +35,7 @@ def run(args) -> int:
     import os
 
     from ..engine.train import TrainingInterrupted, train
-    from .plot import draw_training
+    from ..workflows.training import draw_training
     cfg = config_from_args(args)
     from ..models.registry import model_kind
     kind = model_kind(cfg.model.name)
@@ -48,7 +48,7 @@ def run(args) -> int:
         res = train(cfg, progress=not args.no_progress, force=args.force and not args.resume)
     except TrainingInterrupted as e:
         hint = f"; continue with: {resume_command(args)}" if e.last_checkpoint else ""
-        raise TrainingInterrupted(f"{e}{hint}", e.last_checkpoint, e.run_dir) from None
+        raise TrainingInterrupted(f"{e}{hint}", e.last_checkpoint, e.run_dir, e.exit_code) from None
     # under torchrun only rank 0 writes the run directory's files
     picture = draw_training(cfg.train.output_dir) if int(os.environ.get("RANK", "0")) == 0 else None
     print(f"run directory: {cfg.train.output_dir} (metrics.json, train.log, checkpoints/"

@@ -65,35 +65,16 @@ def build_index(name: str, root: str, issues: Issues, split: int = 0, **options)
 
     MARS layout (mars, synthped): protocol mars by default -- its gallery is every test tracklet, junk (pid -1)
     included, so every tracklet of the dataset is listed and decoded (the gao split leaves the junk out)."""
-    from .datasets import check_options, dukev, ilidsvid, lsvid, manifest, mars, prid2011
+    from .datasets import check_options, is_multi_split, load_dataset
+    from .datasets.issues import index_or_none
+    from .datasets.registry import dataset_checker
     check_options(name, options)
-    if name == "dukev":
-        return dukev.load_dukev_layout(root, issues=issues, **options)
-    if name == "synthped" and mars.synthped_layout(root) == "dukev":
-        # query/ and gallery/ are disjoint and hold every test tracklet: the gao split covers the whole root
-        return dukev.load_dukev_layout(root, "synthped", options.get("protocol", "gao"), issues=issues)
-    if name in ("mars", "synthped"):
-        return _guarded(mars.load_mars_layout, root, issues, name=name, protocol=options.get("protocol", "mars"))
-    builders = {"ilidsvid": ilidsvid.build, "prid2011": prid2011.build, "lsvid": lsvid.build,
-                "manifest": manifest.build}
-    if name in ("ilidsvid", "prid2011"):
+    if is_multi_split(name):
         options = {"split": split, **options}
-        if name == "prid2011":
-            options.setdefault("write_splits", False)              # a check never writes into the dataset
-    if name not in builders:            # a loader without a collecting mode (vtest): its first error is the problem
-        from .datasets import load_dataset
-        return _guarded(lambda r, issues, **o: load_dataset(name, r, **o), root, issues, **options)
-    return _guarded(builders[name], root, issues, **options)
-
-
-def _guarded(build, root: str, issues: Issues, **options) -> VideoReIDDataset | None:
-    try:
-        return build(root, issues=issues, **options)
-    except RootError:
-        raise
-    except DatasetError as e:                                     # e.g. an unreadable list file: nothing to index
-        issues.error("index", root, str(e))
-        return None
+    checker = dataset_checker(name)                 # registered beside each loader (register_dataset's check)
+    if checker is None:                 # a loader without a collecting mode (vtest): its first error is the problem
+        return index_or_none(lambda r, issues, **o: load_dataset(name, r, **o), root, issues, **options)
+    return checker(root, issues, **options)
 
 
 # ---------------------------------------------------------------------------------------------- statistics
@@ -222,9 +203,16 @@ def check_dataset(name: str, root: str, split: int = 0, workers: int | None = No
                   **options) -> CheckReport:
     """Index + frames check of a dataset root -> CheckReport. Raises RootError for a wrong root and DatasetError
     for an unknown dataset name."""
+    from ..errors import ConfigError
+    from .datasets import is_multi_split
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1 (frame-reading processes), got {workers}")
     issues = Issues(collect=True)
     dataset = build_index(name, root, issues, split, **options)
-    opts = {"split": split, **options} if name in ("ilidsvid", "prid2011") else dict(options)
+    if split and not is_multi_split(name):
+        raise ConfigError(f"--split {split}: dataset {name!r} has one split (--split is for the multi-split "
+                          f"datasets, ilidsvid and prid2011)")
+    opts = {"split": split, **options} if is_multi_split(name) else dict(options)
     if name == "synthped" and dataset is not None:
         from .datasets.mars import synthped_layout
         opts["layout"] = synthped_layout(root)
@@ -273,11 +261,24 @@ def format_stats(stats: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def usability_notes(stats: list[dict]) -> list[str]:
+    """What an empty split rules out (not a problem of the files: `vidreid train` refuses such a dataset up front)."""
+    empty = {r["split"] for r in stats if not r["tracklets"]}
+    notes = []
+    if "train" in empty:
+        notes.append("note: no train tracklets: this dataset can be evaluated on, not trained on")
+    if empty & {"query", "gallery"}:
+        notes.append(f"note: no {' and no '.join(s for s in ('query', 'gallery') if s in empty)} tracklets: this "
+                     f"dataset cannot be evaluated on (and `vidreid train`, which evaluates at its end, refuses it)")
+    return notes
+
+
 def format_report(report: CheckReport) -> str:
     opts = " ".join(f"{k}={v}" for k, v in report.options.items())
     lines = [f"{report.dataset} at {report.root}" + (f" ({opts})" if opts else "")]
     if report.stats:
         lines.append(format_stats(report.stats))
+        lines += usability_notes(report.stats)
     lines.append(f"{report.frames_checked} frame files read and decoded")
     if report.ok:
         lines.append("no problems found")

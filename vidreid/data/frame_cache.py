@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import DatasetError, OutputError
-from ..utils.io import atomic_folder, fsync_path
+from ..utils.io import atomic_folder, check_replaceable_folder, fsync_path
 from .decode import FrameReadError, read_frame
 
 FORMAT, VERSION = "vidreid-frame-cache", 1
@@ -94,6 +94,7 @@ def build_frame_cache(paths: Sequence[str], out: str, height: int, width: int, f
                       say: Callable[[str], None] = print, progress: bool = True) -> dict:
     """Decode `paths` into a new frame cache at `out` -> its cache.json contents. Says the size first, and refuses
     (OutputError) when the disk lacks the space; `out` must not exist, or with `force` be an earlier frame cache."""
+    check_replaceable_folder(out, force, MARKER, "frame cache")    # before the size is estimated and said
     paths = [os.path.abspath(p) for p in paths]
     if any("\n" in p for p in paths):
         raise DatasetError(f"frame path with a newline cannot be cached: {next(p for p in paths if chr(10) in p)!r}")
@@ -104,8 +105,9 @@ def build_frame_cache(paths: Sequence[str], out: str, height: int, width: int, f
     say(f"frame cache {out}: {len(paths)} frames at {height}x{width} -> {need / 2**30:.2f} GiB "
         f"({free / 2**30:.2f} GiB free)")
     if need + SPACE_MARGIN > free:
-        raise OutputError(f"frame cache {out}: needs {need / 2**30:.2f} GiB, only {free / 2**30:.2f} GiB free on "
-                          f"{parent}; free space or choose another --out")
+        raise OutputError(f"frame cache {out}: needs {need / 2**30:.2f} GiB + a {SPACE_MARGIN >> 20} MiB margin "
+                          f"left free, only {free / 2**30:.2f} GiB free on {parent}; free space or choose another "
+                          f"--out")
     stats = file_stats(paths)                                      # before reading: a later change makes it stale
     unreadable: list[int] = []
     from ..progress import progress_bar

@@ -18,6 +18,7 @@ import functools
 import os
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from ..errors import ConfigError, DatasetError
 from ..utils.system import usable_cpus
 from .decode import DroppedTracklets, NoReadableFrameError, read_clip
+from .masks import suppress_background
 from .frame_cache import FrameCache, open_frame_cache
 from .photometric import PhotometricJitter
 from .samplers import ItemSeedSampler, PKSampler
@@ -33,6 +35,21 @@ from .sampling import check_mode, clip_counts, sample_clip
 from .transforms import ClipTransform, augment_clips, normalize_pixels
 from .types import Tracklet, VideoReIDDataset
 
+
+
+@dataclass(frozen=True)
+class DataPath:
+    """Where decoded pixels become model input, decided once for training, adaptation and extraction.
+
+    on a GPU (`on_device`): the workers ship uint8 pixels (and, for training, each clip's augmentation parameters)
+    and the device normalises / augments the whole batch (batch_to_device, normalize_clips, normalize_frames): 4x
+    less to move through shared memory and the bus; on a CPU the workers normalise and augment, in parallel with the
+    model."""
+    on_device: bool         # pixels normalised and augmented on the device (True) or in the loader workers (False)
+
+    @classmethod
+    def for_device(cls, device) -> "DataPath":
+        return cls(on_device=torch.device(device).type == "cuda")
 
 class VideoTrainDataset(Dataset):
     """Item `i` or `(i, item_seed)` -> (clip (T, 3, H, W) float32, pid, camid), one random clip of tracklet i;
@@ -104,11 +121,12 @@ def load_clip(frames: Sequence[str], indices, transform: ClipTransform, strict: 
               cache: FrameCache | None = None) -> np.ndarray:
     """frames[indices] -> uint8 (T, H, W, 3): from the frame cache when it holds them all, else decoded (at reduced
     scale where the JPEG allows, decode.read_clip, which also handles unreadable frames)."""
-    if cache is not None:
-        clip = cache.read_clip(frames, indices)
-        if clip is not None:
-            return clip
-    return read_clip(frames, indices, (transform.height, transform.width), strict)
+    clip = cache.read_clip(frames, indices) if cache is not None else None
+    if clip is None:
+        clip = read_clip(frames, indices, (transform.height, transform.width), strict)
+    if getattr(transform, "background", "keep") == "suppress":
+        clip = suppress_background(clip, [frames[i] for i in np.asarray(indices).reshape(-1)], transform.mean)
+    return clip
 
 
 def frame_cache_of(cfg) -> FrameCache | None:
@@ -194,10 +212,6 @@ class VideoTestDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self.clip_end[-1]) if len(self.clip_end) else 0
-
-    def clip_tracklet_index(self) -> np.ndarray:
-        """(len(self),) int64: the tracklet index of every item, in order."""
-        return np.repeat(np.arange(len(self.tracklets)), self.clip_end - self.clip_start)
 
     def __getitem__(self, item: int):
         t_idx = int(np.searchsorted(self.clip_end, item, side="right"))

@@ -74,8 +74,10 @@ class ClipTransform:
     """
 
     def __init__(self, height: int, width: int, train: bool = False, pad: int = 0, flip: float = 0.0,
-                 random_erasing: float = 0.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
+                 random_erasing: float = 0.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                 background: str = "keep"):
         self.height, self.width, self.train = int(height), int(width), bool(train)
+        self.background = background          # keep | suppress (data.background: applied by loader.load_clip)
         self.pad, self.flip, self.random_erasing = int(pad), float(flip), float(random_erasing)
         self.mean, self.std = tuple(mean), tuple(std)
 
@@ -83,9 +85,11 @@ class ClipTransform:
     def from_config(cls, cfg, train: bool) -> "ClipTransform":
         """From a `vidreid.config.DataConfig`; test transforms only resize and normalise."""
         if not train:
-            return cls(cfg.height, cfg.width, train=False, mean=cfg.mean, std=cfg.std)
+            return cls(cfg.height, cfg.width, train=False, mean=cfg.mean, std=cfg.std,
+                       background=getattr(cfg, "background", "keep"))
         return cls(cfg.height, cfg.width, train=True, pad=cfg.pad, flip=cfg.flip,
-                   random_erasing=cfg.random_erasing, mean=cfg.mean, std=cfg.std)
+                   random_erasing=cfg.random_erasing, mean=cfg.mean, std=cfg.std,
+                   background=getattr(cfg, "background", "keep"))
 
     def __repr__(self) -> str:
         return (f"ClipTransform(size=({self.height}, {self.width}), train={self.train}, pad={self.pad}, "

@@ -25,10 +25,6 @@ class VideoReIDDataset:
     def num_train_pids(self) -> int:
         return len({t.pid for t in self.train})
 
-    @property
-    def num_train_cams(self) -> int:
-        return len({t.camid for t in self.train})
-
     def summary(self) -> str:
         rows = []
         for split in ("train", "query", "gallery"):

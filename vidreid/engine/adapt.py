@@ -19,7 +19,7 @@ import torch
 
 from ..builders import prepare_dataset
 from ..errors import DatasetError
-from .checkpoint import load_weights, read_checkpoint
+from ..store.checkpoint import load_weights, read_checkpoint
 from .run_log import log
 from .train import Trainer
 
@@ -39,7 +39,7 @@ class AdaptTrainer(Trainer):
         self.checkpointer.meta["adapted_from"] = self.init_checkpoint
 
     def _build_data(self) -> None:
-        from ..data.loader import build_train_loader
+        from ..data.loader import DataPath, build_train_loader
         from ..data.pseudo_labels import CooccurrenceSampler, known_negatives, unlabeled_view
         cfg, d = self.cfg, self.cfg.data
         if self.prepare_data is not None:
@@ -51,6 +51,10 @@ class AdaptTrainer(Trainer):
         negatives = known_negatives(labels.numpy(), class_camera, ds.meta["frames"])     # (C, C)
         P = d.batch_size // max(d.num_instances, 1)
         per_cam = torch.bincount(torch.as_tensor(class_camera))
+        if len(class_camera) == 0:
+            raise DatasetError(f"{ds.root}: no tracks to adapt on: the detector found no one in the footage (blank "
+                               f"or too dark video, people too small: lower --min-height, or try another "
+                               f"--detector)")
         if len(class_camera) < max(P, 2) or int(per_cam.max()) < 2:
             raise DatasetError(f"{ds.root}: too few tracks to adapt on: {len(class_camera)} track(s) "
                                f"({', '.join(str(int(n)) for n in per_cam)} per camera); a batch needs "
@@ -62,8 +66,8 @@ class AdaptTrainer(Trainer):
         self.known_negatives = torch.as_tensor(negatives, device=self.device)
         sampler = CooccurrenceSampler(labels.tolist(), negatives, d.num_instances, d.batch_size, cfg.train.seed)
         # the training loader itself (frame cache, photometric jitter, GPU pixel path), batches of co-occurring tracks
-        self.loader = build_train_loader(ds, d, seed=cfg.train.seed, pixels=self.device.type == "cuda",
-                                         batches=sampler)
+        self.loader = build_train_loader(ds, d, seed=cfg.train.seed, batches=sampler,
+                                         pixels=DataPath.for_device(self.device).on_device)
         self.iters = cfg.train.iters_per_epoch or sampler.num_batches(0)
         self.total_steps = self.iters * cfg.train.epochs
 
@@ -81,6 +85,9 @@ class AdaptTrainer(Trainer):
         from .loss import compute_loss
         return compute_loss(out, pids, self.cfg, self.model, self.class_group, self.known_negatives)
 
+    def evaluates(self) -> bool:
+        return bool(self.dataset.query)                     # labelled query/gallery beside the unlabeled train
+
     def evaluate(self, epoch: int) -> dict:
         if self.dataset.query:                             # a labelled evaluation set beside the unlabeled train
             return super().evaluate(epoch)
@@ -91,3 +98,15 @@ class AdaptTrainer(Trainer):
             return super().evaluate_finished_run()
         log.info("adaptation had already finished; its checkpoint is checkpoints/last.safetensors")
         return {}
+
+
+def adapt_cut_refusal(cut: str, out: str) -> str:
+    """Why an existing <out>/cut blocks a new `vidreid adapt`, and the way on: a run that stopped before its first
+    checkpoint (e.g. too few tracks) left only its cut, which --resume reuses and --force redoes."""
+    from ..store.run_folder import previous_run_files
+    if not previous_run_files(out):
+        return (f"{cut} holds tracklets cut by an earlier run that stopped before its first checkpoint; pass "
+                f"--resume to train on that cut, --force to cut the videos again (e.g. with other --min-len or "
+                f"--min-height), or choose another --out")
+    return (f"{cut} holds tracklets cut by an earlier run; pass --resume to continue that run, --force to replace "
+            f"it, or choose another --out")

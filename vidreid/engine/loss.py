@@ -10,9 +10,9 @@ from torch import nn
 
 from ..config import Config
 from ..errors import ConfigError
-from ..losses import batch_hard_triplet, cross_entropy, grouped_cross_entropy
+from .loss_terms import batch_hard_triplet, cross_entropy, grouped_cross_entropy
 from ..models import ModelOutput
-from . import distributed as D
+from ..utils import distributed as D
 
 
 def compute_loss(out: ModelOutput, pids: torch.Tensor, cfg: Config, model: nn.Module,
@@ -66,3 +66,18 @@ def non_finite_message(mine: tuple | None, step: int, epoch: int, last_checkpoin
         where = f" on rank {r}" if world > 1 else ""
         parts.append(f"non-finite loss {loss} (terms {terms}){where} at step {step} (epoch {epoch}); batch pids {pids}")
     return " | ".join(parts) + f"; last good checkpoint: {last_checkpoint or 'none yet'}"
+
+
+def weights_finite(params: list[torch.Tensor]) -> bool:
+    """Are all `params` finite (validate.finite_squares: NaN, infinity or magnitudes past ~1e19 are not)? One
+    host sync for all of them."""
+    from ..validate import finite_squares
+    return not params or bool(finite_squares(params).all())
+
+
+def non_finite_weights_message(step: int, epoch: int, loss: float, lr: float, last_checkpoint: str | None) -> str:
+    """A step whose loss was finite but whose update left NaN/inf in the weights: the step size is the usual cause."""
+    return (f"the weights diverged (NaN, infinity or values past 1e19) at step {step} (epoch {epoch}), after a step with a "
+            f"finite loss {loss:.4g} at lr {lr:.3g}: the update was too large (lower optim.lr, or add a warm-up: "
+            f"optim.warmup_epochs); nothing of this step was saved; last good checkpoint: "
+            f"{last_checkpoint or 'none yet'}")

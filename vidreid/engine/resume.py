@@ -1,7 +1,7 @@
 """Resuming a run: which state file to continue from (agreed on by every rank), whether the current config may
 continue it, the RNG states a checkpoint saves, and loading a state file into the training components.
 
-A step's checkpoint is two files: step_<N>.safetensors (weights + config, engine/checkpoint.py) and
+A step's checkpoint is two files: step_<N>.safetensors (weights + config, store/checkpoint.py) and
 step_<N>.state.pt (RunState + optimizer, scheduler, gradient scaler and RNG states, weights-only).
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from torch import nn
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, VidReIDError
-from . import distributed as D
-from .checkpoint import load_training_state, load_weights, read_checkpoint
+from ..utils import distributed as D
+from ..store.checkpoint import load_training_state, load_weights, read_checkpoint
 
 log = logging.getLogger("vidreid")
 

@@ -1,9 +1,9 @@
 """The training loop: any registered model, any dataset, losses weighted by the config (engine/loss.py).
 
 `train(cfg)` is the entry point (`vidreid train`, `vidreid demo`, the benchmarks): it claims the run folder
-(engine/run_folder.py) and runs a `Trainer`, whose `fit()` sets up the process, data, model and optimizer, resumes
+(store/run_folder.py) and runs a `Trainer`, whose `fit()` sets up the process, data, model and optimizer, resumes
 if asked (engine/resume.py), then alternates `train_one_epoch` (`train_step` per batch) and `evaluate`, writing a
-checkpoint (engine/checkpoint.py `Checkpointer`) of the weights and of the `RunState` (engine/run_state.py).
+checkpoint (store/checkpoint.py `Checkpointer`) of the weights and of the `RunState` (engine/run_state.py).
 
 Reliability: checkpoints every `train.checkpoint_every` steps and at epoch ends (weights as safetensors, the rest
 as a weights-only state file, both written atomically), `train.resume=auto` (`vidreid train --resume`) restores
@@ -24,7 +24,7 @@ import torch
 import yaml
 from torch import nn
 
-from ..builders import build_for_dataset, build_optimizer, build_scheduler, prepare_dataset
+from ..builders import build_for_dataset, build_optimizer, build_scheduler, check_model_config, prepare_dataset
 from ..config import Config
 from ..data.loader import batch_to_device
 from ..errors import VidReIDError
@@ -33,13 +33,15 @@ from ..models.base import to_channels_last
 from ..progress import progress_bar
 from ..utils.io import atomic_write_text, clean_stale_temp_files
 from ..utils.system import amp_dtype as amp_dtype_of, resolve_device
-from . import distributed as D
-from .checkpoint import Checkpointer
-from .loss import compute_loss, non_finite_message
+from ..validate import check_dataset_for_training, check_free_space, checkpoint_bytes
+from ..utils import distributed as D
+from ..store.checkpoint import Checkpointer
+from .loss import compute_loss, non_finite_message, non_finite_weights_message, weights_finite
 from .resume import agree_on_resume_state, restore_training, rng_states, weights_of_state
-from .run_folder import claim_run_folder
-from .run_log import log, setup_logging, write_metrics
+from ..store.run_folder import claim_run_folder, replace_previous_run
+from .run_log import log, open_run_log, setup_logging, write_metrics
 from .run_state import RunState
+from .signals import EXIT_CODES, StopRequest
 
 
 class TrainingError(VidReIDError):
@@ -47,12 +49,17 @@ class TrainingError(VidReIDError):
 
 
 class TrainingInterrupted(VidReIDError):
-    """Ctrl-C during training: names the last checkpoint; the CLI adds the command that resumes (exit 130)."""
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) during training: names the last checkpoint; the CLI adds the command
+    that resumes."""
     exit_code = 130
 
-    def __init__(self, message: str, last_checkpoint: str | None, run_dir: str):
+    def __init__(self, message: str, last_checkpoint: str | None, run_dir: str, exit_code: int = 130):
         super().__init__(message)
-        self.last_checkpoint, self.run_dir = last_checkpoint, run_dir
+        self.last_checkpoint, self.run_dir, self.exit_code = last_checkpoint, run_dir, exit_code
+
+
+class StopAtSafePoint(Exception):
+    """Raised by the loop when a stop was requested (engine/signals.py), after the step's checkpoint is written."""
 
 
 def seed_everything(seed: int) -> None:
@@ -92,6 +99,9 @@ class Trainer:
         self.tb = None                                  # TensorBoard SummaryWriter (rank 0, train.tensorboard)
         self.final: dict | None = None                  # the last evaluation's metrics, without its distances
         self.distmat = None                             # the last evaluation's (Q, G) distance matrix
+        self.stop = StopRequest()                       # SIGTERM: stop after the current step (train() installs it)
+        self.console_final_table = True                 # False: the caller prints the final results itself (demo)
+        self.replaces: list[str] = []                   # --force: the previous run's files, deleted by write_run_files
 
     @property
     def last_checkpoint(self) -> str | None:
@@ -99,15 +109,25 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
-        """Process settings, the run folder's files, data, model, optimizer and checkpointer, in this order (the
-        model's initialisation draws from the RNGs seeded first)."""
+        """Process settings, data, model, optimizer and checkpointer, in this order (the model's initialisation
+        draws from the RNGs seeded first). The model's name, backbone and options are checked first, before any
+        data is read or generated; the run folder's files are written by `write_run_files`, once set-up and resume
+        have passed (a refused run writes nothing)."""
+        check_model_config(self.cfg)
         self._setup_process()
         self._build_data()
+        check_dataset_for_training(self.dataset, self.cfg, evaluation=self.evaluates())
         self._build_model()
         self._build_optimization()
+        check_free_space(self.run_dir, checkpoint_bytes(self.core, self.cfg.optim.name, self.cfg.train.keep_last),
+                         "the run's checkpoints")
         meta = {"model": self.cfg.model.name, "num_classes": self.dataset.num_train_pids,
                 "config": self.cfg.to_dict(), "dataset": self.dataset.name}
         self.checkpointer = Checkpointer(self.run_dir, self.cfg.train.keep_last, meta)
+
+    def evaluates(self) -> bool:
+        """Does the run evaluate (at its end, on the dataset's query and gallery)?"""
+        return True
 
     def _setup_process(self) -> None:
         cfg = self.cfg
@@ -120,24 +140,17 @@ class Trainer:
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
         seed_everything(cfg.train.seed)
-        if self.main:
-            stale = clean_stale_temp_files(self.run_dir, r"config\.yaml|metrics\.json") + \
-                clean_stale_temp_files(os.path.join(self.run_dir, "checkpoints"), Checkpointer.TEMP_NAMES)
-            if stale:
-                log.info(f"removed {len(stale)} temporary file(s) left by an interrupted run")
-            atomic_write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         self.device = resolve_device(cfg.train.device)
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", self.local_rank)
 
     def _build_data(self) -> None:
-        from ..data.loader import build_train_loader
+        from ..data.loader import DataPath, build_train_loader
         self.dataset = prepare_dataset(self.cfg, self.progress)
         log.info(self.dataset.summary())
-        # on a GPU the workers ship uint8 pixels + augmentation parameters and the batch is augmented there
-        # (data/loader.py batch_to_device): the same clips, a quarter of the bytes to move
+        # on a GPU the batch is augmented there (data/loader.py DataPath): the same clips, a quarter of the bytes
         self.loader = build_train_loader(self.dataset, self.cfg.data, seed=self.cfg.train.seed, rank=self.rank,
-                                         world_size=self.world, pixels=self.device.type == "cuda")
+                                         world_size=self.world, pixels=DataPath.for_device(self.device).on_device)
         self.iters = self.cfg.train.iters_per_epoch or self.loader.sampler.sampler.num_batches(0)  # steps per epoch
         self.total_steps = self.iters * self.cfg.train.epochs
 
@@ -161,6 +174,7 @@ class Trainer:
 
     def _build_optimization(self) -> None:
         self.optimizer = build_optimizer(self.core, self.cfg)
+        self.trainable = [p for p in self.core.parameters() if p.requires_grad]   # what a step changes
         self.scheduler = build_scheduler(self.optimizer, self.cfg)
         self.amp_dtype = amp_dtype_of(self.cfg.train.amp, "train.amp")
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
@@ -184,6 +198,20 @@ class Trainer:
                      f"(batch {step - start_epoch * iters + 1} of {iters} in this epoch)")
         return path
 
+    def write_run_files(self) -> None:
+        """The run folder's first writes, after set-up and resume passed: the previous run's files deleted (--force),
+        train.log (with what was logged so far), config.yaml, and temporary files of an interrupted run removed."""
+        if not self.main:
+            return
+        if self.replaces:
+            replace_previous_run(self.run_dir, self.replaces)
+        open_run_log(self.run_dir)
+        stale = clean_stale_temp_files(self.run_dir, r"config\.yaml|metrics\.json") + \
+            clean_stale_temp_files(os.path.join(self.run_dir, "checkpoints"), Checkpointer.TEMP_NAMES)
+        if stale:
+            log.info(f"removed {len(stale)} temporary file(s) left by an interrupted run")
+        atomic_write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+
     def open_tensorboard(self) -> None:
         if self.main and self.cfg.train.tensorboard:
             try:
@@ -198,12 +226,15 @@ class Trainer:
         last) -> the final metrics + `train_seconds`, `history`, `step_losses`, `model`, `dataset`, `distmat`."""
         self.setup()
         self.resume()
+        self.write_run_files()
         self.open_tensorboard()
         self.t_start, self.steps_at_start = time.time(), self.state.step
         start_epoch = self.state.step // self.iters
         for epoch in range(start_epoch, self.cfg.train.epochs):
             clock = self.train_one_epoch(epoch)
-            self.end_epoch(epoch, clock)
+            self.end_epoch(epoch, clock)                 # writes the epoch's checkpoint
+            if epoch + 1 < self.cfg.train.epochs and D.any_over_ranks(self.stop.requested is not None):
+                raise StopAtSafePoint
         if self.tb is not None:
             self.tb.close()
         if self.resumed_from and start_epoch >= self.cfg.train.epochs:
@@ -241,9 +272,14 @@ class Trainer:
             t2 = time.time()
             clock.wait, clock.busy = clock.wait + (t1 - t0), clock.busy + (t2 - t1)
             self.record_step(terms, len(pids), t2 - t0, (t1 - t0) / max(t2 - t0, 1e-9), clock, bar)
-            if cfg.train.checkpoint_every and st.step % cfg.train.checkpoint_every == 0 and st.step % self.iters:
+            mid_epoch = st.step % self.iters != 0          # an epoch's last step is checkpointed by end_epoch
+            stopping = mid_epoch and D.any_over_ranks(self.stop.requested is not None)   # same step on every rank
+            if mid_epoch and (stopping or cfg.train.checkpoint_every and st.step % cfg.train.checkpoint_every == 0):
                 self.save()
                 D.barrier()
+            if stopping:
+                bar.close()
+                raise StopAtSafePoint
         bar.close()
         return clock
 
@@ -265,6 +301,10 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.state.step += 1
+        if D.any_over_ranks(not weights_finite(self.trainable)):    # one sync: the sums of the updated tensors
+            raise TrainingError(non_finite_weights_message(self.state.step, epoch + 1, float(loss.detach()),
+                                                           self.optimizer.param_groups[0]["lr"],
+                                                           self.last_checkpoint))
         terms["loss"] = float(loss.detach())
         return terms
 
@@ -334,7 +374,9 @@ class Trainer:
         weights to best.safetensors when the mAP is the best so far."""
         res, st = self._evaluate_now(), self.state
         if self.main:
-            log.info(format_results(res, title=f"evaluation after epoch {epoch + 1}"))
+            final = epoch + 1 == self.cfg.train.epochs
+            log.info(format_results(res, title=f"evaluation after epoch {epoch + 1}"),
+                     extra={"console": self.console_final_table or not final})
         st.evals.append({"epoch": epoch + 1, "mAP": res["mAP"], "R1": float(res["cmc"][0])})
         if self.tb is not None:
             self.tb.add_scalar("eval/mAP", res["mAP"], st.step)
@@ -371,26 +413,40 @@ class Trainer:
             self.checkpointer.mark(self.state.step)
 
 
-def train(cfg: Config, progress: bool = True, force: bool = False, make_trainer=Trainer) -> dict:
+def train(cfg: Config, progress: bool = True, force: bool = False, make_trainer=Trainer,
+          console_final_table: bool = True) -> dict:
     """Train, evaluate every `train.eval_every` epochs and at the end; returns the final metrics (+ the model and
     dataset under the keys `model`, `dataset`).
 
     train.output_dir must not hold a previous run unless train.resume is set (continue it) or `force` (replace it);
     one process at a time writes a run folder (a lock names the other process's id). Ctrl-C raises
-    TrainingInterrupted naming the last checkpoint. `make_trainer(cfg, progress)` builds the Trainer (a subclass:
+    TrainingInterrupted naming the last checkpoint; SIGTERM stops after the current step with a checkpoint of it.
+    `console_final_table=False`: the final evaluation's table goes to train.log only (the caller prints it). `make_trainer(cfg, progress)` builds the Trainer (a subclass:
     engine/adapt.py)."""
     rank, world, _ = D.init_from_env(resolve_device(cfg.train.device).type)
-    lock = claim_run_folder(cfg, force, rank, world)
+    created = not os.path.exists(cfg.train.output_dir)
+    lock, replaces = claim_run_folder(cfg, force, rank, world)
     threads = torch.get_num_threads()
     trainer = None
+    stop = StopRequest()
     try:
-        trainer = make_trainer(cfg, progress)
-        return trainer.fit()
+        with stop:
+            trainer = make_trainer(cfg, progress)
+            trainer.stop, trainer.console_final_table, trainer.replaces = stop, console_final_table, replaces
+            return trainer.fit()
+    except StopAtSafePoint:
+        last = trainer.last_checkpoint
+        raise TrainingInterrupted(f"stopped by {stop.name} after step {trainer.state.step}; saved a resumable "
+                                  f"checkpoint: {last}", last, cfg.train.output_dir,
+                                  EXIT_CODES.get(stop.requested, 130)) from None
     except KeyboardInterrupt:
         last = trainer.last_checkpoint if trainer is not None else None
-        raise TrainingInterrupted(f"interrupted; last checkpoint: {last or 'none yet (nothing to resume from)'}",
-                                  last, cfg.train.output_dir) from None
+        why = f"stopped by a second {stop.name}" if stop.requested else "interrupted"
+        raise TrainingInterrupted(f"{why}; last checkpoint: {last or 'none yet (nothing to resume from)'}",
+                                  last, cfg.train.output_dir, EXIT_CODES.get(stop.requested, 130)) from None
     finally:
         torch.set_num_threads(threads)                       # train.threads is the run's, not the caller's
         if lock is not None:
             lock.release()
+            if created and not os.listdir(cfg.train.output_dir):   # refused before its first write: no folder left
+                os.rmdir(cfg.train.output_dir)

@@ -100,12 +100,13 @@ def classical_features(name: str, tracklets: list, train: list | None = None, *,
 def classical_checkpoint(cfg: Config, dataset: VideoReIDDataset, device="cpu", progress: bool = True,
                          log=print) -> str:
     """Path of the checkpoint of `cfg`'s classical model on `dataset` (fitted and written on first use)."""
-    from ..engine.checkpoint import save_checkpoint
+    from ..store.checkpoint import save_checkpoint
+    from ..store.run_folder import checkpoints_folder
     from .extract import resolve_sampling
     sampling = resolve_sampling(cfg)
     m = cfg.model
     metric = (m.kwargs or {}).get("metric", "none")
-    folder = os.path.join(cfg.train.output_dir or os.path.join("runs", m.name), "checkpoints")
+    folder = checkpoints_folder(cfg.train.output_dir or os.path.join("runs", m.name))
     path = os.path.join(folder, f"{m.name}-{metric}-{_key(cfg, dataset, sampling)}.safetensors")
     if os.path.isfile(path):
         log(f"vidreid: {m.name} (metric {metric}) fitted earlier on the same data: {path}")

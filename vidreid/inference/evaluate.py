@@ -109,21 +109,23 @@ def chance_level(dataset: VideoReIDDataset, protocol: str, seeds: int = 5, max_r
     rng = np.random.default_rng(0)
     runs = [evaluate_distmat(rng.random((len(dataset.query), len(dataset.gallery)), dtype=np.float32),
                              dataset, protocol, max_rank) for _ in range(seeds)]
-    return {"cmc": np.mean([r["cmc"] for r in runs], 0), "mAP": float(np.mean([r["mAP"] for r in runs])),
-            "mINP": float(np.mean([r["mINP"] for r in runs]))}
+    return mean_results(runs)
+
+
+def metric_cells(r: dict) -> str:
+    """R1 R5 R10 R20 mAP mINP of a result, in percent, one space apart (n/a past the gallery size): the columns every
+    results table prints."""
+    c = r["cmc"]
+    cells = [f"{100 * c[k - 1]:6.2f}" if len(c) >= k else "   n/a" for k in (1, 5, 10, 20)]
+    return " ".join(cells + [f"{100 * r['mAP']:6.2f}", f"{100 * r['mINP']:6.2f}"])
 
 
 def format_results(res: dict, chance: dict | None = None, title: str = "") -> str:
     """A fixed-width table naming protocol, sampling, distance and re-ranking next to the numbers."""
-    cmc = res["cmc"]
-    def pct(x):
-        return f"{100 * x:6.2f}"
     head = (f"{'protocol':<9}{'sampling':<10}{'distance':<10}{'rerank':<7}"
             f"{'R1':>7}{'R5':>7}{'R10':>7}{'R20':>7}{'mAP':>7}{'mINP':>7}{'queries':>9}")
     def row(name_cols, r, n):
-        c = r["cmc"]
-        return (name_cols + "".join(f" {pct(c[k - 1]) if len(c) >= k else '   n/a'}" for k in (1, 5, 10, 20))
-                + f" {pct(r['mAP'])} {pct(r['mINP'])}{n:>9}")
+        return f"{name_cols} {metric_cells(r)}{n:>9}"
     lines = [title] if title else []
     lines += [head, "-" * len(head)]
     lines.append(row(f"{res['protocol']:<9}{res.get('sampling', '-'):<10}{res.get('metric', '-'):<10}"
@@ -132,5 +134,21 @@ def format_results(res: dict, chance: dict | None = None, title: str = "") -> st
         lines.append(row(f"{'chance (random ranking)':<36}", chance, res["num_valid_queries"]))
     if res.get("gallery_note"):
         lines.append(res["gallery_note"])
-    del cmc
+    return "\n".join(lines)
+
+
+def mean_results(results: list[dict]) -> dict:
+    """The mean CMC, mAP and mINP of several results (the splits of a multi-split protocol, random rankings)."""
+    return {"cmc": np.mean([r["cmc"] for r in results], 0), "mAP": float(np.mean([r["mAP"] for r in results])),
+            "mINP": float(np.mean([r["mINP"] for r in results]))}
+
+
+def format_split_results(results: list[dict], mean: dict, title: str) -> str:
+    """One row per split and their mean (iLIDS-VID, PRID2011: 10 splits)."""
+    def row(name, r, q):
+        return f"{name:<6} {metric_cells(r)} {q:>8}"
+    head = f"{'split':<6} {'R1':>6} {'R5':>6} {'R10':>6} {'R20':>6} {'mAP':>6} {'mINP':>6} {'queries':>8}"
+    lines = [title] + ([results[-1]["gallery_note"]] if results[-1].get("gallery_note") else [])
+    lines += [head, "-" * len(head)] + [row(str(i), r, r["num_valid_queries"]) for i, r in enumerate(results)]
+    lines += ["-" * len(head), row("mean", mean, sum(r["num_valid_queries"] for r in results))]
     return "\n".join(lines)

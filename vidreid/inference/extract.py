@@ -91,7 +91,7 @@ def extract_features(model: nn.Module, tracklets: list[Tracklet], cfg: Config, s
     that receives `frames` (frames through the model, padding included), `seconds` (wall time, loader start-up
     included), `model_seconds` (time in the model's calls) and `aggregation` (stream, clips, dense-fallback).
     Under torch.distributed each rank embeds every W-th tracklet and the features are gathered on all ranks."""
-    from ..engine.distributed import all_gather_objects, world_size
+    from ..utils.distributed import all_gather_objects, world_size
     options = dict(chunk=chunk, amp=amp, channels_last=channels_last, stats=stats)
     W = world_size()
     if W == 1:
@@ -152,11 +152,6 @@ def _extract(model: nn.Module, tracklets: list[Tracklet], cfg: Config, sampling:
     return out
 
 
-def uint8_transfer(device: torch.device) -> bool:
-    """Whether test frames travel as uint8 and are normalised on the device: on GPUs (4x less to copy from the
-    workers and to the device); on CPUs the workers normalise in parallel with the model."""
-    return device.type == "cuda"
-
 
 def _to_device(x: torch.Tensor, device: torch.device, memory_format) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
@@ -172,9 +167,9 @@ def _bar(progress: bool, desc: str, total: int):
 
 def _extract_clips(net, tracklets, cfg, sampling, device, desc, progress, chunk, memory_format, counter):
     """Batches of clips; the mean of each tracklet's clip features (accumulated on the device: no sync per batch)."""
-    from ..data.loader import build_test_loader, normalize_clips
+    from ..data.loader import DataPath, build_test_loader, normalize_clips
     seq_len = cfg.data.test_seq_len or cfg.data.seq_len
-    pixels = uint8_transfer(device)
+    pixels = DataPath.for_device(device).on_device
     loader = build_test_loader(tracklets, cfg.data, sampling=sampling, seq_len=seq_len, pixels=pixels)
     sums: torch.Tensor | None = None
     counts = torch.zeros(len(tracklets), device=device)
@@ -202,11 +197,11 @@ def _extract_clips(net, tracklets, cfg, sampling, device, desc, progress, chunk,
 
 def _extract_stream(net, tracklets, cfg, sampling, device, desc, progress, chunk, memory_format, counter):
     """`all` sampling through the streaming protocol: full batches of frames, per-tracklet streaming state."""
-    from ..data.loader import build_frame_stream_loader, normalize_frames
+    from ..data.loader import DataPath, build_frame_stream_loader, normalize_frames
     from ..models.streaming import frame_multiple
     m = frame_multiple(net)
     loader = build_frame_stream_loader(tracklets, cfg.data, chunk or default_chunk(cfg), m,
-                                       uint8=uint8_transfer(device))
+                                       uint8=DataPath.for_device(device).on_device)
     out: torch.Tensor | None = None                                    # (len(tracklets), D) on the device
     state, open_track = None, -1                                       # at most one tracklet spans two batches
     with _bar(progress, desc, loader.dataset.total_frames) as bar:   # padding frames included

@@ -2,7 +2,7 @@
 
 A feature file is a safetensors file holding `features` (N, D) float32, `pids` (N,) int64, `camids` (N,) int64 and
 `track_ids` (N,) int64 (the tracklet's index in the split's list), and string metadata:
-  * model_hash:  the feature-space identity of the checkpoint (vidreid.inference.identity: its weights and the
+  * model_hash:  the feature-space identity of the checkpoint (vidreid.store.identity: its weights and the
                  model settings stored in it), the hash search indexes record too;
   * config_hash: sha256 of the settings that change features without changing the checkpoint: input size,
                  normalisation, test sampling and clip length, autocast precision, feature-file format version;
@@ -37,7 +37,8 @@ from ..config import Config
 from ..data.types import Tracklet
 from ..errors import CheckpointError, OutputError
 from ..utils.io import atomic_path
-from .identity import checkpoint_hash
+from ..store.checkpoint import Checkpoint, checkpoint_hash
+from ..store.run_folder import features_folder
 
 FORMAT = "vidreid-features"
 FORMAT_VERSION = 1
@@ -185,14 +186,9 @@ def feature_key(checkpoint: str, cfg: Config, dataset_name: str, root: str, trac
     return key, settings
 
 
-def run_dir_of(checkpoint: str) -> str:
-    folder = os.path.dirname(os.path.abspath(checkpoint))
-    return os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else folder
-
-
 def default_feature_path(checkpoint: str, split: str, sampling: str, key: FeatureKey,
                          folder: str | None = None) -> str:
-    folder = folder or os.path.join(run_dir_of(checkpoint), "features")
+    folder = folder or features_folder(checkpoint)
     return os.path.join(folder, f"{split}-{sampling}-{key.name_hash[:8]}.safetensors")
 
 
@@ -299,13 +295,15 @@ class CachedExtractor:
     enabled=False extracts and writes nothing; force=True extracts and writes even if a valid file exists.
     `last_stats` holds the last extraction's frames, seconds and aggregation ({} after a cache hit)."""
 
-    def __init__(self, model_factory: Callable, cfg: Config, checkpoint: str, dataset_name: str, root: str,
+    def __init__(self, model_factory: Callable, cfg: Config, checkpoint: str | Checkpoint, dataset_name: str, root: str,
                  sampling: str, device="cpu", folder: str | None = None, path: str | None = None,
                  enabled: bool = True, force: bool = False, progress: bool = True, amp: str | None = None,
                  chunk: int | None = None, channels_last: bool | None = None,
                  log: Callable[[str], None] | None = None):
         from .extract import resolve_amp
-        self.model_factory, self.cfg, self.checkpoint = model_factory, cfg, checkpoint
+        self.model_factory, self.cfg = model_factory, cfg
+        self.ck = checkpoint if isinstance(checkpoint, Checkpoint) else None   # opened on first use otherwise
+        self.checkpoint = checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint
         self.dataset_name, self.root, self.sampling, self.device = dataset_name, root, sampling, device
         self.folder, self.path, self.enabled, self.force = folder, path, enabled, force
         self.progress, self.chunk, self.channels_last = progress, chunk, channels_last
@@ -316,6 +314,11 @@ class CachedExtractor:
         self.reused: list[str] = []                                    # splits served from a feature file
         self.last_stats: dict = {}
         self.last_path: str | None = None
+
+    def opened(self) -> Checkpoint:
+        if self.ck is None:
+            self.ck = Checkpoint.open(self.checkpoint)
+        return self.ck
 
     def model(self):
         if self._model is None:
@@ -328,7 +331,7 @@ class CachedExtractor:
         self.last_stats, self.last_path = {}, None
         if self.enabled:
             if self._model_hash is None:
-                self._model_hash = checkpoint_hash(self.checkpoint)
+                self._model_hash = self.opened().hash
             key, settings = feature_key(self.checkpoint, self.cfg, self.dataset_name, self.root, tracklets,
                                         self.sampling, self.amp, self._model_hash)
             path = self.path or default_feature_path(self.checkpoint, split, self.sampling, key, self.folder)
@@ -347,7 +350,7 @@ class CachedExtractor:
                                     self.progress, chunk=self.chunk, amp=self.amp, channels_last=self.channels_last,
                                     stats=stats)
         self.last_stats = stats
-        if self.enabled and checkpoint_hash(self.checkpoint) != self._model_hash:
+        if self.enabled and self.opened().changed():
             self.log(f"warning: {self.checkpoint} changed during extraction; its features are not cached")
             self.last_path = None
         elif self.enabled:

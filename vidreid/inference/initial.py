@@ -30,7 +30,7 @@ def cache_dir() -> str:
 
 def initial_checkpoint(cfg: Config, num_classes: int, log=print) -> str:
     """Path of the epoch-0 checkpoint of `cfg` for `num_classes` identities (written on first use)."""
-    from ..engine.checkpoint import save_checkpoint
+    from ..store.checkpoint import save_checkpoint
     from ..builders import build_for_dataset
     if not cfg.model.pretrained:
         cfg.model.pretrained = "imagenet"

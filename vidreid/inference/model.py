@@ -7,18 +7,22 @@ import sys
 import torch
 
 from ..config import Config, config_from_dict, load_config
-from ..engine.checkpoint import load_weights, read_checkpoint
+from ..store.checkpoint import Checkpoint, load_weights
 from ..errors import CheckpointError, ConfigError
+from ..validate import check_checkpoint_data, check_finite_weights
 
 # model settings that decide which network a checkpoint's weights belong to
 MODEL_KEYS = ("name", "backbone", "last_stride", "kwargs")
 
 
-def build_model_from_checkpoint(path: str, num_classes: int | None = None, device: str | torch.device = "cpu"):
-    """-> (model in eval mode, meta). With num_classes different from the checkpoint's, the backbone and
-    feature layers are loaded and the classifier re-initialised (only the features matter for evaluation)."""
+def build_model_from_checkpoint(checkpoint: str | Checkpoint, num_classes: int | None = None,
+                                device: str | torch.device = "cpu"):
+    """-> (model in eval mode, meta) of a checkpoint file or an opened `Checkpoint` (whose tensors it loads, once).
+    With num_classes different from the checkpoint's, the backbone and feature layers are loaded and the
+    classifier re-initialised (only the features matter for evaluation)."""
     from ..builders import build_for_dataset
-    state, meta = read_checkpoint(path)
+    ck = Checkpoint.open(checkpoint)
+    path, meta = ck.path, ck.meta
     if "config" not in meta or "num_classes" not in meta:
         raise CheckpointError(f"{path}: checkpoint metadata lacks config/num_classes (not written by vidreid train)")
     cfg = config_from_dict(meta["config"])
@@ -28,7 +32,8 @@ def build_model_from_checkpoint(path: str, num_classes: int | None = None, devic
         print(f"vidreid: note: {path} was trained with {meta['num_classes']} classes, this dataset has {n}: "
               f"backbone and feature layers loaded, classifier re-initialised (not used for evaluation)",
               file=sys.stderr)
-    load_weights(model, state, path, allow_new_classifier=n != meta["num_classes"])
+    check_finite_weights(ck.state, path)                       # a diverged run's features would all be NaN
+    load_weights(model, ck.state, path, allow_new_classifier=n != meta["num_classes"])
     return model.to(device).eval(), meta
 
 
@@ -39,7 +44,7 @@ def checkpoint_config(config_path: str | None, overrides: list[str], meta: dict,
     base = meta.get("config") or {}
     saved = base.get("model") or {}
     fused = saved if saved.get("name") == "fused" else None
-    if fused:   # a fused checkpoint (inference/fusion.py): a --config names the network it was made from
+    if fused:   # a fused checkpoint (inference/fused_checkpoint.py): a --config names the network it was made from
         k = fused.get("kwargs") or {}
         saved = {"name": k.get("network"), "backbone": fused.get("backbone"), "last_stride": fused.get("last_stride"),
                  "pretrained": None, "kwargs": k.get("network_kwargs") or {}}
@@ -58,9 +63,17 @@ def checkpoint_config(config_path: str | None, overrides: list[str], meta: dict,
     return cfg
 
 
-def open_checkpoint(checkpoint: str, config_path: str | None = None, overrides: list[str] | None = None
-                    ) -> tuple[Config, dict]:
-    """-> (the config to run `checkpoint` with, its metadata), reading only the metadata (no model is built):
-    commands decide what to do (a cached feature file may make the model unnecessary) before loading weights."""
-    _, meta = read_checkpoint(checkpoint)
-    return checkpoint_config(config_path, overrides or [], meta, checkpoint), meta
+def open_checkpoint(checkpoint: str | Checkpoint, config_path: str | None = None, overrides: list[str] | None = None,
+                    data: bool = True) -> tuple[Config, dict]:
+    """-> (the config to run `checkpoint` with, its metadata), reading only the metadata (no tensor, no model):
+    commands decide what to do (a cached feature file may make the model unnecessary) before loading weights.
+
+    `data`: the command will load the config's dataset. When neither --config nor a data.dataset/data.root override
+    names one, the dataset is the one stored in the checkpoint -- untrusted input: it is only read where it already
+    exists, never generated or written (validate.check_checkpoint_data)."""
+    ck = Checkpoint.open(checkpoint)
+    cfg = checkpoint_config(config_path, overrides or [], ck.meta, ck.path)
+    named = any(o.split("=", 1)[0].strip() in ("data.root", "data.dataset") for o in overrides or [])
+    if data and not config_path and not named:
+        check_checkpoint_data(cfg, ck.path)
+    return cfg, ck.meta

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .backbones import Backbone, build_backbone
 from .streaming import OnlineSoftmaxPool, RunningSum
 
@@ -32,6 +33,18 @@ class ModelOutput:
     attention: dict[str, torch.Tensor] = field(default_factory=dict)     # explanation tensors (eval: when asked)
 
 
+def _check_clips(module: nn.Module, args: tuple) -> None:
+    """Forward pre-hook: the input must be clips (B, T, 3, H, W) with B, T >= 1 (a frame batch (N, 3, H, W) is
+    the usual slip: `clips[None]` or `frames.unsqueeze(1)` makes it one clip or N one-frame clips)."""
+    x = args[0] if args else None
+    if not torch.is_tensor(x):
+        return
+    if x.dim() != 5 or x.shape[2] != 3 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ConfigError(f"{type(module).__name__} takes clips (B, T, 3, H, W) with B, T >= 1, got a tensor of "
+                          f"shape {tuple(x.shape)}" + (" (frames (N, 3, H, W)? x[None] is one clip of N frames)"
+                                                      if x.dim() == 4 else ""))
+
+
 class VideoReIDModel(nn.Module):
     """Base of every method: a backbone (any of backbones.list_backbones()), an explicit `feat_dim`, the default
     weights of its regularisers, and `output(...)`, which every forward returns through so that training and
@@ -43,6 +56,7 @@ class VideoReIDModel(nn.Module):
         super().__init__()
         self.backbone: Backbone = build_backbone(backbone, last_stride, pretrained)
         self.default_reg_weights: dict[str, float] = {}   # regulariser name -> weight when the config sets none
+        self.register_forward_pre_hook(_check_clips)      # a wrong input: one line, not a deep torch error
 
     def frame_maps(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) -> (B, T, C, h, w): the backbone on every frame."""

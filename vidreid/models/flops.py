@@ -91,8 +91,9 @@ def count_model(name: str, frames: int = 8, size: tuple[int, int] = (256, 128), 
     whose forward needs real values; "cpu"/"cuda"/"meta" force one.
     """
     from ..errors import VidReIDError
+    from ..utils.system import resolve_device
 
-    tries = ["meta", "cpu"] if device == "auto" else [device]
+    tries = ["meta", "cpu"] if device == "auto" else [str(resolve_device(device))]   # an unknown name: one line
     for i, dev in enumerate(tries):
         model = build_for_count(name, num_classes, size, dev, **kwargs)
         try:

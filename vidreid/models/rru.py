@@ -25,7 +25,7 @@ vidreid choices (documented deviations / decisions where the paper is silent):
     `num_parts` (default 4) horizontal parts (the authors' code uses every map row as a part: 8 rows of
     Inception-v3's 8x8 map). `part_triplet="per_part"` (default, as the authors' code, Liu et al.'s
     person-reid-lib) returns them as one feature "parts" (B, num_parts, C): the triplet loss mines each part's
-    hardest positive and negative on its own and averages the parts' losses (losses.batch_hard_triplet), so the
+    hardest positive and negative on its own and averages the parts' losses (engine/loss_terms.batch_hard_triplet), so the
     part term weighs as much as the video term whatever P. `part_triplet="concat"` (vidreid before this option,
     the BENCHMARKS.md RRU+STIM rows) returns their concatenation (B, num_parts * C): one triplet mining on the
     sqrt of the summed per-part squared distances, so a part is only pulled or pushed when the whole person is
@@ -222,7 +222,10 @@ class RRUSTIM(VideoReIDModel):
         return self.head(video)[1]
 
 
-@register_model(takes_input_size=True, forwards_to=RRUSTIM)
+# centre_by_default: centring raised SynthPed mAP 44.8 -> 46.5 (benchmarks/centring.py)
+@register_model(takes_input_size=True, forwards_to=RRUSTIM, centre_by_default=True,
+                static_frames="the RRU recurrence is a Python loop over frames (and eval streams the clip in chunks), "
+                              "which tracing unrolls for the export's T; export one graph per clip length you deploy")
 def rru_stim(num_classes: int, **kwargs) -> nn.Module:
     """RRU + STIM: kwargs backbone (resnet50), last_stride (1), pretrained, input_size=(256, 128), stim_dim=256,
     rru_hidden=256, spatial_hidden=None (h*w), num_parts=4, eval_chunk=32, bnneck=False, part_triplet="per_part"."""

@@ -3,8 +3,8 @@
 Centring. Features pooled after a ReLU are non-negative, so they all lie in one narrow cone and every cosine distance
 is small (on real footage the top 20 results of a search lay between 0.0024 and 0.013). Subtracting the gallery's
 mean feature and L2-normalising again (`center_features`) spreads them over the sphere without changing what is near
-what much; whether it helps ranking depends on the model, so `CENTRE_BY_DEFAULT` turns it on only for the models where
-it did not lower mAP on SynthPed (benchmarks/centring.py, docs/search.md).
+what much; whether it helps ranking depends on the model, so each model's registration (`centre_by_default`) turns
+it on only for the models where it did not lower mAP on SynthPed (benchmarks/centring.py, docs/search.md).
 
 Calibration. `fit_calibration(d, same)` maps a distance to the probability that the two tracklets show the same
 person, fitted on labelled pairs (each query against every gallery tracklet of another camera, the protocol's junk
@@ -24,23 +24,12 @@ import numpy as np
 
 from .extractor import l2_normalize
 
-# model name -> centre features in search indexes by default (`vidreid index build --center auto`). Measured with
-# benchmarks/centring.py (docs/search.md, "Readable scores"): on only where centring did not lower mAP at all on
-# SynthPed (cosine distance; every change was within 2 paired standard errors); models not listed: off
-CENTRE_BY_DEFAULT: dict[str, bool] = {
-    "tp": False,        # 37.7 -> 35.3 mAP
-    "ta": False,        # 31.8 -> 29.8
-    "rnn": False,       # 30.5 -> 29.6
-    "sta": False,       # 32.1 -> 32.0
-    "drsta": False,     # 39.6 -> 38.8
-    "nvan": True,       # 43.9 -> 44.0
-    "ste_nvan": False,  # 38.1 -> 37.9
-    "rru_stim": True,   # 44.8 -> 46.5
-}
-
-
 def centre_by_default(model_name: str) -> bool:
-    return bool(CENTRE_BY_DEFAULT.get(model_name, False))
+    """Do search indexes centre the features of `model_name` by default? (its registration: register_model's
+    centre_by_default; on only where centring did not lower SynthPed mAP at all, cosine distance, every change within
+    2 paired standard errors; off for a name not registered)."""
+    from ..models.registry import model_attribute
+    return bool(model_attribute(model_name, "centre_by_default", False))
 
 
 class Centred(NamedTuple):
@@ -189,3 +178,14 @@ def calibrate_features(qf, gf, q_pids, g_pids, q_cams, g_cams, centred: bool, fo
     tables = {name: reliability(np.concatenate(p), np.concatenate(y)) for name, (p, y) in held.items()}
     final = fit_calibration(*calibration_pairs(dist, q_pids, g_pids, q_cams, g_cams), centred=centred)
     return final, tables
+
+
+def calibration_document(qf, gf, q_pids, g_pids, q_cams, g_cams, header: dict) -> dict:
+    """The calibration.json `vidreid eval` writes and `index build --calibration` reads: `header` (model hash,
+    model, checkpoint, dataset, protocol, counts) and the calibration of plain and of centred features, each with its
+    held-out reliability tables. ConfigError when there is nothing to fit (no query with a true match)."""
+    doc = {"format": "vidreid-calibration", "version": 1, **header}
+    for centred in (False, True):
+        cal, tables = calibrate_features(qf, gf, q_pids, g_pids, q_cams, g_cams, centred=centred)
+        doc["centred" if centred else "plain"] = {**cal.to_dict(), "held_out_reliability": tables}
+    return doc

@@ -23,7 +23,7 @@ import torch
 from ..config import config_from_dict
 from ..data.types import Tracklet
 from ..errors import ConfigError, DatasetError
-from ..inference.identity import model_hash
+from ..store.identity import model_hash
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (a zero row stays zero)."""
@@ -49,6 +49,10 @@ class FeatureExtractor:
         from ..inference.extract import resolve_sampling, sampling_plan
         from ..inference.model import build_model_from_checkpoint
         from ..utils.system import resolve_device
+        if batch_size is not None and batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        if workers is not None and workers < 0:
+            raise ConfigError(f"--workers must be >= 0 (0: frames loaded in this process), got {workers}")
         self.checkpoint = os.path.abspath(os.fspath(checkpoint))      # indexes record it for later searches
         self.device = resolve_device(str(device))
         self.model, self.meta = build_model_from_checkpoint(self.checkpoint, device=self.device)

@@ -217,6 +217,9 @@ def resolve_gallery(gallery=None, dataset: str | None = None, root: str | None =
         return GallerySource(tracklets, names, [f"cam{t.camid + 1}" for t in tracklets], [t.pid for t in tracklets],
                              paths, f"{len(tracklets)} tracklets")
     if dataset is not None:
+        if gallery is not None and root is not None:
+            raise VidReIDError(f"pass either --gallery {os.fspath(gallery)} or --dataset {dataset} --root {root}, "
+                               f"not both")
         if dataset == "manifest":
             return from_manifest(root or gallery, split or "all")
         if root is None and gallery is None:

@@ -26,10 +26,14 @@ def _hex(rgb) -> str:
     return "#%02x%02x%02x" % tuple(rgb)
 
 
+def data_uri(data: bytes, mime: str) -> str:
+    """A file's bytes as a data URI (pictures embedded in the page: one file to mail or archive)."""
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
 def _data_uri(img: np.ndarray) -> str:
     import simplejpeg
-    jpg = simplejpeg.encode_jpeg(np.ascontiguousarray(img), quality=88, colorspace="RGB")
-    return "data:image/jpeg;base64," + base64.b64encode(jpg).decode("ascii")
+    return data_uri(simplejpeg.encode_jpeg(np.ascontiguousarray(img), quality=88, colorspace="RGB"), "image/jpeg")
 
 
 def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -42,7 +46,7 @@ def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def _read_frames(paths, size: tuple[int, int]) -> tuple[np.ndarray, list[bool]]:
+def read_frames(paths, size: tuple[int, int]) -> tuple[np.ndarray, list[bool]]:
     """Decode frame files at `size`; unreadable ones become grey frames (flagged False)."""
     from ..data.decode import FrameReadError, _resize_uint8, read_frame
     out, ok = [], []
@@ -108,8 +112,10 @@ def _strip(frames: np.ndarray, tips: list[str], alt: str) -> str:
     return '<div class="strip">' + "".join(imgs) + "</div>"
 
 
-def _card(kind: str, heading: str, frames: np.ndarray, attention: tuple[np.ndarray | None, list[str]] | None,
-          alt: str) -> str:
+def card(kind: str, heading: str, frames: np.ndarray, attention: tuple[np.ndarray | None, list[str]] | None,
+         alt: str) -> str:
+    """A framed box (CSS class `kind`) with a heading and a strip of frames (L, H, W, 3) RGB; attention: (overlaid
+    frames or None, per-frame tooltips) from attention_overlays, or None."""
     overlay, tips = attention if attention is not None else (None, [""] * len(frames))
     parts = [f'<div class="card {kind}">', f'<div class="meta">{heading}</div>', _strip(frames, tips, alt)]
     if overlay is not None:
@@ -133,7 +139,7 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
     if probe.frames is not None:
         p_frames = _resize(probe.frames[picks], size)
     else:
-        p_frames, _ = _read_frames([probe.frame_paths[i] for i in picks.tolist()], size)
+        p_frames, _ = read_frames([probe.frame_paths[i] for i in picks.tolist()], size)
     use_attention = attention and extractor is not None
     p_att = None
     if use_attention:
@@ -149,7 +155,7 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
         probe_head += f"<br>{html.escape(describe_followed(probe.followed))}"
     cards = []
     for h in result.hits:                                               # loop over the k results
-        frames, ok = _read_frames(h.thumbnails, size) if h.thumbnails else (np.full((1, *size, 3), _GREY, np.uint8),
+        frames, ok = read_frames(h.thumbnails, size) if h.thumbnails else (np.full((1, *size, 3), _GREY, np.uint8),
                                                                              [False])
         att = None
         if use_attention and all(ok):
@@ -161,7 +167,7 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
         head = (f"<b>#{h.rank}</b> &middot; distance <b>{h.distance:.4f}</b> &middot; {readable} &middot; "
                 f"camera {html.escape(h.camera or '?')} &middot; <span class=\"name\">{html.escape(h.tracklet)}</span>"
                 f" &middot; {h.num_frames} frames" + (f" &middot; id {h.pid}" if h.pid >= 0 else ""))
-        cards.append(_card("hit", head, frames, att, f"rank {h.rank}"))
+        cards.append(card("hit", head, frames, att, f"rank {h.rank}"))
     note = ""
     if p_att is not None and p_att[0] is not None:
         note = ("<p class=\"note\">Second strip of each card: the model's spatial attention on those frames "
@@ -178,7 +184,21 @@ def render_html(path: str, result, index, extractor=None, strip: int = 8, attent
                f"{' &middot; same person = calibrated probability' if index.header.get('calibration') else ''} &middot; "
                f"{time.strftime('%Y-%m-%d %H:%M')}")
     title = title or f"vidreid search: {os.path.basename(probe.source.rstrip('/')) or probe.source}"
-    doc = f"""<!doctype html>
+    body = f"""<p>{summary}</p>
+{note}
+<h2>Probe</h2>
+{card("probe", probe_head, p_frames, p_att, "probe")}
+<h2>Top {len(result.hits)}</h2>
+<div class="results">
+{chr(10).join(cards)}
+</div>"""
+    atomic_write_text(path, page(title, body))
+    return path
+
+
+def page(title: str, body: str, style: str = "") -> str:
+    """A whole HTML document: `title` as its title and heading, the result pages' style sheet (+ `style`), `body`."""
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 16px; background: #ffffff; color: #222222; }}
@@ -193,18 +213,9 @@ p {{ font-size: 13px; margin: 2px 0; color: #555555; }}
 .name {{ font-family: ui-monospace, monospace; }}
 .strip {{ display: flex; gap: 2px; margin-top: 2px; }}
 .strip img {{ height: 128px; width: auto; image-rendering: auto; }}
-</style></head>
+{style}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p>{summary}</p>
-{note}
-<h2>Probe</h2>
-{_card("probe", probe_head, p_frames, p_att, "probe")}
-<h2>Top {len(result.hits)}</h2>
-<div class="results">
-{chr(10).join(cards)}
-</div>
+{body}
 </body></html>
 """
-    atomic_write_text(path, doc)
-    return path

@@ -196,6 +196,8 @@ def factory_string(kind: str, dim: int, count: int, nlist: int | None = None, pq
                            f"build time ({count}); use --index-type flat for a small gallery")
     if kind == "ivf":
         return f"IVF{nlist},Flat"
+    if pq_m is not None and pq_m < 1 or not 1 <= nbits <= 16:
+        raise VidReIDError(f"need --pq-m >= 1 and 1 <= --pq-bits <= 16, got {pq_m}, {nbits}")
     m = pq_m or max(1, dim // 16)
     if dim % m:
         raise VidReIDError(f"--pq-m {m} must divide the feature dimension {dim}")
@@ -203,6 +205,15 @@ def factory_string(kind: str, dim: int, count: int, nlist: int | None = None, pq
         raise VidReIDError(f"a PQ index with {nbits}-bit codes needs at least {2 ** nbits} tracklets to train "
                            f"(got {count}); use --index-type ivf or flat, or fewer --pq-bits")
     return f"IVF{nlist},PQ{m}x{nbits}"
+
+
+def faiss_index(dim: int, factory: str):
+    """An empty FAISS index of `factory` (inner-product metric), or VidReIDError naming the factory string."""
+    faiss = _faiss()
+    try:
+        return faiss.index_factory(int(dim), factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as e:
+        raise VidReIDError(f"FAISS cannot build index {factory!r}: {str(e).splitlines()[-1]}") from None
 
 
 class GalleryIndex:
@@ -226,15 +237,12 @@ class GalleryIndex:
         first `add` brings (IVF/PQ train on them). centre: subtract the gallery's mean feature from every vector
         (gallery and probes) and L2-normalise again (vidreid.search.calibration.center_features); the mean is that
         of the first vectors trained on / added (the whole gallery up to searcher.CHUNK tracklets) and stays fixed."""
-        faiss = _faiss()
         if factory:
             kind = "factory"
         else:
             factory = factory_string(kind, dim, train_count, nlist, pq_m, nbits)
-        try:
-            index = faiss.index_factory(int(dim), factory, faiss.METRIC_INNER_PRODUCT)
-        except RuntimeError as e:
-            raise VidReIDError(f"FAISS cannot build index {factory!r}: {str(e).splitlines()[-1]}") from None
+        faiss = _faiss()
+        index = faiss_index(dim, factory)
         ivf = _ivf(index)
         if ivf is not None:
             ivf.nprobe = int(nprobe or max(1, min(ivf.nlist, max(8, ivf.nlist // 16))))
@@ -525,7 +533,9 @@ class GalleryIndex:
                  "distance   1 - cosine similarity" + (" of centred features (gallery mean subtracted)"
                                                          if h.get("centred") else ""),
                  "calibrated " + (f"yes, {h['calibration'].get('pairs')} pairs from {h['calibration'].get('source')}"
-                                  if h.get("calibration") else "no (no same-person probabilities)"),
+                                  if h.get("calibration") else "no (no same-person probabilities: `vidreid eval --checkpoint "
+                                  f"{m.get('checkpoint')}` on a labelled dataset writes a calibration.json, then "
+                                  "rebuild the index)"),
                  f"updated    {h.get('updated')} (generation {h.get('generation')})"]
         return "\n".join(lines)
 

@@ -246,6 +246,11 @@ def load_probe(source, box=None, size: tuple[int, int] | None = None, max_frames
     if not os.path.exists(path):
         raise DatasetError(f"probe not found: {path} (expected a folder of frames or a video file)")
     if path.lower().endswith(IMAGE_EXTENSIONS):
+        from ..data.decode import FrameReadError, read_frame
+        try:
+            read_frame(path)            # one picture: unreadable is the error, not a frame to fill from neighbours
+        except FrameReadError as e:
+            raise DatasetError(f"probe {e}") from None
         return load_probe([path], box, size)
     if not path.lower().endswith(VIDEO_EXTENSIONS):
         # unknown extension: let OpenCV decide, with a message that says what was expected

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import VidReIDError
 from .extractor import FeatureExtractor
 from .gallery import GallerySource, camera_of_path, resolve_gallery
-from .index import GalleryIndex, Hit, SearchIndexError, factory_string
+from .index import GalleryIndex, Hit, SearchIndexError, factory_string, faiss_index
 from .probe import Probe, load_probe
 
 CHUNK = 4096   # gallery tracklets embedded per loader pass (bounds memory; IVF trains on the first passes)
@@ -80,25 +80,30 @@ class Searcher:
     def index(self, gallery=None, out: str | None = None, *, dataset: str | None = None, root: str | None = None,
               split: str | None = None, pattern: str | None = None, kind: str = "flat", factory: str | None = None,
               nlist: int | None = None, pq_m: int | None = None, nbits: int = 8, nprobe: int | None = None,
-              centre: bool | str = "auto", calibration: str | None = "auto") -> GalleryIndex:
+              centre: bool | str = "auto", calibration: str | None = "auto", embed_chunks=None) -> GalleryIndex:
         """Embed every tracklet of `gallery` into a new index (kept open), saved to `out` when given.
 
         gallery: a folder of tracklet folders (`pattern` reads camera / tracklet names from their paths), a manifest
         file, a VideoReIDDataset, a list of Tracklets or a GallerySource; or dataset=NAME, root=R (split: gallery |
         query | train | all). kind: flat (exact) | ivf | ivfpq (nlist, pq_m, nbits, nprobe), or a FAISS `factory`.
-        centre: subtract the gallery mean (True / False, or "auto": the model's default, calibration.CENTRE_BY_DEFAULT).
+        centre: subtract the gallery mean (True / False, or "auto": the model's default, calibration.centre_by_default).
         calibration: a calibration.json written by `vidreid eval` (same model hash), "auto" (the newest one of this
         checkpoint's run, <run dir>/eval/*/calibration.json, if any) or None.
+        embed_chunks: who embeds (see _embed_into; default this process).
         """
         from .calibration import centre_by_default
         if centre == "auto":
             centre = centre_by_default(self.extractor.model_name)
         calibration_doc = find_calibration(self.extractor.checkpoint, self.model_hash, calibration, bool(centre))
         source = resolve_gallery(gallery, dataset, root, split, pattern)
-        if factory is None and self.extractor.feat_dim:              # bad index options fail before embedding
-            factory_string(kind, self.extractor.feat_dim, len(source), nlist, pq_m, nbits)
+        if self.extractor.feat_dim:                                   # bad index options fail before embedding
+            if factory is None:
+                factory_string(kind, self.extractor.feat_dim, len(source), nlist, pq_m, nbits)
+            else:
+                faiss_index(self.extractor.feat_dim, factory)
         gi = self._embed_into(None, source, dict(kind=kind, factory=factory, nlist=nlist, pq_m=pq_m, nbits=nbits,
-                                                 nprobe=nprobe, pattern=source.pattern, centre=bool(centre)))
+                                                 nprobe=nprobe, pattern=source.pattern, centre=bool(centre)),
+                             embed_chunks)
         if calibration_doc is not None:
             gi.set_calibration(*calibration_doc)
         if out is not None:
@@ -127,16 +132,27 @@ class Searcher:
             gi.save(gi.path)
         return len(source)
 
-    def _embed_into(self, gi: GalleryIndex | None, source: GallerySource, create: dict) -> GalleryIndex:
+    def _chunk_features(self, source: GallerySource, chunk: int):
+        """Each chunk's (n, D) features, in order, embedded here one chunk at a time."""
+        total = len(source)
+        for start in range(0, total, chunk):                          # loop over chunks of tracklets
+            part = source.subset(range(start, min(total, start + chunk)))
+            yield self.extractor.embed_tracklets(part.tracklets, self.progress, desc=f"embed {start + len(part)}/"
+                                                 f"{total}" if total > chunk else "embed")
+
+    def _embed_into(self, gi: GalleryIndex | None, source: GallerySource, create: dict,
+                    embed_chunks=None) -> GalleryIndex:
         """Embed `source` CHUNK tracklets at a time into `gi` (a new index from `create` options when None). IVF/PQ
-        indexes train on the pending features once there are enough of them (or at the end)."""
+        indexes train on the pending features once there are enough of them (or at the end).
+        embed_chunks(source, CHUNK) -> each chunk's features in order: None embeds here (_chunk_features); the Ray
+        engine passes its model actors' (workflows/ray_index.py)."""
         ex = self.extractor
         pending: list[tuple[np.ndarray, GallerySource]] = []
         total = len(source)
+        chunk_features = (embed_chunks or self._chunk_features)(source, CHUNK)
         for start in range(0, total, CHUNK):                          # loop over chunks of tracklets
             part = source.subset(range(start, min(total, start + CHUNK)))
-            feats = ex.embed_tracklets(part.tracklets, self.progress,
-                                       desc=f"embed {start + len(part)}/{total}" if total > CHUNK else "embed")
+            feats = next(chunk_features)
             from ..inference.extract import finite_rows
             keep = finite_rows(feats, part.tracklets, "gallery")  # no readable frame: not indexed
             if len(keep) < len(part):
@@ -187,7 +203,15 @@ class Searcher:
         folder pattern reads it from the probe's path (VidReIDError when neither gives one).
         """
         gi = self._require_index()
+        if camera is not None and camera not in gi.table.camera_labels:   # a typo would silently exclude nothing
+            raise VidReIDError(f"--camera {camera!r} is not a camera of the index (its cameras: "
+                               f"{', '.join(c or '(none)' for c in gi.table.camera_labels[:10])}); pass one of "
+                               f"those, as `vidreid index info` lists them")
         p = probe if isinstance(probe, Probe) else self.load_probe(probe, box)
+        if p.kind == "video" and p.box is None:      # a scene, not a person: the features would describe the scene
+            import sys
+            print(f"vidreid: note: the probe is {p.source}'s whole frames (no --box): a re-ID probe shows one person; "
+                  f"crop with --box x,y,w,h (and --frame N to follow the person)", file=sys.stderr)
         if camera is None and p.kind in ("folder", "files", "video"):
             camera = camera_of_path(p.source if p.kind != "files" else os.path.dirname(p.source),
                                     gi.header.get("pattern"))
@@ -208,15 +232,12 @@ def find_calibration(checkpoint: str, model_hash: str, calibration: str | None, 
     """(calibration dict for `centred` features, its file) from `calibration` (a calibration.json path, "auto" or
     None). "auto" picks the newest <run dir>/eval/*/calibration.json of the checkpoint's run made with the same model
     (hash); an explicit file of another model is refused."""
-    import glob
     import json
     if calibration is None or calibration == "none":
         return None
     if calibration == "auto":
-        folder = os.path.dirname(os.path.abspath(checkpoint))
-        run_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else folder
-        candidates = sorted(glob.glob(os.path.join(run_dir, "eval", "*", "calibration.json")),
-                            key=os.path.getmtime, reverse=True)
+        from ..store.run_folder import calibration_files
+        candidates = calibration_files(checkpoint)
     else:
         candidates = [calibration]
     for path in candidates:                                           # loop over a few eval folders

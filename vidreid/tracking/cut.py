@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.video import crop, pad_to_aspect  # noqa: F401  (the crop geometry lives with the video reader)
+
 
 @dataclass
 class CutConfig:
@@ -52,27 +54,3 @@ def tracklet_names(track_ids: np.ndarray, pieces: np.ndarray, pieces_per_track: 
     for i, p in zip(ids.tolist(), pieces.tolist()):                   # loop over tracklets (not frames)
         many[i] = max(many.get(i, 0), p)
     return [f"t{i:04d}" if many[i] == 1 else f"t{i:04d}-{p}" for i, p in zip(ids.tolist(), pieces.tolist())]
-
-
-def pad_to_aspect(boxes: np.ndarray, aspect: float) -> np.ndarray:
-    """(N, 4) [x, y, w, h] -> the smallest boxes of width / height = aspect holding them, same centres."""
-    b = np.asarray(boxes, np.float64)[:, :4]
-    w = np.maximum(b[:, 2], b[:, 3] * aspect)
-    h = np.maximum(b[:, 3], b[:, 2] / aspect)
-    cx, cy = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
-    return np.stack([cx - w / 2, cy - h / 2, w, h], 1)
-
-
-def crop(frame: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
-    """The (padded) box of a frame (H, W, 3), resized to size (h, w); outside the frame = black."""
-    import cv2
-    H, W = frame.shape[:2]
-    x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
-    x1, y1 = int(np.ceil(box[0] + box[2])), int(np.ceil(box[1] + box[3]))
-    inside = frame[max(y0, 0):max(min(y1, H), 0), max(x0, 0):max(min(x1, W), 0)]
-    if inside.size == 0:
-        return np.zeros((*size, 3), np.uint8)
-    part = cv2.copyMakeBorder(inside, max(0, -y0), max(0, y1 - H), max(0, -x0), max(0, x1 - W),
-                              cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    shrink = part.shape[0] > size[0]
-    return cv2.resize(part, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)

@@ -48,7 +48,7 @@ class HogDetector:
 
     def __init__(self, upscale: float = 1.0, min_score: float = 0.5, win_stride: int = 8, scale: float = 1.05,
                  nms_iou: float = 0.5):
-        from .video import _cv2
+        from ..data.video import _cv2
         cv2 = _cv2()                               # one clear line when OpenCV is not installed
         if upscale <= 0:
             raise VidReIDError(f"--upscale must be > 0, got {upscale}")
@@ -281,3 +281,11 @@ def build_detector(spec: str | None, detections: str | None = None, upscale: flo
     if spec.startswith("file:"):
         return FileDetector(spec[5:], -np.inf if min_score is None else min_score)
     raise VidReIDError(f"--detector must be hog, onnx:PATH or file:PATH (MOTChallenge det.txt), got {spec!r}")
+
+
+def build_detectors(videos: list[str], spec: str | None, detections: list[str] | None, **options) -> list:
+    """One detector per video: a det.txt each (`detections`, in the videos' order) or one `spec` (hog | onnx:PATH)
+    shared by all; `options` as build_detector's (upscale, min_score, onnx_layout, person_class)."""
+    if detections:
+        return [build_detector(None, d, **options) for d in detections]
+    return [build_detector(spec, None, **options)] * len(videos)

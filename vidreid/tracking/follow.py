@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import VidReIDError
 from .cut import crop, pad_to_aspect
 from .tracker import Tracker, TrackerConfig
-from .video import iter_frames, probe_video
+from ..data.video import check_video_size, iter_frames, probe_video
 
 
 @dataclass
@@ -47,8 +47,9 @@ def follow(video: str, box, seed_frame: int, detector, every: int = 1, window: i
            max_gap: int = 10, aspect: float = 0.5, tracker_cfg: TrackerConfig | None = None,
            progress: bool = False) -> Followed:
     """Follow the person in `box` (x, y, w, h) at frame `seed_frame` (1-based) -> Followed."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
     info = probe_video(video)
+    check_video_size(info)
     if seed_frame < 1 or (info.frame_count and seed_frame > info.frame_count):
         raise VidReIDError(f"--frame {seed_frame}: {video} has frames 1..{info.frame_count}")
     x, y, w, h = box
@@ -60,7 +61,7 @@ def follow(video: str, box, seed_frame: int, detector, every: int = 1, window: i
     numbers, dets = [], []
     if getattr(detector, "needs_pixels", True):
         total = len(range(start, min(stop or info.frame_count, info.frame_count or 0) + 1, every)) or None
-        with tqdm(total=total, desc="follow: detect", unit="frame", disable=not progress, dynamic_ncols=True) as bar:
+        with progress_bar(total=total, desc="follow: detect", unit="frame", enabled=progress) as bar:
             for n, frame in iter_frames(video, every, start, stop):   # per-frame loop over the stream
                 numbers.append(n)
                 dets.append(detector.detect(frame, n))

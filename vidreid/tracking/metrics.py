@@ -115,3 +115,18 @@ def evaluate_mot(gt: np.ndarray, hyp: np.ndarray, iou: float = 0.5) -> MotMetric
         idf1=2 * idtp / (num_gt + num_hyp) if num_gt + num_hyp else float("nan"),
         idp=idtp / num_hyp if num_hyp else float("nan"), idr=idtp / num_gt if num_gt else float("nan"),
         gt_ids=len(g_ids), hyp_ids=len(h_ids))
+
+
+def evaluate_multicamera(gt: dict, hyp: dict, iou: float = 0.5) -> MotMetrics:
+    """Multi-camera identity measures (Ristani et al. 2016): {camera: (N, >=6) rows} with ids global across
+    cameras -> MotMetrics of all cameras at once. Each camera's frames are shifted onto a range of their own, so
+    boxes match only within their camera while the IDTP assignment of ids is one for all cameras (a person's id
+    must be the same in every camera to count)."""
+    cams = sorted(set(gt) | set(hyp))
+    span = 1 + max([int(r[:, 0].max()) for r in list(gt.values()) + list(hyp.values()) if len(r)] or [0])
+
+    def shifted(rows: dict) -> np.ndarray:
+        parts = [np.asarray(rows[c], np.float64)[:, :6] + np.array([k * span, 0, 0, 0, 0, 0])
+                 for k, c in enumerate(cams) if c in rows and len(rows[c])]
+        return np.concatenate(parts) if parts else np.zeros((0, 6))
+    return evaluate_mot(shifted(gt), shifted(hyp), iou)

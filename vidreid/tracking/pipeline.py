@@ -8,6 +8,8 @@ design would have to keep the crops of every tentative track in memory).
 Output folder (written under a temporary name next to it, renamed into place when complete):
     OUT/tracklets/<camera>/<tracklet>/f000123.jpg   crops, named by 1-based frame number (a folder of tracklet
                                             folders: `vidreid index build --gallery OUT` reads it)
+    OUT/tracklets/<camera>/<tracklet>/masks/f000123.png   with --masks: each crop's foreground mask (a fixed
+                                            camera's temporal-median background, background.py; 255 = person)
     OUT/manifest.jsonl                      vidreid's manifest format (pid -1 = unknown, split gallery)
     OUT/tracklets.json                      sidecar: per tracklet its video, frame numbers, boxes and scores
     OUT/<camera>.tracks.txt                 every confirmed track in MOTChallenge format (frame,id,x,y,w,h,score,-1,-1,-1)
@@ -25,9 +27,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import VidReIDError
-from .cut import CutConfig, crop, cut_tracks, pad_to_aspect, tracklet_names
+from ..data.background import MASKS, foreground_mask, sample_background
+from ..data.video import check_video_size, iter_frames, probe_video, progress_frames, write_box_crops
+from .cut import CutConfig, cut_tracks, tracklet_names
 from .tracker import Tracker, TrackerConfig
-from .video import iter_frames, probe_video
 
 SIDECAR = "tracklets.json"
 CROPS = "tracklets"      # the crops' folder inside OUT (kept apart from the pictures, which are images too)
@@ -57,11 +60,6 @@ def camera_name(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "camera"
 
 
-def _bar(total, desc, progress):
-    from tqdm import tqdm
-    return tqdm(total=total or None, desc=desc, unit="frame", disable=not progress, dynamic_ncols=True, leave=True)
-
-
 def track_video(path: str, detector, tracker_cfg: TrackerConfig, every: int = 1, start: int = 1,
                 stop: int | None = None, progress: bool = False, desc: str = "track") -> tuple[np.ndarray, int]:
     """Pass 1: detect and track -> (confirmed tracks (K, 7) [frame, id, x, y, w, h, score], frames processed)."""
@@ -77,7 +75,7 @@ def track_video(path: str, detector, tracker_cfg: TrackerConfig, every: int = 1,
         numbers = range(start, last + 1, every)
         total, frames = len(numbers), ((n, None) for n in numbers)
     count = 0
-    with _bar(total, desc, progress) as bar:
+    with progress_frames(total, desc, progress) as bar:
         for n, frame in frames:              # per-frame loop: the stream hands out one frame at a time
             tracker.step(n, detector.detect(frame, n))
             count += 1
@@ -87,42 +85,26 @@ def track_video(path: str, detector, tracker_cfg: TrackerConfig, every: int = 1,
 
 def write_crops(path: str, folder: str, preview_path: str, rows: np.ndarray, names: list[str], tracks: np.ndarray, cut: CutConfig,
                 every: int, start: int, stop: int | None, preview: str | None, progress: bool,
-                desc: str = "cut") -> int:
-    """Pass 2: decode again; write the crop of every kept row to folder/<name>/f<frame>.jpg and the preview.
-    Returns the frames decoded."""
-    import simplejpeg
-    size = (cut.crop_height, cut.crop_width)
-    padded = pad_to_aspect(rows[:, 2:6], cut.crop_width / cut.crop_height) if len(rows) else np.zeros((0, 4))
-    order = np.argsort(rows[:, 0], kind="stable")
-    frames_of, padded, names_sorted = rows[order, 0].astype(np.int64), padded[order], [names[i] for i in order]
-    t_order = np.argsort(tracks[:, 0], kind="stable")
-    t_frames, t_rows = tracks[t_order, 0].astype(np.int64), tracks[t_order]
-    for n in sorted(set(names)):
-        os.makedirs(os.path.join(folder, n))
-    writer = None
-    info = probe_video(path)
+                desc: str = "cut", background: np.ndarray | None = None) -> int:
+    """Pass 2: decode again; write the crop of every kept row to folder/<name>/f<frame>.jpg (data/video.py:
+    write_box_crops) and the preview. Returns the frames decoded."""
+    writer = on_frame = None
     if preview:
         from .draw import PreviewWriter
+        info = probe_video(path)
         total = info.frame_count and len(range(start, min(stop or info.frame_count, info.frame_count) + 1, every))
         writer = PreviewWriter(preview_path, preview, info.fps / every, (info.height, info.width),
                                total=total)
-    last = stop if preview else (int(frames_of.max()) if len(frames_of) else start)
-    count = 0
-    if not len(frames_of) and not preview:
-        return 0
-    with _bar(None if last is None else len(range(start, last + 1, every)), desc, progress) as bar:
-        for n, frame in iter_frames(path, every, start, last):       # per-frame loop over the stream
-            a, b = np.searchsorted(frames_of, [n, n + 1])
-            for i in range(a, b):                                    # the crops of this frame
-                img = crop(frame, padded[i], size)
-                jpg = simplejpeg.encode_jpeg(np.ascontiguousarray(img), quality=92, colorspace="BGR")
-                with open(os.path.join(folder, names_sorted[i], f"f{n:06d}.jpg"), "wb") as f:
-                    f.write(jpg)
-            if writer is not None:
-                a, b = np.searchsorted(t_frames, [n, n + 1])
-                writer.add(frame, t_rows[a:b, 2:6], t_rows[a:b, 1])
-            count += 1
-            bar.update()
+        t_order = np.argsort(tracks[:, 0], kind="stable")
+        t_frames, t_rows = tracks[t_order, 0].astype(np.int64), tracks[t_order]
+
+        def on_frame(n, frame):
+            a, b = np.searchsorted(t_frames, [n, n + 1])
+            writer.add(frame, t_rows[a:b, 2:6], t_rows[a:b, 1])
+    count = write_box_crops(path, folder, rows[:, 0], rows[:, 2:6], names, (cut.crop_height, cut.crop_width),
+                            every, start, stop, progress, desc, on_frame,
+                            None if background is None else (lambda frame: foreground_mask(frame, background)),
+                            MASKS)
     if writer is not None:
         writer.close()
     return count
@@ -133,18 +115,16 @@ def _mot_lines(tracks: np.ndarray) -> str:
                    for f, i, x, y, w, h, s in tracks.tolist())
 
 
-def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[str] | None = None,
-                  tracker_cfg: TrackerConfig | None = None, cut: CutConfig | None = None, every: int = 1,
-                  start: int = 1, stop: int | None = None, preview: str | None = "mp4", progress: bool = False,
-                  force: bool = False, detector_name: str = "hog", join=None) -> dict:
-    """Videos (one camera each) -> the output folder described in the module docstring; returns the sidecar.
-    join: (FeatureExtractor, JoinConfig) to join fragments of one person by appearance (join.py), or None."""
-    from ..utils.io import atomic_folder, atomic_write_text
-    tracker_cfg, cut = tracker_cfg or TrackerConfig(), cut or CutConfig()
+def check_inputs(videos: list[str], cameras: list[str] | None, cut: CutConfig, every: int, start: int,
+                 stop: int | None, footage=None) -> tuple[list[str], list[str], list]:
+    """Every check that can fail before any work: options, camera labels, every video readable.
+    Returns (videos, cameras, infos); footage (a footage.Footage) replaces `videos` and `cameras`."""
     if every < 1 or start < 1 or (stop is not None and stop < start):
         raise VidReIDError(f"need --every >= 1, --start >= 1 and --stop >= --start, got {every}, {start}, {stop}")
     if cut.min_len < 1 or cut.max_gap < 1 or cut.crop_height < 8 or cut.crop_width < 4:
         raise VidReIDError("need --min-len >= 1, --max-gap >= 1 and a crop size of at least 8x4")
+    if footage is not None:
+        videos, cameras = [v.video for v in footage.videos], footage.cameras
     cameras = list(cameras) if cameras else [camera_name(v) for v in videos]
     if len(cameras) != len(videos):
         raise VidReIDError(f"--camera given {len(cameras)} times for {len(videos)} videos: one label per video")
@@ -154,47 +134,113 @@ def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[st
     if bad:
         raise VidReIDError(f"--camera {bad[0]!r}: use letters, digits, '-', '_' or '.' (it names a folder)")
     infos = [probe_video(v) for v in videos]                          # every video readable before any work
-    with atomic_folder(out, force, SIDECAR, "`vidreid tracklets`") as tmp:
-        results, entries, manifest = [], [], []
-        for camid, (video, cam, info, det) in enumerate(zip(videos, cameras, infos, detectors)):
-            r = VideoResult(os.path.abspath(video), cam, info.width, info.height, info.fps)
-            t0 = time.perf_counter()
-            tracks, r.frames_processed = track_video(video, det, tracker_cfg, every, start, stop, progress,
-                                                     f"track {cam}")
-            r.seconds_track = time.perf_counter() - t0
-            rows, pieces = cut_tracks(tracks, cut)
-            names = tracklet_names(rows[:, 1], pieces) if len(rows) else []
-            r.tracks, r.rows, r.names = len(np.unique(tracks[:, 1])), rows, names
-            t0 = time.perf_counter()
-            write_crops(video, os.path.join(tmp, CROPS, cam), os.path.join(tmp, f"{cam}.preview.{preview}"), rows, names, tracks, cut, every, start, stop, preview,
-                        progress, f"cut {cam}")
-            r.seconds_cut = time.perf_counter() - t0
-            with open(os.path.join(tmp, f"{cam}.tracks.txt"), "w") as f:
-                f.write(_mot_lines(tracks))
-            uniq, first = np.unique(np.asarray(names), return_index=True) if names else ([], [])
-            cam_entries = []
-            for name in [names[i] for i in sorted(first)]:            # loop over tracklets
-                part = rows[np.asarray(names) == name]
-                cam_entries.append({"name": f"{cam}/{name}", "camera": cam, "camid": camid, "video": r.path,
-                                    "track": int(part[0, 1]), "frames": part[:, 0].astype(int).tolist(),
-                                    "boxes": np.round(part[:, 2:6], 1).tolist(),
-                                    "scores": np.round(part[:, 6], 4).tolist()})
-            if join is not None and len(cam_entries) > 1:
-                r.joined = join_camera(tmp, cam_entries, *join)
-            entries += cam_entries
-            manifest += [json.dumps({"dir": f"{CROPS}/{e['name']}", "pid": -1, "camid": camid, "split": "gallery"})
-                         for e in cam_entries]
-            r.tracklets = len(uniq)
-            results.append(r)
-        sidecar = {"format": "vidreid-tracklets/1", "detector": detector_name, "every": every, "start": start,
-                   "stop": stop, "tracker": asdict(tracker_cfg), "cut": asdict(cut),
-                   "join": None if join is None else dict(asdict(join[1]), checkpoint=join[0].checkpoint),
-                   "videos": [{k: v for k, v in asdict(r).items() if k not in ("rows", "names")} for r in results],
-                   "tracklets": entries}
-        atomic_write_text(os.path.join(tmp, "manifest.jsonl"), "".join(m + "\n" for m in manifest))
-        atomic_write_text(os.path.join(tmp, SIDECAR), json.dumps(sidecar, indent=1))
-        write_sheet(tmp, entries)
+    for info in infos:
+        check_video_size(info)
+    for v, info in zip(footage.videos if footage is not None else (), infos):   # clock times need a frame rate
+        if not ((v.fps or info.fps) and (v.fps or info.fps) > 0):
+            raise VidReIDError(f"{v.video}: the file gives no frame rate; set `fps` in {footage.path}")
+    return list(videos), cameras, infos
+
+
+def output_settings(detector_name: str, tracker_cfg: TrackerConfig, cut: CutConfig, every: int, start: int,
+                    stop: int | None, join_cfg=None, checkpoint: str | None = None, masks: bool = False) -> dict:
+    """The sidecar's record of the settings (also what the Ray engine hashes to know a video's part is current)."""
+    return {"format": "vidreid-tracklets/1", "detector": detector_name, "every": every, "start": start,
+            "stop": stop, "tracker": asdict(tracker_cfg), "cut": asdict(cut),
+            "join": None if join_cfg is None else dict(asdict(join_cfg), checkpoint=checkpoint),
+            "masks": "temporal-median background" if masks else None}
+
+
+def track_and_cut(folder: str, video: str, cam: str, camid: int, info, detector, tracker_cfg: TrackerConfig,
+                  cut: CutConfig, every: int, start: int, stop: int | None, preview: str | None, progress: bool,
+                  join=None, masks: bool = False) -> tuple[VideoResult, list[dict]]:
+    """One video, the whole per-video work: detect, track, cut, write folder/tracklets/<cam>/..., <cam>.tracks.txt
+    and the preview. Returns its VideoResult and its tracklets' sidecar entries (without clock times). Both the
+    single-process loop (run_tracklets) and the Ray engine's tasks call this."""
+    r = VideoResult(os.path.abspath(video), cam, info.width, info.height, info.fps)
+    t0 = time.perf_counter()
+    tracks, r.frames_processed = track_video(video, detector, tracker_cfg, every, start, stop, progress,
+                                             f"track {cam}")
+    r.seconds_track = time.perf_counter() - t0
+    rows, pieces = cut_tracks(tracks, cut)
+    names = tracklet_names(rows[:, 1], pieces) if len(rows) else []
+    r.tracks, r.rows, r.names = len(np.unique(tracks[:, 1])), rows, names
+    t0 = time.perf_counter()
+    background = sample_background(video, start, stop) if masks and len(rows) else None
+    write_crops(video, os.path.join(folder, CROPS, cam), os.path.join(folder, f"{cam}.preview.{preview}"), rows,
+                names, tracks, cut, every, start, stop, preview, progress, f"cut {cam}", background)
+    r.seconds_cut = time.perf_counter() - t0
+    with open(os.path.join(folder, f"{cam}.tracks.txt"), "w") as f:
+        f.write(_mot_lines(tracks))
+    uniq, first = np.unique(np.asarray(names), return_index=True) if names else ([], [])
+    entries = []
+    for name in [names[i] for i in sorted(first)]:                    # loop over tracklets
+        part = rows[np.asarray(names) == name]
+        entries.append({"name": f"{cam}/{name}", "camera": cam, "camid": camid, "video": r.path,
+                        "track": int(part[0, 1]), "frames": part[:, 0].astype(int).tolist(),
+                        "boxes": np.round(part[:, 2:6], 1).tolist(), "scores": np.round(part[:, 6], 4).tolist()})
+    if join is not None and len(entries) > 1:
+        r.joined = join_camera(folder, entries, *join)
+    r.tracklets = len(uniq)
+    return r, entries
+
+
+def finish_output(folder: str, settings: dict, results: list[VideoResult], entries: list[list[dict]],
+                  footage=None) -> dict:
+    """The run-wide files from the per-video results, in the videos' order: clock times (footage), manifest.jsonl,
+    the sidecar and the contact sheet. Returns the sidecar."""
+    from ..utils.io import atomic_write_text
+    manifest, tracklets = [], []
+    for camid, (r, cam_entries) in enumerate(zip(results, entries)):
+        for e in cam_entries:                                          # loop over tracklets
+            e["camid"] = camid
+        if footage is not None:
+            add_clock_times(cam_entries, footage.videos[camid], footage, r.fps)
+        tracklets += cam_entries
+        manifest += [json.dumps({"dir": f"{CROPS}/{e['name']}", "pid": -1, "camid": camid, "split": "gallery"})
+                     for e in cam_entries]
+    sidecar = dict(settings, videos=[{k: v for k, v in asdict(r).items() if k not in ("rows", "names")}
+                                     for r in results],
+                   footage=None if footage is None else footage.to_dict(), tracklets=tracklets)
+    atomic_write_text(os.path.join(folder, "manifest.jsonl"), "".join(m + "\n" for m in manifest))
+    atomic_write_text(os.path.join(folder, SIDECAR), json.dumps(sidecar, indent=1))
+    write_sheet(folder, tracklets)
     return sidecar
+
+
+def run_tracklets(videos: list[str], out: str, detectors: list, cameras: list[str] | None = None,
+                  tracker_cfg: TrackerConfig | None = None, cut: CutConfig | None = None, every: int = 1,
+                  start: int = 1, stop: int | None = None, preview: str | None = "mp4", progress: bool = False,
+                  force: bool = False, detector_name: str = "hog", join=None, masks: bool = False,
+                  footage=None) -> dict:
+    """Videos (one camera each) -> the output folder described in the module docstring; returns the sidecar.
+    join: (FeatureExtractor, JoinConfig) to join fragments of one person by appearance (join.py), or None.
+    masks: write each crop's foreground mask (a fixed camera's temporal-median background, background.py).
+    footage: a footage.Footage (its videos and cameras replace `videos` / `cameras`): every tracklet gets clock
+    times and the sidecar keeps the manifest."""
+    from ..utils.io import atomic_folder
+    tracker_cfg, cut = tracker_cfg or TrackerConfig(), cut or CutConfig()
+    videos, cameras, infos = check_inputs(videos, cameras, cut, every, start, stop, footage)
+    settings = output_settings(detector_name, tracker_cfg, cut, every, start, stop,
+                               None if join is None else join[1], None if join is None else join[0].checkpoint,
+                               masks)
+    with atomic_folder(out, force, SIDECAR, "`vidreid tracklets`") as tmp:
+        done = [track_and_cut(tmp, video, cam, camid, info, det, tracker_cfg, cut, every, start, stop, preview,
+                              progress, join, masks)
+                for camid, (video, cam, info, det) in enumerate(zip(videos, cameras, infos, detectors))]
+        return finish_output(tmp, settings, [d[0] for d in done], [d[1] for d in done], footage)
+
+
+def add_clock_times(entries: list[dict], video, footage, file_fps: float) -> None:
+    """Each tracklet's first and last frame on the footage clock: start + (frame - 1) / fps seconds (the manifest's
+    fps, else the file's), and the same as the manifest spells times."""
+    fps = video.fps or file_fps
+    if not fps or fps <= 0:
+        raise VidReIDError(f"{video.video}: the file gives no frame rate; set `fps` in {footage.path}")
+    for e in entries:                                                   # loop over tracklets
+        t0, t1 = video.start + (e["frames"][0] - 1) / fps, video.start + (e["frames"][-1] - 1) / fps
+        e["start_time"], e["end_time"] = round(t0, 3), round(t1, 3)
+        e["start_clock"], e["end_clock"] = footage.format(t0), footage.format(t1)
 
 
 def join_camera(tmp: str, entries: list[dict], extractor, cfg) -> int:

@@ -234,3 +234,16 @@ class Tracker:
         rank[np.argsort(first, kind="stable")] = np.arange(1, len(uids) + 1)
         obs[:, 1] = rank[np.searchsorted(uids, obs[:, 1])]
         return obs[np.lexsort((obs[:, 0], obs[:, 1]))]
+
+
+def tracker_config(from_detections: bool, high_score: float | None = None, track_buffer: int = 30) -> TrackerConfig:
+    """The tracker settings of `vidreid tracklets` and `vidreid adapt`: a confident detection is 0.6 for vidreid's
+    own detectors, 0.5 for a det.txt (its scores are another detector's), unless `high_score` says; a new track needs
+    a little more (ByteTrack's rule)."""
+    cfg = TrackerConfig(track_buffer=track_buffer)
+    if high_score is not None:
+        cfg.high_score = high_score
+    elif from_detections:
+        cfg.high_score = 0.5
+    cfg.new_track_score = cfg.high_score + 0.1
+    return cfg

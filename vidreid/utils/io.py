@@ -74,7 +74,7 @@ def os_error_words(e: BaseException) -> str:
 
 def os_error_message(e: OSError) -> str:
     """One line for an OSError that reached the CLI: the path(s) it names and the problem."""
-    paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p)
+    paths = " -> ".join(_output_name(str(p)) for p in (e.filename, e.filename2) if p)
     return f"{paths}: {os_error_words(e)}" if paths else os_error_words(e)
 
 
@@ -148,17 +148,33 @@ def atomic_write_text(path: str, text: str) -> None:
             f.write(text)
 
 
-@contextmanager
-def atomic_folder(out: str, force: bool, marker: str, what: str):
-    """Yield a new temporary folder next to `out`; on success it replaces `out` in one rename, on failure it is
-    deleted. `out` must not exist, or with `force` be an earlier output of the same kind (holding `marker`), so a
-    folder the user made is never deleted. `what` names the kind in messages."""
+def raise_naming_output(e: OSError, out: str) -> None:
+    """Re-raise `e` if it names its file (os_error_message names our temp's folder), else an OutputError naming the
+    output being written: a write that names no file (a full disk under a library's own file object, an error
+    re-raised from a worker process) would otherwise say "no space left" and nothing more."""
+    if e.filename:
+        raise e
+    raise OutputError(f"cannot write {out}: {os_error_words(e)} (nothing of it was kept)") from None
+
+
+def check_replaceable_folder(out: str, force: bool, marker: str, what: str) -> str:
+    """OutputError unless `out` is free, or (with `force`) an earlier output of the same kind (holding `marker`):
+    atomic_folder's rule, also for callers that check it before hours of work. Returns the absolute path."""
     out = os.path.abspath(out)
     if os.path.lexists(out):
         if not force:
             raise OutputError(f"{out}: already exists; pass --force to replace it, or choose another --out")
         if not os.path.isdir(out) or not os.path.isfile(os.path.join(out, marker)):
             raise OutputError(f"{out}: exists and is not a {what} output (no {marker}); --force only replaces those")
+    return out
+
+
+@contextmanager
+def atomic_folder(out: str, force: bool, marker: str, what: str):
+    """Yield a new temporary folder next to `out`; on success it replaces `out` in one rename, on failure it is
+    deleted. `out` must not exist, or with `force` be an earlier output of the same kind (holding `marker`), so a
+    folder the user made is never deleted. `what` names the kind in messages."""
+    out = check_replaceable_folder(out, force, marker, what)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=os.path.dirname(out))
     os.chmod(tmp, 0o777 & ~_UMASK)        # mkdtemp makes 0700 folders; an output gets what any new folder gets
@@ -168,6 +184,8 @@ def atomic_folder(out: str, force: bool, marker: str, what: str):
             shutil.rmtree(out)
         os.replace(tmp, out)
         fsync_path(os.path.dirname(out))
+    except OSError as e:
+        raise_naming_output(e, out)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
@@ -220,6 +238,16 @@ def same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _output_name(path: str) -> str:
+    """A path as the user knows it: our temporary files and folders (TEMP_PREFIX...) are named by their folder,
+    the output's place, not by a random name the user never chose."""
+    parts = os.path.abspath(path).split(os.sep)
+    for i, part in enumerate(parts):
+        if part.startswith(TEMP_PREFIX):
+            return f"folder {os.sep.join(parts[:i]) or os.sep} (while writing {part})"
+    return path
 
 
 def check_writable_folder(folder: str, what: str) -> None:

@@ -22,7 +22,11 @@ def resolve_device(name: str = "auto"):
     import torch
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError):
+        from ..errors import ConfigError
+        raise ConfigError(f"unknown device {name!r}; expected auto, cpu, cuda, cuda:N or meta") from None
 
 
 def usable_cpus() -> int:

@@ -135,12 +135,13 @@ def attention_figure(frames: np.ndarray, attention: dict, path: str, title: str 
                 ax.bar(x, values[:, 0], color="tab:blue")
                 if "temporal" in label:
                     ax.axhline(1 / T, color="grey", ls="--", lw=0.8, label="uniform 1/T")
-                    ax.legend(fontsize=6, loc="upper right")
+                    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
             else:
                 for k in range(values.shape[1]):
                     ax.plot(x, values[:, k], marker="o", ms=3, lw=1, label=names[k])
                 ax.axhline(1 / T, color="grey", ls="--", lw=0.8)
-                ax.legend(fontsize=5, ncol=2, loc="upper right")
+                # beside the axes, not over the curves
+                ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
             ax.set_xticks(x)
             ax.set_xlabel("frame", fontsize=7)
             ax.set_title(label, fontsize=8)

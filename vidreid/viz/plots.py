@@ -1,5 +1,6 @@
 """Pictures a person would rather look at than read, one module for every command that draws (demo, eval, train,
-plot): CMC curves, ranked lists, per-camera-pair R1/mAP heat-maps, training curves and reliability diagrams.
+plot): CMC curves, ranked lists, per-camera-pair R1/mAP heat-maps, training curves and reliability diagrams; and
+the benchmarks' learning curves (metric against training steps, benchmarks/synthped_models.py --curve).
 
 Every function writes one PNG atomically (a temporary file renamed into place) and returns its path.
 """
@@ -42,7 +43,26 @@ def plot_cmc(curves: dict[str, np.ndarray], path: str, title: str = "CMC") -> st
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    # below the axes: inside, "lower right" covered the chance curve (it rises there, at high ranks)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(len(curves), 2), fontsize=8, frameon=False)
+    return _save(fig, path)
+
+
+def plot_learning_curves(series: dict[str, tuple], path: str, title: str = "learning curves",
+                         ylabel: str = "mAP (%)") -> str:
+    """series: label -> (steps, values, standard errors), one line per label with a ±1 SE band. Writes a PNG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for label, (steps, values, errors) in series.items():
+        steps, values, errors = (np.asarray(v, dtype=np.float64) for v in (steps, values, errors))
+        line, = ax.plot(steps, values, marker="o", markersize=3, label=label)
+        ax.fill_between(steps, values - errors, values + errors, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("training steps")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)
 
 
@@ -119,7 +139,7 @@ def plot_camera_pairs(pairs: dict, path: str, title: str = "per camera pair", ca
     qc, gc = pairs["query_cameras"], pairs["gallery_cameras"]
     name = camera_names or (lambda c: f"cam {int(c) + 1}")
     n = max(len(qc), len(gc))
-    fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.2 * n * 2, 1.6 + 0.9 * n), dpi=110)
+    fig, axes = plt.subplots(1, 2, figsize=(2.6 + 1.6 * n * 2, 2.0 + 1.2 * n), dpi=110)
     cmap = plt.get_cmap("viridis").with_extremes(bad=(0.85, 0.85, 0.85))   # grey: no query counted
     for ax, key in zip(axes, ("r1", "mAP")):
         values = 100 * np.asarray(pairs[key], dtype=float)
@@ -128,7 +148,7 @@ def plot_camera_pairs(pairs: dict, path: str, title: str = "per camera pair", ca
             for j in range(len(gc)):
                 v = values[i, j]
                 text = "n/a" if np.isnan(v) else f"{v:.0f}\n({pairs['queries'][i, j]})"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                ax.text(j, i, text, ha="center", va="center", fontsize=11,
                         color="black" if np.isnan(v) or v > 60 else "white")
         ax.set_xticks(range(len(gc)), [name(c) for c in gc], rotation=45 if len(gc) > 4 else 0)
         ax.set_yticks(range(len(qc)), [name(c) for c in qc])
@@ -173,7 +193,11 @@ def plot_training(doc: dict, path: str, title: str = "training") -> str:
     if evals:
         e = np.array([v["epoch"] for v in evals], dtype=float)
         for key in ("R1", "mAP"):
-            ax_eval.plot(e, [100 * v[key] for v in evals], marker="o", label=key)
+            values = [100 * v[key] for v in evals]
+            line, = ax_eval.plot(e, values, marker="o", label=key)
+            # the latest value written beside its point (a single evaluation is otherwise a lone dot)
+            ax_eval.annotate(f"{key} {values[-1]:.1f}", (e[-1], values[-1]), textcoords="offset points",
+                             xytext=(-6, 6), ha="right", fontsize=8, color=line.get_color())
         ax_eval.set_ylim(0, 100)
         ax_eval.legend(fontsize=8)
     else:

@@ -160,7 +160,7 @@ def load_dukev_layout(root: str, name: str = "dukev", protocol: str = "gao",
                             protocol=protocol, meta=meta)
 
 
-@register_dataset("dukev")
+@register_dataset("dukev", check=lambda root, issues, **options: load_dukev_layout(root, issues=issues, **options))
 def dukev(root: str, protocol: str = "gao", split: int = 0) -> VideoReIDDataset:
     check_protocol("dukev", protocol)
     if split != 0:

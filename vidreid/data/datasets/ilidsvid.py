@@ -25,7 +25,7 @@ from ...errors import ConfigError
 from ..types import VideoReIDDataset
 from .folders import list_subdirs, scan_folders
 from .grouping import frames_by_number, two_camera_split
-from .issues import Issues, check_protocol, root_error
+from .issues import Issues, check_protocol, index_or_none, root_error
 from .matfile import load_mat_var
 from .names import int_at, join_paths
 from .registry import register_dataset
@@ -139,6 +139,7 @@ def num_splits(root: str) -> int:
     return build(root).meta["num_splits"]
 
 
-@register_dataset("ilidsvid")
+@register_dataset("ilidsvid", multi_split=True,
+                  check=lambda root, issues, **options: index_or_none(build, root, issues, **options))
 def ilidsvid(root: str, protocol: str = "gao", split: int = 0) -> VideoReIDDataset:
     return build(root, split, protocol)

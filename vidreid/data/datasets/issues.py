@@ -28,6 +28,9 @@ def root_error(name: str, root: str, problem: str, layout: str, short: str,
     """One-line message (root, what is wrong, the expected layout in one line); the full tree in `.layout`.
     `markers`: the folders a right root holds; when a folder below `root` holds them all (the official archive and
     torchreid unpack into e.g. ROOT/DukeMTMC-VideoReID/), the message names it."""
+    if problem == "no such folder" and os.path.isfile(root):
+        problem = "is a file, not a folder" + (" (a manifest of your own tracklets is --dataset manifest)"
+                                               if name != "manifest" else "")
     nested = find_nested_root(root, markers) if markers else None
     hint = f"; the dataset seems to be one level down: use {nested} as the root" if nested else ""
     return RootError(f"{name} root {root}: {problem}; expected {short}{hint}", layout)
@@ -124,3 +127,16 @@ def _as_lists(paths, messages) -> tuple[list[str], list[str]]:
     paths = [paths] if isinstance(paths, str) else [str(p) for p in paths]
     messages = [messages] * len(paths) if isinstance(messages, str) else [str(m) for m in messages]
     return paths, messages
+
+
+def index_or_none(build, root: str, issues: "Issues", **options):
+    """`build(root, issues=issues, **options)` for `vidreid data check`: a wrong root still raises RootError (the
+    expected tree is printed); any other DatasetError (e.g. an unreadable list file: nothing to index) is recorded in
+    `issues` and None returned, so the check reports it with the rest."""
+    try:
+        return build(root, issues=issues, **options)
+    except RootError:
+        raise
+    except DatasetError as e:
+        issues.error("index", root, str(e))
+        return None

@@ -28,7 +28,7 @@ from ...errors import ConfigError, DatasetError
 from ..types import Tracklet, VideoReIDDataset
 from .folders import list_dir
 from .grouping import majority, relabel
-from .issues import Issues, check_protocol, root_error
+from .issues import Issues, check_protocol, index_or_none, root_error
 from .matfile import load_mat_var
 from .names import find_char, image_names, int_at, natural_order
 from .registry import register_dataset
@@ -189,7 +189,7 @@ def build(root: str, protocol: str = "gao", subset: str = "test", issues: Issues
                             meta=meta)
 
 
-@register_dataset("lsvid")
+@register_dataset("lsvid", check=lambda root, issues, **options: index_or_none(build, root, issues, **options))
 def lsvid(root: str, protocol: str = "gao", split: int = 0, subset: str = "test") -> VideoReIDDataset:
     if split != 0:
         raise ConfigError(f"dataset 'lsvid' has a single fixed split; data.split must be 0, got {split}")

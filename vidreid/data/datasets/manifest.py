@@ -12,11 +12,12 @@ CSV: a header naming the columns pid, camid, split and dir or frames (several pa
 Fields:
     frames | dir   the tracklet's frame files, or a folder whose image files (.jpg .jpeg .png .bmp) are its frames.
                    Relative paths are resolved against the manifest's folder; absolute paths are used as they are.
-    pid            integer person id. train: >= 0 (relabelled 0..N-1 in sorted order, originals in
+    pid            integer person id (below 2**62). train: >= 0 (relabelled 0..N-1 in sorted order, originals in
                    meta["train_pids"]); query/gallery: >= -1, where -1 marks junk (left out of the gao gallery).
     camid          integer camera index, 0-based (>= 0). Same pid + same camera is junk for that query.
     split          train | query | gallery.
-Other keys/columns are ignored. Frames are sorted by the numbers in their names (natural sort; `sort_frames=False`
+Other keys/columns are ignored. Two rows of one split with the same dir (or frames list) are an error: the tracklet
+would count twice. Frames are sorted by the numbers in their names (natural sort; `sort_frames=False`
 keeps the order a "frames" list gives). The index never opens or stats a frame: a "dir" is listed once.
 
 Protocols: gao (default): gallery = the gallery rows minus pid -1; mars: gallery = the query and gallery rows
@@ -27,12 +28,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 
 import numpy as np
 
 from ..types import Tracklet, VideoReIDDataset
 from .grouping import relabel
-from .issues import Issues, check_protocol, root_error
+from .issues import Issues, check_protocol, index_or_none, root_error
 from .names import as_str_array, image_names, natural_order
 from .registry import register_dataset
 
@@ -97,6 +99,9 @@ def _read_entries(path: str) -> list[tuple[int, object]]:
     return entries
 
 
+ID_LIMIT = 2 ** 62          # person and camera ids beyond this do not fit the int64 arrays of the index
+
+
 def _as_int(value) -> int | None:
     if isinstance(value, bool):
         return None
@@ -104,7 +109,7 @@ def _as_int(value) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):   # ASCII digits ("²".isdigit() is True)
         return int(value.strip())
     return None
 
@@ -131,11 +136,33 @@ def _parse(entry) -> tuple[dict | None, str]:
         missing = [k for k, v in (("pid", pid), ("camid", camid)) if v is None]
         return None, f"{' and '.join(missing)} must be integer(s), got " + ", ".join(
             f"{k}={entry.get(k)!r}" for k in missing)
+    huge = [f"{k}={v}" for k, v in (("pid", pid), ("camid", camid)) if abs(v) >= ID_LIMIT]
+    if huge:
+        return None, f"{' and '.join(huge)} out of range (ids must be below 2**62; renumber them)"
     split = entry.get("split")
     split = split.strip() if isinstance(split, str) else split
     if split not in SPLITS:
         return None, f"split must be one of {', '.join(SPLITS)}, got {split!r}"
     return {"frames": frames, "dir": folder, "pid": pid, "camid": camid, "split": split}, ""
+
+
+def _refuse_duplicate_rows(rows: list[tuple[int, dict]], path: str, issues: Issues) -> None:
+    """Two lines of one split listing the same frames (same dir, or the same frames list): the tracklet would count
+    twice (a query evaluated twice, a gallery match found twice), so it is an error naming both lines. The same
+    tracklet in two splits is left to the protocol (e.g. `vidreid adapt` trains on footage it also evaluates on;
+    `vidreid data check` reports frames listed by several tracklets)."""
+    first: dict = {}
+    dup_paths, dup_messages = [], []
+    for line, e in rows:                                             # loop over tracklets (a dict lookup each)
+        key = ("dir", os.path.normpath(e["dir"])) if e["dir"] is not None else ("frames", tuple(e["frames"]))
+        key += (e["split"],)
+        if key in first:
+            dup_paths.append(f"{path}:{line}")
+            dup_messages.append(f"duplicate of line {first[key]} (the same {key[0]} in split {key[2]}): a "
+                                f"tracklet listed twice counts twice; delete one of the two lines")
+        else:
+            first[key] = line
+    issues.error("index", dup_paths, dup_messages)
 
 
 def build(root: str, protocol: str = "gao", sort_frames: bool = True, issues: Issues | None = None,
@@ -203,6 +230,7 @@ def build(root: str, protocol: str = "gao", sort_frames: bool = True, issues: Is
     issues.error("out_of_range", [f"{path}:{rows[i][0]}" for i in out.tolist()],
                  [f"pid {pid[i]} / camid {cam[i]}: expected camid >= 0 and pid >= 0 (train) or >= -1 (query, "
                   f"gallery; -1 = junk)" for i in out.tolist()], split[out].tolist() if n else "")
+    _refuse_duplicate_rows(rows, path, issues)
     nonempty = np.array([ends[i] > starts[i] for i in range(n)], dtype=bool)
     rows_of = {s: np.flatnonzero((split == s) & nonempty) if n else np.zeros(0, int) for s in SPLITS}
     labels, train_pids = relabel(pid[rows_of["train"]])
@@ -224,7 +252,7 @@ def build(root: str, protocol: str = "gao", sort_frames: bool = True, issues: Is
                             protocol=protocol, meta=meta)
 
 
-@register_dataset("manifest")
+@register_dataset("manifest", check=lambda root, issues, **options: index_or_none(build, root, issues, **options))
 def manifest(root: str, protocol: str = "gao", split: int = 0, sort_frames: bool = True) -> VideoReIDDataset:
     if split != 0:
         from ...errors import ConfigError

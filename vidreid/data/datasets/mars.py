@@ -31,7 +31,7 @@ import numpy as np
 
 from ...errors import ConfigError, DatasetError
 from ..types import Tracklet, VideoReIDDataset
-from .issues import Issues, root_error
+from .issues import Issues, index_or_none, root_error
 from .matfile import load_mat_var
 from .registry import register_dataset
 
@@ -251,7 +251,8 @@ def _check_split(name: str, split: int) -> None:
         raise ConfigError(f"dataset {name!r} has a single fixed train/test split; data.split must be 0, got {split}")
 
 
-@register_dataset("mars")
+@register_dataset("mars", check=lambda root, issues, protocol="mars", **_: index_or_none(
+    load_mars_layout, root, issues, name="mars", protocol=protocol))
 def mars(root: str, protocol: str = "mars", split: int = 0) -> VideoReIDDataset:
     _check_split("mars", split)
     return load_mars_layout(root, "mars", protocol)
@@ -282,7 +283,16 @@ def synthped_layout(root: str) -> str:
                      LAYOUT_SHORT + " (or, with --layout dukev, train/, query/ and gallery/)")
 
 
-@register_dataset("synthped")
+def _check_synthped(root: str, issues, protocol: str | None = None, **_):
+    """data check of a SynthPed root, in whichever layout it was written (DukeV: query/ and gallery/ are disjoint and
+    hold every test tracklet, so the gao split covers the whole root; MARS: the mars protocol lists junk too)."""
+    if synthped_layout(root) == "dukev":
+        from .dukev import load_dukev_layout
+        return load_dukev_layout(root, "synthped", protocol or "gao", issues=issues)
+    return index_or_none(load_mars_layout, root, issues, name="synthped", protocol=protocol or "mars")
+
+
+@register_dataset("synthped", check=_check_synthped)
 def synthped(root: str, protocol: str = "mars", split: int = 0, synth: dict | None = None) -> VideoReIDDataset:
     """SynthPed roots are written in the MARS layout by default, or the DukeV layout (see synthped_layout); the
     matching real loader reads them. `synth` (the generation options) is accepted for convenience and not used by

@@ -33,7 +33,7 @@ from ...utils.io import atomic_write_text
 from ..types import VideoReIDDataset
 from .folders import list_subdirs, scan_folders
 from .grouping import frames_by_number, two_camera_split
-from .issues import DatasetWarning, Issues, check_protocol, root_error
+from .issues import DatasetWarning, Issues, check_protocol, index_or_none, root_error
 from .names import int_at, join_paths
 from .registry import register_dataset
 
@@ -173,7 +173,8 @@ def build(root: str, split: int = 0, protocol: str = "gao", min_frames: int = 21
                             meta=meta)
 
 
-@register_dataset("prid2011")
+@register_dataset("prid2011", multi_split=True, check=lambda root, issues, write_splits=False, **options:
+                  index_or_none(build, root, issues, write_splits=write_splits, **options))  # a check never writes
 def prid2011(root: str, protocol: str = "gao", split: int = 0, min_frames: int = 21, seed: int = 0,
              write_splits: bool = True) -> VideoReIDDataset:
     return build(root, split, protocol, min_frames, seed, write_splits)

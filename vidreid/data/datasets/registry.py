@@ -7,27 +7,37 @@ import inspect
 from typing import Callable
 
 from ...errors import ConfigError, DatasetError
+from ...utils.registry import Registry
 from ..types import VideoReIDDataset
 
-_DATASETS: dict[str, Callable[..., VideoReIDDataset]] = {}
+_DATASETS = Registry("dataset", DatasetError)
 
 
-def register_dataset(name: str):
-    def deco(fn):
-        _DATASETS[name] = fn
-        return fn
-    return deco
+def register_dataset(name: str, multi_split: bool = False, check: Callable | None = None):
+    """Decorator registering a loader `fn(root, **options)` as `name`. multi_split: the dataset has numbered train/test
+    splits (iLIDS-VID, PRID2011), chosen with the `split` option (data.split, `data check --split`). check: the
+    loader in collecting mode for `vidreid data check`, `check(root, issues, **options)` -> the dataset or None,
+    every problem recorded in `issues`; without one, data check records the loader's first error."""
+    return _DATASETS.register(name, multi_split=multi_split, check=check)
+
+
+def dataset_checker(name: str) -> Callable | None:
+    """The collecting-mode loader registered for `name` (register_dataset's check), None if it has none."""
+    return _DATASETS.attribute(name, "check", None)
 
 
 def list_datasets() -> list[str]:
-    return sorted(_DATASETS)
+    return _DATASETS.names()
+
+
+def is_multi_split(name: str) -> bool:
+    """Does dataset `name` have numbered splits (its `split` option; register_dataset's multi_split)?"""
+    return bool(_DATASETS.attribute(name, "multi_split", False))
 
 
 def dataset_loader(name: str) -> Callable[..., VideoReIDDataset]:
     """The registered loader function of `name` (`loader(root, **options)`)."""
-    if name not in _DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(list_datasets())}")
-    return _DATASETS[name]
+    return _DATASETS.builder(name)
 
 
 def dataset_options(name: str) -> list[str]:

@@ -11,6 +11,8 @@ The set is two committed files and the video; the crops are cut from the video a
                                                           identity = excluded, the note says why)
     ROOT/crops/<tracklet>/f000123.jpg                   the crops (256x128, boxes padded to that aspect, as
                                                           `vidreid tracklets` writes them), made once, atomically
+    ROOT/crops/<tracklet>/masks/f000123.png             their foreground masks (`vidreid tracklets --masks`;
+                                                          crops folders made before masks existed have none)
     ROOT/vtest.json                                     marker: the hash of the tracklets table the crops belong to
 
 The identities table labels segments: a tracklet whose box switched from one person to another is cut at the
@@ -22,7 +24,18 @@ Options:
                           piece, each piece its own camid, so under the gao rules a query's own piece is junk and
                           its positives are the other pieces of its person (persons seen once are distractors).
               cross_pass  every piece cut into two passes in time, as if seen by two cameras: the first half of
-                          its frames is a query (camid 0), the second half a gallery tracklet (camid 1).
+                          its frames is a query (camid 0), the second half a gallery tracklet (camid 1). Lenient:
+                          a query's own second half (the next frames of the same walk) is a true match.
+              strict_cross_pass  the same halves, but a query's own second half is junk, and so are the pieces its
+                          walk goes on in after a tracker loss (a person's pieces less than WALK_GAP = 20 frames,
+                          2 s, apart are one walk): its positives are the second halves of its person's pieces on
+                          other walks (re-finding the person on another pass; persons seen on one walk are not
+                          counted).
+  boxes       loose       the tracker's boxes (default; HOG at the video's scale gives none under ~128 px tall, so
+                          vtest's 70-120 px people are padded with background).
+              tight       the same boxes refined by HOG at 2x scale in a window around each
+                          (vidreid/data/datasets/tables/vtest_tracklets_tight.json, scripts/footage_tight.py): the
+                          same tracklets, frames and identities. Its crops need their own root.
   part        full        every piece.
               late        the pieces cut to their frames from ADAPT_END on (shorter than MIN_PIECE: dropped);
                           train = the adapt set (`adapt_tracklets`: every tracklet, labelled or not, cut to its
@@ -50,16 +63,20 @@ NAME = "vtest"
 TABLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tables")
 TRACKLETS_FILE = os.path.join(TABLES, "vtest_tracklets.json")
 IDENTITIES_FILE = os.path.join(TABLES, "vtest_identities.csv")
+# option `boxes`: the tracker's boxes (HOG at the video's scale: none under ~128 px, so loose around vtest's 70-120 px
+# people) or the same boxes refined by HOG at 2x scale (scripts/footage_tight.py; same tracklets and frames)
+BOXES = {"loose": TRACKLETS_FILE, "tight": os.path.join(TABLES, "vtest_tracklets_tight.json")}
 MARKER = "vtest.json"
 CROPS = "crops"
 ADAPT_END = 400        # frames 1..399 are the adapt set, frames 400..795 the late evaluation set
+WALK_GAP = 20          # frames (2 s at vtest's 10 fps): a person found again within this is on the same walk (strict)
 MIN_PIECE = 8          # a tracklet cut at ADAPT_END keeps a piece only with this many frames (`tracklets --min-len`)
 LAYOUT = """\
 ROOT/                         made by the loader on first use, from vtest.avi (option video, or opencv-doc's)
 ├── vtest.json                marker: the hash of the committed tracklets table the crops belong to
 └── crops/<tracklet>/f000123.jpg   256x128 crops of the committed boxes"""
 LAYOUT_SHORT = "a folder the loader fills on first use from vtest.avi (crops/<tracklet>/f<frame>.jpg, vtest.json)"
-EVALUATIONS = ("main", "cross_pass")   # the query / gallery splits (option `evaluation`)
+EVALUATIONS = ("main", "cross_pass", "strict_cross_pass")   # the query / gallery splits (option `evaluation`)
 PARTS = ("full", "late")
 
 
@@ -179,8 +196,8 @@ def ensure_crops(root: str, table: FootageTable | None = None, video: str | None
             raise DatasetError(f"{marker}: unreadable marker ({e}); delete {root} to cut the crops again") from None
         if done.get("tracklets_sha256") == table.sha256:
             return root
-        raise DatasetError(f"{root} holds crops of another version of the {NAME} tracklets table; delete it (or "
-                           f"choose another root) to cut them again")
+        raise DatasetError(f"{root} holds crops of another {NAME} tracklets table (another version, or the other "
+                           f"boxes option: loose / tight); choose another root, or delete it to cut them again")
     if os.path.isdir(root) and not os.listdir(root):
         os.rmdir(root)                                         # an empty folder: nothing of the user's to keep
     if os.path.lexists(root):
@@ -194,12 +211,13 @@ def ensure_crops(root: str, table: FootageTable | None = None, video: str | None
         _write_crops(video, tmp, table, progress)
         atomic_write_text(os.path.join(tmp, MARKER), json.dumps(
             {"format": "vidreid-real-footage/1", "dataset": NAME, "video": os.path.abspath(video),
-             "tracklets_sha256": table.sha256, "tracklets": len(table.tracklets)}, indent=1))
+             "tracklets_sha256": table.sha256, "tracklets": len(table.tracklets),
+             "masks": "temporal-median background"}, indent=1))
     return root
 
 
 def _check_video(video: str, table: FootageTable) -> None:
-    from ...tracking.video import probe_video
+    from ..video import probe_video
     info = probe_video(video)
     if (info.width, info.height, info.frame_count) != (table.width, table.height, table.frame_count):
         raise DatasetError(f"{video}: {info.width}x{info.height}, {info.frame_count} frames; the {NAME} table was "
@@ -208,18 +226,18 @@ def _check_video(video: str, table: FootageTable) -> None:
 
 
 def _write_crops(video: str, folder: str, table: FootageTable, progress: bool) -> None:
-    """The crops exactly as `vidreid tracklets` writes them (tracking.pipeline.write_crops: one decoding pass)."""
-    from ...tracking.cut import CutConfig
-    from ...tracking.pipeline import write_crops
+    """The crops exactly as `vidreid tracklets --masks` writes them (data/video.py write_box_crops: one decoding
+    pass), foreground masks included (the camera is fixed: data.background=suppress uses them)."""
+    from ..background import MASKS, foreground_mask, sample_background
+    from ..video import write_box_crops
     n = [len(t.frames) for t in table.tracklets]
-    rows = np.zeros((sum(n), 7))                                # [frame, id, x, y, w, h, score]
-    rows[:, 0] = np.concatenate([t.frames for t in table.tracklets])
-    rows[:, 1] = np.repeat(np.arange(len(n)), n)
-    rows[:, 2:6] = np.concatenate([t.boxes for t in table.tracklets])
+    frames = np.concatenate([t.frames for t in table.tracklets])
+    boxes = np.concatenate([t.boxes for t in table.tracklets]).astype(np.float64)   # (K, 4) x, y, w, h
     names = np.repeat([t.name for t in table.tracklets], n).tolist()
-    cut = CutConfig(crop_height=table.crop_size[0], crop_width=table.crop_size[1])
-    write_crops(video, os.path.join(folder, CROPS), "", rows, names, np.zeros((0, 7)), cut, 1, 1, None, None,
-                progress, f"{NAME} crops")
+    background = sample_background(video)
+    write_box_crops(video, os.path.join(folder, CROPS), frames, boxes, names, tuple(table.crop_size),
+                    1, 1, None, progress, f"{NAME} crops", None, lambda frame: foreground_mask(frame, background),
+                    MASKS)
 
 
 # ---------------------------------------------------------------------------------------------- splits
@@ -257,6 +275,36 @@ def split_cross_pass(parts: list[Piece]) -> tuple[list[tuple[Piece, int]], list[
     return [(a, 0) for a, _ in halves], [(b, 1) for _, b in halves]
 
 
+def walks(parts: list[Piece], gap: int | None = None) -> list[int]:
+    """The walk (pass through the scene) of each piece, numbered 0, 1, ...: a person's pieces in time order, a new
+    walk wherever the gap to the previous piece's last frame exceeds `gap` frames (default WALK_GAP). A tracker that
+    loses a person for a moment cuts one walk into several pieces; those pieces are one pass, not a re-finding."""
+    gap = WALK_GAP if gap is None else gap
+    walk, walks_so_far = [0] * len(parts), 0
+    current: dict[int, tuple[int, int]] = {}                    # identity -> (its current walk, that walk's last frame)
+    for i in sorted(range(len(parts)), key=lambda i: int(parts[i].frames[0])):   # loop over the few dozen pieces
+        p = parts[i]
+        if p.identity not in current or int(p.frames[0]) - current[p.identity][1] > gap:
+            current[p.identity], walks_so_far = (walks_so_far, -1), walks_so_far + 1
+        walk[i] = current[p.identity][0]
+        current[p.identity] = (walk[i], max(current[p.identity][1], int(p.frames[-1])))
+    return walk
+
+
+def split_strict_cross_pass(parts: list[Piece]) -> tuple[list[tuple[Piece, int]], list[tuple[Piece, int]]]:
+    """-> (query, gallery): the halves of split_cross_pass, but both halves of every piece of one walk (`walks`)
+    share a camid, so under the gao rules a query's own second half and the pieces its walk continues in after a
+    tracker loss are junk, and its positives are the second halves of its person's pieces on OTHER walks:
+    re-finding the person on another pass. Persons seen on one walk have no positive (not counted; their halves
+    stay distractors)."""
+    query, gallery = split_cross_pass(parts)
+    walk = walks(parts)
+    return [(p, walk[i]) for i, (p, _) in enumerate(query)], [(p, walk[i]) for i, (p, _) in enumerate(gallery)]
+
+
+SPLITS = {"main": split_main, "cross_pass": split_cross_pass, "strict_cross_pass": split_strict_cross_pass}
+
+
 def as_tracklets(root: str, items: list[tuple[Piece, int]], pids: list[int] | None = None) -> list[Tracklet]:
     """(piece, camid) -> Tracklet of the piece's crop paths under root; pid = the piece's identity unless given."""
     pids = pids if pids is not None else [p.identity for p, _ in items]
@@ -276,18 +324,22 @@ def adapt_tracklets(root: str, video: str | None = None, progress: bool = False,
 
 @register_dataset(NAME)
 def vtest(root: str, evaluation: str = "main", part: str = "full", video: str = "", protocol: str = "gao",
-          progress: bool = False) -> VideoReIDDataset:
+          boxes: str = "loose", progress: bool = False) -> VideoReIDDataset:
     check_protocol(NAME, protocol, ("gao",))
     if evaluation not in EVALUATIONS:
         from ...errors import ConfigError
         raise ConfigError(f"dataset {NAME!r}: evaluation must be one of {', '.join(EVALUATIONS)}, got "
                           f"{evaluation!r}")
-    table = read_table()
+    if boxes not in BOXES:
+        from ...errors import ConfigError
+        raise ConfigError(f"dataset {NAME!r}: boxes must be one of {', '.join(BOXES)}, got {boxes!r}")
+    table = read_table(BOXES[boxes])
     chosen = pieces(table, part)                                  # ConfigError for an unknown part
     root = ensure_crops(root, table, video or None, progress)
-    query, gallery = (split_main if evaluation == "main" else split_cross_pass)(chosen)
+    query, gallery = SPLITS[evaluation](chosen)
     train = adapt_tracklets(root, table=table) if part == "late" else []
-    meta = {"evaluation": evaluation, "part": part, "adapt_end": ADAPT_END, "tracklets_sha256": table.sha256,
+    meta = {"evaluation": evaluation, "part": part, "boxes": boxes, "adapt_end": ADAPT_END,
+            "tracklets_sha256": table.sha256,
             "identities": len({p.identity for p in chosen}), "pieces": len(chosen),
             "excluded_segments": len(table.excluded)}
     return VideoReIDDataset(name=NAME, root=root, train=train, query=as_tracklets(root, query),

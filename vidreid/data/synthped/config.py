@@ -18,7 +18,7 @@ OCCLUDER_KINDS = ("pole", "car", "person")
 S_IDENTITY, S_CAMERA, S_TRACKLETS, S_RENDER, S_NOISE, S_OCCLUDER = 1, 2, 3, 4, 5, 6
 S_DISTRACTOR, S_JUNK, S_SPLIT, S_QUERY, S_PALETTE, S_CLOCK = 7, 8, 9, 10, 11, 12
 # options added after GENERATOR_VERSION 1 shipped, with the value that renders exactly what that version rendered
-OPT_IN = {"camera_gamma": 0.0, "camera_lowres": 0.0, "photo_backgrounds": 0.0}
+OPT_IN = {"camera_gamma": 0.0, "camera_lowres": 0.0, "photo_backgrounds": 0.0, "foreground_masks": False}
 GENERATOR_VERSION = 1  # bump whenever the same config would render different pixels; a stale marker then regenerates
 
 
@@ -80,6 +80,10 @@ class SynthPedConfig:
     occlusion_heavy_frac: float = 0.5   # "occlusion-heavy" tracklets (an evaluation slice): >= this share occluded
     bad_detection_rate: float = 0.06    # share of tracklets with a few misaligned or empty detections
     max_bad_frames: int = 3             # at most this many bad frames in such a tracklet
+    # --- extra outputs (the frames are the same with or without them) -----------------------------------------------
+    foreground_masks: bool = False      # also write each frame's true foreground mask (people, not poles or cars) as
+                                        # <folder>/masks/<frame name>.png, 255 = person, where real footage's masks
+                                        # go (vidreid/data/masks.py): what data.background=suppress reads
 
     # ---------------------------------------------------------------------------------------------------------------
     @property
@@ -101,8 +105,8 @@ class SynthPedConfig:
 
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            want = {"int": int, "float": (int, float), "str": str}[f.type]
-            if isinstance(v, bool) or not isinstance(v, want):
+            want = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+            if isinstance(v, bool) != (f.type == "bool") or not isinstance(v, want):
                 bad(f"{f.name} must be {f.type}, got {v!r}")
         if self.ids < 4:
             bad(f"ids must be >= 4 (at least 2 train and 2 test identities), got {self.ids}")

@@ -5,6 +5,11 @@ each frame maps pixels to body coordinates with its own box scale and offset. Th
 u is (T, 1, W) and v is (T, H, 1); each part is computed only inside its bounding window (union over the frames), from
 a distance field that also gives soft (anti-aliased) edges and cylinder shading. `draw_person` builds the figure's
 geometry once (`Figure`) and calls the part painters back to front.
+
+With a `coverage` array (T, H, W) the painter also composites each part's alpha into it (coverage <- coverage +
+alpha * (1 - coverage), the "over" rule the colours follow), so that after the figure it holds the share of each
+pixel the figure covers: 1 - coverage is exactly the weight the background keeps (SynthPed's `foreground_masks`).
+Without it (the default) nothing else is computed and the pixels are the same.
 """
 from __future__ import annotations
 
@@ -22,8 +27,9 @@ TWO_PI = 2.0 * math.pi
 class _Painter:
     """Maps the pixels of T frames to body coordinates and paints parts into a (3, T, H, W) canvas."""
 
-    def __init__(self, canvas: np.ndarray, box_h, cx, top):
+    def __init__(self, canvas: np.ndarray, box_h, cx, top, coverage: np.ndarray | None = None):
         self.canvas = canvas
+        self.coverage = coverage                        # (T, H, W) float32 share of a pixel the figure covers, or None
         _, T, H, W = canvas.shape
         self.H, self.W = H, W
         self.bh = np.asarray(box_h, F32).reshape(T)     # figure height in pixels, per frame
@@ -55,6 +61,9 @@ class _Painter:
             delta = col - reg
             delta *= alpha
             reg += delta
+        if self.coverage is not None:          # the same "over" rule as the colours, for a white part on black
+            cov = self.coverage[:, rs, cs]
+            cov += alpha * (F32(1.0) - cov)
 
     def edge(self, signed):
         """Soft coverage from a signed distance in body units (positive inside)."""
@@ -153,7 +162,8 @@ class Figure:
     head_u: np.ndarray        # (T,) head axis (a little forward of the torso in side views)
 
 
-def _figure(canvas, p: Person, view: str, direction: int, box_h, cx, top, phase, gait_amplitude: float) -> Figure:
+def _figure(canvas, p: Person, view: str, direction: int, box_h, cx, top, phase, gait_amplitude: float,
+            coverage=None) -> Figure:
     T = canvas.shape[1]
     d = 1 if direction >= 0 else -1
     zeros = np.zeros(T, F32)
@@ -163,7 +173,7 @@ def _figure(canvas, p: Person, view: str, direction: int, box_h, cx, top, phase,
     side = view == "side"
     torso_u = zeros + (F32(d * 0.008) if side else F32(0.0))
     return Figure(
-        P=_Painter(canvas, box_h, cx, top), p=p, view=view, side=side, d=d,
+        P=_Painter(canvas, box_h, cx, top, coverage), p=p, view=view, side=side, d=d,
         lat={"front": 1, "back": -1}.get(view, 0), near=d, zeros=zeros, phase=np.asarray(phase, F32),
         A=F32(gait_amplitude), rh=rh, v_head=F32(rh * 1.05), v_sh=F32(2 * rh + 0.035), v_hip=v_hip,
         thigh=F32(0.5 * leg_len), shin=F32(0.5 * leg_len), upper=F32(0.165), fore=F32(0.15),
@@ -171,10 +181,12 @@ def _figure(canvas, p: Person, view: str, direction: int, box_h, cx, top, phase,
         torso_u=torso_u, head_u=torso_u + (F32(d * 0.012) if side else F32(0.0)))
 
 
-def draw_person(canvas, person: Person, view: str, direction: int, box_h, cx, top, phase, gait_amplitude: float):
+def draw_person(canvas, person: Person, view: str, direction: int, box_h, cx, top, phase, gait_amplitude: float,
+                coverage: np.ndarray | None = None):
     """Paint `person` walking, seen from `view`, into canvas (3, T, H, W); per-frame box and gait phase are (T,).
-    Parts are painted back to front (each over the previous ones)."""
-    f = _figure(canvas, person, view, direction, box_h, cx, top, phase, gait_amplitude)
+    Parts are painted back to front (each over the previous ones). `coverage` (T, H, W), when given, accumulates
+    the share of each pixel the figure covers (see the module docstring)."""
+    f = _figure(canvas, person, view, direction, box_h, cx, top, phase, gait_amplitude, coverage)
     p, d, zeros, torso_u = person, f.d, f.zeros, f.torso_u
     if f.side:
         far = 0.72  # far limbs are in the body's shadow

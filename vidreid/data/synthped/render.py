@@ -166,10 +166,13 @@ def make_background(cfg, cam: Camera) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------------------
 # occluders
 # ----------------------------------------------------------------------------------------------------------------------
-def draw_occluder(canvas, occ: dict, person_box, cfg, palette, occ_seed) -> None:
-    """Paint the occluder of event `occ` into the frames [start, end) of canvas (3, T, H, W)."""
+def draw_occluder(canvas, occ: dict, person_box, cfg, palette, occ_seed, coverage=None) -> None:
+    """Paint the occluder of event `occ` into the frames [start, end) of canvas (3, T, H, W). `coverage` (T, H, W),
+    the figure's share of each pixel (foreground masks), loses what a pole or a car hides and gains a passing
+    person: what a background model of a fixed camera calls foreground (people, not street furniture)."""
     a, b = occ["start"], occ["end"]
     sub = canvas[:, a:b]
+    cov = coverage[a:b] if coverage is not None else None
     n = b - a
     _, _, H, W = canvas.shape
     t = np.linspace(0.0, 1.0, n, dtype=F32) if n > 1 else np.zeros(1, F32)
@@ -186,6 +189,8 @@ def draw_occluder(canvas, occ: dict, person_box, cfg, palette, occ_seed) -> None
         for c in range(3):
             reg = sub[c]
             reg += alpha * (col[c] * shade - reg)
+        if cov is not None:
+            cov *= F32(1.0) - alpha
     elif kind == "car":
         y0 = F32(occ["y0"] * H)
         y = np.arange(H, dtype=F32)[None, :, None] + 0.5
@@ -200,6 +205,8 @@ def draw_occluder(canvas, occ: dict, person_box, cfg, palette, occ_seed) -> None
         for c in range(3):
             reg = sub[c]
             reg += alpha * (col[c] * shade - reg)
+        if cov is not None:
+            cov *= F32(1.0) - alpha
     elif kind == "person":
         other = sample_person(rng, palette, cfg)
         bh, cx, top = (np.asarray(x, F32)[a:b] for x in person_box)
@@ -209,7 +216,7 @@ def draw_occluder(canvas, occ: dict, person_box, cfg, palette, occ_seed) -> None
         top2 = top + (bh - bh2) + F32(0.03) * bh    # nearer to the camera: feet lower in the frame
         phase = F32(rng.uniform(0, TWO_PI)) + F32(TWO_PI) * np.arange(n, dtype=F32) / F32(other.gait_period)
         view = VIEWS[int(rng.integers(3))]
-        draw_person(sub, other, view, int(rng.choice([-1, 1])), bh2, cx2, top2, phase, cfg.gait_amplitude)
+        draw_person(sub, other, view, int(rng.choice([-1, 1])), bh2, cx2, top2, phase, cfg.gait_amplitude, cov)
     else:  # pragma: no cover - validated in the config
         raise ValueError(kind)
 
@@ -239,6 +246,23 @@ class TrackletPlan:
 def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray, palette,
                     occlusion: bool = True) -> np.ndarray:
     """Render all frames of a tracklet: uint8 (T, H, W, 3). `occlusion=False` leaves the occluder out (tests)."""
+    return _render(plan, cfg, cam, background, palette, occlusion, None)
+
+
+def render_tracklet_and_masks(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray, palette,
+                              occlusion: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The frames of `render_tracklet` (the same pixels) and their true foreground masks, bool (T, H, W): True where
+    a person (the tracklet's figure, or a passing person occluder) covers at least half of the pixel in the scene,
+    before the camera's blur and noise. A frame with no one in it (a junk background detection, an empty bad
+    detection) is all False."""
+    coverage = np.zeros((plan.n_frames, cfg.height, cfg.width), F32)                   # (T, H, W)
+    frames = _render(plan, cfg, cam, background, palette, occlusion, coverage)
+    return frames, coverage >= F32(0.5)
+
+
+def _render(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray, palette, occlusion: bool,
+            coverage: np.ndarray | None) -> np.ndarray:
+    """render_tracklet; with `coverage` (T, H, W) zeros, also fills it with the people's share of each pixel."""
     T, H, W = plan.n_frames, cfg.height, cfg.width
     rng = np.random.default_rng([cfg.seed, S_RENDER, plan.uid])       # box jitter, gait start, background window
     noise_rng = np.random.default_rng([cfg.seed, S_NOISE, plan.uid])  # sensor noise: independent of everything else
@@ -279,11 +303,14 @@ def render_tracklet(plan: TrackletPlan, cfg, cam: Camera, background: np.ndarray
 
     if plan.person is not None:
         draw_person(canvas, plan.person, plan.view, plan.direction, box_h, cx, top,
-                    phase if np.ndim(phase) else np.full(T, phase, F32), cfg.gait_amplitude)
+                    phase if np.ndim(phase) else np.full(T, phase, F32), cfg.gait_amplitude, coverage)
     if occlusion and plan.occlusion is not None:
-        draw_occluder(canvas, plan.occlusion, (box_h, cx, top), cfg, palette, [cfg.seed, S_OCCLUDER, plan.uid])
+        draw_occluder(canvas, plan.occlusion, (box_h, cx, top), cfg, palette, [cfg.seed, S_OCCLUDER, plan.uid],
+                      coverage)
     if empty:
         canvas[:, empty] = bg_empty
+        if coverage is not None:
+            coverage[empty] = 0.0
 
     # camera: gain (drifting a little within the tracklet), colour cast, vertical light gradient
     gain = F32(cam.gain * rng.uniform(0.9, 1.1)) * (1 + F32(cfg.drift) * F32(rng.uniform(-1, 1)) * lin)  # (T,)

@@ -17,9 +17,15 @@ Output (`generate_scenes(out, cfg)`), one MOTChallenge sequence per camera:
 The ground-truth box of a person is the tight box of the figure's painted pixels (coverage >= 1/2), measured from a
 separate render of that person alone; visibility is the share of those pixels inside the frame and not covered by a
 nearer person or the pole.
+
+By default each camera plans its passes on its own clock (plan_passes: one person may be in two cameras at once).
+`itinerary=True` puts every camera on one clock (plan_itinerary): people walk routes along a line of cameras with
+transit times, some through one camera only; OUT/footage.yaml is the footage manifest of that clock. `twin_share`
+dresses some people in an earlier person's clothes; `det_*` turn det.txt into a noisy stand-in for a detector.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -32,6 +38,8 @@ from .config import S_IDENTITY, S_PALETTE, SynthPedConfig
 from .figure import F32, draw_person
 from .render import VIEWS, camera_pipeline, make_background, make_cameras
 
+CLOTHES = ("top", "top_texture", "top2", "top_period", "logo_shape", "sleeves", "bottom_type", "bottom",
+           "bottom_texture", "bottom2", "bottom_period", "shoes", "backpack", "bag", "bag_side", "hat")   # near-twins
 S_SCENE = 40            # seed stream of the scenes (clear of SynthPed's own streams 1..12)
 CHUNK = 8               # frames rendered at once (the union of a walker's boxes over a chunk bounds the work)
 SENTINEL = -10.0        # mask renders start from this value: painted pixels move towards the colour (>= 0)
@@ -51,6 +59,14 @@ class SceneConfig:
     depth_share: float = 0.3       # share of passes along the depth axis (front / back views) instead of across
     pole_prob: float = 0.5         # probability that a camera has a pole in front of the scene (occlusions)
     speed: float = 0.055           # walking speed in body heights per frame (~1.4 m/s at 10 fps for 1.7 m)
+    # itineraries (off by default: the scenes above stay as they were)
+    itinerary: bool = False        # one shared clock: each person walks a route through cameras (plan_itinerary)
+    transit: float = 6.0           # itinerary: seconds of walking between neighbouring cameras (cameras on a line)
+    single_cam_share: float = 0.2  # itinerary: share of persons seen by one camera only
+    twin_share: float = 0.0        # share of persons wearing the clothes of an earlier person (a different body)
+    det_jitter: float = 0.0        # det.txt noise: box edges moved by this share of the box size (std, Gaussian)
+    det_miss: float = 0.0          # det.txt noise: share of boxes missed
+    det_false: float = 0.0         # det.txt noise: false boxes per frame (Poisson mean), person-sized, score 1
 
     def validate(self) -> "SceneConfig":
         checks = [(self.cams >= 1, "cams must be >= 1"), (self.ids >= 1, "ids must be >= 1"),
@@ -58,7 +74,12 @@ class SceneConfig:
                                                                "the frame size must be at least 48x48"),
                   (self.fps > 0, "fps must be > 0"), (0 <= self.depth_share <= 1, "depth_share must be in [0, 1]"),
                   (0 <= self.pole_prob <= 1, "pole_prob must be in [0, 1]"),
-                  (self.passes_per_cam > 0, "passes_per_cam must be > 0"), (self.speed > 0, "speed must be > 0")]
+                  (self.passes_per_cam > 0, "passes_per_cam must be > 0"), (self.speed > 0, "speed must be > 0"),
+                  (self.transit >= 0, "transit must be >= 0"),
+                  (0 <= self.single_cam_share <= 1, "single_cam_share must be in [0, 1]"),
+                  (0 <= self.twin_share <= 1, "twin_share must be in [0, 1]"),
+                  (self.det_jitter >= 0 and 0 <= self.det_miss <= 1 and self.det_false >= 0,
+                   "det_jitter and det_false must be >= 0, det_miss in [0, 1]")]
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"synth --scenes: {msg}")
@@ -85,8 +106,10 @@ def person_height(feet: np.ndarray, H: int) -> np.ndarray:
 
 
 def plan_passes(cfg: SceneConfig) -> list[Pass]:
+    """Independent clocks: each camera's passes are planned on its own (a person may be in two cameras at once)."""
+    if cfg.itinerary:
+        return plan_itinerary(cfg)
     rng = np.random.default_rng([cfg.seed, S_SCENE, 0])
-    H, W = cfg.height, cfg.width
     passes = []
     for pid in range(1, cfg.ids + 1):                                   # loop over identities
         k = int(rng.integers(min(2, cfg.cams), cfg.cams + 1))
@@ -96,25 +119,60 @@ def plan_passes(cfg: SceneConfig) -> list[Pass]:
                 if earliest >= cfg.frames - 15:
                     break
                 start = int(rng.integers(earliest, max(earliest + 1, cfg.frames - 15)))
-                phase0 = float(rng.uniform(0, 2 * np.pi))
-                if rng.random() < cfg.depth_share:
-                    view = "front" if rng.random() < 0.5 else "back"
-                    x0 = float(rng.uniform(0.15, 0.85) * W)
-                    vfeet = float(rng.uniform(0.6, 1.2) * cfg.speed * 0.35 * H)   # slower on screen along depth
-                    feet0 = GROUND_TOP * H + 2 if view == "front" else 1.2 * H
-                    passes.append(Pass(pid, cam + 1, view, 1, start, x0, feet0, float(rng.uniform(-0.3, 0.3)),
-                                       vfeet if view == "front" else -vfeet, phase0))
-                else:
-                    d = 1 if rng.random() < 0.5 else -1
-                    feet0 = float(rng.uniform(GROUND_TOP + 0.12, 0.98) * H)
-                    h = float(person_height(feet0, H))
-                    x0 = -0.3 * h if d > 0 else W + 0.3 * h
-                    vx = d * float(rng.uniform(0.7, 1.3) * cfg.speed * h)
-                    passes.append(Pass(pid, cam + 1, "side", d, start, x0, feet0, vx,
-                                       float(rng.uniform(-0.05, 0.05) * cfg.speed * h), phase0))
+                passes.append(_new_pass(rng, cfg, pid, cam + 1, start))
                 frames = pass_track(passes[-1], cfg, 1.0)["frames"]
                 earliest = int(frames[-1]) + 5 if len(frames) else start + 1
     return passes
+
+
+def transit_seconds(cfg: SceneConfig) -> np.ndarray:
+    """(cams, cams) least walking seconds between camera views: cameras on a line, `transit` between neighbours."""
+    i = np.arange(cfg.cams)
+    return cfg.transit * np.abs(i[:, None] - i[None]).astype(np.float64)
+
+
+def plan_itinerary(cfg: SceneConfig) -> list[Pass]:
+    """One shared clock (frame n is the same instant in every camera). Each person enters the first camera of a
+    route at a random time and walks along the line of cameras (up or down) through 1 (`single_cam_share`) or 2..cams
+    of them, one pass each; the next pass starts only after the previous one left the view plus the walking time
+    between the two cameras (transit_seconds * fps frames). So no one is in two cameras at once and no one walks
+    faster than the transit times. A route ends at the end of the footage."""
+    rng = np.random.default_rng([cfg.seed, S_SCENE, 3])
+    walk = np.ceil(transit_seconds(cfg) * cfg.fps).astype(int)
+    passes = []
+    for pid in range(1, cfg.ids + 1):                                   # loop over identities
+        k = 1 if cfg.cams == 1 or rng.random() < cfg.single_cam_share else int(rng.integers(2, cfg.cams + 1))
+        first = int(rng.integers(0, cfg.cams - k + 1))
+        route = list(range(first, first + k))[::1 if rng.random() < 0.5 else -1]
+        start = int(rng.integers(1, max(2, int(0.6 * cfg.frames))))
+        for a, b in zip(route, route[1:] + [None]):                     # loop over the route's cameras
+            if start >= cfg.frames - 15:
+                break
+            passes.append(_new_pass(rng, cfg, pid, a + 1, start))
+            frames = pass_track(passes[-1], cfg, 1.0)["frames"]
+            if b is None or not len(frames):
+                break
+            start = int(frames[-1]) + 1 + int(walk[a, b])
+    return passes
+
+
+def _new_pass(rng: np.random.Generator, cfg: SceneConfig, pid: int, cam: int, start: int) -> Pass:
+    """One pass of `pid` through camera `cam` (1-based) entering at frame `start`: across the view or along depth."""
+    H, W = cfg.height, cfg.width
+    phase0 = float(rng.uniform(0, 2 * np.pi))
+    if rng.random() < cfg.depth_share:
+        view = "front" if rng.random() < 0.5 else "back"
+        x0 = float(rng.uniform(0.15, 0.85) * W)
+        vfeet = float(rng.uniform(0.6, 1.2) * cfg.speed * 0.35 * H)   # slower on screen along depth
+        feet0 = GROUND_TOP * H + 2 if view == "front" else 1.2 * H
+        return Pass(pid, cam, view, 1, start, x0, feet0, float(rng.uniform(-0.3, 0.3)),
+                    vfeet if view == "front" else -vfeet, phase0)
+    d = 1 if rng.random() < 0.5 else -1
+    feet0 = float(rng.uniform(GROUND_TOP + 0.12, 0.98) * H)
+    h = float(person_height(feet0, H))
+    x0 = -0.3 * h if d > 0 else W + 0.3 * h
+    vx = d * float(rng.uniform(0.7, 1.3) * cfg.speed * h)
+    return Pass(pid, cam, "side", d, start, x0, feet0, vx, float(rng.uniform(-0.05, 0.05) * cfg.speed * h), phase0)
 
 
 def pass_track(p: Pass, cfg: SceneConfig, gait_period: float) -> dict:
@@ -239,6 +297,60 @@ def render_camera(cfg: SceneConfig, scfg: SynthPedConfig, cam, persons: dict, pa
     return gt[np.lexsort((gt[:, 1], gt[:, 0]))]
 
 
+def dress_twins(cfg: SceneConfig, persons: dict) -> dict:
+    """Near-twins: a `twin_share` of persons (from the 2nd on) take every garment of an earlier person but keep
+    their own body, skin, hair and gait -> {twin pid: pid whose clothes it wears}. Changes `persons` in place."""
+    if cfg.twin_share <= 0 or cfg.ids < 2:
+        return {}
+    rng = np.random.default_rng([cfg.seed, S_SCENE, 4])
+    twins = {}
+    for pid in range(2, cfg.ids + 1):                                   # loop over identities
+        if rng.random() < cfg.twin_share:
+            src = int(rng.integers(1, pid))
+            while src in twins:                                          # dress like an original, not a twin
+                src = twins[src]
+            persons[pid] = dataclasses.replace(persons[pid], **{k: getattr(persons[src], k) for k in CLOTHES})
+            twins[pid] = src
+    return twins
+
+
+def detector_noise(det: np.ndarray, cfg: SceneConfig, cam: int) -> np.ndarray:
+    """Oracle boxes (K, 9) standing for a detector: `det_miss` of them dropped, edges jittered by `det_jitter` of
+    the box size, Poisson(`det_false`) person-sized false boxes per frame -> rows (K', 9), id -1."""
+    det = det.copy()
+    det[:, 1], det[:, 7], det[:, 8] = -1, -1, -1
+    if not (cfg.det_jitter or cfg.det_miss or cfg.det_false):
+        return det
+    rng = np.random.default_rng([cfg.seed, S_SCENE, cam, 5])
+    det = det[rng.random(len(det)) >= cfg.det_miss]
+    wh = np.repeat(det[:, 4:6], 2, axis=1)                               # (K, 4) w, w, h, h
+    x0, x1 = det[:, 2], det[:, 2] + det[:, 4]
+    y0, y1 = det[:, 3], det[:, 3] + det[:, 5]
+    e = rng.normal(0, cfg.det_jitter, (len(det), 4)) * wh                # (K, 4) moves of left, right, top, bottom
+    x0, x1, y0, y1 = x0 + e[:, 0], np.maximum(x1 + e[:, 1], x0 + e[:, 0] + 2), y0 + e[:, 2], \
+        np.maximum(y1 + e[:, 3], y0 + e[:, 2] + 4)
+    det[:, 2:6] = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
+    n = rng.poisson(cfg.det_false, cfg.frames)                           # false boxes per frame
+    frames = np.repeat(np.arange(1, cfg.frames + 1), n)
+    feet = rng.uniform(GROUND_TOP + 0.1, 1.0, len(frames)) * cfg.height
+    h = person_height(feet, cfg.height).astype(np.float64)
+    false = np.column_stack([frames, -np.ones(len(frames)), rng.uniform(0, cfg.width, len(frames)) - 0.2 * h,
+                             feet - h, 0.4 * h, h, -np.ones((len(frames), 3))])
+    rows = np.concatenate([det, false])
+    return rows[np.argsort(rows[:, 0], kind="stable")]
+
+
+def footage_yaml(cfg: SceneConfig) -> str:
+    """The footage manifest of an itinerary scene: every camera starts at 0 s on the shared clock; transit times."""
+    t = transit_seconds(cfg)
+    videos = "".join(f"  - {{video: cam{c}/cam{c}.avi, camera: cam{c}, start: 0, fps: {cfg.fps:g}}}\n"
+                     for c in range(1, cfg.cams + 1))
+    transit = "".join(f"  - {{from: cam{a + 1}, to: cam{b + 1}, seconds: {t[a, b]:g}}}\n"
+                      for a in range(cfg.cams) for b in range(a + 1, cfg.cams))
+    return f"# SynthPed itinerary scene (seed {cfg.seed}): one clock\nvideos:\n{videos}" + \
+        (f"transit:\n{transit}" if transit else "")
+
+
 def _mot_text(rows: np.ndarray) -> str:
     return "".join(f"{int(f)},{int(i)},{x:.0f},{y:.0f},{w:.0f},{h:.0f},{int(c)},{int(k)},{v:.3f}\n"
                    for f, i, x, y, w, h, c, k, v in rows.tolist())
@@ -248,7 +360,7 @@ def generate_scenes(out: str, cfg: SceneConfig | None = None, progress: bool = T
     """Render the scenes into `out` (see the module docstring); refuses an existing `out` unless force (and then
     only an earlier scenes output). Returns the scenes.json document."""
     import cv2
-    from tqdm import tqdm
+    from ...progress import progress_bar
     from ...utils.io import atomic_folder
     cfg = (cfg or SceneConfig()).validate()
     # SynthPed's persons and cameras at this frame size (its identity / camera seed streams)
@@ -257,12 +369,12 @@ def generate_scenes(out: str, cfg: SceneConfig | None = None, progress: bool = T
     palette = sample_palette(np.random.default_rng([cfg.seed, S_PALETTE]), scfg.palette_size)
     persons = {pid: sample_person(np.random.default_rng([cfg.seed, S_IDENTITY, pid]), palette, scfg)
                for pid in range(1, cfg.ids + 1)}
+    twins = dress_twins(cfg, persons)
     cameras = make_cameras(scfg)[:cfg.cams]
     passes = plan_passes(cfg)
     summary = []
     with atomic_folder(out, force, "scenes.json", "scenes") as tmp:
-        bar = tqdm(total=cfg.frames * cfg.cams, desc="render scenes", unit="frame", disable=not progress,
-                   dynamic_ncols=True)
+        bar = progress_bar(total=cfg.frames * cfg.cams, desc="render scenes", unit="frame", enabled=progress)
         for cam in cameras:                                              # loop over cameras
             name = f"cam{cam.index}"
             seq = os.path.join(tmp, name)
@@ -278,8 +390,7 @@ def generate_scenes(out: str, cfg: SceneConfig | None = None, progress: bool = T
                 writer.release()
             with open(os.path.join(seq, "gt", "gt.txt"), "w") as f:
                 f.write(_mot_text(gt))
-            det = gt[gt[:, 8] >= 0.25].copy()
-            det[:, 1], det[:, 7], det[:, 8] = -1, -1, -1
+            det = detector_noise(gt[gt[:, 8] >= 0.25], cfg, cam.index)
             with open(os.path.join(seq, "det", "det.txt"), "w") as f:
                 f.write("".join(f"{int(r[0])},-1,{r[2]:.0f},{r[3]:.0f},{r[4]:.0f},{r[5]:.0f},1,-1,-1,-1\n"
                                 for r in det.tolist()))
@@ -290,10 +401,14 @@ def generate_scenes(out: str, cfg: SceneConfig | None = None, progress: bool = T
                             "identities": sorted({int(i) for i in gt[:, 1]})})
         bar.close()
         doc = {"format": "synthped-scenes/1", "config": asdict(cfg), "cameras": summary,
-               "passes": [asdict(p) for p in passes]}
+               "passes": [asdict(p) for p in passes], "twins": twins}
+        if cfg.itinerary:                                                # one clock: a footage manifest for it
+            doc["transit_seconds"] = transit_seconds(cfg).tolist()
+            with open(os.path.join(tmp, "footage.yaml"), "w") as f:
+                f.write(footage_yaml(cfg))
         with open(os.path.join(tmp, "scenes.json"), "w") as f:
             json.dump(doc, f, indent=1)
     return doc
 
 
-__all__ = ["SceneConfig", "generate_scenes", "plan_passes", "VIEWS"]
+__all__ = ["SceneConfig", "generate_scenes", "plan_passes", "plan_itinerary", "transit_seconds", "VIEWS"]

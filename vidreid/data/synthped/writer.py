@@ -16,10 +16,11 @@ import numpy as np
 from ...errors import DatasetError
 from ...utils.system import usable_cpus
 from ...utils.io import (RunLock, atomic_write_bytes, check_writable_folder, clean_stale_temp_folders,
-                         temp_folder_prefixes)
+                         raise_naming_output, temp_folder_prefixes)
 from .config import GENERATOR_VERSION, S_CLOCK, SynthPedConfig, make_config
 from .plan import Plan, build_plan
-from .render import TrackletPlan, make_background, render_tracklet
+from ..masks import MASKS, mask_path
+from .render import TrackletPlan, make_background, render_tracklet, render_tracklet_and_masks
 
 MARKER = "synthped.json"
 _MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created by: vidreid synthped".ljust(116)
@@ -76,8 +77,22 @@ def _keep_freed_memory() -> None:
         pass
 
 
+def _render_context():
+    """Where the render workers come from: a fork server, not a fork of the caller. Rendering runs torch ops, and a
+    caller that has already used torch (a training script generating its data on first use) may hold its thread
+    pools' locks at the moment of a plain fork; the child then waits on them forever (seen as a 300 s hang in CI).
+    The fork server is a fresh interpreter that imports this module once; each worker is a fork of it."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 def _init_pool_worker(cfg, palette, cameras, root):
     _keep_freed_memory()
+    import torch
+    torch.set_num_threads(1)   # one process per core already: intra-op threads would only oversubscribe
     _init_worker(cfg, palette, cameras, root)
 
 
@@ -93,25 +108,43 @@ def _background(cam_index: int) -> np.ndarray:
     return bgs[cam_index]
 
 
+def mask_png(mask: np.ndarray) -> bytes:
+    """bool (H, W) -> an 8-bit grayscale PNG, 255 = person, 0 = background (the real-footage masks' format)."""
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _render_and_write(t: TrackletPlan) -> tuple[int, int]:
     import simplejpeg
 
     cfg, cam = _W["cfg"], _W["cameras"][t.cam]
-    frames = render_tracklet(t, cfg, cam, _background(t.cam), _W["palette"])
+    masks = None
+    if cfg.foreground_masks:
+        frames, masks = render_tracklet_and_masks(t, cfg, cam, _background(t.cam), _W["palette"])
+    else:
+        frames = render_tracklet(t, cfg, cam, _background(t.cam), _W["palette"])
     total = 0
     root = _W["root"]
-    for img, rel in zip(frames, t.files):
+    for k, (img, rel) in enumerate(zip(frames, t.files)):     # per-frame loop: one file write each
         data = simplejpeg.encode_jpeg(img, quality=cam.quality, colorspace="RGB", colorsubsampling="420")
         with open(os.path.join(root, rel), "wb") as fh:
             fh.write(data)
         total += len(data)
+        if masks is not None:                                   # counted in no statistic: `bytes` stays the JPEGs'
+            with open(os.path.join(root, mask_path(rel)), "wb") as fh:
+                fh.write(mask_png(masks[k]))
     return t.uid, total
 
 
 def _render_all(plan: Plan, root: str, workers: int, progress: bool) -> int:
     tracks = sorted(plan.train + plan.test, key=lambda t: -t.n_frames)  # longest first: better load balance
     for d in sorted({os.path.dirname(f) for t in tracks for f in t.files}):
-        os.makedirs(os.path.join(root, d), exist_ok=True)
+        os.makedirs(os.path.join(root, d, MASKS) if plan.cfg.foreground_masks else os.path.join(root, d),
+                    exist_ok=True)
     init = (plan.cfg, plan.palette, plan.cameras, root)
     from ...progress import progress_bar
     n_total, total_bytes = sum(t.n_frames for t in tracks), 0
@@ -125,8 +158,7 @@ def _render_all(plan: Plan, root: str, workers: int, progress: bool) -> int:
                 total_bytes += nbytes
                 bar.update(t.n_frames)
         else:
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            with multiprocessing.get_context(method).Pool(workers, _init_pool_worker, init) as pool:
+            with _render_context().Pool(workers, _init_pool_worker, init) as pool:
                 for uid, nbytes in pool.imap_unordered(_render_and_write, tracks, chunksize=1):
                     total_bytes += nbytes
                     bar.update(frames_of[uid])
@@ -382,8 +414,10 @@ def generate_synthped(out: str, cfg: SynthPedConfig | None = None, workers: int 
             atomic_write_bytes(os.path.join(tmp, MARKER), json.dumps(meta, indent=1, sort_keys=True).encode())
             _check_target(out)  # still ours to replace?
             _swap_in(tmp, out)
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise_naming_output(e, out)
             raise
     stats = dict(stats, seconds=round(time.perf_counter() - t0, 2), workers=workers, root=out)
     if progress:

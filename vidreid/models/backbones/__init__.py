@@ -10,32 +10,29 @@
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from ...errors import ConfigError
+from ...utils.registry import Registry
 from .base import Backbone, StageInfo
 from .mobilenet import efficientnet_lite0, mobilenetv2
 from .resnet import resnet18, resnet34, resnet50
 from .weights import IMAGENET_SOURCES, load_pretrained
 
-_BACKBONES: dict[str, Callable[[int], Backbone]] = {
-    "resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50,
-    "mobilenetv2": mobilenetv2, "efficientnet_lite0": efficientnet_lite0,
-}
+_BACKBONES = Registry("backbone")                     # name -> builder(last_stride) -> Backbone
+for _builder in (resnet18, resnet34, resnet50, mobilenetv2, efficientnet_lite0):
+    _BACKBONES.register()(_builder)
 
 
 def list_backbones() -> list[str]:
     """Names accepted by `build_backbone` (and by every model's `backbone=` option)."""
-    return sorted(_BACKBONES)
+    return _BACKBONES.names()
 
 
 def build_backbone(arch: str = "resnet50", last_stride: int = 1, pretrained: str | None = None) -> Backbone:
     """pretrained: None (random init), "imagenet" (see weights.py for where each file comes from) or a path."""
-    if arch not in _BACKBONES:
-        raise ConfigError(f"unknown backbone {arch!r}; expected one of {', '.join(list_backbones())}")
+    builder = _BACKBONES.builder(arch)                  # ConfigError naming the known backbones
     if last_stride not in (1, 2):
         raise ConfigError(f"last_stride must be 1 or 2, got {last_stride}")
-    model = _BACKBONES[arch](last_stride)
+    model = builder(last_stride)
     if pretrained:
         load_pretrained(model, arch, pretrained)
     return model

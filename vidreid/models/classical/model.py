@@ -141,42 +141,72 @@ def _size(input_size) -> tuple[int, int]:
     return int(input_size[0]), int(input_size[1])
 
 
+def _region(region_x, region_y, H: int, W: int) -> tuple[tuple[float, float], tuple[float, float], int, int]:
+    """Checked region options (model.kwargs.region_x / region_y: [lo, hi] fractions of the frame's width / height)
+    -> (region_x, region_y, h, w) with (h, w) the region's size in a H x W frame."""
+    try:
+        rx, ry = tuple(float(v) for v in region_x), tuple(float(v) for v in region_y)
+        if len(rx) != 2 or len(ry) != 2:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"model.kwargs.region_x and region_y must be [lo, hi] fractions of the frame, got "
+                          f"{region_x!r}, {region_y!r}") from None
+    h, w = colour.region_size(H, W, rx, ry)                                 # ConfigError for a bad extent
+    return rx, ry, h, w
+
+
 @register_model(takes_input_size=True, kind="classical")
 def colour_hist(num_classes: int = 0, input_size=None, spaces=("hsv",), stripes: int = 6, bins: int = 16,
                 hellinger: bool = True, pooling: str = "mean", metric: str = "none", pca_dim: int = 100,
-                xqda_lambda: float = 1e-3):
+                xqda_lambda: float = 1e-3, joint: bool = False, region_x=(0.0, 1.0), region_y=(0.0, 1.0),
+                skip_colour=None):
     """Colour histograms over horizontal stripes (the re-ID baseline; e.g. Gray & Tao, ECCV 2008 ensembles of
     local colour features), per channel of each colour space in `spaces` (rgb, hsv, lab, ycbcr), `bins` bins per
-    channel, each stripe's histogram L1-normalised; hellinger: compared by the Hellinger (Bhattacharyya) distance."""
+    channel (joint: bins ** 3 bins of the three channels together), each stripe's histogram L1-normalised;
+    hellinger: compared by the Hellinger (Bhattacharyya) distance. region_x / region_y: the part of the frame
+    histogrammed, [lo, hi] fractions of its width / height (default the whole frame; configs/body_colour.yaml:
+    the centre strip of a detector's loose box, where the body is). skip_colour: [r, g, b] pixels of exactly this
+    colour are not counted: with data.background=suppress, [124, 116, 104] (ImageNet's mean, the fill) makes the
+    histograms mask-weighted (vidreid/data/masks.py)."""
     spaces = [spaces] if isinstance(spaces, str) else list(spaces)
     bad = [s for s in spaces if s not in colour.SPACES]
     if bad or not spaces:
         raise ConfigError(f"model.kwargs.spaces: unknown colour space(s) {bad or spaces}; expected some of "
                           f"{', '.join(colour.SPACES)}")
-    H, _ = _size(input_size)
-    if not 1 <= int(stripes) <= H or int(bins) < 1:
-        raise ConfigError(f"model.kwargs: stripes must be in 1..{H} (the frame height) and bins >= 1, got "
-                          f"stripes={stripes}, bins={bins}")
-    stripes, bins = int(stripes), int(bins)
+    H, W = _size(input_size)
+    rx, ry, h, _ = _region(region_x, region_y, H, W)
+    if not 1 <= int(stripes) <= h or int(bins) < 1:
+        raise ConfigError(f"model.kwargs: stripes must be in 1..{h} (the height of the histogrammed region) and "
+                          f"bins >= 1, got stripes={stripes}, bins={bins}")
+    stripes, bins, joint = int(stripes), int(bins), bool(joint)
+
+    skip = None if skip_colour is None else np.asarray(skip_colour, np.uint8).reshape(3)
 
     def frame_features(frames: np.ndarray) -> np.ndarray:
-        return colour.stripe_histograms(frames, spaces, stripes, bins)
-    return ClassicalFeatureModel("colour_hist", frame_features, stripes * len(spaces) * 3 * bins, pooling, metric,
+        region = colour.crop_region(frames, rx, ry)
+        # pixels of exactly the skipped colour (the background fill of data.background=suppress) are not counted
+        weights = None if skip is None else (region != skip).any(-1).astype(np.float64)
+        return colour.stripe_histograms(region, spaces, stripes, bins, joint, weights)
+    block = bins ** 3 if joint else 3 * bins
+    return ClassicalFeatureModel("colour_hist", frame_features, stripes * len(spaces) * block, pooling, metric,
                                  hellinger, {"pca_dim": pca_dim, "xqda_lambda": xqda_lambda})
 
 
 @register_model(takes_input_size=True, kind="classical")
 def lomo(num_classes: int = 0, input_size=None, retinex: bool = True, pooling: str = "mean", metric: str = "none",
-         pca_dim: int = 100, xqda_lambda: float = 1e-3):
+         pca_dim: int = 100, xqda_lambda: float = 1e-3, region_x=(0.0, 1.0), region_y=(0.0, 1.0)):
     """Liao et al., Person Re-identification by Local Maximal Occurrence Representation and Metric Learning,
-    CVPR 2015 (LOMO; metric: xqda for LOMO + XQDA)"""
+    CVPR 2015 (LOMO; metric: xqda for LOMO + XQDA). region_x / region_y: the part of the frame described, as for
+    colour_hist (a scale is used while the region is at least 10 x 10 pixels at it)."""
     H, W = _size(input_size)
-    dim = lomo_mod.lomo_dim(H, W)
+    rx, ry, h, w = _region(region_x, region_y, H, W)
+    dim = lomo_mod.lomo_dim(h, w)
     if dim == 0:
-        raise ConfigError(f"LOMO needs frames of at least {lomo_mod.BLOCK} x {lomo_mod.BLOCK} pixels, got {H} x {W}")
+        raise ConfigError(f"LOMO needs a region of at least {lomo_mod.BLOCK} x {lomo_mod.BLOCK} pixels, got {h} x {w}"
+                          f" (frames {H} x {W}, region_x {list(rx)}, region_y {list(ry)})")
 
     def frame_features(frames: np.ndarray) -> np.ndarray:
-        return lomo_mod.lomo(frames, use_retinex=bool(retinex))
+        return lomo_mod.lomo(colour.crop_region(frames, rx, ry), use_retinex=bool(retinex))
     return ClassicalFeatureModel("lomo", frame_features, dim, pooling, metric, False,
                                  {"pca_dim": pca_dim, "xqda_lambda": xqda_lambda})
 

@@ -6,7 +6,7 @@ so that the squared Euclidean distance of two fused features is the weighted sum
 distances:
     d(x, y)^2 = (1 - w) * (d_net(x, y) / s_net)^2 + w * (d_cls(x, y) / s_cls)^2,
 d_* the Euclidean distances of the L2-normalised features (chordal distances, sqrt(2 - 2 cos)), s_* their median
-over pairs of validation tracklets (vidreid.inference.fusion): both distances on one scale before weighting.
+over pairs of validation tracklets (vidreid.inference.fused_checkpoint): both distances on one scale before weighting.
 w = 0 ranks as the network alone under cosine distance, w = 1 as the classical feature alone under cosine.
 
 Why features rather than distance matrices: the concatenation is an ordinary embedding, so eval, the feature cache,

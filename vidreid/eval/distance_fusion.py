@@ -4,7 +4,7 @@
 
 d_* Euclidean distances of L2-normalised features, s_* the median distance over distinct pairs of a validation set
 (puts both on one scale before weighting), w chosen on validation data by grid search on mAP. The same fusion as an
-embedding (a scaled concatenation whose Euclidean distance is d_fused) is vidreid.models.fusion.fuse; see there and
+embedding (a scaled concatenation whose Euclidean distance is d_fused) is vidreid.models.fused.fuse; see there and
 docs/models.md for why the squares.
 """
 from __future__ import annotations

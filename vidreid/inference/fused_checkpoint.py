@@ -1,4 +1,4 @@
-"""A fused checkpoint: a trained network + a classical feature + the fusion weight and scales (models/fusion.py).
+"""A fused checkpoint: a trained network + a classical feature + the fusion weight and scales (models/fused.py).
 
 `fused_checkpoint(network_checkpoint, classical_config, weight, dataset)`:
   1. the identities of the dataset's train split are split (seeded) into a fitting part (70 %) and a validation part
@@ -33,7 +33,9 @@ def split_identities(tracklets: list, fraction: float = VALIDATION_FRACTION, see
     """(fit, validation) tracklets: a seeded `fraction` of the identities (pid >= 0) held out, at least 2."""
     pids = np.array(sorted({t.pid for t in tracklets if t.pid >= 0}))
     if len(pids) < 4:
-        raise ConfigError(f"fusion needs a train split of 4 or more identities to hold some out, got {len(pids)}")
+        raise ConfigError(f"fusion needs a train split of 4 or more identities to hold some out, got {len(pids)}; "
+                          f"on footage without one, pass a fused checkpoint made on SynthPed as --checkpoint (`make "
+                          f"demo` writes runs/demo/checkpoints/recommended.safetensors)")
     n_val = max(2, int(round(fraction * len(pids))))
     val = set(np.random.default_rng(seed).permutation(pids)[:n_val].tolist())
     return [t for t in tracklets if t.pid not in val], [t for t in tracklets if t.pid in val]
@@ -57,14 +59,14 @@ def fused_checkpoint(network_checkpoint: str, classical_config: str, weight: str
     import torch
 
     from ..builders import build_for_dataset
-    from ..engine.checkpoint import load_weights, read_checkpoint, save_checkpoint
-    from ..eval.fusion import choose_weight, l2_rows, median_pair_distance
+    from ..store.checkpoint import Checkpoint, load_weights, save_checkpoint
+    from ..eval.distance_fusion import choose_weight, l2_rows, median_pair_distance
     from ..models.classical import is_classical
     from .classical import fit_metric
     from .extract import extract_features, finite_rows, resolve_sampling
-    from .identity import checkpoint_hash
 
-    state, meta = read_checkpoint(network_checkpoint)
+    network = Checkpoint.open(network_checkpoint)
+    meta = network.meta
     if "config" not in meta:
         raise CheckpointError(f"{network_checkpoint}: checkpoint metadata lacks its config (not written by vidreid)")
     net_cfg = config_from_dict(meta["config"])
@@ -85,7 +87,7 @@ def fused_checkpoint(network_checkpoint: str, classical_config: str, weight: str
     cfg = fused_config(net_cfg, cls_model)
     sampling = resolve_sampling(cfg)
     fit, val = split_identities(dataset.train, seed=cfg.train.seed)
-    key = {"network": checkpoint_hash(network_checkpoint), "classical": cls_model.name, "kwargs": cls_model.kwargs,
+    key = {"network": network.hash, "classical": cls_model.name, "kwargs": cls_model.kwargs,
            "weight": weight, "sampling": sampling, "dataset": dataset.name, "root": os.path.abspath(cfg.data.root or ""),
            "train": [(t.frames[0] if t.frames else "", len(t.frames), t.pid, t.camid) for t in dataset.train]}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -96,7 +98,7 @@ def fused_checkpoint(network_checkpoint: str, classical_config: str, weight: str
         return path
 
     model = build_for_dataset(cfg, meta["num_classes"], pretrained=False)
-    load_weights(model.network, state, network_checkpoint)
+    load_weights(model.network, network.state, network_checkpoint)
     model.classical.pixel_mean = torch.tensor(list(cfg.data.mean), dtype=torch.float32)
     model.classical.pixel_std = torch.tensor(list(cfg.data.std), dtype=torch.float32)
     model = model.to(device).eval()
@@ -121,7 +123,8 @@ def fused_checkpoint(network_checkpoint: str, classical_config: str, weight: str
         chosen = {"weight": weight, "scale_net": median_pair_distance(l2_rows(f_net)),
                   "scale_cls": median_pair_distance(l2_rows(f_cls)), "table": []}
     model.set_fusion(chosen["weight"], chosen["scale_net"], chosen["scale_cls"])
-    fusion = {**chosen, "network_checkpoint": os.path.abspath(network_checkpoint), "classical_config": classical_config,
+    fusion = {**chosen, "chosen_on": dataset.name,     # an adapted network was trained elsewhere: say where
+              "network_checkpoint": os.path.abspath(network_checkpoint), "classical_config": classical_config,
               "classical_fit": summary, "validation": {"tracklets": int(len(keep)), "identities": int(len(set(pids)))},
               "fit_tracklets": len(fit)}
     save_checkpoint(path, model, {"model": "fused", "num_classes": meta["num_classes"], "config": cfg.to_dict(),

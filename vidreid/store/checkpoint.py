@@ -34,23 +34,109 @@ def save_checkpoint(path: str, model: nn.Module, meta: dict) -> None:
         save_file(state, tmp, metadata=metadata)
 
 
-def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """-> (state_dict, meta). Refuses anything that is not a safetensors file."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint not found: {path}")
+def load_tensors(path: str) -> dict[str, torch.Tensor]:
+    """Every tensor of a checkpoint file: the one place vidreid loads a checkpoint's weights (a `Checkpoint` calls it
+    at most once; tests count its calls)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
     try:
-        from safetensors import safe_open
-        with safe_open(path, framework="pt") as f:
-            metadata = f.metadata() or {}
-        state = load_file(path)
+        return load_file(path)
     except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a vidreid safetensors checkpoint ({e}); "
-                              "pickled .pth/.pt checkpoints are refused because loading them can run code") from None
-    meta = json.loads(metadata.get("meta", "{}"))
-    meta.setdefault("vidreid_version", metadata.get("vidreid_version"))
-    return state, meta
+        raise CheckpointError(f"{path}: not a vidreid safetensors checkpoint ({e})") from None
+
+
+def _stat_signature(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+class Checkpoint:
+    """A vidreid checkpoint file, read once: `open` reads the header's metadata (no tensor); `state` loads the
+    tensors on first use and keeps them; `hash` (the feature-space hash, store/identity.py) comes from the loaded
+    tensors or, when none are loaded, from the file's tensor bytes (no tensor is built). Pass the value down instead
+    of the path, so that one command reads the file once."""
+
+    def __init__(self, path: str, meta: dict, signature: tuple[int, int] | None = None):
+        self.path, self.meta, self.signature = path, meta, signature
+        self._state: dict[str, torch.Tensor] | None = None
+        self._hash: str | None = None
+
+    @classmethod
+    def open(cls, path: str) -> "Checkpoint":
+        """The metadata of `path` (model name, classes, config ...). Refuses anything but a safetensors file."""
+        if isinstance(path, Checkpoint):
+            return path
+        if not os.path.isfile(path):
+            raise CheckpointError(missing_checkpoint_message(path))
+        if path.endswith(".state.pt"):                 # the training state beside a checkpoint, not its weights
+            raise CheckpointError(f"{path} is a training-state file (for --resume), not a vidreid safetensors "
+                                  f"checkpoint: pass the weights beside it, {path[:-len('.state.pt')]}.safetensors")
+        from safetensors import SafetensorError, safe_open
+        try:
+            signature = _stat_signature(path)
+            with safe_open(path, framework="pt") as f:
+                metadata = f.metadata() or {}
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{path}: not a vidreid safetensors checkpoint ({e}); pickled .pth/.pt "
+                                  "checkpoints are refused because loading them can run code") from None
+        meta = json.loads(metadata.get("meta", "{}"))
+        meta.setdefault("vidreid_version", metadata.get("vidreid_version"))
+        return cls(path, meta, signature)
+
+    @property
+    def state(self) -> dict[str, torch.Tensor]:
+        """The weights, loaded on first use (once)."""
+        if self._state is None:
+            self._state = load_tensors(self.path)
+        return self._state
+
+    @property
+    def config(self) -> dict:
+        """The full config the checkpoint was written with (CheckpointError when it has none)."""
+        if "config" not in self.meta:
+            raise CheckpointError(f"{self.path}: checkpoint metadata lacks its config (not written by vidreid train)")
+        return self.meta["config"]
+
+    @property
+    def hash(self) -> str:
+        """model_hash of the weights and the stored config (store/identity.py), computed once."""
+        if self._hash is None:
+            from ..config import config_from_dict
+            from .identity import file_model_hash, model_hash
+            cfg = config_from_dict(self.config)
+            self._hash = (model_hash(self._state, cfg) if self._state is not None
+                          else file_model_hash(self.path, cfg))
+        return self._hash
+
+    def changed(self) -> bool:
+        """Was the file replaced or rewritten since `open` (size or modification time)?"""
+        try:
+            return _stat_signature(self.path) != self.signature
+        except OSError:
+            return True
+
+
+def checkpoint_hash(checkpoint: str | Checkpoint) -> str:
+    """model_hash of a checkpoint's weights and stored config (a path or an opened Checkpoint), without building the
+    model."""
+    return Checkpoint.open(checkpoint).hash
+
+
+def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (state_dict, meta) of a checkpoint file (`Checkpoint.open(path)`, tensors loaded)."""
+    ck = Checkpoint.open(path)
+    return ck.state, ck.meta
+
+
+def missing_checkpoint_message(path: str) -> str:
+    """Why `path` is not a checkpoint file: a folder, a broken link or a link loop, or nothing at all."""
+    if os.path.isdir(path):
+        inside = sorted(glob.glob(os.path.join(glob.escape(path), "**", "*.safetensors"), recursive=True))[:3]
+        return (f"{path} is a folder, not a checkpoint file" + (f" (checkpoints in it: {', '.join(inside)})"
+                                                                 if inside else ""))
+    if os.path.islink(path):
+        return f"{path} is a symbolic link to nothing readable (a broken link or a link loop): {os.readlink(path)}"
+    return f"checkpoint not found: {path}"
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str = "checkpoint",
