@@ -1,11 +1,31 @@
 """Session fixtures shared by the end-to-end tests."""
 import os
+import shutil
 
 import pytest
 import torch
 
 # tests run on 2 shared cores: one intra-op thread keeps them predictable (and bit-for-bit repeatable)
 torch.set_num_threads(1)
+
+# tmp_path_factory.mktemp names of session-scoped fixtures (here and in test_models_train.py): kept for the session
+SESSION_TEMP_NAMES = ("synth",)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def free_module_temp_folders(request, tmp_path_factory):
+    """Delete the folders a module's fixtures made (tmp_path_factory.mktemp) when the module ends, unless one of its
+    tests failed: with pyproject's tmp_path_retention_policy the suite's disk peak is one module's, not the sum of all
+    (~21 GB of checkpoints, more than a CI machine may have free)."""
+    base = tmp_path_factory.getbasetemp()
+    before, failed = set(os.listdir(base)), request.session.testsfailed
+    yield
+    if request.session.testsfailed != failed:
+        return
+    for name in set(os.listdir(base)) - before:
+        if not name.startswith(SESSION_TEMP_NAMES):
+            shutil.rmtree(base / name, ignore_errors=True)
+
 
 TINY_SYNTH = {"ids": 16, "cams": 3, "height": 32, "width": 16, "max_len": 12, "median_len": 8, "seed": 0}
 

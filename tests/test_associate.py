@@ -364,3 +364,48 @@ def test_associate_update_command(tmp_path, capsys, monkeypatch):
                  "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "not a `vidreid associate` output" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_occupied_out_is_refused_before_any_tracklet_is_read(tmp_path, monkeypatch):
+    """--out is checked first: a folder the user made costs no feature extraction (hours on a large footage set)."""
+    from vidreid.errors import OutputError
+    from vidreid.workflows import identities
+    read = []
+    monkeypatch.setattr(identities, "load_tracklet_sets", lambda folders: read.append(folders))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="already exists"):
+        identities.run_associate([str(tmp_path / "trk")], str(tmp_path / "mine"), AssociateConfig())
+    with pytest.raises(OutputError, match="not a `vidreid associate` output"):
+        identities.run_associate([str(tmp_path / "trk")], str(tmp_path / "mine"), AssociateConfig(), force=True)
+    assert read == [] and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_keep_old_ids_by_largest_overlap():
+    """Batch identities 1..4 of six tracklets, the first four with earlier ids 7, 7, 7, 9: batch 1 (two of 7's
+    tracklets) keeps 7, batch 2 (one of 7's, one of 9's) gets 9 since 7 is taken, 3 and 4 are new: 10, 11."""
+    from vidreid.workflows.identities import keep_old_ids
+    assert keep_old_ids(np.array([1, 1, 2, 2, 3, 4]), np.array([7, 7, 7, 9])).tolist() == [7, 7, 9, 9, 10, 11]
+    assert keep_old_ids(np.array([2, 1, 1]), np.array([4, 5])).tolist() == [4, 5, 5]
+
+
+def test_an_uncentred_earlier_run_is_provisional():
+    """An update whose earlier tracklets could not be centred (a camera had < MIN_CENTRE of them) joins everything
+    afresh, keeping the earlier ids by overlap; once they were centred, the earlier identities are final."""
+    from vidreid.workflows.identities import MIN_CENTRE, join_identities, keep_old_ids
+    rng = np.random.default_rng(0)
+    n = 4 * MIN_CENTRE
+    cam = np.arange(n) % 2
+    raw = rng.normal(size=(n, 8)) + np.where(cam[:, None] == 0, 3.0, -3.0)   # a strong per-camera cast
+    t = _times(cam.tolist(), (10 * np.arange(n)).tolist(), (10 * np.arange(n) + 5).tolist())
+    cfg = AssociateConfig(threshold=0.9, constraints=False)
+    batch = join_identities(raw, t, cfg)
+    few = 2 * (MIN_CENTRE - 1)                                           # MIN_CENTRE - 1 tracklets a camera
+    early = join_identities(raw[:few], t.take(np.arange(few)), cfg)
+    assert len(set(early.tolist())) <= 2                                 # uncentred: the cast decides, one id a camera
+    update = join_identities(raw, t, cfg, old_ids=early)
+    assert update.tolist() == keep_old_ids(batch, early).tolist()
+    assert len(set(update.tolist())) == len(set(batch.tolist())) > 2
+    many = 2 * MIN_CENTRE                                                # centred: the earlier ids are final
+    early = join_identities(raw[:many], t.take(np.arange(many)), cfg)
+    assert join_identities(raw, t, cfg, old_ids=early)[:many].tolist() == early.tolist()

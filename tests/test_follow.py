@@ -47,6 +47,16 @@ def test_follow_bad_seed_is_one_clear_error(crossing):
         follow_probe(str(root / "cam1.avi"), (500, 10, 5, 5), 3, FileDetector(det))
 
 
+def test_a_box_mostly_outside_the_frame_is_refused_one_crossing_the_border_is_clipped():
+    from vidreid.search.probe import crop
+    frames = np.zeros((2, 40, 30, 3), np.uint8)
+    assert crop(frames, (20, 10, 15, 20), "f").shape == (2, 20, 10, 3)        # 10 of 15 columns inside: clipped
+    with pytest.raises(VidReIDError, match=r"f: --box 0,0,300,400 lies mostly outside the 30x40 frames \(only 1%"):
+        crop(frames, (0, 0, 300, 400), "f")                                  # a box of a 10x larger frame
+    with pytest.raises(VidReIDError, match="mostly outside"):
+        crop(frames, (25, 0, 11, 40), "f")                                   # 5 of 11 columns inside
+
+
 @pytest.fixture(scope="module")
 def index(crossing, tmp_path_factory):
     from test_search import make_checkpoint

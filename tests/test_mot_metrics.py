@@ -64,3 +64,15 @@ def test_multicamera_idf1_needs_one_id_across_cameras():
     assert m.idtp == 4 and m.idf1 == pytest.approx(2 * 4 / 16) and m.gt_ids == 1 and m.hyp_ids == 2
     # frames of different cameras never match each other (camera b's boxes shifted onto their own range)
     assert evaluate_multicamera({"a": gt["a"]}, {"b": gt["b"]}).idtp == 0
+
+
+def test_labelled_idf1_hand_case():
+    """Person 1: items of 10 and 4 boxes, person 2: one of 6. Hyp puts the 10-box item alone (id 7) and joins the
+    4-box one with person 2's (id 8): best matching 1->7 (10), 2->8 (6): IDTP 16 of 20 -> 0.8. One id for all:
+    only one person can be matched: max(14, 6) / 20 = 0.7. Each item its own id: 10 + 6 -> 0.8."""
+    from vidreid.tracking.metrics import labelled_idf1
+    gt, w = np.array([1, 1, 2]), np.array([10, 4, 6])
+    assert labelled_idf1(gt, np.array([7, 8, 8]), w) == pytest.approx(0.8)
+    assert labelled_idf1(gt, np.array([5, 5, 5]), w) == pytest.approx(0.7)
+    assert labelled_idf1(gt, np.array([1, 2, 3]), w) == pytest.approx(0.8)
+    assert labelled_idf1(gt, np.array([9, 9, 4]), w) == 1.0

@@ -80,3 +80,17 @@ def test_one_registry_mechanism_carries_what_side_tables_held():
     assert r.names() == ["<lambda>"] and r.attribute("<lambda>", "colour") == "red"
     with pytest.raises(ConfigError, match="unknown thing 'x'; expected one of <lambda>"):
         r.builder("x")
+
+
+@pytest.mark.parametrize("name, options, words", [
+    ("sta", {"embed_dim": 0}, "option embed_dim is a size and must be >= 1, got 0"),
+    ("drsta", {"attention_dim": -1}, "option attention_dim is a size and must be >= 1, got -1"),
+    ("rnn", {"hidden_dim": 0}, "option hidden_dim is a size"),
+    ("nvan", {"num_stripes": 0}, "option num_stripes is a size"),
+    ("sta", {"reg_weight": -1.0}, "option reg_weight must be >= 0, got -1.0"),
+    # a value only the layers can judge: the builder's own error, in one ConfigError naming the options
+    ("nvan", {"nonlocal_blocks": [9, 9, 9, 9]}, r"cannot be built with .*nonlocal_blocks=\[9, 9, 9, 9\].*unpack"),
+])
+def test_out_of_range_model_options_are_config_errors(name, options, words):
+    with pytest.raises(ConfigError, match=words):
+        build_model(name, 3, backbone="resnet18", **options)

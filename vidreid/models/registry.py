@@ -137,4 +137,14 @@ def build_model(name: str, num_classes: int, input_size: tuple[int, int] | None 
         if expected:
             raise ConfigError(f"model {name!r}: option {key} must be {expected} (default {defaults[key]!r}), got "
                               f"{value!r}")
-    return _MODELS[name](num_classes=num_classes, **kwargs)
+        size = key.startswith("num_") or key.endswith("_dim")     # sizes of layers / counts of parts or blocks
+        if size and _is_int(value) and not isinstance(value, bool) and value < 1:
+            raise ConfigError(f"model {name!r}: option {key} is a size and must be >= 1, got {value!r}")
+        if key.endswith("_weight") and isinstance(value, (int, float)) and not value >= 0:
+            raise ConfigError(f"model {name!r}: option {key} must be >= 0, got {value!r}")
+    try:
+        return _MODELS[name](num_classes=num_classes, **kwargs)
+    except (ValueError, RuntimeError, IndexError) as e:  # a value its layers cannot take (a TypeError is a bug: raised)
+        options = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "input_size") or "its defaults"
+        raise ConfigError(f"model {name!r} cannot be built with {options} (model.kwargs): "
+                          f"{(str(e).splitlines() or [type(e).__name__])[0]}") from e

@@ -82,13 +82,22 @@ def list_frames(folder: str) -> list[str]:
 
 
 def crop(frames: np.ndarray, box: tuple[int, int, int, int], where: str) -> np.ndarray:
-    """frames (L, H, W, 3) -> (L, h, w, 3), the box clipped to the frame; DatasetError if it lies outside."""
+    """frames (L, H, W, 3) -> (L, h, w, 3), the box clipped to the frame. A box may cross the border a little (so do
+    a detector's), but one mostly outside (coordinates of another resolution, a typo) is a DatasetError, not a
+    silent crop of whatever part of the frame it happens to cover."""
     x, y, w, h = box
     H, W = frames.shape[1:3]
     x1, y1 = min(x + w, W), min(y + h, H)
     if x >= W or y >= H or x1 <= x or y1 <= y:
         raise DatasetError(f"{where}: --box {x},{y},{w},{h} lies outside the {W}x{H} frames")
+    inside = (x1 - x) * (y1 - y) / (w * h)
+    if inside < MIN_BOX_INSIDE:
+        raise DatasetError(f"{where}: --box {x},{y},{w},{h} lies mostly outside the {W}x{H} frames (only "
+                           f"{inside:.0%} of it inside): a box in another resolution's pixels?")
     return frames[:, y:y1, x:x1]
+
+
+MIN_BOX_INSIDE = 0.5    # the fraction of a --box that must lie inside the frame
 
 
 # libjpeg-turbo's scaled decoding, M/8, as read_frame asks for it (min_factor=2: only M <= 4)

@@ -117,6 +117,19 @@ def evaluate_mot(gt: np.ndarray, hyp: np.ndarray, iou: float = 0.5) -> MotMetric
         gt_ids=len(g_ids), hyp_ids=len(h_ids))
 
 
+def labelled_idf1(gt: np.ndarray, hyp: np.ndarray, weight: np.ndarray) -> float:
+    """IDF1 of a labelling of items that are the ground truth's own boxes (tracklets scored by their frame counts):
+    gt, hyp (N,) ids, weight (N,) boxes per item -> IDTP / sum(weight), IDTP the largest total weight of items whose
+    hyp id is matched to their gt id under a one-to-one matching of ids (Ristani et al. 2016). With every box in
+    both the truth and the hypothesis, IDP = IDR = IDF1."""
+    g, gi = np.unique(gt, return_inverse=True)
+    h, hi = np.unique(hyp, return_inverse=True)
+    overlap = np.zeros((len(g), len(h)))
+    np.add.at(overlap, (gi.reshape(-1), hi.reshape(-1)), np.asarray(weight, np.float64))
+    r, c = linear_sum_assignment(-overlap)
+    return float(overlap[r, c].sum() / overlap.sum()) if overlap.sum() else float("nan")
+
+
 def evaluate_multicamera(gt: dict, hyp: dict, iou: float = 0.5) -> MotMetrics:
     """Multi-camera identity measures (Ristani et al. 2016): {camera: (N, >=6) rows} with ids global across
     cameras -> MotMetrics of all cameras at once. Each camera's frames are shifted onto a range of their own, so

@@ -15,6 +15,9 @@ Output folder (written under a temporary name, renamed into place when complete)
 Incremental runs (`vidreid associate MORE --out OUT --update`): the tracklets of OUT's folders stay in their
 identities (their ids are never renumbered), the new ones join them or become new identities numbered after the
 highest id, under the same constraints (a new tracklet never joins an identity it cannot be one person with).
+One exception: while some camera has fewer than MIN_CENTRE tracklets, features are compared uncentred (a camera's
+colour cast then outweighs the person) and the identities are provisional; the first update after which every camera
+can be centred joins all tracklets afresh, and each identity keeps the earlier id most of its tracklets had.
 """
 from __future__ import annotations
 
@@ -119,8 +122,7 @@ def centre_by_camera(f: np.ndarray, camera: np.ndarray) -> np.ndarray:
     few tracklets is those people), L2-normalised, float32."""
     from ..search.extractor import l2_normalize
     f = np.asarray(f, np.float64).copy()
-    counts = np.bincount(camera)[np.unique(camera)]                      # tracklets of each camera present
-    if len(counts) and counts.min() >= MIN_CENTRE:
+    if can_centre(camera):
         for k in np.unique(camera):                                      # loop over cameras
             f[camera == k] -= f[camera == k].mean(0)
     return l2_normalize(f).astype(np.float32)
@@ -311,6 +313,11 @@ def join_identities(raw: np.ndarray, times: TrackletTimes, cfg: AssociateConfig,
     new tracklets' neighbours are searched; the new identities are numbered after the highest old id in order of
     first appearance (a batch run: 1, 2, ...)."""
     n_old = 0 if old_ids is None else len(old_ids)
+    if n_old and centre and not can_centre(times.camera[:n_old]) and can_centre(times.camera):
+        # the earlier run clustered uncentred features (a camera had < MIN_CENTRE tracklets), where two people in
+        # one camera look closer than one person in two: its identities were provisional. Now that every camera
+        # can be centred, join everything afresh and give each new identity the old id most of it had.
+        return keep_old_ids(join_identities(raw, times, cfg, transit), old_ids)
     feats = centre_by_camera(raw, times.camera) if centre else np.asarray(raw, np.float32)
     labels = np.arange(len(raw))
     fixed = np.zeros(len(raw), bool)
@@ -329,6 +336,30 @@ def join_identities(raw: np.ndarray, times: TrackletTimes, cfg: AssociateConfig,
     new = new[np.lexsort((new, first[new]))]                             # by first appearance
     gid[new] = (0 if not n_old else int(np.max(old_ids))) + 1 + np.arange(len(new))
     return gid[cluster]
+
+
+def keep_old_ids(gid: np.ndarray, old_ids: np.ndarray) -> np.ndarray:
+    """Batch ids (N,) of every tracklet, the first len(old_ids) with an earlier run's ids -> the same partition
+    with each earlier id kept by the new identity sharing most tracklets with it (greedily, largest overlaps first;
+    each id used once); the other identities are numbered after the highest earlier id by first appearance."""
+    n_old = len(old_ids)
+    pairs, counts = np.unique(np.stack([gid[:n_old], old_ids]), axis=1, return_counts=True)   # (2, P), (P,)
+    new_of = np.zeros(int(gid.max()) + 1, np.int64)                     # batch id -> kept id (0: none yet)
+    used = set()
+    for k in np.argsort(-counts, kind="stable").tolist():                # loop over overlapping (new, old) pairs
+        g, o = pairs[:, k].tolist()
+        if not new_of[g] and o not in used:
+            new_of[g] = o
+            used.add(o)
+    rest = np.flatnonzero(new_of == 0)[1:]        # batch ids are 1-based (slot 0 unused) and in first-appearance order
+    new_of[rest] = int(np.max(old_ids)) + 1 + np.arange(len(rest))
+    return new_of[gid]
+
+
+def can_centre(camera: np.ndarray) -> bool:
+    """Does centre_by_camera subtract camera means for tracklets of these cameras (each has >= MIN_CENTRE)?"""
+    counts = np.bincount(camera)[np.unique(camera)]
+    return bool(len(counts)) and counts.min() >= MIN_CENTRE
 
 
 def read_identities(out: str, features: str) -> dict:
@@ -408,6 +439,9 @@ def run_associate(folders: list[str], out: str, cfg: AssociateConfig, checkpoint
     old_rows, old_ids, old_raw = np.zeros(0, np.int64), None, None
     if update:
         folders = read_identities(out, features)["tracklet_folders"] + list(folders)
+    else:
+        from ..utils.io import check_replaceable_folder
+        check_replaceable_folder(out, force, MARKER, "`vidreid associate`")    # refused now, not after the features
     ts = load_tracklet_sets(folders)
     if update:
         old_rows, old_ids, old_raw = load_state(out, ts)
