@@ -110,6 +110,15 @@ def test_suppress_background_fills_the_background_and_falls_back_without_masks(t
     np.testing.assert_array_equal(out[1:], clip[1:])              # fallback: a frame without a mask is kept
 
 
+def test_footage_without_masks_reads_silently(tmp_path, capfd):
+    """No mask files (footage cut without --masks): nothing is printed per frame (OpenCV's imread would log one
+    warning line for every missing file)."""
+    from vidreid.data.masks import read_masks
+    paths = _write_frames(tmp_path)
+    assert read_masks(paths, (16, 8)) is None
+    assert capfd.readouterr().err == ""
+
+
 @pytest.mark.parametrize("background", ["keep", "suppress"])
 def test_loader_suppresses_only_when_asked(tmp_path, background):
     import cv2

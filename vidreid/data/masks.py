@@ -28,10 +28,14 @@ def mask_path(frame_path: str) -> str:
 def read_masks(frame_paths, size: tuple[int, int]) -> np.ndarray | None:
     """float32 (T, h, w) masks in [0, 1] of a clip's frames at `size` (bilinear), 1 where a frame has no mask file;
     None when no frame of the clip has one (the caller's fast path: nothing to do)."""
+    import os
+
     import cv2
     out = None
     for i, p in enumerate(frame_paths):                                  # loop over a clip's few frames
-        m = cv2.imread(mask_path(p), cv2.IMREAD_GRAYSCALE)
+        path = mask_path(p)
+        # a stat first: OpenCV logs a warning line for every missing file, i.e. every frame of footage without masks
+        m = cv2.imread(path, cv2.IMREAD_GRAYSCALE) if os.path.isfile(path) else None
         if m is None:
             continue
         if out is None:
