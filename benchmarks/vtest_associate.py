@@ -11,7 +11,7 @@ counts with its frame count).
 
 Rows: each piece its own identity; the tracker's tracklets (pieces cut from one tracklet joined: what tracking alone
 gives); appearance only and appearance + the time rule, both at the command's default threshold (`vidreid associate`
-uses 0.6 without a checkpoint, 0.3 with one: no real footage tuned them); then IDF1 at every threshold (hindsight,
+uses 0.6 without a checkpoint, 0.4 with one, chosen on SynthPed scenes: no real footage tuned them); then IDF1 at every threshold (hindsight,
 not a result: there is no second labelled real video to tune on).
 
     python benchmarks/vtest_associate.py [--checkpoint CKPT] [--root runs/real_footage/vtest] [--smoke]
@@ -55,7 +55,7 @@ def main() -> int:
     from vidreid.errors import VidReIDError
     from vidreid.tracking.associate import AssociateConfig, TrackletTimes, associate
     from vidreid.tracking.metrics import labelled_idf1
-    from vidreid.workflows.identities import centre_by_camera
+    from vidreid.workflows.identities import centre_by_camera, default_threshold
 
     root = args.root or os.path.join("runs", "real_footage", "vtest")
     table = read_table()
@@ -77,7 +77,7 @@ def main() -> int:
     times = TrackletTimes(np.zeros(len(parts), np.int64), np.array([p.frames[0] for p in parts]) / FPS,
                           np.array([p.frames[-1] for p in parts]) / FPS, False)
     feats = centre_by_camera(piece_features(root, parts, args.checkpoint), times.camera)
-    default = 0.3 if args.checkpoint else 0.6          # commands/associate.py's fallback thresholds
+    default = default_threshold(args.checkpoint)       # what `vidreid associate` uses without --threshold
 
     def run(threshold: float, constraints: bool) -> np.ndarray:
         return associate(feats, times, AssociateConfig(threshold, None, constraints))

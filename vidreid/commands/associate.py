@@ -23,8 +23,8 @@ def add_arguments(p):
                    "of the crops, no model)")
     p.add_argument("--threshold", type=float, default=None,
                    help="merge clusters whose average distance (1 - cos) is at most this (default: 0.6 with the "
-                        "colour histograms, chosen on a SynthPed itinerary scene; 0.3 with a checkpoint, untuned: "
-                        "tune it on footage with ground truth, benchmarks/mtmc.py, docs/search.md)")
+                        "colour histograms, 0.4 with a checkpoint: benchmarks/mtmc.py's choices on SynthPed "
+                        "itinerary scenes; tune it on footage like yours, docs/search.md)")
     p.add_argument("--within-threshold", type=float, help="the same within one camera (default: --threshold)")
     p.add_argument("--no-constraints", action="store_true", help="appearance only (ignore times; a baseline)")
     p.add_argument("--slack", type=float, default=0.0, help="seconds of tolerance on every transit time (0)")
@@ -56,7 +56,8 @@ def run(args) -> int:
         if os.path.abspath(folder) in seen:
             raise ConfigError(f"{folder}: given twice (its tracklets would count as another person's)")
         seen.add(os.path.abspath(folder))
-    threshold = args.threshold if args.threshold is not None else (0.3 if args.checkpoint else 0.6)
+    from ..workflows.identities import default_threshold
+    threshold = args.threshold if args.threshold is not None else default_threshold(args.checkpoint)
     cfg = AssociateConfig(threshold, args.within_threshold, not args.no_constraints, args.slack, args.neighbours)
     doc = run_associate(args.tracklets, args.out, cfg, args.checkpoint, args.force, not args.no_progress,
                         args.update)

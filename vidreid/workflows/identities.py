@@ -95,6 +95,14 @@ def load_tracklet_sets(folders: list[str]) -> TrackletSet:
     return TrackletSet(entries, cameras, TrackletTimes(cam, start, end, shared), footage)
 
 
+def default_threshold(checkpoint: str | None) -> float:
+    """The clustering threshold (1 - cos) without --threshold: what benchmarks/mtmc.py chose on its validation
+    scenes (SynthPed itinerary seeds 2, 4, 5; BENCHMARKS.md "Multi-camera tracking"): 0.6 for the colour
+    histograms (0.4 on oracle boxes, 0.6 on noisy ones: the noisier case, where merging more pays), 0.4 for the
+    recommended checkpoint (both box kinds). Another checkpoint's distances may be scaled otherwise."""
+    return 0.4 if checkpoint else 0.6
+
+
 def tracklet_features(ts: TrackletSet, checkpoint: str | None = None, progress: bool = False,
                       centre_cameras: bool = True) -> np.ndarray:
     """(N, D) L2-normalised appearance features: the checkpoint's (FeatureExtractor) or, without one,
