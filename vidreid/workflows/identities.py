@@ -98,7 +98,7 @@ def load_tracklet_sets(folders: list[str]) -> TrackletSet:
 def default_threshold(checkpoint: str | None) -> float:
     """The clustering threshold (1 - cos) without --threshold: what benchmarks/mtmc.py chose on its validation
     scenes (SynthPed itinerary seeds 2, 4, 5; BENCHMARKS.md "Multi-camera tracking"): 0.6 for the colour
-    histograms (0.4 on oracle boxes, 0.6 on noisy ones: the noisier case, where merging more pays), 0.4 for the
+    histograms (the choice on noisy boxes, which stand for a real detector's; on oracle boxes it was 0.4), 0.4 for the
     recommended checkpoint (both box kinds). Another checkpoint's distances may be scaled otherwise."""
     return 0.4 if checkpoint else 0.6
 
