@@ -13,6 +13,8 @@ from vidreid.search.index import (GalleryIndex, PackedStrings, SearchIndexError,
 HASH = "a" * 64
 MODEL = {"hash": HASH, "name": "tp", "backbone": "resnet18", "checkpoint": "/x/tp.safetensors"}
 EXTRACTION = {"sampling": "dense", "seq_len": 4, "normalize": True}
+ARRAYS = ("names_data", "names_offsets", "paths_data", "paths_offsets", "thumbs_data", "thumbs_offsets",
+          "camera_codes", "pids", "num_frames", "thumb_start", "camera_labels", "camera_labels_offsets")
 
 
 def unit(rng, n, d):
@@ -88,7 +90,8 @@ def test_save_load_roundtrip_add_and_generations(tmp_path):
     gi, x = filled(rng, n=50)
     path = str(tmp_path / "idx")
     gi.save(path)
-    assert sorted(os.listdir(path)) == ["index.json", "tracklets.1.npz", "vectors.1.faiss"]
+    assert sorted(os.listdir(path)) == ["index.json", *sorted(f"tracklets.1.{a}.npy" for a in ARRAYS),
+                                        "vectors.1.faiss"]
     back = GalleryIndex.load(path)
     assert len(back) == 50 and back.model_hash == HASH
     h = back.hits(*[a[0] for a in back.search(x[17], top=1)])[0]
@@ -101,7 +104,8 @@ def test_save_load_roundtrip_add_and_generations(tmp_path):
     back.add(y, *meta(10, start=50), HASH)
     assert back.search(y[3], top=1)[1][0, 0] == 53              # ... which an append refreshes
     back.save()
-    assert sorted(os.listdir(path)) == ["index.json", "tracklets.2.npz", "vectors.2.faiss"]
+    assert sorted(os.listdir(path)) == ["index.json", *sorted(f"tracklets.2.{a}.npy" for a in ARRAYS),
+                                        "vectors.2.faiss"]
     again = GalleryIndex.load(path)
     assert len(again) == 60 and json.load(open(os.path.join(path, "index.json")))["generation"] == 2
     assert again.search(y[3], top=1)[1][0, 0] == 53 and again.search(x[4], top=1)[1][0, 0] == 4
