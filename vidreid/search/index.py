@@ -145,7 +145,8 @@ class Chunks:
         with open(path, "wb") as f:
             np.lib.format.write_array_header_1_0(f, header)
             for part in self._parts:                              # loop over chunks
-                f.write(memoryview(np.ascontiguousarray(part)).cast("B"))
+                if part.size:                                     # (memoryview cannot cast an empty (0, D) part)
+                    f.write(memoryview(np.ascontiguousarray(part)).cast("B"))
 
 
 class PackedStrings:
@@ -536,10 +537,7 @@ class GalleryIndex:
         x = self.transform(features)
         k = int(min(top, len(self)))
         if exact_rerank is not None:
-            if self.features is None:
-                raise SearchIndexError(f"{self.path or 'this index'} keeps no features for exact re-ranking: rebuild "
-                                       f"it with `vidreid index build --keep-features` (2 bytes per dimension and "
-                                       f"tracklet more)")
+            self.require_features()
             if exact_rerank < 1:
                 raise SearchIndexError(f"exact re-ranking needs >= 1 candidates, got {exact_rerank}")
         if k <= 0 or len(x) == 0:
@@ -548,6 +546,13 @@ class GalleryIndex:
             return self._search(x, k, exclude_cameras, nprobe)
         _, rows = self._search(x, int(min(max(exact_rerank, k), len(self))), exclude_cameras, nprobe)
         return self._rerank(x, rows, k)
+
+    def require_features(self) -> None:
+        """SearchIndexError unless the index stores its features (keep_features), as exact re-ranking needs."""
+        if self.features is None:
+            raise SearchIndexError(f"{self.path or 'this index'} keeps no features for exact re-ranking: rebuild it "
+                                   f"with `vidreid index build --keep-features` (2 bytes per dimension and tracklet "
+                                   f"more)")
 
     def _rerank(self, x: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best k of candidate `rows` (Q, R) (-1: none) by exact inner products with the stored features, in
