@@ -78,9 +78,17 @@ def setup(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ CLI
+def index_files(index: str, gen: int) -> list[str]:
+    """The files an index folder of generation `gen` holds: header, vectors, one .npy per metadata array."""
+    head = json.load(open(os.path.join(index, "index.json")))
+    assert head["generation"] == gen and all(f.startswith(f"tracklets.{gen}.") and f.endswith(".npy")
+                                             for f in head["tracklets_files"].values())
+    return sorted(["index.json", f"vectors.{gen}.faiss", *head["tracklets_files"].values()])
+
+
 def test_build_writes_index_folder(setup):
     files = sorted(os.listdir(setup["index"]))
-    assert files == ["index.json", "tracklets.1.npz", "vectors.1.faiss"]   # no temporary files left
+    assert files == index_files(setup["index"], 1)                           # no temporary files left
     head = json.load(open(os.path.join(setup["index"], "index.json")))
     assert head["count"] == CAMS * TRACKS and head["dim"] == 512 and head["kind"] == "flat"
     assert len(head["model"]["hash"]) == 64 and head["model"]["name"] == "tp"
@@ -224,7 +232,7 @@ def test_index_add_and_info(setup, tmp_path, capsys):
     new = make_gallery(tmp_path / "more", cams=1, tracks=2, key0=500)
     code, out, _ = cli("index", "add", "--index", index, "--gallery", new, "--no-progress", capsys=capsys)
     assert code == 0 and f"{CAMS * TRACKS} -> {CAMS * TRACKS + 2}" in out
-    assert sorted(os.listdir(index)) == ["index.json", "tracklets.2.npz", "vectors.2.faiss"]
+    assert sorted(os.listdir(index)) == index_files(index, 2)                # generation 1 deleted
     code, out, _ = cli("search", "--index", index, "--probe", os.path.join(new, "cam1", "t001"), "--json",
                        "--top", 1, capsys=capsys)
     hit = json.loads(out)["hits"][0]
