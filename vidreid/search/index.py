@@ -366,7 +366,8 @@ class GalleryIndex:
         header = {"format": FORMAT, "version": FORMAT_VERSION, "generation": 0, "dim": int(dim),
                   "metric": "cosine (inner product of L2-normalised features); distance = 1 - cos",
                   "kind": kind, "centred": bool(centre), "calibration": None,
-                  "keep_features": bool(keep_features), "factory": factory, "nprobe": ivf.nprobe if ivf is not None else None, "count": 0,
+                  "keep_features": bool(keep_features), "factory": factory,
+                  "nprobe": ivf.nprobe if ivf is not None else None, "count": 0,
                   "model": dict(model), "extraction": dict(extraction), "pattern": pattern,
                   "created": now, "updated": now, "vidreid_version": __version__}
         return cls(index, header, TrackletTable())
@@ -400,6 +401,9 @@ class GalleryIndex:
             raise SearchIndexError(f"{vec_path}: unreadable FAISS index ({str(e).splitlines()[-1]})") from None
         table, centre_mean, tab_path = _read_table(path, header)
         features = None
+        if header.get("keep_features") and not header.get("features_file"):
+            raise SearchIndexError(f"{head_path}: damaged index header (keep_features without a features_file); "
+                                   f"rebuild the index with `vidreid index build --keep-features`")
         if header.get("features_file"):
             feat_path = os.path.join(path, header["features_file"])
             features = _open_npy(feat_path, "stored features")
