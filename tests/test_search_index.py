@@ -373,3 +373,30 @@ def test_exact_rerank_without_stored_features_is_one_line(tmp_path):
     with pytest.raises(SearchIndexError, match=">= 1"):
         keep.search(x[0], top=5, exact_rerank=0)
     assert (keep.search(x[:3], top=5, exact_rerank=2)[1] == gi.search(x[:3], top=5)[1]).all()   # R < top: top
+
+
+def test_damaged_stored_features_or_table_files_are_one_line(tmp_path):
+    rng = np.random.default_rng(17)
+    gi = GalleryIndex.create(8, MODEL, EXTRACTION, keep_features=True)
+    gi.add(unit(rng, 6, 8), *meta(6), HASH)
+    path = gi.save(str(tmp_path / "idx"))
+    feats = os.path.join(path, "features.1.f16.npy")
+    good = open(feats, "rb").read()
+    open(feats, "wb").write(good[:len(good) // 2])                # truncated
+    with pytest.raises(SearchIndexError, match="features.1.f16.npy: unreadable stored features"):
+        GalleryIndex.load(path)
+    np.save(feats, np.zeros((5, 8), np.float16))                  # one row short
+    with pytest.raises(SearchIndexError, match=r"shape \(5, 8\).*6 vectors"):
+        GalleryIndex.load(path)
+    open(feats, "wb").write(good)
+    head_path = os.path.join(path, "index.json")
+    head = json.load(open(head_path))
+    json.dump(dict(head, tracklets_files=["x"]), open(head_path, "w"))
+    with pytest.raises(SearchIndexError, match="tracklets_files is not an object"):
+        GalleryIndex.load(path)
+    json.dump(dict(head, tracklets_files={k: v for k, v in head["tracklets_files"].items() if k != "pids"}),
+              open(head_path, "w"))
+    with pytest.raises(SearchIndexError, match="unreadable tracklet table .*pids"):
+        GalleryIndex.load(path)
+    json.dump(head, open(head_path, "w"))
+    assert len(GalleryIndex.load(path).features) == 6

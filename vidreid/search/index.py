@@ -748,6 +748,9 @@ def _read_table(path: str, header: dict) -> tuple[TrackletTable, np.ndarray | No
             raise SearchIndexError(f"{tab_path}: unreadable tracklet table ({type(e).__name__}: {e})") from None
     else:
         files = header["tracklets_files"]
+        if not isinstance(files, dict) or not all(isinstance(f, str) for f in files.values()):
+            raise SearchIndexError(f"{os.path.join(path, HEADER)}: damaged index header (tracklets_files is not an "
+                                   f"object of file names); rebuild the index with `vidreid index build`")
         tab_path = os.path.join(path, next(iter(files.values()), "tracklets"))
         arrays = {k: _open_npy(os.path.join(path, f), "tracklet table") for k, f in files.items()}
     try:
