@@ -255,6 +255,7 @@ def test_training_uses_a_seeded_sample_of_a_large_first_add(monkeypatch):
     monkeypatch.setattr(index_module, "TRAIN_SAMPLE", 500)
     s = train_sample(2000)
     assert len(s) == 500 and (np.diff(s) > 0).all() and s.max() < 2000 and (s == train_sample(2000)).all()
+    assert s.min() < 100 and s.max() > 1900 and np.histogram(s, 4, (0, 2000))[0].min() > 90   # spread, not a prefix
     assert (train_sample(400) == np.arange(400)).all()
     rng = np.random.default_rng(11)
 
