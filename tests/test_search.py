@@ -392,3 +392,19 @@ def test_video_probe_without_box_and_unknown_camera_are_said(setup, tmp_path, ca
                        "--camera", "cam9", "--exclude-same-camera", capsys=capsys)
     assert code == 2 and "--camera 'cam9' is not a camera of the index" in err and "cam1" in err
     assert len([line for line in err.splitlines() if "error:" in line]) == 1
+
+
+def test_keep_features_and_exact_rerank_cli(setup, tmp_path, capsys):
+    index = str(tmp_path / "kept")
+    code, out, _ = cli("index", "build", "--checkpoint", setup["ck"], "--gallery", setup["gallery"], "--out", index,
+                       "--keep-features", "--no-progress", capsys=capsys)
+    assert code == 0 and "float16 copies kept for exact re-ranking" in out
+    assert os.path.isfile(os.path.join(index, "features.1.f16.npy"))
+    probe = os.path.join(setup["gallery"], "cam2", "t001")
+    search = ("search", "--index", index, "--probe", probe, "--top", 5, "--json", "--exclude-same-camera")
+    _, plain, _ = cli(*search, capsys=capsys)
+    code, out, _ = cli(*search, "--exact-rerank", 8, capsys=capsys)
+    assert code == 0
+    hits, want = json.loads(out)["hits"], json.loads(plain)["hits"]      # a flat index: the same, to float16
+    assert [h["index"] for h in hits] == [h["index"] for h in want] and {h["camera"] for h in hits} <= {"cam1", "cam3"}
+    assert max(abs(h["distance"] - w["distance"]) for h, w in zip(hits, want)) < 2e-3
