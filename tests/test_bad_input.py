@@ -569,7 +569,7 @@ def test_damaged_index_is_one_line(tmp_path, capsys):
     gi.save(path)
     head = os.path.join(path, "index.json")
     header = _json.load(open(head))
-    table = os.path.join(path, header["tracklets_file"])
+    table = os.path.join(path, header["tracklets_files"]["names_offsets"])
     good = open(table, "rb").read()
     cases = [(lambda: open(table, "wb").write(good[: len(good) // 2]), "unreadable tracklet table"),
              (lambda: open(head, "w").write("[1, 2]"), "not an index header (a JSON list"),

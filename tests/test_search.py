@@ -78,9 +78,17 @@ def setup(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ CLI
+def index_files(index: str, gen: int) -> list[str]:
+    """The files an index folder of generation `gen` holds: header, vectors, one .npy per metadata array."""
+    head = json.load(open(os.path.join(index, "index.json")))
+    assert head["generation"] == gen and all(f.startswith(f"tracklets.{gen}.") and f.endswith(".npy")
+                                             for f in head["tracklets_files"].values())
+    return sorted(["index.json", f"vectors.{gen}.faiss", *head["tracklets_files"].values()])
+
+
 def test_build_writes_index_folder(setup):
     files = sorted(os.listdir(setup["index"]))
-    assert files == ["index.json", "tracklets.1.npz", "vectors.1.faiss"]   # no temporary files left
+    assert files == index_files(setup["index"], 1)                           # no temporary files left
     head = json.load(open(os.path.join(setup["index"], "index.json")))
     assert head["count"] == CAMS * TRACKS and head["dim"] == 512 and head["kind"] == "flat"
     assert len(head["model"]["hash"]) == 64 and head["model"]["name"] == "tp"
@@ -224,7 +232,7 @@ def test_index_add_and_info(setup, tmp_path, capsys):
     new = make_gallery(tmp_path / "more", cams=1, tracks=2, key0=500)
     code, out, _ = cli("index", "add", "--index", index, "--gallery", new, "--no-progress", capsys=capsys)
     assert code == 0 and f"{CAMS * TRACKS} -> {CAMS * TRACKS + 2}" in out
-    assert sorted(os.listdir(index)) == ["index.json", "tracklets.2.npz", "vectors.2.faiss"]
+    assert sorted(os.listdir(index)) == index_files(index, 2)                # generation 1 deleted
     code, out, _ = cli("search", "--index", index, "--probe", os.path.join(new, "cam1", "t001"), "--json",
                        "--top", 1, capsys=capsys)
     hit = json.loads(out)["hits"][0]
@@ -384,3 +392,19 @@ def test_video_probe_without_box_and_unknown_camera_are_said(setup, tmp_path, ca
                        "--camera", "cam9", "--exclude-same-camera", capsys=capsys)
     assert code == 2 and "--camera 'cam9' is not a camera of the index" in err and "cam1" in err
     assert len([line for line in err.splitlines() if "error:" in line]) == 1
+
+
+def test_keep_features_and_exact_rerank_cli(setup, tmp_path, capsys):
+    index = str(tmp_path / "kept")
+    code, out, _ = cli("index", "build", "--checkpoint", setup["ck"], "--gallery", setup["gallery"], "--out", index,
+                       "--keep-features", "--no-progress", capsys=capsys)
+    assert code == 0 and "float16 copies kept for exact re-ranking" in out
+    assert os.path.isfile(os.path.join(index, "features.1.f16.npy"))
+    probe = os.path.join(setup["gallery"], "cam2", "t001")
+    search = ("search", "--index", index, "--probe", probe, "--top", 5, "--json", "--exclude-same-camera")
+    _, plain, _ = cli(*search, capsys=capsys)
+    code, out, _ = cli(*search, "--exact-rerank", 8, capsys=capsys)
+    assert code == 0
+    hits, want = json.loads(out)["hits"], json.loads(plain)["hits"]      # a flat index: the same, to float16
+    assert [h["index"] for h in hits] == [h["index"] for h in want] and {h["camera"] for h in hits} <= {"cam1", "cam3"}
+    assert max(abs(h["distance"] - w["distance"]) for h, w in zip(hits, want)) < 2e-3

@@ -37,13 +37,19 @@ def add_arguments(p):
     add_overwrite_argument(b, "replace the index already in --out")
     add_fuse_arguments(b, "index")
     _gallery_arguments(b, "default: gallery for datasets, all for manifests")
-    b.add_argument("--index-type", choices=["flat", "ivf", "ivfpq"], default="flat",
-                   help="flat: exact (default); ivf: inverted lists; ivfpq: + product quantisation (millions)")
+    b.add_argument("--index-type", choices=["flat", "ivf", "ivfpq", "ivfhnswpq"], default="flat",
+                   help="flat: exact (default); ivf: inverted lists; ivfpq: + product quantisation (millions); "
+                        "ivfhnswpq: ivfpq with an HNSW coarse quantiser (tens of millions, 64k+ lists)")
     b.add_argument("--factory", help="any FAISS index_factory string instead (inner-product metric)")
     b.add_argument("--nlist", type=int, help="IVF lists (default ~4 sqrt(N))")
     b.add_argument("--nprobe", type=int, help="IVF lists visited per search (default max(8, nlist/16))")
     b.add_argument("--pq-m", type=int, help="PQ sub-quantisers (default D/16; must divide D)")
     b.add_argument("--pq-bits", type=int, default=8, help="bits per PQ code (default 8)")
+    b.add_argument("--opq", action="store_true", help="rotate vectors (OPQ) before product quantisation: lower PQ "
+                                                      "error (ivfpq / ivfhnswpq only)")
+    b.add_argument("--keep-features", action="store_true",
+                   help="also store every feature as float16 (2 bytes x D per tracklet, on disk) for `vidreid "
+                        "search --exact-rerank`")
     b.add_argument("--center", choices=["auto", "on", "off"], default="auto",
                    help="subtract the gallery's mean feature before comparing (spreads the distances; auto: on for "
                         "the models where it did not lower mAP, docs/search.md)")
@@ -129,7 +135,7 @@ def _build_locked(args, out: str):
                      pattern=args.pattern, kind=args.index_type, factory=args.factory, nlist=args.nlist,
                      pq_m=args.pq_m, nbits=args.pq_bits, nprobe=args.nprobe,
                      centre={"auto": "auto", "on": True, "off": False}[args.center], calibration=args.calibration,
-                     embed_chunks=embed)
+                     embed_chunks=embed, opq=args.opq, keep_features=args.keep_features)
         if embed is not None:
             embed.cleanup()                                             # the index is saved: the shards are in it
     return gi

@@ -25,6 +25,9 @@ def add_arguments(p):
     p.add_argument("--every", type=int, default=1, help="following: every N-th frame (default 1)")
     p.add_argument("--follow-frames", type=int, help="following: at most this many frames on each side of --frame")
     p.add_argument("--nprobe", type=int, help="IVF lists to visit (default: the index's)")
+    p.add_argument("--exact-rerank", type=int, metavar="N",
+                   help="re-score N approximate candidates with the index's stored features and keep the best --top "
+                        "(exact distances for a PQ index; needs `index build --keep-features`)")
     p.add_argument("--json", action="store_true", help="print the results as JSON (for programs)")
     p.add_argument("--html", metavar="OUT", help="also write an HTML page of the probe and the results (an existing "
                                                  "file is replaced only with --overwrite)")
@@ -70,7 +73,8 @@ def run(args) -> int:
         raise VidReIDError(f"--top must be >= 1, got {args.top}")
     if args.strip < 1:
         raise VidReIDError(f"--strip must be >= 1 (frames shown per tracklet on the HTML page), got {args.strip}")
-    for option, value in (("--every", args.every), ("--follow-frames", args.follow_frames), ("--nprobe", args.nprobe)):
+    for option, value in (("--every", args.every), ("--follow-frames", args.follow_frames), ("--nprobe", args.nprobe),
+                          ("--exact-rerank", args.exact_rerank)):
         if value is not None and value < 1:
             raise VidReIDError(f"{option} must be >= 1, got {value}")
     if args.html:
@@ -80,6 +84,8 @@ def run(args) -> int:
         check_output_file(args.html, "--html", args.overwrite,
                           inputs={"probe": args.probe, "index header": os.path.join(args.index, "index.json")})
     gi = GalleryIndex.load(args.index)
+    if args.exact_rerank is not None:
+        gi.require_features()                                     # before embedding the probe
     checkpoint = args.checkpoint or gi.header["model"].get("checkpoint")
     s = Searcher(checkpoint, index=gi, device=args.device, workers=0)
     probe = args.probe
@@ -97,7 +103,7 @@ def run(args) -> int:
         probe = follow_probe(args.probe, args.box, args.frame, detector, s.extractor.input_size, args.every,
                              args.follow_frames, progress=not args.json)
     result = s.query(probe, top=args.top, exclude_same_camera=args.exclude_same_camera, camera=args.camera,
-                     box=args.box, nprobe=args.nprobe)
+                     box=args.box, nprobe=args.nprobe, exact_rerank=args.exact_rerank)
     if args.html:
         from ..search.html import render_html
         render_html(args.html, result, gi, s.extractor, strip=args.strip, attention=not args.no_attention)

@@ -7,14 +7,21 @@ direction, 1 = orthogonal, 2 = opposite). Kinds (FAISS index_factory strings, al
                                         neighbours; 4*D bytes per tracklet; needs training (k-means on the gallery)
     ivfpq   "IVF{nlist},PQ{m}x{nbits}"  inverted lists + product quantisation: m*nbits/8 bytes per tracklet,
                                         approximate distances; for galleries of millions
-  or any factory string (`factory=`), e.g. "HNSW32,Flat".
+    ivfhnswpq "IVF{nlist}_HNSW32,PQ{m}x{nbits}"  ivfpq with an HNSW graph over the list centroids: assigning a vector
+                                        to one of ~65k lists costs a graph walk, not 65k products; tens of millions
+  or any factory string (`factory=`), e.g. "HNSW32,Flat". opq=True puts an OPQ rotation before ivfpq / ivfhnswpq
+  ("OPQ{m},IVF..."): lower PQ error for the same bytes. keep_features=True also stores every vector as float16 for
+  exact re-ranking of PQ candidates (search(exact_rerank=R)): 2*D more bytes per tracklet, on disk, memory-mapped.
 
 Folder layout (INDEX/):
     index.json               the header: format version, model (hash, name, checkpoint ...), extraction settings,
                              kind, count, dim, and the names of the current data files
     vectors.<gen>.faiss      faiss.write_index of the vectors
-    tracklets.<gen>.npz      per-tracklet metadata (numpy arrays only, loaded with allow_pickle=False): packed UTF-8
-                             strings (name, camera, path, thumbnail frame paths) + pid, frame count
+    tracklets.<gen>.<array>.npy  per-tracklet metadata, one .npy per array (header "tracklets_files"): packed UTF-8
+                             strings (name, camera, path, thumbnail frame paths) + pid, frame count; opened with
+                             mmap_mode="r", so opening 10 M tracklets reads only the pages a search touches
+    features.<gen>.f16.npy   (keep_features only) the indexed vectors as float16, (N, D), memory-mapped
+  Format version 1 (still read) kept the metadata in one tracklets.<gen>.npz, read whole; a save writes version 2.
 Writes are atomic: a save writes generation gen+1's data files (each to a temporary file renamed into place), then
 replaces index.json (the commit point), then deletes the older generation. A crash leaves the previous index intact.
 One writer at a time (`index add` from two processes at once would lose one of the additions).
@@ -35,10 +42,21 @@ from ..errors import VidReIDError
 from ..utils.io import LOCK_NAME
 
 FORMAT = "vidreid-gallery-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)       # 1: metadata in one .npz (read whole); 2: one memory-mapped .npy per array
 HEADER = "index.json"
-_HEADER_KEYS = ("vectors_file", "tracklets_file", "count", "dim", "model", "extraction")  # what load() reads
-KINDS = ("flat", "ivf", "ivfpq")
+_HEADER_KEYS = {1: ("vectors_file", "tracklets_file", "count", "dim", "model", "extraction"),   # what load() reads
+                2: ("vectors_file", "tracklets_files", "count", "dim", "model", "extraction")}
+KINDS = ("flat", "ivf", "ivfpq", "ivfhnswpq")
+PQ_KINDS = ("ivfpq", "ivfhnswpq")   # the kinds an OPQ rotation can precede
+# Vectors an untrained IVF/PQ index trains on at most: a seeded random sample of the first add/train. Training time
+# grows linearly with the sample (k-means: sample x nlist products per iteration; PQ: sample x 2^nbits per
+# sub-quantiser) and the sample is one more float32 copy in memory (10 M x 512-d = 20 GB). FAISS itself trains each
+# PQ codebook on at most 256 x 2^nbits = 65 536 vectors and k-means on at most 256 x nlist, so 256 k loses nothing
+# for 8-bit PQ or up to 1 000 lists; with more lists (65 k for 10 M tracklets) it gives fewer than FAISS's suggested 39
+# points per centroid (FAISS prints a warning): the lists come out less balanced, which costs some recall per
+# nprobe, a trade made for training in minutes rather than hours on a CPU.
+TRAIN_SAMPLE = 256_000
 THUMBNAILS = 8               # frame paths kept per tracklet for result pages
 FLAT_BLOCK = 1 << 26         # similarities per block of queries in the exact search (256 MB of float32)
 
@@ -81,13 +99,73 @@ def format_percentile(p: float) -> str:
     return f"{p:.2g}%" if p < 10 else f"{p:.0f}%"
 
 
+class Chunks:
+    """An array grown along axis 0 by appending chunks and concatenated only when read whole: n appends cost O(total),
+    not O(n x total) (a sharded fill calls `add` thousands of times). The first chunk may be a read-only memmap
+    (a loaded index): nothing is ever written into a chunk, concatenation copies."""
+
+    def __init__(self, base: np.ndarray):
+        self._parts = [base]
+        self._len = len(base)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def append(self, part: np.ndarray) -> None:
+        if len(part):
+            self._parts.append(part)
+            self._len += len(part)
+
+    @property
+    def array(self) -> np.ndarray:
+        if len(self._parts) > 1:
+            self._parts = [np.concatenate(self._parts)]
+        return self._parts[0]
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """self.array[rows] (rows: any shape of valid row numbers) without concatenating the chunks: a memmapped
+        first chunk stays on disk, only the rows asked for are read."""
+        if len(self._parts) == 1:
+            return self._parts[0][rows]
+        flat = np.asarray(rows, np.int64).ravel()
+        ends = np.cumsum([len(p) for p in self._parts])
+        which = np.searchsorted(ends, flat, side="right")
+        first = self._parts[0]
+        out = np.empty((len(flat), *first.shape[1:]), first.dtype)
+        for j in np.unique(which).tolist():                       # loop over the chunks touched
+            sel = which == j
+            out[sel] = self._parts[j][flat[sel] - (ends[j] - len(self._parts[j]))]
+        return out.reshape(*np.shape(rows), *first.shape[1:])
+
+    def save(self, path: str) -> None:
+        """Write the concatenation to the .npy file `path` chunk by chunk (no whole copy in memory)."""
+        first = self._parts[0]
+        header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False,
+                  "shape": (self._len, *first.shape[1:])}
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            for part in self._parts:                              # loop over chunks
+                if part.size:                                     # (memoryview cannot cast an empty (0, D) part)
+                    f.write(memoryview(np.ascontiguousarray(part)).cast("B"))
+
+
 class PackedStrings:
     """Many strings in two arrays: UTF-8 bytes (uint8) and offsets (int64, len + 1). Saves and loads without pickle,
-    appends by concatenation, decodes one string on demand."""
+    appends chunks (concatenated when read), decodes one string on demand; the arrays may be read-only memmaps."""
 
     def __init__(self, data: np.ndarray | None = None, offsets: np.ndarray | None = None):
-        self.data = np.zeros(0, np.uint8) if data is None else np.asarray(data, np.uint8)
-        self.offsets = np.zeros(1, np.int64) if offsets is None else np.asarray(offsets, np.int64)
+        offsets = np.zeros(1, np.int64) if offsets is None else np.asarray(offsets, np.int64)
+        self._data = Chunks(np.zeros(0, np.uint8) if data is None else np.asarray(data, np.uint8))
+        self._offsets = Chunks(offsets)
+        self._end = int(offsets[-1])                               # = len(data), without reading a memmap whole
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data.array
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return self._offsets.array
 
     @classmethod
     def from_list(cls, strings) -> "PackedStrings":
@@ -97,7 +175,7 @@ class PackedStrings:
         return cls(np.frombuffer(b"".join(encoded), np.uint8).copy(), offsets)
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        return len(self._offsets) - 1
 
     def __getitem__(self, i: int) -> str:
         a, b = self.offsets[i], self.offsets[i + 1]
@@ -109,24 +187,29 @@ class PackedStrings:
         return {blob[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist())}
 
     def extend(self, other: "PackedStrings") -> None:
-        self.offsets = np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]])
-        self.data = np.concatenate([self.data, other.data])
+        self._offsets.append(other.offsets[1:] + self._end)
+        self._data.append(other.data)
+        self._end += int(other.offsets[-1])
 
 
 class TrackletTable:
     """Per-tracklet metadata, column-wise: names, camera labels (as codes into `camera_labels`), pids, frame counts,
-    paths and thumbnail frame paths (`thumbs[thumb_start[i]:thumb_start[i+1]]`)."""
+    paths and thumbnail frame paths (`thumbs[thumb_start[i]:thumb_start[i+1]]`). Columns grow in chunks (`Chunks`)
+    and may start as read-only memmaps of a saved index."""
 
     def __init__(self):
         self.names, self.paths, self.thumbs = PackedStrings(), PackedStrings(), PackedStrings()
         self.camera_labels: list[str] = []
-        self.camera_codes = np.zeros(0, np.int32)
-        self.pids = np.zeros(0, np.int64)
-        self.num_frames = np.zeros(0, np.int64)
-        self.thumb_start = np.zeros(1, np.int64)
+        self._cols = {"camera_codes": Chunks(np.zeros(0, np.int32)), "pids": Chunks(np.zeros(0, np.int64)),
+                      "num_frames": Chunks(np.zeros(0, np.int64)), "thumb_start": Chunks(np.zeros(1, np.int64))}
+
+    camera_codes = property(lambda self: self._cols["camera_codes"].array)
+    pids = property(lambda self: self._cols["pids"].array)
+    num_frames = property(lambda self: self._cols["num_frames"].array)
+    thumb_start = property(lambda self: self._cols["thumb_start"].array)
 
     def __len__(self) -> int:
-        return len(self.pids)
+        return len(self._cols["pids"])
 
     def append(self, names, cameras, pids, paths, frame_lists) -> None:
         labels = {c: i for i, c in enumerate(self.camera_labels)}
@@ -137,14 +220,14 @@ class TrackletTable:
         codes = np.fromiter((labels[c] for c in cameras), np.int32, len(cameras))
         picks = [_thumbnail_paths(f) for f in frame_lists]
         counts = np.fromiter((len(p) for p in picks), np.int64, len(picks))
+        thumbs_before = len(self.thumbs)                           # = thumb_start[-1]
         self.names.extend(PackedStrings.from_list(names))
         self.paths.extend(PackedStrings.from_list(paths))
         self.thumbs.extend(PackedStrings.from_list([p for ps in picks for p in ps]))
-        self.thumb_start = np.concatenate([self.thumb_start, self.thumb_start[-1] + np.cumsum(counts)])
-        self.camera_codes = np.concatenate([self.camera_codes, codes])
-        self.pids = np.concatenate([self.pids, np.asarray(pids, np.int64)])
-        self.num_frames = np.concatenate([self.num_frames,
-                                          np.fromiter((len(f) for f in frame_lists), np.int64, len(frame_lists))])
+        self._cols["thumb_start"].append(thumbs_before + np.cumsum(counts))
+        self._cols["camera_codes"].append(codes)
+        self._cols["pids"].append(np.asarray(pids, np.int64))
+        self._cols["num_frames"].append(np.fromiter((len(f) for f in frame_lists), np.int64, len(frame_lists)))
 
     def camera(self, i: int) -> str:
         return self.camera_labels[int(self.camera_codes[i])]
@@ -152,14 +235,16 @@ class TrackletTable:
     def thumbnails(self, i: int) -> tuple[str, ...]:
         return tuple(self.thumbs[j] for j in range(int(self.thumb_start[i]), int(self.thumb_start[i + 1])))
 
+    def columns(self) -> dict[str, Chunks]:
+        """Every array of the table by its file name (`arrays()` concatenated; `Chunks.save` writes one)."""
+        labels = PackedStrings.from_list(self.camera_labels)
+        return {"names_data": self.names._data, "names_offsets": self.names._offsets,
+                "paths_data": self.paths._data, "paths_offsets": self.paths._offsets,
+                "thumbs_data": self.thumbs._data, "thumbs_offsets": self.thumbs._offsets,
+                **self._cols, "camera_labels": labels._data, "camera_labels_offsets": labels._offsets}
+
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"names_data": self.names.data, "names_offsets": self.names.offsets,
-                "paths_data": self.paths.data, "paths_offsets": self.paths.offsets,
-                "thumbs_data": self.thumbs.data, "thumbs_offsets": self.thumbs.offsets,
-                "thumb_start": self.thumb_start, "camera_codes": self.camera_codes, "pids": self.pids,
-                "num_frames": self.num_frames,
-                "camera_labels": PackedStrings.from_list(self.camera_labels).data,
-                "camera_labels_offsets": PackedStrings.from_list(self.camera_labels).offsets}
+        return {k: c.array for k, c in self.columns().items()}
 
     @classmethod
     def from_arrays(cls, a) -> "TrackletTable":
@@ -169,8 +254,7 @@ class TrackletTable:
         t.thumbs = PackedStrings(a["thumbs_data"], a["thumbs_offsets"])
         labels = PackedStrings(a["camera_labels"], a["camera_labels_offsets"])
         t.camera_labels = [labels[i] for i in range(len(labels))]
-        t.thumb_start, t.camera_codes = a["thumb_start"], a["camera_codes"]
-        t.pids, t.num_frames = a["pids"], a["num_frames"]
+        t._cols = {k: Chunks(a[k]) for k in t._cols}
         return t
 
 
@@ -183,12 +267,15 @@ def _thumbnail_paths(frames) -> list[str]:
 
 
 def factory_string(kind: str, dim: int, count: int, nlist: int | None = None, pq_m: int | None = None,
-                   nbits: int = 8) -> str:
+                   nbits: int = 8, opq: bool = False) -> str:
     """The FAISS index_factory string of an index kind for `count` training vectors of dimension `dim`."""
-    if kind == "flat":
-        return "Flat"
     if kind not in KINDS:
         raise VidReIDError(f"index kind must be one of {', '.join(KINDS)} (or a FAISS factory string), got {kind!r}")
+    if opq and kind not in PQ_KINDS:
+        raise VidReIDError(f"--opq rotates vectors before product quantisation: it needs --index-type "
+                           f"{' or '.join(PQ_KINDS)}, not {kind}")
+    if kind == "flat":
+        return "Flat"
     if nlist is None:                                              # ~4 sqrt(N) lists, >= 39 training points each
         nlist = int(max(1, min(4 * np.sqrt(max(count, 1)), count // 39)))
     if nlist < 1 or nlist > count:
@@ -204,7 +291,29 @@ def factory_string(kind: str, dim: int, count: int, nlist: int | None = None, pq
     if count < 2 ** nbits:
         raise VidReIDError(f"a PQ index with {nbits}-bit codes needs at least {2 ** nbits} tracklets to train "
                            f"(got {count}); use --index-type ivf or flat, or fewer --pq-bits")
-    return f"IVF{nlist},PQ{m}x{nbits}"
+    # HNSW32 over the centroids: FAISS's choice for 64 k+ lists, where a flat quantiser's nlist products per vector
+    # dominate adding and searching
+    quantiser = "_HNSW32" if kind == "ivfhnswpq" else ""
+    return f"{f'OPQ{m},' if opq else ''}IVF{nlist}{quantiser},PQ{m}x{nbits}"
+
+
+def index_spec(kind: str, factory: str | None, dim: int, count: int, nlist: int | None = None,
+               pq_m: int | None = None, nbits: int = 8, opq: bool = False) -> tuple[str, str]:
+    """(kind, FAISS factory string) of create()'s options: `factory` wins (kind "factory"), else factory_string;
+    VidReIDError for options that do not fit (checked before any embedding)."""
+    if factory:
+        if opq:
+            raise VidReIDError("--opq goes with --index-type ivfpq / ivfhnswpq; with --factory write the rotation "
+                               "into the factory string (e.g. OPQ64,IVF4096,PQ64x8)")
+        return "factory", factory
+    return kind, factory_string(kind, dim, count, nlist, pq_m, nbits, opq)
+
+
+def train_sample(n: int, seed: int = 0) -> np.ndarray:
+    """Sorted rows of a seeded random sample of min(n, TRAIN_SAMPLE) of n training vectors (the same on every run)."""
+    if n <= TRAIN_SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, TRAIN_SAMPLE, replace=False))
 
 
 def faiss_index(dim: int, factory: str):
@@ -221,9 +330,12 @@ class GalleryIndex:
     `save(folder)`; `GalleryIndex.load(folder)` reopens one."""
 
     def __init__(self, faiss_index, header: dict, table: TrackletTable, path: str | None = None,
-                 centre_mean: np.ndarray | None = None):
+                 centre_mean: np.ndarray | None = None, features: np.ndarray | None = None):
         self.faiss_index, self.header, self.table, self.path = faiss_index, header, table, path
         self.centre_mean = centre_mean         # (D,) subtracted before search when centring is on (set at 1st add)
+        # (N, D) float16 copies of the indexed vectors (keep_features), for exact re-ranking; None: not kept
+        self.features = Chunks(features) if features is not None else \
+            Chunks(np.zeros((0, int(header["dim"])), np.float16)) if header.get("keep_features") else None
         self._bitmaps: dict[int, np.ndarray] = {}
         self._flat_view: np.ndarray | None = None
 
@@ -232,21 +344,20 @@ class GalleryIndex:
     def create(cls, dim: int, model: dict, extraction: dict, kind: str = "flat", factory: str | None = None,
                nprobe: int | None = None, pattern: str | None = None, train_count: int = 0,
                nlist: int | None = None, pq_m: int | None = None, nbits: int = 8, centre: bool = False,
-               ) -> "GalleryIndex":
+               opq: bool = False, keep_features: bool = False) -> "GalleryIndex":
         """An empty index. `model` must hold "hash" (see extractor.model_hash); `train_count` = how many vectors the
         first `add` brings (IVF/PQ train on them). centre: subtract the gallery's mean feature from every vector
         (gallery and probes) and L2-normalise again (vidreid.search.calibration.center_features); the mean is that
-        of the first vectors trained on / added (the whole gallery up to searcher.CHUNK tracklets) and stays fixed."""
-        if factory:
-            kind = "factory"
-        else:
-            factory = factory_string(kind, dim, train_count, nlist, pq_m, nbits)
+        of the first vectors trained on / added (the whole gallery up to searcher.CHUNK tracklets) and stays fixed.
+        opq: an OPQ rotation before PQ (ivfpq / ivfhnswpq). keep_features: also store the vectors as float16 for
+        search(exact_rerank=R)."""
+        kind, factory = index_spec(kind, factory, dim, train_count, nlist, pq_m, nbits, opq)
         faiss = _faiss()
         index = faiss_index(dim, factory)
-        ivf = _ivf(index)
+        ivf = _ivf(index)                      # also inside an OPQ IndexPreTransform
         if ivf is not None:
             ivf.nprobe = int(nprobe or max(1, min(ivf.nlist, max(8, ivf.nlist // 16))))
-            ivf = faiss.downcast_index(ivf)
+            ivf = faiss.downcast_index(ivf)    # extract_index_ivf gives the IndexIVF base class, not IndexIVFPQ
             if hasattr(ivf, "do_polysemous_training"):
                 # FAISS trains IVFPQ codes for polysemous search by default: minutes of simulated annealing that
                 # only Hamming-distance filtering (unused here) benefits from
@@ -255,7 +366,8 @@ class GalleryIndex:
         header = {"format": FORMAT, "version": FORMAT_VERSION, "generation": 0, "dim": int(dim),
                   "metric": "cosine (inner product of L2-normalised features); distance = 1 - cos",
                   "kind": kind, "centred": bool(centre), "calibration": None,
-                  "factory": factory, "nprobe": ivf.nprobe if ivf is not None else None, "count": 0,
+                  "keep_features": bool(keep_features), "factory": factory,
+                  "nprobe": ivf.nprobe if ivf is not None else None, "count": 0,
                   "model": dict(model), "extraction": dict(extraction), "pattern": pattern,
                   "created": now, "updated": now, "vidreid_version": __version__}
         return cls(index, header, TrackletTable())
@@ -275,25 +387,29 @@ class GalleryIndex:
         if not isinstance(header, dict):
             raise SearchIndexError(f"{head_path}: not an index header (a JSON {type(header).__name__}, expected an "
                                    f"object)")
-        if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
-            raise SearchIndexError(f"{head_path}: not a {FORMAT} version {FORMAT_VERSION} header "
-                                   f"(format {header.get('format')!r}, version {header.get('version')!r})")
-        missing = [k for k in _HEADER_KEYS if k not in header]
+        if header.get("format") != FORMAT or header.get("version") not in READ_VERSIONS:
+            raise SearchIndexError(f"{head_path}: not a {FORMAT} version {' or '.join(map(str, READ_VERSIONS))} "
+                                   f"header (format {header.get('format')!r}, version {header.get('version')!r})")
+        missing = [k for k in _HEADER_KEYS[header["version"]] if k not in header]
         if missing or not isinstance(header.get("model"), dict) or "hash" not in header["model"]:
             raise SearchIndexError(f"{head_path}: damaged index header (missing {', '.join(missing) or 'model.hash'}); "
                                    f"rebuild the index with `vidreid index build`")
         vec_path = os.path.join(path, header["vectors_file"])
-        tab_path = os.path.join(path, header["tracklets_file"])
         try:
             index = faiss.read_index(vec_path)
         except RuntimeError as e:
             raise SearchIndexError(f"{vec_path}: unreadable FAISS index ({str(e).splitlines()[-1]})") from None
-        try:
-            with np.load(tab_path, allow_pickle=False) as z:
-                table = TrackletTable.from_arrays({k: z[k] for k in z.files})
-                centre_mean = np.asarray(z["centre_mean"], np.float32) if "centre_mean" in z.files else None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:   # truncated or damaged .npz
-            raise SearchIndexError(f"{tab_path}: unreadable tracklet table ({type(e).__name__}: {e})") from None
+        table, centre_mean, tab_path = _read_table(path, header)
+        features = None
+        if header.get("keep_features") and not header.get("features_file"):
+            raise SearchIndexError(f"{head_path}: damaged index header (keep_features without a features_file); "
+                                   f"rebuild the index with `vidreid index build --keep-features`")
+        if header.get("features_file"):
+            feat_path = os.path.join(path, header["features_file"])
+            features = _open_npy(feat_path, "stored features")
+            if features.shape != (index.ntotal, index.d) or features.dtype != np.float16:
+                raise SearchIndexError(f"{feat_path}: stored features of shape {features.shape} ({features.dtype}) "
+                                       f"do not fit {index.ntotal} vectors of dimension {index.d} (float16)")
         if not (index.ntotal == len(table) == header["count"]) or index.d != header["dim"]:
             raise SearchIndexError(f"{path}: inconsistent index ({index.ntotal} vectors of dim {index.d}, "
                                    f"{len(table)} tracklets, header says {header['count']} of dim {header['dim']})")
@@ -303,7 +419,7 @@ class GalleryIndex:
         if header.get("centred") and len(table) and (centre_mean is None or centre_mean.shape != (index.d,)):
             raise SearchIndexError(f"{tab_path}: the index is centred but holds no mean feature of dimension "
                                    f"{index.d}")
-        return cls(index, header, table, path, centre_mean)
+        return cls(index, header, table, path, centre_mean, features)
 
     # ------------------------------------------------------------------ properties
     def __len__(self) -> int:
@@ -342,8 +458,12 @@ class GalleryIndex:
         return np.ascontiguousarray(center_features(x, self.centre_mean).features)
 
     def train(self, features: np.ndarray) -> None:
+        """Train an untrained (IVF/PQ) index on `features` (N, D), or on TRAIN_SAMPLE of them when N is larger."""
         if not self.is_trained():
-            self.faiss_index.train(self.transform(features))
+            self._train(self.transform(features))
+
+    def _train(self, x: np.ndarray) -> None:
+        self.faiss_index.train(x[train_sample(len(x))] if len(x) > TRAIN_SAMPLE else x)
 
     def add(self, features: np.ndarray, names, cameras, pids, paths, frame_lists, model_hash: str) -> None:
         """Append tracklets (features must be L2-normalised, one row per tracklet, from the index's model)."""
@@ -355,8 +475,10 @@ class GalleryIndex:
         if n == 0:
             return
         if not self.is_trained():
-            self.faiss_index.train(x)
+            self._train(x)
         self.faiss_index.add(x)
+        if self.features is not None:
+            self.features.append(x.astype(np.float16))              # exactly what was indexed
         self.table.append(names, cameras, pids, paths, frame_lists)
         self.header["count"] = len(self.table)
         self._bitmaps.clear()
@@ -377,37 +499,85 @@ class GalleryIndex:
         os.makedirs(path, exist_ok=True)
         old = _read_generation(path)
         gen = max(old, int(self.header.get("generation", 0))) + 1
-        header = dict(self.header, generation=gen, count=len(self), vectors_file=f"vectors.{gen}.faiss",
-                      tracklets_file=f"tracklets.{gen}.npz", updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        columns = self.table.columns()
+        if self.centre_mean is not None:
+            columns["centre_mean"] = Chunks(np.asarray(self.centre_mean, np.float32))
+        header = dict(self.header, version=FORMAT_VERSION, generation=gen, count=len(self),
+                      vectors_file=f"vectors.{gen}.faiss",
+                      tracklets_files={k: f"tracklets.{gen}.{k}.npy" for k in columns},
+                      features_file=f"features.{gen}.f16.npy" if self.features is not None else None,
+                      updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        header.pop("tracklets_file", None)                        # (version 1's .npz)
         with atomic_path(os.path.join(path, header["vectors_file"])) as tmp:
             faiss.write_index(self.faiss_index, tmp)
-        with atomic_path(os.path.join(path, header["tracklets_file"])) as tmp:
-            with open(tmp, "wb") as f:
-                extra = {"centre_mean": self.centre_mean} if self.centre_mean is not None else {}
-                np.savez(f, **self.table.arrays(), **extra)
+        for k, column in columns.items():                         # loop over a dozen arrays
+            with atomic_path(os.path.join(path, header["tracklets_files"][k])) as tmp:
+                column.save(tmp)
+        if self.features is not None:
+            with atomic_path(os.path.join(path, header["features_file"])) as tmp:
+                self.features.save(tmp)
         with atomic_path(os.path.join(path, HEADER)) as tmp:       # the commit point
             with open(tmp, "w") as f:
                 json.dump(header, f, indent=1)
-        keep = {header["vectors_file"], header["tracklets_file"]}
+        keep = {header["vectors_file"], *header["tracklets_files"].values(), header["features_file"]}
         generations = [*glob.glob(os.path.join(path, "vectors.*.faiss")),
-                       *glob.glob(os.path.join(path, "tracklets.*.npz"))]
+                       *glob.glob(os.path.join(path, "tracklets.*.npz")),
+                       *glob.glob(os.path.join(path, "tracklets.*.npy")),
+                       *glob.glob(os.path.join(path, "features.*.f16.npy"))]
         for stale in generations:
             if os.path.basename(stale) not in keep:
-                os.unlink(stale)
+                os.unlink(stale)                                  # (a memmap of it, in this process, stays valid)
         self.header, self.path = header, path
         return path
 
     # ------------------------------------------------------------------ searching
     def search(self, features: np.ndarray, top: int = 20, exclude_cameras=None, nprobe: int | None = None,
-               ) -> tuple[np.ndarray, np.ndarray]:
+               exact_rerank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """features (Q, D) normalised -> (distances (Q, k), rows (Q, k)), k = min(top, len), best first.
         exclude_cameras: per query a camera label whose tracklets are skipped (None = none). Rows of -1 (distance
-        inf) pad the results when fewer than k tracklets qualify (or an IVF search visits too few)."""
-        faiss = _faiss()
+        inf) pad the results when fewer than k tracklets qualify (or an IVF search visits too few).
+        exact_rerank=R: take max(R, top) candidates from FAISS, re-score them with the stored float16 features
+        (an index made with keep_features) and keep the best k: exact distances (to float16 rounding) for PQ."""
         x = self.transform(features)
         k = int(min(top, len(self)))
+        if exact_rerank is not None:
+            self.require_features()
+            if exact_rerank < 1:
+                raise SearchIndexError(f"exact re-ranking needs >= 1 candidates, got {exact_rerank}")
         if k <= 0 or len(x) == 0:
             return np.zeros((len(x), 0), np.float32), np.zeros((len(x), 0), np.int64)
+        if exact_rerank is None:
+            return self._search(x, k, exclude_cameras, nprobe)
+        _, rows = self._search(x, int(min(max(exact_rerank, k), len(self))), exclude_cameras, nprobe)
+        return self._rerank(x, rows, k)
+
+    def require_features(self) -> None:
+        """SearchIndexError unless the index stores its features (keep_features), as exact re-ranking needs."""
+        if self.features is None:
+            raise SearchIndexError(f"{self.path or 'this index'} keeps no features for exact re-ranking: rebuild it "
+                                   f"with `vidreid index build --keep-features` (2 bytes per dimension and tracklet "
+                                   f"more)")
+
+    def _rerank(self, x: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best k of candidate `rows` (Q, R) (-1: none) by exact inner products with the stored features, in
+        blocks of queries of at most FLAT_BLOCK gathered values (float32 math)."""
+        dist = np.empty((len(x), k), np.float32)
+        out = np.empty((len(x), k), np.int64)
+        block = max(1, FLAT_BLOCK // max(1, rows.shape[1] * x.shape[1]))
+        for a in range(0, len(x), block):                         # loop over blocks of queries
+            b = min(len(x), a + block)
+            r = rows[a:b]
+            feats = self.features.take(np.maximum(r, 0)).astype(np.float32)        # (q, R, D)
+            sims = np.where(r >= 0, np.einsum("qd,qrd->qr", x[a:b], feats), -np.inf)
+            order = np.lexsort((r, -sims), axis=1)[:, :k]         # best first, ties by row (as FAISS)
+            best, picked = np.take_along_axis(sims, order, 1), np.take_along_axis(r, order, 1)
+            out[a:b] = np.where(np.isfinite(best), picked, -1)
+            dist[a:b] = np.where(np.isfinite(best), np.clip(1.0 - best, 0.0, 2.0), np.inf)
+        return dist, out
+
+    def _search(self, x: np.ndarray, k: int, exclude_cameras, nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """search() of transformed queries x for k >= 1 results (FAISS's or the flat BLAS scores)."""
+        faiss = _faiss()
         if self._flat_vectors() is not None:
             return self._search_flat(x, k, exclude_cameras)
         ivf = _ivf(self.faiss_index)
@@ -527,7 +697,8 @@ class GalleryIndex:
         more = f" +{len(self.table.camera_labels) - 8}" if len(self.table.camera_labels) > 8 else ""
         lines = [f"index      {self.path}",
                  f"tracklets  {len(self)} (cameras: {cams}{more})",
-                 f"vectors    {h['dim']}-d, {h['factory']}" + (f", nprobe {h['nprobe']}" if h.get("nprobe") else ""),
+                 f"vectors    {h['dim']}-d, {h['factory']}" + (f", nprobe {h['nprobe']}" if h.get("nprobe") else "")
+                 + (", float16 copies kept for exact re-ranking" if h.get("keep_features") else ""),
                  f"model      {m.get('name')} ({m.get('backbone')}), hash {m['hash'][:12]}, {m.get('checkpoint')}",
                  f"extraction {h['extraction'].get('sampling')} sampling, T={h['extraction'].get('seq_len')}",
                  "distance   1 - cosine similarity" + (" of centred features (gallery mean subtracted)"
@@ -555,6 +726,39 @@ def _as_queries(features, dim: int) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] != dim:
         raise SearchIndexError(f"features of shape {x.shape} do not fit an index of dimension {dim}")
     return x
+
+
+def _open_npy(path: str, what: str) -> np.ndarray:
+    """A .npy file memory-mapped read-only (only the pages used are read), or SearchIndexError naming it."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:                  # missing, truncated or not a .npy
+        raise SearchIndexError(f"{path}: unreadable {what} ({type(e).__name__}: {e})") from None
+
+
+def _read_table(path: str, header: dict) -> tuple[TrackletTable, np.ndarray | None, str]:
+    """(table, centre mean or None, where it was read from) of an index folder: version 2 memory-maps one .npy per
+    array, version 1 reads its whole .npz."""
+    if header["version"] == 1:
+        tab_path = os.path.join(path, header["tracklets_file"])
+        try:
+            with np.load(tab_path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:   # truncated or damaged .npz
+            raise SearchIndexError(f"{tab_path}: unreadable tracklet table ({type(e).__name__}: {e})") from None
+    else:
+        files = header["tracklets_files"]
+        if not isinstance(files, dict) or not all(isinstance(f, str) for f in files.values()):
+            raise SearchIndexError(f"{os.path.join(path, HEADER)}: damaged index header (tracklets_files is not an "
+                                   f"object of file names); rebuild the index with `vidreid index build`")
+        tab_path = os.path.join(path, next(iter(files.values()), "tracklets"))
+        arrays = {k: _open_npy(os.path.join(path, f), "tracklet table") for k, f in files.items()}
+    try:
+        table = TrackletTable.from_arrays(arrays)
+    except (KeyError, ValueError, IndexError, UnicodeDecodeError) as e:
+        raise SearchIndexError(f"{tab_path}: unreadable tracklet table ({type(e).__name__}: {e})") from None
+    centre_mean = np.asarray(arrays["centre_mean"], np.float32) if "centre_mean" in arrays else None
+    return table, centre_mean, tab_path
 
 
 def _read_generation(path: str) -> int:

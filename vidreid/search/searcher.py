@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import VidReIDError
 from .extractor import FeatureExtractor
 from .gallery import GallerySource, camera_of_path, resolve_gallery
-from .index import GalleryIndex, Hit, SearchIndexError, factory_string, faiss_index
+from .index import GalleryIndex, Hit, SearchIndexError, faiss_index, index_spec
 from .probe import Probe, load_probe
 
 CHUNK = 4096   # gallery tracklets embedded per loader pass (bounds memory; IVF trains on the first passes)
@@ -80,12 +80,14 @@ class Searcher:
     def index(self, gallery=None, out: str | None = None, *, dataset: str | None = None, root: str | None = None,
               split: str | None = None, pattern: str | None = None, kind: str = "flat", factory: str | None = None,
               nlist: int | None = None, pq_m: int | None = None, nbits: int = 8, nprobe: int | None = None,
-              centre: bool | str = "auto", calibration: str | None = "auto", embed_chunks=None) -> GalleryIndex:
+              centre: bool | str = "auto", calibration: str | None = "auto", embed_chunks=None, opq: bool = False,
+              keep_features: bool = False) -> GalleryIndex:
         """Embed every tracklet of `gallery` into a new index (kept open), saved to `out` when given.
 
         gallery: a folder of tracklet folders (`pattern` reads camera / tracklet names from their paths), a manifest
         file, a VideoReIDDataset, a list of Tracklets or a GallerySource; or dataset=NAME, root=R (split: gallery |
-        query | train | all). kind: flat (exact) | ivf | ivfpq (nlist, pq_m, nbits, nprobe), or a FAISS `factory`.
+        query | train | all). kind: flat (exact) | ivf | ivfpq | ivfhnswpq (nlist, pq_m, nbits, nprobe; opq: an OPQ
+        rotation before PQ), or a FAISS `factory`. keep_features: store float16 features for exact re-ranking.
         centre: subtract the gallery mean (True / False, or "auto": the model's default, calibration.centre_by_default).
         calibration: a calibration.json written by `vidreid eval` (same model hash), "auto" (the newest one of this
         checkpoint's run, <run dir>/eval/*/calibration.json, if any) or None.
@@ -97,12 +99,11 @@ class Searcher:
         calibration_doc = find_calibration(self.extractor.checkpoint, self.model_hash, calibration, bool(centre))
         source = resolve_gallery(gallery, dataset, root, split, pattern)
         if self.extractor.feat_dim:                                   # bad index options fail before embedding
-            if factory is None:
-                factory_string(kind, self.extractor.feat_dim, len(source), nlist, pq_m, nbits)
-            else:
-                faiss_index(self.extractor.feat_dim, factory)
+            _, spec = index_spec(kind, factory, self.extractor.feat_dim, len(source), nlist, pq_m, nbits, opq)
+            faiss_index(self.extractor.feat_dim, spec)
         gi = self._embed_into(None, source, dict(kind=kind, factory=factory, nlist=nlist, pq_m=pq_m, nbits=nbits,
-                                                 nprobe=nprobe, pattern=source.pattern, centre=bool(centre)),
+                                                 nprobe=nprobe, pattern=source.pattern, centre=bool(centre), opq=opq,
+                                                 keep_features=keep_features),
                              embed_chunks)
         if calibration_doc is not None:
             gi.set_calibration(*calibration_doc)
@@ -191,16 +192,17 @@ class Searcher:
         return load_probe(probe, box=box, size=self.extractor.input_size)
 
     def search(self, probe, top: int = 20, exclude_same_camera: bool = False, camera: str | None = None,
-               box=None, nprobe: int | None = None) -> list[Hit]:
+               box=None, nprobe: int | None = None, exact_rerank: int | None = None) -> list[Hit]:
         """The `top` nearest gallery tracklets of `probe`, best first (see `query` for the details)."""
-        return self.query(probe, top, exclude_same_camera, camera, box, nprobe).hits
+        return self.query(probe, top, exclude_same_camera, camera, box, nprobe, exact_rerank).hits
 
     def query(self, probe, top: int = 20, exclude_same_camera: bool = False, camera: str | None = None,
-              box=None, nprobe: int | None = None) -> SearchResult:
+              box=None, nprobe: int | None = None, exact_rerank: int | None = None) -> SearchResult:
         """Search with one probe tracklet -> SearchResult (hits + the probe, its camera and feature).
 
         exclude_same_camera skips gallery tracklets of the probe's camera: `camera` names it, else the index's
         folder pattern reads it from the probe's path (VidReIDError when neither gives one).
+        exact_rerank=R: re-score R candidates with the index's stored features (GalleryIndex.search).
         """
         gi = self._require_index()
         if camera is not None and camera not in gi.table.camera_labels:   # a typo would silently exclude nothing
@@ -221,7 +223,7 @@ class Searcher:
             raise VidReIDError(f"--exclude-same-camera needs the probe's camera: pass --camera LABEL (cameras in "
                                f"the index: {', '.join(c or '(none)' for c in gi.table.camera_labels[:10])})")
         feat = self.extractor.embed_probe(p)
-        dist, rows = gi.search(feat[None], top, [camera] if exclude_same_camera else None, nprobe)
+        dist, rows = gi.search(feat[None], top, [camera] if exclude_same_camera else None, nprobe, exact_rerank)
         searched = gi.searched_count(camera if exclude_same_camera else None)
         return SearchResult(p, camera, gi.hits(dist[0], rows[0], searched), feat, exclude_same_camera,
                             bool(gi.header.get("centred")))
