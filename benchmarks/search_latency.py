@@ -54,11 +54,11 @@ def clustered_features(n: int, dim: int, ids: int, seed: int, noise: float = NOI
         yield start, x
 
 
-def build(kind: str, n: int, dim: int, ids: int, nlist: int | None):
+def build(kind: str, n: int, dim: int, ids: int, nlist: int | None, keep_features: bool = False):
     from vidreid.search.index import GalleryIndex
     model = {"hash": "0" * 64, "name": "synthetic", "backbone": "-", "checkpoint": "-"}
     gi = GalleryIndex.create(dim, model, {"sampling": "dense", "seq_len": 4}, kind=kind, train_count=n,
-                             nlist=nlist)
+                             nlist=nlist, keep_features=keep_features)
     t0 = time.perf_counter()
     if not gi.is_trained():                                  # train on the first 64 * nlist vectors (>= 50 k)
         need = max(50_000, 64 * (nlist or 1))
@@ -74,18 +74,19 @@ def build(kind: str, n: int, dim: int, ids: int, nlist: int | None):
     return gi, t_train, time.perf_counter() - t0 - t_train
 
 
-def time_search(gi, probes: np.ndarray, batch: int, top: int = 20, recall_at: int = 10, nprobe: int | None = None):
+def time_search(gi, probes: np.ndarray, batch: int, top: int = 20, recall_at: int = 10, nprobe: int | None = None,
+                exact_rerank: int | None = None):
     times = []
     rows_all = []
     for q in probes:                                         # one probe at a time: the latency a user sees
         t0 = time.perf_counter()
-        dist, rows = gi.search(q[None], top, nprobe=nprobe)
+        dist, rows = gi.search(q[None], top, nprobe=nprobe, exact_rerank=exact_rerank)
         gi.hits(dist[0], rows[0])
         times.append(time.perf_counter() - t0)
         rows_all.append(rows[0, :recall_at])
     t0 = time.perf_counter()
     for s in range(0, len(probes), batch):
-        gi.search(probes[s:s + batch], top, nprobe=nprobe)
+        gi.search(probes[s:s + batch], top, nprobe=nprobe, exact_rerank=exact_rerank)
     per_probe_batched = (time.perf_counter() - t0) / len(probes)
     return np.array(times), per_probe_batched, np.stack(rows_all)
 
@@ -104,18 +105,24 @@ def search_benchmark(args) -> list[str]:
         kinds = [k for k in args.kinds if k == "flat" or n == max(args.sizes)]
         for kind in kinds:
             nlist = None if kind == "flat" else args.nlist
-            gi, t_train, t_add = build(kind, n, args.dim, ids, nlist)
-            for nprobe in ([None] if kind == "flat" else args.nprobe):   # one build, several nprobe
-                times, batched, found = time_search(gi, probes, args.batch, nprobe=nprobe)
+            pq = "pq" in kind
+            gi, t_train, t_add = build(kind, n, args.dim, ids, nlist, keep_features=pq and bool(args.exact_rerank))
+            runs = [(p, None) for p in ([None] if kind == "flat" else args.nprobe)]
+            runs += [(p, args.exact_rerank) for p in args.nprobe if pq and args.exact_rerank]
+            for nprobe, rerank in runs:                      # one build, several nprobe (and exact re-ranking)
+                times, batched, found = time_search(gi, probes, args.batch, nprobe=nprobe, exact_rerank=rerank)
                 if kind == "flat":
                     exact = found
                 recall = "1 (exact)" if kind == "flat" else (
                     f"{np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, exact)]):.3f}"
                     if exact is not None else "-")
                 mb = gi.faiss_index.sa_code_size() * n / 2 ** 20 if kind != "flat" else 4 * args.dim * n / 2 ** 20
-                line = (f"| {n:,} | {args.dim} | {gi.header['factory']}{f', nprobe {nprobe}' if nprobe else ''} | "
+                disk = f" + {2 * args.dim * n / 2 ** 20:,.0f} MB float16 on disk" if rerank else ""
+                what = gi.header["factory"] + (f", nprobe {nprobe}" if nprobe else "") + (
+                    f", exact re-rank of {rerank}" if rerank else "")
+                line = (f"| {n:,} | {args.dim} | {what} | "
                         f"{1e3 * np.median(times):.2f} ms | {1e3 * np.percentile(times, 95):.2f} ms | "
-                        f"{1e3 * batched:.3f} ms | {recall} | {mb:,.0f} MB | {t_train + t_add:.0f} s |")
+                        f"{1e3 * batched:.3f} ms | {recall} | {mb:,.0f} MB{disk} | {t_train + t_add:.0f} s |")
                 print(line, flush=True)
                 rows.append(line)
             del gi
@@ -172,7 +179,10 @@ def main() -> int:
     p.add_argument("--per-id", type=int, default=10, help="gallery tracklets per identity (MARS: ~10)")
     p.add_argument("--probes", type=int, default=100)
     p.add_argument("--batch", type=int, default=64, help="probes per call for the batched figure")
-    p.add_argument("--kinds", nargs="+", default=["flat", "ivf", "ivfpq"])
+    p.add_argument("--kinds", nargs="+", default=["flat", "ivf", "ivfpq"],
+                   help="flat ivf ivfpq ivfhnswpq (vidreid.search.index.KINDS)")
+    p.add_argument("--exact-rerank", type=int, default=0, metavar="R",
+                   help="PQ kinds: also time searches that re-score R candidates exactly (keep_features)")
     p.add_argument("--nlist", type=int, default=1024, help="IVF lists for the largest size")
     p.add_argument("--nprobe", type=int, nargs="+", default=[16, 128], help="IVF lists visited (each timed)")
     p.add_argument("--backbones", nargs="+", default=["resnet50", "resnet18"])
@@ -185,6 +195,7 @@ def main() -> int:
     args.frame_size = (64, 32) if args.smoke else (256, 128)             # of the probe's frames and the model input
     if args.smoke:
         args.sizes, args.dim, args.probes, args.batch, args.nlist, args.nprobe = [2000], 64, 10, 5, 16, [4]
+        args.kinds, args.exact_rerank = ["flat", "ivf", "ivfpq", "ivfhnswpq"], 50
         args.backbones, args.repeat = ["resnet18"], 1
     import faiss
     import torch
