@@ -28,7 +28,10 @@ SETS = ("strict_cross_pass", "main", "cross_pass")
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=os.path.join("runs", "real_footage", "vtest"))
+    p.add_argument("--root", help="the crops' folder (default runs/real_footage/vtest, or vtest_tight with --boxes "
+                                  "tight: real_footage.py's)")
+    p.add_argument("--boxes", choices=("loose", "tight"), default="loose",
+                   help="vtest's boxes: the tracker's (loose) or refined by HOG at 2x (tight)")
     p.add_argument("--checkpoint", action="append", default=[], metavar="LABEL=PATH[@OPTION]",
                    help="a row; @keep / @suppress: that data.background, @grayscale: luma-only frames")
     p.add_argument("--background", choices=("keep", "suppress"), help="every checkpoint row with this")
@@ -51,8 +54,9 @@ def main() -> int:
     from vidreid.data import load_dataset
     from vidreid.eval.bootstrap import paired_differences, person_bootstrap
     from vidreid.eval.metrics import per_query_metrics
+    args.root = args.root or os.path.join("runs", "real_footage", "vtest" if args.boxes == "loose" else "vtest_tight")
     os.makedirs(os.path.dirname(os.path.abspath(args.root)), exist_ok=True)   # the crops are cut into ROOT
-    sets = {s: load_dataset("vtest", args.root, evaluation=s, part=args.part) for s in SETS}
+    sets = {s: load_dataset("vtest", args.root, evaluation=s, part=args.part, boxes=args.boxes) for s in SETS}
     if args.smoke:                                                # the first 3 people, 8 frames a tracklet
         import dataclasses
         keep = sorted({t.pid for t in sets["main"].query})[:3]
