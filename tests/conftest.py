@@ -39,6 +39,24 @@ def tiny_synthped(tmp_path_factory) -> str:
     return root
 
 
+def untrained_tp_checkpoint(path: str, synth_root: str) -> str:
+    """An untrained TP (ResNet-18, 8 classes, 32x16 input, seeded) saved at `path` with a config that reads the tiny
+    SynthPed at `synth_root` (rrs test clips of 4 frames) -> path."""
+    from vidreid.config import Config
+    from vidreid.models import build_model
+    from vidreid.store.checkpoint import save_checkpoint
+    cfg = Config()
+    cfg.data.dataset, cfg.data.root, cfg.data.synth = "synthped", synth_root, dict(TINY_SYNTH)
+    cfg.data.height, cfg.data.width, cfg.data.workers = 32, 16, 0
+    cfg.data.test_sampling, cfg.data.test_seq_len = "rrs", 4
+    cfg.model.name, cfg.model.backbone = "tp", "resnet18"
+    torch.manual_seed(0)
+    net = build_model("tp", 8, backbone="resnet18", input_size=(32, 16))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_checkpoint(path, net, {"model": "tp", "num_classes": 8, "config": cfg.to_dict(), "dataset": "synthped"})
+    return path
+
+
 def tiny_train_overrides(root: str, out: str, **extra) -> list[str]:
     """Overrides that make any config train in seconds on the tiny SynthPed."""
     # the colour options at SynthPed's defaults, stated: configs that set others (the demo's) merge into data.synth

@@ -66,21 +66,9 @@ def test_weight_is_chosen_on_validation_map():
 # ------------------------------------------------------------------ end to end (tiny SynthPed)
 @pytest.fixture(scope="module")
 def fusion_setup(tiny_synthped, tmp_path_factory):
-    from conftest import TINY_SYNTH
-    from vidreid.config import Config
-    from vidreid.store.checkpoint import save_checkpoint
-    from vidreid.models import build_model
+    from conftest import untrained_tp_checkpoint
     root = tmp_path_factory.mktemp("fusion")
-    cfg = Config()
-    cfg.data.dataset, cfg.data.root, cfg.data.synth = "synthped", tiny_synthped, dict(TINY_SYNTH)
-    cfg.data.height, cfg.data.width, cfg.data.workers = 32, 16, 0
-    cfg.data.test_sampling, cfg.data.test_seq_len = "rrs", 4
-    cfg.model.name, cfg.model.backbone = "tp", "resnet18"
-    torch.manual_seed(0)
-    net = build_model("tp", 8, backbone="resnet18", input_size=(32, 16))
-    ck = str(root / "run" / "checkpoints" / "tp.safetensors")
-    os.makedirs(os.path.dirname(ck))
-    save_checkpoint(ck, net, {"model": "tp", "num_classes": 8, "config": cfg.to_dict(), "dataset": "synthped"})
+    ck = untrained_tp_checkpoint(str(root / "run" / "checkpoints" / "tp.safetensors"), tiny_synthped)
     classical = root / "colour.yaml"
     classical.write_text("model:\n  name: colour_hist\n  backbone: null\n  kwargs: {spaces: [hsv], stripes: 2, "
                          "bins: 4, metric: xqda}\n")

@@ -5,28 +5,15 @@ import os
 import shutil
 
 import pytest
-import torch
 
 
 @pytest.fixture(scope="module")
 def recommended(tiny_synthped, tmp_path_factory):
-    from conftest import TINY_SYNTH
-    from vidreid.config import Config
+    from conftest import untrained_tp_checkpoint
     from vidreid.data import load_dataset
-    from vidreid.store.checkpoint import save_checkpoint
     from vidreid.inference.recommended import write_recommended
-    from vidreid.models import build_model
     root = tmp_path_factory.mktemp("recommended")
-    cfg = Config()
-    cfg.data.dataset, cfg.data.root, cfg.data.synth = "synthped", tiny_synthped, dict(TINY_SYNTH)
-    cfg.data.height, cfg.data.width, cfg.data.workers = 32, 16, 0
-    cfg.data.test_sampling, cfg.data.test_seq_len = "rrs", 4
-    cfg.model.name, cfg.model.backbone = "tp", "resnet18"
-    torch.manual_seed(0)
-    net = build_model("tp", 8, backbone="resnet18", input_size=(32, 16))
-    ck = str(root / "run" / "checkpoints" / "last.safetensors")
-    os.makedirs(os.path.dirname(ck))
-    save_checkpoint(ck, net, {"model": "tp", "num_classes": 8, "config": cfg.to_dict(), "dataset": "synthped"})
+    ck = untrained_tp_checkpoint(str(root / "run" / "checkpoints" / "last.safetensors"), tiny_synthped)
     ds = load_dataset("synthped", tiny_synthped)
     path = write_recommended(ck, ds, log=lambda *a: None)
     # a manifest with query and gallery rows only (copies of SynthPed's test tracklets): no train split at all
