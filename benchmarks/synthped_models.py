@@ -23,7 +23,7 @@ Learning curves (`--curve 50,100,200,400`): each run is ONE training run evaluat
 `--warmup-steps` (lr x 0.1 rising in blocks of `--curve-epoch` steps, the trainer's per-epoch LambdaLR), then the
 configs' lr held constant (optim.scheduler none). A point at step s is therefore what a run stopped at s would give,
 not what a run planned for s steps (with a decay to the end) would give. Every point gets mAP / R1 +- SE over the
-queries and the paired difference to TP at the same step; `<out>/curve.png` plots mAP against steps, a line per run;
+queries and the paired difference to TP (STA for STA's ablations) at the same step; `<out>/curve.png` plots mAP against steps, a line per run;
 with --update only the "SynthPed learning curves" section of BENCHMARKS.md is rewritten (picture in docs/img/).
 
 Noise: one seed, ~450 queries (~120 occlusion-heavy). The tables give, for each run, the standard error of mAP over
@@ -46,6 +46,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))     # real_footage (--real-footage)
 
 MODELS = ["tp", "ta", "rnn", "sta", "drsta", "nvan", "ste_nvan", "rru_stim"]
 MARKERS = {
@@ -196,7 +197,9 @@ def execute(run: dict, args, occl_rows_cache: dict) -> dict:
     t0 = time.time()
     if args.curve:
         # --resume: a curve run that did not finish (killed, timed out) is trained again from step 0 in its folder
-        res = train(cfg, progress=False, force=args.resume, make_trainer=curve_trainer(args.curve, points, heavy))
+        real = real_footage_sets(args) if args.real_footage else None
+        res = train(cfg, progress=False, force=args.resume,
+                    make_trainer=curve_trainer(args.curve, points, heavy, real))
     else:
         res = train(cfg, progress=False)
     wall = time.time() - t0
@@ -233,11 +236,35 @@ def execute(run: dict, args, occl_rows_cache: dict) -> dict:
     return record
 
 
-def curve_trainer(steps: list[int], points: list, heavy: np.ndarray):
+def real_footage_sets(args) -> dict:
+    """--real-footage ROOT: {split: VideoReIDDataset} of the real-footage benchmark (vtest, whole video, loose boxes,
+    gao rules) on which every curve point is also evaluated (benchmarks/real_footage.py has the sets' definitions)."""
+    from vidreid.data import load_dataset
+    return {split: load_dataset("vtest", args.real_footage, evaluation=split, part="full")
+            for split in REAL_SPLITS}
+
+
+REAL_SPLITS = ("strict_cross_pass", "main")
+
+
+def real_footage_point(model, cfg, sets: dict) -> dict:
+    """The model as it is now on the real-footage sets: {split: {mAP, R1, ap, people}} (per-query AP and identity
+    of the counted queries, for paired differences and the bootstrap over people). One extraction for all sets."""
+    from real_footage import model_features, per_query as real_per_query
+    feats = model_features(model, cfg, "curve point")
+    out = {}
+    for split, ds in sets.items():
+        pq = real_per_query(feats.distances(ds.query, ds.gallery), ds)
+        out[split] = {"mAP": float(pq.ap.mean()), "R1": float(pq.r1.mean()), "ap": pq.ap.tolist(),
+                      "people": pq.people.tolist()}
+    return out
+
+
+def curve_trainer(steps: list[int], points: list, heavy: np.ndarray, real: dict | None = None):
     """make_trainer for vidreid.engine.train.train: a Trainer that evaluates only after the epochs ending at one of
     `steps` (the last epoch always is one), appending each point (step, mAP, R1, per-query AP and R1, the
-    occlusion-heavy mAP, the lr of the steps just taken, evaluation seconds) to `points` and to
-    <run dir>/curve_points.json (kept when the run is killed before its end)."""
+    occlusion-heavy mAP, the lr of the steps just taken, evaluation seconds; with `real`, the same model on the
+    real-footage sets) to `points` and to <run dir>/curve_points.json (kept when the run is killed before its end)."""
     from vidreid.engine.train import Trainer
 
     class CurveTrainer(Trainer):
@@ -250,6 +277,12 @@ def curve_trainer(steps: list[int], points: list, heavy: np.ndarray):
             points.append({"step": self.state.step, "mAP": res["mAP"], "R1": float(res["cmc"][0]),
                            "ap": ap.tolist(), "r1": r1.tolist(), "heavy_mAP": float(ap[heavy].mean()),
                            "lr": self.optimizer.param_groups[0]["lr"], "eval_seconds": time.time() - t0})
+            if real:
+                was_training = self.core.training
+                self.core.eval()
+                points[-1]["real"] = real_footage_point(self.core, self.cfg, real)
+                self.core.train(was_training)
+                points[-1]["eval_seconds"] = time.time() - t0
             from vidreid.utils.io import atomic_write_text     # the points so far survive a killed run
             atomic_write_text(os.path.join(self.run_dir, "curve_points.json"), json.dumps(points))
             return res
@@ -397,32 +430,69 @@ def ablation_table(results: dict, default_lambda: float, map_rows: int) -> str:
     return "\n".join(rows)
 
 
+def curve_base(key: str) -> str:
+    """The run a curve run is paired against: STA for STA's ablations (one setting changed), TP for the rest."""
+    return "sta" if key.startswith("sta_") else "tp"
+
+
 def curve_rows(results: dict) -> list[tuple[str, dict, dict | None]]:
-    """(run key, point, TP's point at the same step or None) for every curve point, by step then in run order."""
-    tp = {p["step"]: p for p in results.get("tp", {}).get("curve", [])}
-    rows = [(key, p, tp.get(p["step"]) if key != "tp" else None)
+    """(run key, point, its base run's point at the same step or None) for every curve point, by step then in run
+    order; the base is curve_base(key) (TP itself has none)."""
+    by_step = {key: {p["step"]: p for p in r.get("curve", [])} for key, r in results.items() if "error" not in r}
+    rows = [(key, p, by_step.get(curve_base(key), {}).get(p["step"]) if key != "tp" else None)
             for key, r in results.items() if "error" not in r for p in r.get("curve", [])]
     return sorted(rows, key=lambda row: row[1]["step"])
 
 
 def curve_table(results: dict) -> str:
-    rows = ["| steps | run | mAP ± SE | R1 ± SE | Δ mAP vs TP (paired) | Δ R1 vs TP (paired) | occl.-heavy mAP |",
+    rows = curve_rows(results)
+    real = any("real" in p for _, p, _ in rows)
+    head = ["| steps | run | mAP ± SE | R1 ± SE | Δ mAP vs base (paired) | Δ R1 vs base (paired) | occl.-heavy mAP |",
             "|---|---|---|---|---|---|---|"]
-    for key, p, tp in curve_rows(results):
+    if real:
+        head = [head[0] + " vtest strict cross-pass mAP [95 % CI] | Δ vs base [95 % CI] | vtest main mAP [95 % CI] "
+                "| Δ vs base [95 % CI] |", head[1] + "---|---|---|---|"]
+    for key, p, tp in rows:
         d_map = fmt_diff(*paired(p, tp)) if tp else "—"
         d_r1 = fmt_diff(*paired(p, tp, key="r1")) if tp else "—"
-        rows.append(f"| {p['step']} | {key} | {pct(p['mAP'])} ± {100 * se(p['ap']):.1f} "
-                    f"| {pct(p['R1'])} ± {100 * se(p['r1']):.1f} | {d_map} | {d_r1} | {pct(p['heavy_mAP'])} |")
-    return "\n".join(rows)
+        line = (f"| {p['step']} | {key} | {pct(p['mAP'])} ± {100 * se(p['ap']):.1f} "
+                f"| {pct(p['R1'])} ± {100 * se(p['r1']):.1f} | {d_map} | {d_r1} | {pct(p['heavy_mAP'])} |")
+        if real:
+            line += "".join(real_cells(p.get("real", {}).get(split), (tp or {}).get("real", {}).get(split))
+                            for split in REAL_SPLITS)
+        head.append(line)
+    return "\n".join(head)
+
+
+def real_cells(point: dict | None, tp: dict | None) -> str:
+    """' mAP [CI] | Δ vs base [CI] |' of one real-footage split: 95 % intervals from the bootstrap over people
+    (vidreid.eval.bootstrap, 2000 resamples), the Δ paired (same resamples), `*` where its interval excludes 0."""
+    if not point:
+        return " — | — |"
+    from vidreid.eval.bootstrap import person_bootstrap
+    ap, people = np.asarray(point["ap"]), np.asarray(point["people"])
+    m = person_bootstrap(ap, people, 2000)
+    cell = f" {pct(point['mAP'])} [{100 * m.low:.1f}, {100 * m.high:.1f}] |"
+    if not tp:
+        return cell + " — |"
+    diff = person_bootstrap(ap - np.asarray(tp["ap"]), people, 2000)     # same queries, same people: paired
+    d, dlo, dhi = diff.mean, diff.low, diff.high
+    star = "*" if dlo > 0 or dhi < 0 else ""
+    return cell + f" {100 * d:+.1f} [{100 * dlo:+.1f}, {100 * dhi:+.1f}]{star} |"
 
 
 def plot_curves(results: dict, path: str, title: str) -> str | None:
-    """mAP (± one SE over the queries) against training steps, a line per run -> the PNG's path (None: no curve)."""
+    """mAP (± one SE over the queries) against training steps, a line per run -> the PNG's path (None: no curve).
+    Where the points were also evaluated on real footage (--real-footage), a second panel: vtest strict cross-pass."""
     from vidreid.viz.plots import plot_learning_curves
-    series = {key: ([p["step"] for p in r["curve"]], [100 * p["mAP"] for p in r["curve"]],
-                    [100 * se(p["ap"]) for p in r["curve"]])
-              for key, r in results.items() if "error" not in r and r.get("curve")}
-    return plot_learning_curves(series, path, title, "mAP (%)") if series else None
+    done = {key: r["curve"] for key, r in results.items() if "error" not in r and r.get("curve")}
+    series = {key: ([p["step"] for p in c], [100 * p["mAP"] for p in c], [100 * se(p["ap"]) for p in c])
+              for key, c in done.items()}
+    real = {key: ([p["step"] for p in c], [100 * p["real"]["strict_cross_pass"]["mAP"] for p in c],
+                  [100 * se(p["real"]["strict_cross_pass"]["ap"]) for p in c])
+            for key, c in done.items() if all("real" in p for p in c)}
+    panels = (("real footage: vtest strict cross-pass (loose boxes, ±1 SE over queries)", real),) if real else ()
+    return plot_learning_curves(series, path, title, "mAP (%)", panels) if series else None
 
 
 def settings_text(meta: dict) -> str:
@@ -473,8 +543,12 @@ def render(results: dict, meta: dict) -> dict[str, str]:
         curves = [f"Generated by `{cmd}` ({meta.get('finished') or 'partial: still running or interrupted'}).", "",
                   settings_text(meta), "",
                   f"Each run is one training run evaluated at {', '.join(map(str, meta['curve']))} steps. mAP and R1 "
-                  "± one standard error over the queries; Δ = paired per-query difference to TP at the same step ± one "
-                  "SE (\"meaningful\" = beyond 2 SE; seed-to-seed variation is not in it).", "",
+                  "± one standard error over the queries; Δ = paired per-query difference to the base run at the same "
+                  "step (TP; STA for STA's ablations, one setting changed) ± one SE (\"meaningful\" = beyond 2 SE; "
+                  "seed-to-seed variation is not in it). Where the points were also evaluated on real footage "
+                  "(vtest, whole video, loose boxes, strict cross-pass and main): mAP with a 95 % interval from a "
+                  "bootstrap over the people (2000 resamples) and the paired difference to the base run, `*` where "
+                  "its interval excludes 0.", "",
                   curve_table(results), ""]
         if meta.get("curve_png"):
             curves += [f"![mAP against training steps]({meta['curve_png']})", ""]
@@ -662,6 +736,9 @@ def parse_args(argv=None):
     p.add_argument("--curve", default="", metavar="S1,S2,...",
                    help="learning curves: evaluate each run at these step counts within one run (warm-up, then "
                         "constant lr); the last is the run's length (replaces --iters)")
+    p.add_argument("--real-footage", metavar="ROOT",
+                   help="--curve: also evaluate every point on the real-footage benchmark (vtest crops in ROOT, cut "
+                        "from vtest.avi on first use; strict cross-pass and main, whole video, loose boxes)")
     p.add_argument("--curve-epoch", type=int, default=10,
                    help="--curve: steps per epoch, the granularity of the warm-up and of the step counts")
     p.add_argument("--warmup-steps", type=int, default=20,

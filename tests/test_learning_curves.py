@@ -77,3 +77,20 @@ def test_curve_plot_is_a_png_with_a_line_per_run(tmp_path):
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert S.plot_curves({"tp": {"error": "x"}}, str(tmp_path / "none.png"), "t") is None
+
+
+def test_ablation_points_are_paired_with_sta_and_real_footage_cells_with_their_base():
+    real_tp = {"strict_cross_pass": {"mAP": 0.5, "ap": [0.5, 0.5, 0.5, 0.5], "people": [1, 1, 2, 2]}}
+    real_sta = {"strict_cross_pass": {"mAP": 0.75, "ap": [0.75, 0.75, 0.75, 0.75], "people": [1, 1, 2, 2]}}
+    results = {"tp": {"curve": [dict(point(10, [0.2, 0.4], [0, 1]), real=real_tp)]},
+               "sta": {"curve": [dict(point(10, [0.4, 0.4], [1, 1]), real=real_sta)]},
+               "sta_fusion_max": {"curve": [point(10, [0.3, 0.3], [1, 1])]}}
+    rows = {k: base for k, _, base in S.curve_rows(results)}
+    assert rows["sta_fusion_max"] is results["sta"]["curve"][0] and rows["sta"] is results["tp"]["curve"][0]
+    table = S.curve_table(results)
+    # every AP difference is +0.25 for each person: the bootstrap interval is the single value, which excludes 0
+    assert "| 10 | sta | 40.0 ± 0.0 | 100.0 ± 0.0 | +10.0 ± 10.0 (within noise)" in table
+    assert " 75.0 [75.0, 75.0] | +25.0 [+25.0, +25.0]* | — | — |" in table
+    assert "| 10 | sta_fusion_max | 30.0 ± 0.0 | 100.0 ± 0.0 | -10.0 ± 0.0" in table      # paired with STA
+    assert S.real_cells(None, None) == " — | — |"
+    assert S.real_cells(real_tp["strict_cross_pass"], None) == " 50.0 [50.0, 50.0] | — |"

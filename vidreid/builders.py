@@ -43,6 +43,8 @@ def build_for_dataset(cfg: Config, num_classes: int, pretrained: bool = True) ->
     model = build_model(m.name, num_classes=num_classes, input_size=(cfg.data.height, cfg.data.width),
                         backbone=m.backbone, last_stride=m.last_stride,
                         pretrained=m.pretrained if pretrained else None, **m.kwargs)
+    if getattr(model, "colour", None) is not None:       # a colour branch reads pixels: it needs the normalisation
+        model.colour.set_pixel_stats(cfg.data.mean, cfg.data.std)
     if m.freeze_stages:
         if not isinstance(getattr(model, "backbone", None), Backbone):
             raise ConfigError(f"model.freeze_stages: model {m.name!r} has no backbone to freeze")

@@ -49,20 +49,26 @@ def plot_cmc(curves: dict[str, np.ndarray], path: str, title: str = "CMC") -> st
 
 
 def plot_learning_curves(series: dict[str, tuple], path: str, title: str = "learning curves",
-                         ylabel: str = "mAP (%)") -> str:
-    """series: label -> (steps, values, standard errors), one line per label with a ±1 SE band. Writes a PNG."""
+                         ylabel: str = "mAP (%)", panels: tuple = ()) -> str:
+    """series: label -> (steps, values, standard errors), one line per label with a ±1 SE band. `panels`: more
+    (title, series) side by side with the same axes labels and colours per label (e.g. the same runs on another
+    test set). Writes a PNG."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for label, (steps, values, errors) in series.items():
-        steps, values, errors = (np.asarray(v, dtype=np.float64) for v in (steps, values, errors))
-        line, = ax.plot(steps, values, marker="o", markersize=3, label=label)
-        ax.fill_between(steps, values - errors, values + errors, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_xlabel("training steps")
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(bottom=0)
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    allp = [(title, series), *panels]
+    fig, axes = plt.subplots(1, len(allp), figsize=(6 * len(allp), 4), dpi=120, squeeze=False)
+    colours = {}                                    # one colour per label across panels
+    for ax, (panel_title, panel) in zip(axes[0], allp):
+        for label, (steps, values, errors) in panel.items():
+            steps, values, errors = (np.asarray(v, dtype=np.float64) for v in (steps, values, errors))
+            line, = ax.plot(steps, values, marker="o", markersize=3, label=label, color=colours.get(label))
+            colours[label] = line.get_color()
+            ax.fill_between(steps, values - errors, values + errors, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xlabel("training steps")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        ax.set_title(panel_title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 
