@@ -810,11 +810,13 @@ def test_paths_in_a_crafted_checkpoint_never_direct_a_write(tmp_path, root, caps
             (target / "notes.txt").write_text("mine")
         before = snapshot(tmp_path)
         extra = ["--out", str(tmp_path / "f.npz")] if command[0] == "extract" else []
-        _one_line_error(capsys, [*command, "--checkpoint", str(crafted), "--no-progress", *extra],
-                        f"{crafted} was trained on synthped at {target}", "never created",
-                        "--config FILE, or data.dataset=NAME data.root=PATH")
-        assert snapshot(tmp_path) == before                          # nothing written, nothing changed
-        assert not (tmp_path / "elsewhere").exists()
+        # naming only the dataset keeps the checkpoint's root: still only read, never generated into
+        for named in ([], ["data.dataset=synthped"]):
+            _one_line_error(capsys, [*command, "--checkpoint", str(crafted), "--no-progress", *extra, *named],
+                            f"{crafted} was trained on synthped at {target}", "never created",
+                            "--config FILE, or data.dataset=NAME data.root=PATH")
+            assert snapshot(tmp_path) == before                      # nothing written, nothing changed
+            assert not (tmp_path / "elsewhere").exists()
 
 
 # ---------------------------------------------------------------------------------------------- SIGTERM

@@ -181,6 +181,14 @@ def test_demo_command_prints_table_and_writes_pictures(tiny_synthped, tiny_overr
     assert "recommended:" in printed and "body-region colour_hist (weight" in printed
     doc = json.load(open(out / "metrics.json"))
     assert 0 <= doc["final"]["chance"]["mAP"] < doc["final"]["mAP"] + 1
+    # and with a calibration of the network's search distances, where `index build --calibration auto` finds it
+    from vidreid.store.checkpoint import Checkpoint
+    from vidreid.store.run_folder import calibration_files
+    last = str(out / "checkpoints" / "last.safetensors")
+    cal = out / "eval" / "last-mars" / "calibration.json"
+    assert calibration_files(last) == [str(cal)] and f"calibration: {cal}" in printed
+    header = json.load(open(cal))
+    assert header["model_hash"] == Checkpoint.open(last).hash and header["queries"] == doc["final"]["num_query"]
     for png in ("cmc.png", "ranked.png"):
         with Image.open(out / png) as im:
             assert im.size[0] > 200 and im.size[1] > 100

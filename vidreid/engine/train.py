@@ -99,6 +99,7 @@ class Trainer:
         self.tb = None                                  # TensorBoard SummaryWriter (rank 0, train.tensorboard)
         self.final: dict | None = None                  # the last evaluation's metrics, without its distances
         self.distmat = None                             # the last evaluation's (Q, G) distance matrix
+        self.features: dict = {}                        # the last evaluation's "query" / "gallery" features (N, D)
         self.stop = StopRequest()                       # SIGTERM: stop after the current step (train() installs it)
         self.console_final_table = True                 # False: the caller prints the final results itself (demo)
         self.replaces: list[str] = []                   # --force: the previous run's files, deleted by write_run_files
@@ -223,7 +224,8 @@ class Trainer:
     # -------------------------------------------------------------------------------------------- the loop
     def fit(self) -> dict:
         """Set up, resume if asked, train the remaining epochs (evaluating every train.eval_every and after the
-        last) -> the final metrics + `train_seconds`, `history`, `step_losses`, `model`, `dataset`, `distmat`."""
+        last) -> the final metrics + `train_seconds`, `history`, `step_losses`, `model`, `dataset`, `distmat`,
+        `features` (the last evaluation's query / gallery features)."""
         self.setup()
         self.resume()
         self.write_run_files()
@@ -243,7 +245,8 @@ class Trainer:
             self.evaluate_finished_run()
         return {**(self.final or {}), "train_seconds": time.time() - self.t_start, "history": self.state.history,
                 "step_losses": self.state.step_losses, "model": self.core, "dataset": self.dataset,
-                "distmat": self.distmat if self.final is not None else None}
+                "distmat": self.distmat if self.final is not None else None,
+                "features": self.features if self.final is not None else None}
 
     def train_one_epoch(self, epoch: int) -> EpochClock:
         """Train epoch `epoch` (0-based) from the step the run stands at (mid-epoch after a resume) to its end,
@@ -365,7 +368,8 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------------- evaluation
     def _evaluate_now(self) -> dict:
-        res = evaluate_model(self.core, self.dataset, self.cfg, self.device, self.progress)
+        self.features = {}
+        res = evaluate_model(self.core, self.dataset, self.cfg, self.device, self.progress, features=self.features)
         self.final, self.distmat = {k: v for k, v in res.items() if k != "distmat"}, res["distmat"]
         return res
 

@@ -68,12 +68,12 @@ def open_checkpoint(checkpoint: str | Checkpoint, config_path: str | None = None
     """-> (the config to run `checkpoint` with, its metadata), reading only the metadata (no tensor, no model):
     commands decide what to do (a cached feature file may make the model unnecessary) before loading weights.
 
-    `data`: the command will load the config's dataset. When neither --config nor a data.dataset/data.root override
-    names one, the dataset is the one stored in the checkpoint -- untrusted input: it is only read where it already
-    exists, never generated or written (validate.check_checkpoint_data)."""
+    `data`: the command will load the config's dataset. When neither --config nor a data.root override names where
+    it is, the root is the one stored in the checkpoint -- untrusted input: it is only read where it already exists,
+    never generated or written (validate.check_checkpoint_data), whatever data.dataset names."""
     ck = Checkpoint.open(checkpoint)
     cfg = checkpoint_config(config_path, overrides or [], ck.meta, ck.path)
-    named = any(o.split("=", 1)[0].strip() in ("data.root", "data.dataset") for o in overrides or [])
-    if data and not config_path and not named:
+    root_named = any(o.split("=", 1)[0].strip() == "data.root" for o in overrides or [])
+    if data and not config_path and not root_named:
         check_checkpoint_data(cfg, ck.path)
     return cfg, ck.meta

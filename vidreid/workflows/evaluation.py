@@ -145,19 +145,13 @@ def output_folder(args, checkpoint: str, protocol: str, own_dataset: bool = True
 def write_eval_outputs(args, res: dict, dataset, features: dict, checkpoint, cfg, out: str) -> dict:
     """Pictures (vidreid.viz.plots.eval_figures), and the calibration of search distances fitted on these features
     with its reliability diagram (vidreid.search.calibration). Returns what --json adds."""
-    import json
-
     import numpy as np
 
     from ..errors import ConfigError
     from ..inference.evaluate import chance_level, gallery_for_protocol
     from ..inference.extract import finite_rows
-    from ..utils.arrays import jsonable
-    from ..utils.io import atomic_write_text
     from ..eval.camera_pairs import camera_pair_metrics
-    from ..search.calibration import calibration_document, centre_by_default
-    from ..store.run_folder import CALIBRATION
-    from ..viz.plots import eval_figures, plot_reliability
+    from ..viz.plots import eval_figures
 
     meta = checkpoint.meta
     ds, _ = gallery_for_protocol(dataset, res["protocol"])
@@ -176,26 +170,48 @@ def write_eval_outputs(args, res: dict, dataset, features: dict, checkpoint, cfg
         pairs = camera_pair_metrics(res["distmat"], q_pids, g_pids, q_cams, g_cams, res["protocol"])
         extra["camera_pairs"] = {k: np.where(np.isnan(v), None, v).tolist() if v.dtype.kind == "f" else v.tolist()
                                  for k, v in pairs.items()}
-    # calibration of the distance a search index reports (cosine of L2-normalised features), plain and centred
     try:
-        doc = calibration_document(qf, gf, q_pids, g_pids, q_cams, g_cams, header={
-            "model_hash": checkpoint.hash, "model": meta.get("model"), "checkpoint": os.path.abspath(checkpoint.path),
-            "dataset": dataset.name, "protocol": res["protocol"], "queries": len(query), "gallery": len(gallery)})
-        centred = centre_by_default(meta.get("model", ""))
-        tables = doc["centred" if centred else "plain"]["held_out_reliability"]
-        paths["reliability"] = plot_reliability(
-            tables, os.path.join(out, "reliability.png"),
-            title=f"{meta.get('model')} on {dataset.name}: same-person probability\n"
-                  f"({'centred' if centred else 'plain'} features, held-out query identities)")
+        tables = write_calibration(out, qf, gf, query, gallery, checkpoint, dataset.name, res["protocol"], paths)
         extra["calibration_ece"] = {k: t["ece"] for k, t in tables.items()}
-        paths["calibration"] = os.path.join(out, CALIBRATION)
-        atomic_write_text(paths["calibration"], json.dumps(jsonable(doc), indent=1))
     except ConfigError as e:          # e.g. no query with a true match: nothing to fit
         print(f"vidreid eval: no calibration ({e})")
     print(f"\npictures and calibration in {out}:")
     for name, path in paths.items():
         print(f"  {name:<13} {path}")
     return extra
+
+def write_calibration(out: str, qf, gf, query: list, gallery: list, checkpoint, dataset_name: str, protocol: str,
+                      paths: dict) -> dict:
+    """The calibration of the distance a search index reports (cosine of L2-normalised features, plain and centred)
+    fitted on these labelled features -> <out>/calibration.json (what `index build --calibration auto` finds in the
+    checkpoint's run) and its reliability diagram; their paths go into `paths`. Returns the held-out reliability
+    tables of the model's default (plain or centred). ConfigError when there is nothing to fit."""
+    import json
+
+    import numpy as np
+
+    from ..search.calibration import calibration_document, centre_by_default
+    from ..store.run_folder import CALIBRATION
+    from ..utils.arrays import jsonable
+    from ..utils.io import atomic_write_text
+    from ..viz.plots import plot_reliability
+    meta = checkpoint.meta
+    q_pids, g_pids = np.array([t.pid for t in query]), np.array([t.pid for t in gallery])
+    q_cams, g_cams = np.array([t.camid for t in query]), np.array([t.camid for t in gallery])
+    doc = calibration_document(qf, gf, q_pids, g_pids, q_cams, g_cams, header={
+        "model_hash": checkpoint.hash, "model": meta.get("model"), "checkpoint": os.path.abspath(checkpoint.path),
+        "dataset": dataset_name, "protocol": protocol, "queries": len(query), "gallery": len(gallery)})
+    centred = centre_by_default(meta.get("model", ""))
+    tables = doc["centred" if centred else "plain"]["held_out_reliability"]
+    os.makedirs(out, exist_ok=True)
+    paths["reliability"] = plot_reliability(
+        tables, os.path.join(out, "reliability.png"),
+        title=f"{meta.get('model')} on {dataset_name}: same-person probability\n"
+              f"({'centred' if centred else 'plain'} features, held-out query identities)")
+    paths["calibration"] = os.path.join(out, CALIBRATION)
+    atomic_write_text(paths["calibration"], json.dumps(jsonable(doc), indent=1))
+    return tables
+
 
 # ---------------------------------------------------------------------------------------------- --split
 def _split_index(value: str) -> int:

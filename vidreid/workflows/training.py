@@ -41,6 +41,26 @@ def default_config():
     return files("vidreid").joinpath("configs", "demo.yaml")
 
 
+def demo_calibration(last: str, res: dict, ds) -> str | None:
+    """The calibration of the demo network's search distances, from the final evaluation's SynthPed features (no
+    second extraction) into <run dir>/eval/last-<protocol>/, where `index build --calibration auto` finds it ->
+    its path (None: nothing to fit)."""
+    from ..errors import ConfigError
+    from ..store.checkpoint import Checkpoint
+    from ..store.run_folder import eval_folder
+    from .evaluation import write_calibration
+    feats = res.get("features") or {}
+    if "query" not in feats:                     # a resumed, already finished run evaluates nothing new
+        return None
+    paths: dict = {}
+    try:
+        write_calibration(eval_folder(last, res["protocol"]), feats["query"], feats["gallery"], ds.query, ds.gallery,
+                          Checkpoint.open(last), ds.name, res["protocol"], paths)
+    except ConfigError:
+        return None
+    return paths["calibration"]
+
+
 def run_demo(config: str | None, out: str | None, resume: bool, force: bool, overrides: list[str],
              progress: bool = True) -> int:
     """`vidreid demo`: train the demo config (the packaged one unless `config`), add the chance level to its
@@ -86,6 +106,7 @@ def run_demo(config: str | None, out: str | None, resume: bool, force: bool, ove
     from ..inference.recommended import describe, write_recommended
     last = os.path.join(checkpoints_folder(out), "last.safetensors")
     recommended = write_recommended(last, dataset, overwrite=force or resume, log=lambda *a: None)
+    calibration = demo_calibration(last, res, ds)
     add_to_metrics(out, total_seconds=time.time() - t0)
     print()
     print(format_results(res, chance, title=f"vidreid demo: {cfg.model.name} on SynthPed "
@@ -98,6 +119,8 @@ def run_demo(config: str | None, out: str | None, resume: bool, force: bool, ove
         print(f"per camera:  {figures['camera_pairs']}")
     print(f"training:    {training_png}")
     print(f"checkpoint:  {last}")
+    if calibration:
+        print(f"calibration: {calibration} (same-person probabilities for `vidreid index build`)")
     from ..store.checkpoint import Checkpoint
     print(f"recommended: {recommended}\n             for your own footage (no train split needed): "
           f"{describe(Checkpoint.open(recommended).meta)}")
