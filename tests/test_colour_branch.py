@@ -63,3 +63,15 @@ def test_tp_with_the_branch_streams_exactly_and_learns_through_the_projection():
     out.logits.sum().backward()
     assert m.colour.proj.weight.grad.abs().sum() > 0                  # the projection is trained with the model
     assert "pixel_mean" not in m.state_dict() and "colour.proj.weight" in m.state_dict()
+
+
+def test_built_for_a_config_the_branch_takes_its_normalisation_and_skips_the_suppress_fill():
+    from vidreid.builders import build_for_dataset
+    from vidreid.config import load_config
+    cfg = load_config("configs/demo.yaml", ["model.pretrained=none", "model.freeze_stages=0",
+                                            "model.kwargs.colour_dim=4", "data.mean=[0.5,0.5,0.5]"])
+    m = build_for_dataset(cfg, 3, pretrained=False)
+    assert m.colour.pixel_mean.tolist() == [0.5, 0.5, 0.5] and m.colour.skip is None    # crops as they are
+    cfg.data.background = "suppress"
+    m = build_for_dataset(cfg, 3, pretrained=False)
+    assert m.colour.skip == (128, 128, 128)              # fill_colour of the mean 0.5: greyed background not counted

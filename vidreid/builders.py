@@ -45,6 +45,11 @@ def build_for_dataset(cfg: Config, num_classes: int, pretrained: bool = True) ->
                         pretrained=m.pretrained if pretrained else None, **m.kwargs)
     if getattr(model, "colour", None) is not None:       # a colour branch reads pixels: it needs the normalisation
         model.colour.set_pixel_stats(cfg.data.mean, cfg.data.std)
+        if model.colour.skip is None and cfg.data.background == "suppress":
+            # masked-out background is filled with one colour: not counted, so the histograms are mask-weighted
+            # as the classical features' skip_colour makes them (configs/body_colour.yaml + masks)
+            from .data.masks import fill_colour
+            model.colour.skip = tuple(int(v) for v in fill_colour(cfg.data.mean))
     if m.freeze_stages:
         if not isinstance(getattr(model, "backbone", None), Backbone):
             raise ConfigError(f"model.freeze_stages: model {m.name!r} has no backbone to freeze")
