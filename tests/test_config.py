@@ -150,3 +150,14 @@ def test_override_inside_a_key_given_a_value_is_one_line():
     from vidreid.errors import ConfigError
     with pytest.raises(ConfigError, match="data was given a value by an earlier override"):
         load_config(None, ["data=", "data.mean=[1,2,3]"])
+
+
+def test_only_true_and_false_are_booleans(tmp_path):
+    # YAML 1.1 reads off / on / yes / no as booleans: `train.amp=off` (the documented value) would be refused
+    cfg = load_config(None, ["train.amp=off", "train.tensorboard=false", "data.dataset=no"])
+    assert (cfg.train.amp, cfg.train.tensorboard, cfg.data.dataset) == ("off", False, "no")
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  amp: off\n  tensorboard: True\n")
+    assert (load_config(str(path)).train.amp, load_config(str(path)).train.tensorboard) == ("off", True)
+    with pytest.raises(ConfigError, match=r"train.tensorboard must be true/false, got 'yes'"):
+        load_config(None, ["train.tensorboard=yes"])

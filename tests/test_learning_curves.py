@@ -94,3 +94,14 @@ def test_ablation_points_are_paired_with_sta_and_real_footage_cells_with_their_b
     assert "| 10 | sta_fusion_max | 30.0 ± 0.0 | 100.0 ± 0.0 | -10.0 ± 0.0" in table      # paired with STA
     assert S.real_cells(None, None) == " — | — |"
     assert S.real_cells(real_tp["strict_cross_pass"], None) == " 50.0 [50.0, 50.0] | — |"
+
+
+def test_curve_stop_cuts_a_run_to_its_first_steps_of_the_same_schedule():
+    args = curve_args("--curve", "100,200,300,400", "--curve-stop", "ta=200,sta_K8=300", "--warmup-steps", "20")
+    assert S.run_curve({"key": "ta"}, args) == [100, 200] and S.run_curve({"key": "tp"}, args) == [100, 200, 300, 400]
+    short, full = S.run_config({"key": "ta", "model": "ta"}, args), S.run_config({"key": "tp", "model": "tp"}, args)
+    assert (short.train.epochs, full.train.epochs) == (20, 40)
+    assert [lr_factor(e, short) for e in range(20)] == [lr_factor(e, full) for e in range(20)]   # same schedule
+    for bad in ("ta=150", "ta", "ta=x"):
+        with pytest.raises(SystemExit):
+            curve_args("--curve", "100,200", "--curve-stop", bad)

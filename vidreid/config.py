@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -247,6 +248,23 @@ def _coerce(value: Any, tp, path: str, source: str) -> Any:
                           + (f" ({type(value).__name__})" if value is not None else "")) from None
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2's booleans: only true / false. YAML 1.1 also reads yes / no / on / off as booleans, so
+    `train.amp=off` would be False and refused for a string field; here those stay words."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def load_yaml(text_or_file):
+    """YAML with true / false as the only booleans (_Loader): config files and overrides."""
+    return yaml.load(text_or_file, Loader=_Loader)
+
+
 def parse_overrides(overrides: list[str]) -> dict:
     """["train.epochs=5", "model.kwargs.bnneck=true"] -> nested dict (values parsed as YAML scalars).
     Top-level aliases: `resume=X` is `train.resume=X`."""
@@ -256,7 +274,7 @@ def parse_overrides(overrides: list[str]) -> dict:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.epochs=5)")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = load_yaml(raw) if raw != "" else ""
         except yaml.YAMLError as e:
             raise ConfigError(f"override {item!r}: the value is not valid YAML{_yaml_where(e)}") from None
         node = nested
@@ -279,7 +297,7 @@ def load_config(path: str | None = None, overrides: list[str] | None = None, bas
     if path:
         try:
             with open(path) as f:
-                raw = yaml.safe_load(f) or {}
+                raw = load_yaml(f) or {}
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except yaml.YAMLError as e:
