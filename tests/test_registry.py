@@ -20,7 +20,8 @@ def test_unknown_option_names_it_and_the_accepted_ones():
         build_model("tp", 3, backbone="resnet18", bnnek=True)
     msg = str(e.value)
     assert "'tp'" in msg and "bnnek" in msg
-    assert "takes: backbone, bnneck, last_stride, pretrained" in msg
+    assert ("takes: backbone, bnneck, colour_bins, colour_dim, colour_region_x, colour_region_y, colour_skip, "
+            "colour_stripes, last_stride, pretrained") in msg
 
 
 def test_options_the_builder_sets_itself_are_not_options():
