@@ -24,7 +24,7 @@ demo: $(STAMP)
 	.venv/bin/vidreid demo
 
 # two workers: most tests run one thread (configs pin train.threads), so the suite used one of the two cores
-# (15.4 min serial, 9.3 min with -n 2 on an AVX2 EPYC, 2026-12-06)
+# (on an AVX2 EPYC, 2026-12-06: 15.4 min serial, 9.3 and 10.5 min with -n 2 from fresh clones)
 test: $(STAMP) opencv-data
 	$(PY) -m pytest -n 2 tests
 
