@@ -476,16 +476,23 @@ def real_cells(point: dict | None, tp: dict | None) -> str:
     (vidreid.eval.bootstrap, 2000 resamples), the Δ paired (same resamples), `*` where its interval excludes 0."""
     if not point:
         return " — | — |"
-    from vidreid.eval.bootstrap import person_bootstrap
+    from vidreid.eval.bootstrap import paired_differences, person_bootstrap
     ap, people = np.asarray(point["ap"]), np.asarray(point["people"])
     m = person_bootstrap(ap, people, 2000)
     cell = f" {pct(point['mAP'])} [{100 * m.low:.1f}, {100 * m.high:.1f}] |"
     if not tp:
         return cell + " — |"
-    diff = person_bootstrap(ap - np.asarray(tp["ap"]), people, 2000)     # same queries, same people: paired
-    d, dlo, dhi = diff.mean, diff.low, diff.high
+    diff = paired_differences(np.stack([ap, np.asarray(tp["ap"])]), people, reference=1, n_resamples=2000)
+    d, dlo, dhi = diff.mean[0], diff.low[0], diff.high[0]
     star = "*" if dlo > 0 or dhi < 0 else ""
     return cell + f" {100 * d:+.1f} [{100 * dlo:+.1f}, {100 * dhi:+.1f}]{star} |"
+
+
+def person_se(split: dict) -> float:
+    """The standard error of a real-footage mAP over PEOPLE (the spread of the bootstrap over people; queries of one
+    person are not independent, so the SE over queries would understate it)."""
+    from vidreid.eval.bootstrap import person_bootstrap
+    return float(person_bootstrap(np.asarray(split["ap"]), np.asarray(split["people"]), 2000).samples.std())
 
 
 def plot_curves(results: dict, path: str, title: str) -> str | None:
@@ -496,9 +503,9 @@ def plot_curves(results: dict, path: str, title: str) -> str | None:
     series = {key: ([p["step"] for p in c], [100 * p["mAP"] for p in c], [100 * se(p["ap"]) for p in c])
               for key, c in done.items()}
     real = {key: ([p["step"] for p in c], [100 * p["real"]["strict_cross_pass"]["mAP"] for p in c],
-                  [100 * se(p["real"]["strict_cross_pass"]["ap"]) for p in c])
+                  [100 * person_se(p["real"]["strict_cross_pass"]) for p in c])
             for key, c in done.items() if all("real" in p for p in c)}
-    panels = (("real footage: vtest strict cross-pass (loose boxes, ±1 SE over queries)", real),) if real else ()
+    panels = (("real footage: vtest strict cross-pass (loose boxes, ±1 SE over people)", real),) if real else ()
     return plot_learning_curves(series, path, title, "mAP (%)", panels) if series else None
 
 

@@ -77,6 +77,15 @@ def test_curve_plot_is_a_png_with_a_line_per_run(tmp_path):
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert S.plot_curves({"tp": {"error": "x"}}, str(tmp_path / "none.png"), "t") is None
+    # points also evaluated on real footage: a second panel (same height, twice the width)
+    real = {"strict_cross_pass": {"mAP": 0.5, "ap": [0.2, 0.8, 0.5], "people": [1, 2, 2]}}
+    both = {k: {"curve": [dict(p, real=real) for p in r["curve"]]} for k, r in results.items()}
+    from PIL import Image
+    with Image.open(path) as one, Image.open(S.plot_curves(both, str(tmp_path / "two.png"), "test")) as two:
+        assert two.size[1] == one.size[1] and two.size[0] == 2 * one.size[0]
+    # the real-footage band is the SE over people: drawing 2 of the 2 people gives 0.2 (1/4), 0.65 (1/4) or
+    # (0.2 + 0.8 + 0.5) / 3 = 0.5 (1/2): standard deviation 0.163
+    assert S.person_se(real["strict_cross_pass"]) == pytest.approx(0.1635, abs=0.01)
 
 
 def test_ablation_points_are_paired_with_sta_and_real_footage_cells_with_their_base():

@@ -180,6 +180,7 @@ def write_eval_outputs(args, res: dict, dataset, features: dict, checkpoint, cfg
         print(f"  {name:<13} {path}")
     return extra
 
+
 def write_calibration(out: str, qf, gf, query: list, gallery: list, checkpoint, dataset_name: str, protocol: str,
                       paths: dict) -> dict:
     """The calibration of the distance a search index reports (cosine of L2-normalised features, plain and centred)

@@ -50,7 +50,7 @@ def demo_calibration(last: str, res: dict, ds) -> str | None:
     from ..store.run_folder import eval_folder
     from .evaluation import write_calibration
     feats = res.get("features") or {}
-    if "query" not in feats:                     # a resumed, already finished run evaluates nothing new
+    if "query" not in feats:                     # no evaluation in this process: nothing to fit on
         return None
     paths: dict = {}
     try:
