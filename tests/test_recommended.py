@@ -91,3 +91,20 @@ def test_adapt_writes_a_recommended_checkpoint_of_the_adapted_network(recommende
     assert meta["recommended"]["network_checkpoint"] == os.path.abspath(last)
     assert 0 <= meta["fusion"]["weight"] <= 1 and meta["config"]["data"]["background"] == "suppress"
     assert "recommended:" in capsys.readouterr().out
+
+
+def test_recommend_command_writes_beside_any_network_and_never_replaces_silently(recommended, tmp_path, capsys):
+    from vidreid.cli import main
+    from vidreid.store.checkpoint import read_checkpoint
+    ck, path, _ = recommended
+    out = str(tmp_path / "rec.safetensors")
+    assert main(["recommend", "--checkpoint", ck, "--out", out, "--no-progress"]) == 0
+    assert "network + body-region colour_hist (weight" in capsys.readouterr().out
+    a, b = read_checkpoint(out)[0], read_checkpoint(path)[0]
+    assert set(a) == set(b) and all((a[k] == b[k]).all() for k in a)       # the same as write_recommended's
+    before = os.path.getmtime(out)
+    assert main(["recommend", "--checkpoint", ck, "--out", out, "--no-progress"]) != 0
+    assert "exists" in capsys.readouterr().err and os.path.getmtime(out) == before
+    assert main(["recommend", "--checkpoint", ck, "--out", out, "--no-progress", "--overwrite"]) == 0
+    assert main(["recommend", "--checkpoint", out, "--out", str(tmp_path / "x.safetensors")]) != 0
+    assert "fused checkpoint already" in capsys.readouterr().err and not (tmp_path / "x.safetensors").exists()

@@ -7,11 +7,13 @@
   3. both features are computed on the validation tracklets (the network's test-time input size, normalisation and
      sampling; the classical feature sees the same clips); the scales are the median distances between
      validation tracklets of each L2-normalised feature; with weight "auto" the weight is the best of
-     0, 0.05, ..., 1 by mAP with every validation tracklet as a query (mars rules);
+     0, 0.05, ..., 1 by mAP with every validation tracklet as a query (mars rules; ties within 0.1 mAP point go to
+     the weight closest to 0.5);
   4. the fused model is written as an ordinary checkpoint next to the network's, named by a hash of everything above,
      so eval, index build and search use it like any checkpoint (the index records its hash and path).
 Caveat: the network was trained on the whole train split, validation identities included, so on them it looks
-better than on unseen people, and the chosen weight leans towards the network.
+better than on unseen people, and the chosen weight leans towards the network; one that ranks them perfectly on
+its own ties every small weight, which the tie rule resolves towards an equal share.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import numpy as np
 from ..config import Config, ModelConfig, config_from_dict, load_config
 from ..data.types import VideoReIDDataset
 from ..errors import CheckpointError, ConfigError
+from ..eval.distance_fusion import TIE_MAP
 
 VALIDATION_FRACTION = 0.3
 
@@ -88,7 +91,7 @@ def fused_checkpoint(network_checkpoint: str, classical_config: str, weight: str
     sampling = resolve_sampling(cfg)
     fit, val = split_identities(dataset.train, seed=cfg.train.seed)
     key = {"network": network.hash, "classical": cls_model.name, "kwargs": cls_model.kwargs,
-           "weight": weight, "sampling": sampling, "dataset": dataset.name, "root": os.path.abspath(cfg.data.root or ""),
+           "weight": weight if weight != "auto" else f"auto, ties within {TIE_MAP} -> nearest 0.5", "sampling": sampling, "dataset": dataset.name, "root": os.path.abspath(cfg.data.root or ""),
            "train": [(t.frames[0] if t.frames else "", len(t.frames), t.pid, t.camid) for t in dataset.train]}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     path = os.path.join(os.path.dirname(os.path.abspath(network_checkpoint)),

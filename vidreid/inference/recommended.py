@@ -46,7 +46,7 @@ def write_recommended(network_checkpoint: str, dataset, out: str | None = None, 
     from .fused_checkpoint import fused_checkpoint
     out = out or os.path.join(os.path.dirname(os.path.abspath(network_checkpoint)), RECOMMENDED)
     if os.path.lexists(out) and not overwrite:
-        raise CheckpointError(f"{out} exists; pass --force (demo) or choose another path")
+        raise CheckpointError(f"{out} exists; pass --force (demo), --overwrite (recommend) or choose another path")
     with as_file(files("vidreid").joinpath(*COLOUR_CONFIG)) as colour:
         fused = fused_checkpoint(network_checkpoint, str(colour), "auto", dataset, device, progress, log=log)
     state, meta = read_checkpoint(fused)
@@ -56,3 +56,12 @@ def write_recommended(network_checkpoint: str, dataset, out: str | None = None, 
                                    "network_checkpoint": os.path.abspath(network_checkpoint)})
     save_checkpoint(out, SimpleNamespace(state_dict=lambda: state), meta)     # the fused weights, as they are
     return out
+
+
+def trained_on(checkpoint, progress: bool = False):
+    """The dataset `checkpoint` (a store.checkpoint.Checkpoint) was trained on, whose held-out identities choose the
+    fusion: read only where it already exists (a checkpoint's stored paths never direct a generation)."""
+    from ..builders import prepare_dataset
+    from .model import open_checkpoint
+    cfg, _ = open_checkpoint(checkpoint)
+    return prepare_dataset(cfg, progress)

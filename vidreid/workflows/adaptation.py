@@ -72,7 +72,8 @@ def adapt(args) -> int:
         network = (checkpoint.meta.get("recommended") or {}).get("network_checkpoint", "its network checkpoint")
         raise VidReIDError(f"{args.checkpoint} is a fused checkpoint: adapt its network ({network}), with "
                            f"--recommended for a recommended checkpoint of the adapted network")
-    recommended_data = _recommended_dataset(checkpoint, not args.no_progress) if args.recommended else None
+    from ..inference.recommended import trained_on
+    recommended_data = trained_on(checkpoint, not args.no_progress) if args.recommended else None
     prepare = None
     if args.dataset:
         if not args.data_root:
@@ -111,15 +112,6 @@ def adapt(args) -> int:
                                  log=lambda *a: None)                # OUT is this run's (or --force / --resume)
         print(f"recommended: {path}\n             {describe(Checkpoint.open(path).meta)}")
     return 0
-
-
-def _recommended_dataset(checkpoint: Checkpoint, progress: bool):
-    """The dataset `checkpoint` was trained on, whose held-out identities choose the adapted network's fusion with
-    colour (as the demo's recommended checkpoint's were): loaded before training, so a missing one fails at once."""
-    from ..builders import prepare_dataset
-    from ..inference.model import open_checkpoint
-    cfg, _ = open_checkpoint(checkpoint)                    # only where it exists: never generated from a checkpoint
-    return prepare_dataset(cfg, progress)
 
 
 def _cutter(args, root: str, checkpoint):
