@@ -472,3 +472,41 @@ def test_process_group_backend_follows_the_training_device(monkeypatch, device_t
     monkeypatch.setattr(dist, "init_process_group", chosen.append)
     assert D.init_from_env(device_type) == (0, 1, 0)                   # the group was not really created
     assert chosen == [backend] and devices == ([1] if backend == "nccl" else [])
+
+
+def _sigterm_on_rank1_worker(rank, world, tmp, overrides, resume):
+    """Rank 1 receives SIGTERM during its second step (as a scheduler stopping one node first would send it); or,
+    with `resume`, the run continues from the newest checkpoint."""
+    import signal
+
+    import vidreid.engine.train as T
+    if not resume:
+        real, calls = T.compute_loss, {"n": 0}
+
+        def signalled(out, pids, cfg, model):
+            calls["n"] += 1
+            if rank == 1 and calls["n"] == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(out, pids, cfg, model)
+        T.compute_loss = signalled
+    res = T.train(load_config(DEMO, overrides + (["train.resume=auto"] if resume else [])), progress=False)
+    return {"mAP": res["mAP"]}
+
+
+def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step_and_resume_finishes(tiny_synthped, tmp_path):
+    out = tmp_path / "run"
+    overrides = tiny_train_overrides(tiny_synthped, str(out), **{"train.eval_every": 0, "data.batch_size": 8})
+    reports = _run_ranks(_sigterm_on_rank1_worker, tmp_path, overrides, False)
+    assert [r.get("error") for r in reports] == ["TrainingInterrupted", "TrainingInterrupted"], reports
+    steps = [re.search(r"^stopped by SIGTERM after step (\d+); saved a resumable checkpoint: (\S+)$", r["message"])
+             for r in reports]
+    assert all(steps), reports
+    assert steps[0].group(1) == steps[1].group(1) == "2"                     # the same step on both ranks
+    assert os.path.exists(steps[0].group(2)) and os.path.exists(steps[0].group(2).replace(".safetensors", ".state.pt"))
+    assert not list(out.glob("**/*.lock"))                                    # the run folder is free again
+    for r in range(2):
+        os.remove(tmp_path / f"rank{r}.json")
+    reports = _run_ranks(_sigterm_on_rank1_worker, tmp_path, overrides, True)
+    assert [r.get("error") for r in reports] == [None, None], reports
+    assert 0 <= reports[0]["result"]["mAP"] <= 1
+    assert re.search(r"resumed from \S+step_0000002\.state\.pt: epoch 1, step 2", (out / "train.log").read_text())

@@ -235,7 +235,7 @@ class Trainer:
         for epoch in range(start_epoch, self.cfg.train.epochs):
             clock = self.train_one_epoch(epoch)
             self.end_epoch(epoch, clock)                 # writes the epoch's checkpoint
-            if epoch + 1 < self.cfg.train.epochs and D.any_over_ranks(self.stop.requested is not None):
+            if epoch + 1 < self.cfg.train.epochs and self.stop_agreed():
                 raise StopAtSafePoint
         if self.tb is not None:
             self.tb.close()
@@ -276,7 +276,7 @@ class Trainer:
             clock.wait, clock.busy = clock.wait + (t1 - t0), clock.busy + (t2 - t1)
             self.record_step(terms, len(pids), t2 - t0, (t1 - t0) / max(t2 - t0, 1e-9), clock, bar)
             mid_epoch = st.step % self.iters != 0          # an epoch's last step is checkpointed by end_epoch
-            stopping = mid_epoch and D.any_over_ranks(self.stop.requested is not None)   # same step on every rank
+            stopping = mid_epoch and self.stop_agreed()    # the same step on every rank
             if mid_epoch and (stopping or cfg.train.checkpoint_every and st.step % cfg.train.checkpoint_every == 0):
                 self.save()
                 D.barrier()
@@ -285,6 +285,14 @@ class Trainer:
                 raise StopAtSafePoint
         bar.close()
         return clock
+
+    def stop_agreed(self) -> bool:
+        """Has any rank been asked to stop (SIGTERM)? Every rank then takes that signal as its own, so each says
+        the same and exits with the same code, the ranks that never received it included."""
+        signum = D.max_over_ranks(self.stop.requested or 0)
+        if signum and self.stop.requested is None:
+            self.stop.requested = signum
+        return bool(signum)
 
     def train_step(self, clips: torch.Tensor, pids: torch.Tensor, epoch: int) -> dict[str, float]:
         """One optimizer step on a batch (clips (B, T, 3, H, W), pids (B,)) -> this rank's loss terms and their

@@ -99,13 +99,18 @@ def broadcast_object(obj, src: int = 0):
 
 def any_over_ranks(flag: bool) -> bool:
     """True on every rank if `flag` is true on any rank (one scalar all-reduce: cheap enough for every step)."""
+    return max_over_ranks(1 if flag else 0) > 0
+
+
+def max_over_ranks(value: int) -> int:
+    """The largest of the ranks' small non-negative integers (e.g. a signal number), on every rank."""
     if not dist.is_initialized() or dist.get_world_size() == 1:
-        return bool(flag)
-    t = torch.tensor([1.0 if flag else 0.0])
+        return int(value)
+    t = torch.tensor([float(value)])
     if dist.get_backend() == "nccl":
         t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+    return int(t.item())
 
 
 def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
