@@ -12,7 +12,7 @@ def block_video(path, frames=24, size=(120, 160), people=None, fps=10.0):
     is a filled block moving horizontally. Returns {person index: (frames, 4) boxes [x, y, w, h]}, frames 1-based
     rows in order."""
     import cv2
-    people = people or [((0, 0, 230), 10, 30, 16, 40, 4), ((230, 80, 0), 130, 40, 16, 40, -4)]
+    people = [((0, 0, 230), 10, 30, 16, 40, 4), ((230, 80, 0), 130, 40, 16, 40, -4)] if people is None else people
     H, W = size
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (W, H))
     assert writer.isOpened()

@@ -237,3 +237,9 @@ def test_adapt_on_a_tracklets_folder_and_bad_input(footage, tmp_path, capsys):
     one_line([*base, "--checkpoint", ckpt, "--videos", str(tmp_path / "missing.mp4")], "video not found",
              "missing.mp4")
     one_line([*base, "--checkpoint", ckpt, "--tracklets", str(tmp_path / "nowhere")], "no such folder")
+    # a blank video (no one in it): the HOG detector finds no box, and the message says so, not "too few tracks"
+    blank = block_video(tmp_path / "blank.avi", frames=12, people=[])
+    assert blank == {}
+    one_line([*base, "--checkpoint", ckpt, "--videos", str(tmp_path / "blank.avi"), "--force"],
+             "the detector found no one in the footage", "--min-height")
+    assert not (tmp_path / "o" / "cut").exists()                    # its empty cut removed: a rerun needs no --force

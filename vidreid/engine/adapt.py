@@ -24,6 +24,12 @@ from .run_log import log
 from .train import Trainer
 
 
+
+def no_one_found(where: str) -> str:
+    """The message for footage in which the detector found nobody (one wording for the cut and the loader)."""
+    return (f"{where}: no tracks to adapt on: the detector found no one in the footage (blank or too dark video, "
+            f"people too small: lower --min-height, or try another --detector)")
+
 class AdaptTrainer(Trainer):
     """A Trainer over the train split of a dataset, its labels replaced by pseudo-identities (a "tracklets" dataset
     has nothing else), started from `init_checkpoint`'s weights.
@@ -52,9 +58,7 @@ class AdaptTrainer(Trainer):
         P = d.batch_size // max(d.num_instances, 1)
         per_cam = torch.bincount(torch.as_tensor(class_camera))
         if len(class_camera) == 0:
-            raise DatasetError(f"{ds.root}: no tracks to adapt on: the detector found no one in the footage (blank "
-                               f"or too dark video, people too small: lower --min-height, or try another "
-                               f"--detector)")
+            raise DatasetError(no_one_found(ds.root))
         if len(class_camera) < max(P, 2) or int(per_cam.max()) < 2:
             raise DatasetError(f"{ds.root}: too few tracks to adapt on: {len(class_camera)} track(s) "
                                f"({', '.join(str(int(n)) for n in per_cam)} per camera); a batch needs "

@@ -132,7 +132,14 @@ def _cutter(args, root: str, checkpoint):
         kw = dict(upscale=o["upscale"], min_score=None, onnx_layout=None, person_class=0)
         detectors = build_detectors(args.videos, o["detector"], o["detections"], **kw)
         tracker = tracker_config(bool(o["detections"]))                    # as `vidreid tracklets`
-        run_tracklets(args.videos, root, detectors, tracker_cfg=tracker,
-                      cut=CutConfig(o["min_len"], 10, o["min_height"], cfg.data.height, cfg.data.width),
-                      every=o["every"], preview=None, progress=not args.no_progress, force=args.force)
+        sidecar = run_tracklets(args.videos, root, detectors, tracker_cfg=tracker,
+                                cut=CutConfig(o["min_len"], 10, o["min_height"], cfg.data.height, cfg.data.width),
+                                every=o["every"], preview=None, progress=not args.no_progress, force=args.force)
+        if not sidecar["tracklets"]:                 # else the loader's "no tracklets found" would blame the folder
+            import shutil
+
+            from ..engine.adapt import no_one_found
+            from ..errors import DatasetError
+            shutil.rmtree(root)                      # this run's empty cut: a rerun must not need --force
+            raise DatasetError(no_one_found(", ".join(args.videos)))
     return cut
