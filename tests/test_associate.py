@@ -305,23 +305,26 @@ def test_incremental_keeps_ids_and_constraints():
     """Existing identities 5 (person A, cam0 0-10 s) and 7 (person B, cam1 0-10 s) stay as they are; new tracklets:
     A again in cam1 at 40-50 s joins 5; an A look-alike in cam0 at 5-15 s (overlapping A in the same camera: another
     person) does not, and becomes 8; a stranger at 60 s becomes 9. Two existing identities never merge, even with
-    equal features."""
+    equal features. (centre=False: features compared as given, and the earlier identities final -- with centring,
+    identities of so few tracklets a camera would be provisional, test_an_uncentred_earlier_run_is_provisional.)"""
     from vidreid.workflows.identities import join_identities
     a = np.radians([0, 90, 2, -3, 200])
     f = np.stack([np.cos(a), np.sin(a)], 1)
     t = _times([0, 1, 1, 0, 0], [0, 0, 40, 5, 60], [10, 10, 50, 15, 70])
     cfg = AssociateConfig(threshold=0.2)
-    ids = join_identities(f, t, cfg, np.array([[0, 5], [5, 0]]), old_ids=np.array([5, 7]))
+    ids = join_identities(f, t, cfg, np.array([[0, 5], [5, 0]]), old_ids=np.array([5, 7]), centre=False)
     assert ids.tolist() == [5, 7, 5, 8, 9]
     sparse = AssociateConfig(threshold=0.2, neighbours=2)               # the new tracklets' k-NN graph only
-    assert join_identities(f, t, sparse, np.array([[0, 5], [5, 0]]), old_ids=np.array([5, 7])).tolist() == ids.tolist()
+    assert join_identities(f, t, sparse, np.array([[0, 5], [5, 0]]), old_ids=np.array([5, 7]),
+                           centre=False).tolist() == ids.tolist()
     # without the constraints the look-alike joins A too; a batch run numbers 1, 2, ... by first appearance
-    assert join_identities(f, t, AssociateConfig(0.2, constraints=False), old_ids=np.array([5, 7])).tolist() == \
+    assert join_identities(f, t, AssociateConfig(0.2, constraints=False), old_ids=np.array([5, 7]),
+                           centre=False).tolist() == \
         [5, 7, 5, 5, 8]
     assert join_identities(f, t, cfg, np.array([[0, 5], [5, 0]])).tolist() == [1, 2, 1, 3, 4]
     twins = _times([0, 1, 0], [0, 100, 300], [10, 110, 310])
     same = np.array([[1.0, 0], [1, 0], [1, 0]])
-    assert join_identities(same, twins, cfg, old_ids=np.array([1, 2])).tolist() == [1, 2, 1]
+    assert join_identities(same, twins, cfg, old_ids=np.array([1, 2]), centre=False).tolist() == [1, 2, 1]
     assert join_identities(same, twins, cfg).tolist() == [1, 1, 1]
 
 
@@ -390,11 +393,12 @@ def test_keep_old_ids_by_largest_overlap():
 
 
 def test_an_uncentred_earlier_run_is_provisional():
-    """An update whose earlier tracklets could not be centred (a camera had < MIN_CENTRE of them) joins everything
-    afresh, keeping the earlier ids by overlap; once they were centred, the earlier identities are final."""
-    from vidreid.workflows.identities import MIN_CENTRE, join_identities, keep_old_ids
+    """An update whose earlier tracklets could not be centred (a camera had < MIN_CENTRE of them) or were centred
+    with means of fewer than MIN_FINAL tracklets joins everything afresh, keeping the earlier ids by overlap; once
+    every camera had MIN_FINAL, the earlier identities are final."""
+    from vidreid.workflows.identities import MIN_CENTRE, MIN_FINAL, join_identities, keep_old_ids
     rng = np.random.default_rng(0)
-    n = 4 * MIN_CENTRE
+    n = 2 * MIN_FINAL + 2 * MIN_CENTRE
     cam = np.arange(n) % 2
     raw = rng.normal(size=(n, 8)) + np.where(cam[:, None] == 0, 3.0, -3.0)   # a strong per-camera cast
     t = _times(cam.tolist(), (10 * np.arange(n)).tolist(), (10 * np.arange(n) + 5).tolist())
@@ -406,6 +410,10 @@ def test_an_uncentred_earlier_run_is_provisional():
     update = join_identities(raw, t, cfg, old_ids=early)
     assert update.tolist() == keep_old_ids(batch, early).tolist()
     assert len(set(update.tolist())) == len(set(batch.tolist())) > 2
-    many = 2 * MIN_CENTRE                                                # centred: the earlier ids are final
+    some = 2 * MIN_CENTRE                                                # centred, means of few: provisional
+    early = join_identities(raw[:some], t.take(np.arange(some)), cfg)
+    assert join_identities(raw, t, cfg, old_ids=early).tolist() == keep_old_ids(batch, early).tolist()
+    many = 2 * MIN_FINAL                                                 # MIN_FINAL a camera: the ids are final
     early = join_identities(raw[:many], t.take(np.arange(many)), cfg)
-    assert join_identities(raw, t, cfg, old_ids=early)[:many].tolist() == early.tolist()
+    update = join_identities(raw, t, cfg, old_ids=early)
+    assert update[:many].tolist() == early.tolist()

@@ -15,9 +15,12 @@ Output folder (written under a temporary name, renamed into place when complete)
 Incremental runs (`vidreid associate MORE --out OUT --update`): the tracklets of OUT's folders stay in their
 identities (their ids are never renumbered), the new ones join them or become new identities numbered after the
 highest id, under the same constraints (a new tracklet never joins an identity it cannot be one person with).
-One exception: while some camera has fewer than MIN_CENTRE tracklets, features are compared uncentred (a camera's
-colour cast then outweighs the person) and the identities are provisional; the first update after which every camera
-can be centred joins all tracklets afresh, and each identity keeps the earlier id most of its tracklets had.
+One exception: identities are provisional while some camera of the earlier run had fewer than MIN_FINAL tracklets
+(below MIN_CENTRE features are compared uncentred -- a camera's colour cast then outweighs the person -- and above it
+the camera's mean, which centring subtracts, still moves with every new tracklet): such an update joins all
+tracklets afresh, and each identity keeps the earlier id most of its tracklets had. Past MAX_PROVISIONAL earlier
+tracklets the identities are final whatever the cameras hold (a rarely used camera must not make every update a
+full re-join).
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ from ..tracking.pipeline import CROPS, SIDECAR
 
 MARKER = "identities.json"
 MIN_CENTRE = 5           # per-camera centring needs at least this many tracklets in every camera
+MIN_FINAL = 20           # ... and identities are final once every camera's mean comes from this many (SE of a mean
+                         # ~ spread / sqrt(n): 0.45 of it at 5 tracklets, 0.22 at 20)
+MAX_PROVISIONAL = 2000   # earlier tracklets beyond which identities are final anyway (re-joins stay cheap)
 STATE = "tracklets.npz"  # the features and ids an incremental run starts from
 HTML_THUMBS = 8          # thumbnails per identity on the page (evenly spaced over its appearances)
 HTML_PICTURES = 300      # identities shown with thumbnails; the others as text (the page stays a few MB)
@@ -321,10 +327,10 @@ def join_identities(raw: np.ndarray, times: TrackletTimes, cfg: AssociateConfig,
     new tracklets' neighbours are searched; the new identities are numbered after the highest old id in order of
     first appearance (a batch run: 1, 2, ...)."""
     n_old = 0 if old_ids is None else len(old_ids)
-    if n_old and centre and not can_centre(times.camera[:n_old]) and can_centre(times.camera):
-        # the earlier run clustered uncentred features (a camera had < MIN_CENTRE tracklets), where two people in
-        # one camera look closer than one person in two: its identities were provisional. Now that every camera
-        # can be centred, join everything afresh and give each new identity the old id most of it had.
+    if n_old and centre and not settled(times.camera[:n_old]):
+        # the earlier run clustered uncentred features (a camera had < MIN_CENTRE tracklets: two people in one
+        # camera look closer than one person in two) or centred them with camera means of a few tracklets: its
+        # identities were provisional. Join everything afresh and give each new identity the old id most of it had.
         return keep_old_ids(join_identities(raw, times, cfg, transit), old_ids)
     feats = centre_by_camera(raw, times.camera) if centre else np.asarray(raw, np.float32)
     labels = np.arange(len(raw))
@@ -368,6 +374,12 @@ def can_centre(camera: np.ndarray) -> bool:
     """Does centre_by_camera subtract camera means for tracklets of these cameras (each has >= MIN_CENTRE)?"""
     counts = np.bincount(camera)[np.unique(camera)]
     return bool(len(counts)) and counts.min() >= MIN_CENTRE
+
+
+def settled(camera: np.ndarray) -> bool:
+    """Are identities made from tracklets of these cameras final (module docstring: MIN_FINAL, MAX_PROVISIONAL)?"""
+    counts = np.bincount(camera)[np.unique(camera)]
+    return len(camera) >= MAX_PROVISIONAL or bool(len(counts)) and counts.min() >= MIN_FINAL
 
 
 def read_identities(out: str, features: str) -> dict:
