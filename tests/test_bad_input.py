@@ -1059,3 +1059,20 @@ def test_data_check_says_what_an_empty_split_rules_out(tmp_path, root, capsys):
     assert main(["data", "check", "--dataset", "manifest", m, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "note: no query and no gallery tracklets: this dataset cannot be evaluated on" in out
+
+
+def test_too_small_disk_is_refused_before_synthped_is_generated(tmp_path, capsys, monkeypatch):
+    """The checkpoints' space is estimated (the model on the meta device) before the data: a SynthPed that would be
+    generated first (minutes, hundreds of MB) is not started."""
+    import collections
+
+    import vidreid.validate as V
+    from conftest import tiny_train_overrides
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(V.shutil, "disk_usage", lambda p: usage(1 << 30, (1 << 30) - (10 << 20), 10 << 20))
+    synth = tmp_path / "synthped"                                   # does not exist: train would generate it
+    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "tp_synthped.yaml")
+    _one_line_error(capsys, ["train", "--no-progress", "--config", config,
+                             *tiny_train_overrides(str(synth), str(tmp_path / "run"))],
+                    str(tmp_path / "run"), "not enough free space", "10 MiB free")
+    assert not synth.exists() and _run_files(tmp_path) == []

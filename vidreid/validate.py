@@ -95,6 +95,23 @@ def checkpoint_bytes(model: torch.nn.Module, optimizer_name: str, keep_last: int
     return (keep_last + 1) * (weights + per_state) + 2 * weights
 
 
+def estimated_checkpoint_bytes(cfg) -> int | None:
+    """checkpoint_bytes of cfg's model before any data is read (SynthPed generation can take minutes): the model
+    built on the meta device (no memory, no weights read, the RNGs untouched) with a one-class classifier, so a
+    lower bound short of the classifier's classes. None where a builder needs real tensors: the exact check after
+    the model is built still runs."""
+    from .builders import build_for_dataset
+    rng = torch.random.get_rng_state()
+    try:
+        with torch.device("meta"):
+            model = build_for_dataset(cfg, 1, pretrained=False)
+        return checkpoint_bytes(model, cfg.optim.name, cfg.train.keep_last)
+    except Exception:   # noqa: BLE001 - an estimate only
+        return None
+    finally:
+        torch.random.set_rng_state(rng)
+
+
 def check_free_space(folder: str, need: int, what: str) -> None:
     """OutputError naming the folder, the bytes needed (margin included) and the bytes free, before any work."""
     probe = folder

@@ -33,7 +33,7 @@ from ..models.base import to_channels_last
 from ..progress import progress_bar
 from ..utils.io import atomic_write_text, clean_stale_temp_files
 from ..utils.system import amp_dtype as amp_dtype_of, resolve_device
-from ..validate import check_dataset_for_training, check_free_space, checkpoint_bytes
+from ..validate import check_dataset_for_training, check_free_space, checkpoint_bytes, estimated_checkpoint_bytes
 from ..utils import distributed as D
 from ..store.checkpoint import Checkpointer
 from .loss import compute_loss, non_finite_message, non_finite_weights_message, weights_finite
@@ -116,6 +116,9 @@ class Trainer:
         have passed (a refused run writes nothing)."""
         check_model_config(self.cfg)
         self._setup_process()
+        early = estimated_checkpoint_bytes(self.cfg)        # before the data, which may be generated first
+        if early:
+            check_free_space(self.run_dir, early, "the run's checkpoints")
         self._build_data()
         check_dataset_for_training(self.dataset, self.cfg, evaluation=self.evaluates())
         self._build_model()
