@@ -24,11 +24,11 @@ from .run_log import log
 from .train import Trainer
 
 
-
 def no_one_found(where: str) -> str:
     """The message for footage in which the detector found nobody (one wording for the cut and the loader)."""
     return (f"{where}: no tracks to adapt on: the detector found no one in the footage (blank or too dark video, "
             f"people too small: lower --min-height, or try another --detector)")
+
 
 class AdaptTrainer(Trainer):
     """A Trainer over the train split of a dataset, its labels replaced by pseudo-identities (a "tracklets" dataset

@@ -91,7 +91,8 @@ def fused_checkpoint(network_checkpoint: str, classical_config: str, weight: str
     sampling = resolve_sampling(cfg)
     fit, val = split_identities(dataset.train, seed=cfg.train.seed)
     key = {"network": network.hash, "classical": cls_model.name, "kwargs": cls_model.kwargs,
-           "weight": weight if weight != "auto" else f"auto, ties within {TIE_MAP} -> nearest 0.5", "sampling": sampling, "dataset": dataset.name, "root": os.path.abspath(cfg.data.root or ""),
+           "weight": weight if weight != "auto" else f"auto, ties within {TIE_MAP} -> nearest 0.5",
+           "sampling": sampling, "dataset": dataset.name, "root": os.path.abspath(cfg.data.root or ""),
            "train": [(t.frames[0] if t.frames else "", len(t.frames), t.pid, t.camid) for t in dataset.train]}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     path = os.path.join(os.path.dirname(os.path.abspath(network_checkpoint)),
