@@ -410,6 +410,25 @@ CASES["export"] = [
     C("override-given", EXPORT + " {ckpt} data.seq_len=4", "takes no key=value"),
 ]
 
+RECOMMEND = "recommend --no-progress --checkpoint"
+CASES["recommend"] = [
+    C("checkpoint-missing", RECOMMEND + " {tmp}/no.safetensors", "{tmp}/no.safetensors"),
+    C("checkpoint-garbage", RECOMMEND + " {tmp}/g.safetensors", "{tmp}/g.safetensors",
+      files={"g.safetensors": GARBAGE}),
+    C("checkpoint-truncated", RECOMMEND + " {tmp}/t.safetensors", "{tmp}/t.safetensors",
+      files={"t.safetensors": _truncated}),
+    C("checkpoint-pickle", RECOMMEND + " {tmp}/m.pt", "{tmp}/m.pt", files={"m.pt": _pickle_pt}),
+    C("checkpoint-folder", RECOMMEND + " {tmp}/d", "{tmp}/d", files={"d": DIR}),
+    C("out-exists", RECOMMEND + " {ckpt} --out {tmp}/r.safetensors", "{tmp}/r.safetensors", "--overwrite",
+      files={"r.safetensors": b"mine"}),
+    C("out-is-the-checkpoint", RECOMMEND + " {ckpt} --out {ckpt} --overwrite", "is the checkpoint"),
+    C("out-a-folder", RECOMMEND + " {ckpt} --out {tmp}/d", "{tmp}/d", files={"d": DIR}),
+    C("out-read-only", RECOMMEND + " {ckpt} --out {tmp}/ro/r.safetensors", "{tmp}/ro", read_only=True),
+    C("out-not-safetensors", RECOMMEND + " {ckpt} --out {tmp}/r.pt", "{tmp}/r.pt", ".safetensors"),
+    C("override-given", RECOMMEND + " {ckpt} data.seq_len=4", "unrecognized arguments: data.seq_len=4"),
+    C("checkpoint-required", "recommend --no-progress", "--checkpoint"),
+]
+
 EXTRACT = "extract --no-progress --checkpoint"
 CASES["extract"] = [
     C("checkpoint-missing", EXTRACT + " {tmp}/no.safetensors --split query --out {tmp}/f.safetensors",

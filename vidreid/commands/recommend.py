@@ -23,15 +23,22 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..inference.recommended import describe, trained_on, write_recommended
-    from ..store.checkpoint import Checkpoint
+    import os
+
     from ..errors import VidReIDError
+    from ..inference.recommended import RECOMMENDED, describe, trained_on, write_recommended
+    from ..store.checkpoint import Checkpoint
+    from ..utils.io import check_output_file
     checkpoint = Checkpoint.open(args.checkpoint)                      # a bad checkpoint fails here, in one line
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), RECOMMENDED)
+    if not out.endswith(".safetensors"):
+        raise VidReIDError(f"--out {out}: a checkpoint file ends in .safetensors")
+    out = check_output_file(out, "--out", args.overwrite, inputs={"checkpoint": args.checkpoint})
     if checkpoint.meta.get("fusion"):
         raise VidReIDError(f"{args.checkpoint} is a fused checkpoint already: give the network checkpoint it was made "
                            f"from ({(checkpoint.meta.get('recommended') or {}).get('network_checkpoint', '?')})")
     dataset = trained_on(checkpoint, progress=not args.no_progress)
-    path = write_recommended(args.checkpoint, dataset, args.out, progress=not args.no_progress,
+    path = write_recommended(args.checkpoint, dataset, out, progress=not args.no_progress,
                              overwrite=args.overwrite, log=lambda *a: None)
     print(f"recommended: {path}\n             {describe(Checkpoint.open(path).meta)}")
     return 0
