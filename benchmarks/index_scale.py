@@ -176,7 +176,7 @@ def run_one(args) -> dict:
     t0 = time.perf_counter()
     gi = GalleryIndex.create(model["dim"], {"hash": "0" * 64, "name": "synthetic", "backbone": "-", "checkpoint": "-"},
                              {"sampling": "-", "seq_len": 0}, kind="ivfhnswpq", train_count=n, nlist=args.nlist,
-                             pq_m=args.pq_m, keep_features=True)
+                             pq_m=args.pq_m, opq=args.opq, keep_features=True)
     sample = np.concatenate([x for _, x in gen.chunks(min(n, TRAIN_SAMPLE))])
     gi.train(sample)
     del sample
@@ -268,6 +268,8 @@ def main(argv=None) -> int:
     p.add_argument("--shrink", type=float, default=0.1, help="shrinkage of the centres' covariance (default 0.1)")
     p.add_argument("--nlist", type=int, default=4096)
     p.add_argument("--pq-m", type=int, default=32, help="PQ bytes a vector (default 32)")
+    p.add_argument("--opq", action="store_true", help="an OPQ rotation before PQ (balances the PCA-ordered "
+                                                       "variance across the sub-quantisers)")
     p.add_argument("--nprobe", nargs="+", type=int, default=[16, 64])
     p.add_argument("--exact-rerank", type=int, default=100)
     p.add_argument("--work", help="results.json goes here (default runs/index_scale; --smoke: a temporary folder)")
