@@ -55,9 +55,7 @@ PROBES = 100
 
 
 # ------------------------------------------------------------------------------------------------ the base
-def l2(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
+from vidreid.eval.distance_fusion import l2_rows as l2          # noqa: E402  (rows to unit length, float64)
 
 def load_base(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(features (N, D) float64, pids (N,)) of vidreid feature files (query and gallery of one dataset)."""
