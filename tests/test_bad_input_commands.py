@@ -388,20 +388,27 @@ CASES["explain"] = [
     C("split-unknown", EXPLAIN + " {ckpt} --tracklet 0 --split test", "invalid choice: 'test'"),
 ]
 
+def checkpoint_file_cases(command: str, out: str, tail: str = "") -> list[Case]:
+    """The bad checkpoint and bad --out cases of a command that reads one checkpoint and writes one file `out`
+    (a name in {tmp}); `tail` follows --checkpoint X in the broken-checkpoint cases."""
+    return [
+        C("checkpoint-missing", f"{command} {{tmp}}/no.safetensors{tail}", "{tmp}/no.safetensors"),
+        C("checkpoint-garbage", f"{command} {{tmp}}/g.safetensors{tail}", "{tmp}/g.safetensors",
+          files={"g.safetensors": GARBAGE}),
+        C("checkpoint-truncated", f"{command} {{tmp}}/t.safetensors{tail}", "{tmp}/t.safetensors",
+          files={"t.safetensors": _truncated}),
+        C("checkpoint-pickle", f"{command} {{tmp}}/m.pt{tail}", "{tmp}/m.pt", files={"m.pt": _pickle_pt}),
+        C("checkpoint-folder", f"{command} {{tmp}}/d{tail}", "{tmp}/d", files={"d": DIR}),
+        C("out-exists", f"{command} {{ckpt}} --out {{tmp}}/{out}", f"{{tmp}}/{out}", "--overwrite",
+          files={out: b"mine"}),
+        C("out-is-the-checkpoint", f"{command} {{ckpt}} --out {{ckpt}} --overwrite", "is the checkpoint"),
+        C("out-a-folder", f"{command} {{ckpt}} --out {{tmp}}/d", "{tmp}/d", files={"d": DIR}),
+        C("out-read-only", f"{command} {{ckpt}} --out {{tmp}}/ro/{out}", "{tmp}/ro", read_only=True),
+    ]
+
+
 EXPORT = "export --checkpoint"
-CASES["export"] = [
-    C("checkpoint-missing", EXPORT + " {tmp}/no.safetensors --out {tmp}/m.onnx", "{tmp}/no.safetensors"),
-    C("checkpoint-garbage", EXPORT + " {tmp}/g.safetensors --out {tmp}/m.onnx", "{tmp}/g.safetensors",
-      files={"g.safetensors": GARBAGE}),
-    C("checkpoint-truncated", EXPORT + " {tmp}/t.safetensors --out {tmp}/m.onnx", "{tmp}/t.safetensors",
-      files={"t.safetensors": _truncated}),
-    C("checkpoint-pickle", EXPORT + " {tmp}/m.pt --out {tmp}/m.onnx", "{tmp}/m.pt", files={"m.pt": _pickle_pt}),
-    C("checkpoint-folder", EXPORT + " {tmp}/d --out {tmp}/m.onnx", "{tmp}/d", files={"d": DIR}),
-    C("out-exists", EXPORT + " {ckpt} --out {tmp}/m.onnx", "{tmp}/m.onnx", "--overwrite",
-      files={"m.onnx": b"mine"}),
-    C("out-is-the-checkpoint", EXPORT + " {ckpt} --out {ckpt} --overwrite", "is the checkpoint"),
-    C("out-a-folder", EXPORT + " {ckpt} --out {tmp}/d", "{tmp}/d", files={"d": DIR}),
-    C("out-read-only", EXPORT + " {ckpt} --out {tmp}/ro/m.onnx", "{tmp}/ro", read_only=True),
+CASES["export"] = checkpoint_file_cases(EXPORT, "m.onnx", " --out {tmp}/m.onnx") + [
     C("frames-zero", EXPORT + " {ckpt} --out {tmp}/m.onnx --frames 0", "--frames"),
     C("frames-negative", EXPORT + " {ckpt} --out {tmp}/m.onnx --frames -2", "--frames"),
     C("opset-too-old", EXPORT + " {ckpt} --out {tmp}/m.onnx --opset 3", "--opset"),
@@ -411,19 +418,7 @@ CASES["export"] = [
 ]
 
 RECOMMEND = "recommend --no-progress --checkpoint"
-CASES["recommend"] = [
-    C("checkpoint-missing", RECOMMEND + " {tmp}/no.safetensors", "{tmp}/no.safetensors"),
-    C("checkpoint-garbage", RECOMMEND + " {tmp}/g.safetensors", "{tmp}/g.safetensors",
-      files={"g.safetensors": GARBAGE}),
-    C("checkpoint-truncated", RECOMMEND + " {tmp}/t.safetensors", "{tmp}/t.safetensors",
-      files={"t.safetensors": _truncated}),
-    C("checkpoint-pickle", RECOMMEND + " {tmp}/m.pt", "{tmp}/m.pt", files={"m.pt": _pickle_pt}),
-    C("checkpoint-folder", RECOMMEND + " {tmp}/d", "{tmp}/d", files={"d": DIR}),
-    C("out-exists", RECOMMEND + " {ckpt} --out {tmp}/r.safetensors", "{tmp}/r.safetensors", "--overwrite",
-      files={"r.safetensors": b"mine"}),
-    C("out-is-the-checkpoint", RECOMMEND + " {ckpt} --out {ckpt} --overwrite", "is the checkpoint"),
-    C("out-a-folder", RECOMMEND + " {ckpt} --out {tmp}/d", "{tmp}/d", files={"d": DIR}),
-    C("out-read-only", RECOMMEND + " {ckpt} --out {tmp}/ro/r.safetensors", "{tmp}/ro", read_only=True),
+CASES["recommend"] = checkpoint_file_cases(RECOMMEND, "r.safetensors") + [
     C("out-not-safetensors", RECOMMEND + " {ckpt} --out {tmp}/r.pt", "{tmp}/r.pt", ".safetensors"),
     C("override-given", RECOMMEND + " {ckpt} data.seq_len=4", "unrecognized arguments: data.seq_len=4"),
     C("checkpoint-required", "recommend --no-progress", "--checkpoint"),

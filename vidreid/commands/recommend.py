@@ -23,14 +23,12 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import os
-
     from ..errors import VidReIDError
-    from ..inference.recommended import RECOMMENDED, describe, trained_on, write_recommended
+    from ..inference.recommended import describe, recommended_path, trained_on, write_recommended
     from ..store.checkpoint import Checkpoint
     from ..utils.io import check_output_file
     checkpoint = Checkpoint.open(args.checkpoint)                      # a bad checkpoint fails here, in one line
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), RECOMMENDED)
+    out = args.out or recommended_path(args.checkpoint)
     if not out.endswith(".safetensors"):
         raise VidReIDError(f"--out {out}: a checkpoint file ends in .safetensors")
     out = check_output_file(out, "--out", args.overwrite, inputs={"checkpoint": args.checkpoint})

@@ -44,7 +44,7 @@ def write_recommended(network_checkpoint: str, dataset, out: str | None = None, 
     from ..store.checkpoint import read_checkpoint, save_checkpoint
     from ..errors import CheckpointError
     from .fused_checkpoint import fused_checkpoint
-    out = out or os.path.join(os.path.dirname(os.path.abspath(network_checkpoint)), RECOMMENDED)
+    out = out or recommended_path(network_checkpoint)
     if os.path.lexists(out) and not overwrite:
         raise CheckpointError(f"{out} exists; pass --force (demo), --overwrite (recommend) or choose another path")
     with as_file(files("vidreid").joinpath(*COLOUR_CONFIG)) as colour:
@@ -56,6 +56,11 @@ def write_recommended(network_checkpoint: str, dataset, out: str | None = None, 
                                    "network_checkpoint": os.path.abspath(network_checkpoint)})
     save_checkpoint(out, SimpleNamespace(state_dict=lambda: state), meta)     # the fused weights, as they are
     return out
+
+
+def recommended_path(network_checkpoint: str) -> str:
+    """Where the recommended checkpoint of `network_checkpoint` goes by default: beside it."""
+    return os.path.join(os.path.dirname(os.path.abspath(network_checkpoint)), RECOMMENDED)
 
 
 def trained_on(checkpoint, progress: bool = False):
