@@ -281,6 +281,45 @@ def test_chunks_take_across_parts_and_save(tmp_path):
     assert (np.load(str(tmp_path / "c.npy")) == np.arange(12)).all() and (c.array == np.arange(12)).all()
 
 
+def test_chunks_spill_to_a_nameless_file_past_their_memory_bound(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = [rng.standard_normal((n, 4)).astype(np.float16) for n in (3, 5, 0, 7, 2, 6, 1)]
+    c = Chunks(np.zeros((0, 4), np.float16), spill_bytes=64, spill_dir=str(tmp_path))   # 64 B = 8 rows
+    for i, part in enumerate(rows):
+        c.append(part)
+        assert c.held_bytes <= 64                               # never more than the bound in memory
+    whole = np.concatenate(rows)
+    assert len(c) == len(whole) == 24
+    assert isinstance(c._parts[1], np.memmap) and len(c._parts) <= 3   # base, the spill, an unspilled tail
+    assert os.listdir(tmp_path) == []                          # the spill file has no name: nothing to leave behind
+    pick = rng.integers(0, 24, (5, 3))
+    assert (c.take(pick) == whole[pick]).all()
+    c.save(str(tmp_path / "c.npy"))
+    assert (np.load(str(tmp_path / "c.npy")) == whole).all() and (c.array == whole).all()
+
+
+def test_an_index_keeping_features_spills_them_and_searches_the_same(tmp_path, monkeypatch):
+    rng = np.random.default_rng(8)
+    x = unit(rng, 600, 16)
+    q = unit(rng, 5, 16)
+    built = {}
+    for bound in (1 << 30, 1000):                              # never spills / spills every ~30 rows
+        monkeypatch.setattr("vidreid.search.index.FEATURE_SPILL_BYTES", bound)
+        gi = GalleryIndex.create(16, MODEL, EXTRACTION, kind="ivfpq", nlist=4, pq_m=4, train_count=600,
+                                 keep_features=True)
+        gi.train(x)
+        for a in range(0, 600, 50):                            # a sharded fill
+            gi.add(x[a:a + 50], *meta(50, start=a), HASH)
+        assert (gi.features.held_bytes <= 1000) == (bound == 1000)
+        built[bound] = (gi.search(q, top=10, exact_rerank=60), gi.save(str(tmp_path / f"i{bound}")))
+    (d0, r0), p0 = built[1 << 30]
+    (d1, r1), p1 = built[1000]
+    assert (r0 == r1).all() and (d0 == d1).all()
+    f0, f1 = (np.load(os.path.join(p, json.load(open(os.path.join(p, "index.json")))["features_file"]))
+              for p in (p0, p1))
+    assert (f0 == f1).all() and (f0 == x.astype(np.float16)).all()
+
+
 def test_many_small_appends_make_the_table_of_one_large_append():
     one, many = TrackletTable(), TrackletTable()
     one.append(*meta(10_000, cams=("a", "b", "c", "d")))

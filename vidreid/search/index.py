@@ -58,6 +58,9 @@ PQ_KINDS = ("ivfpq", "ivfhnswpq")   # the kinds an OPQ rotation can precede
 # nprobe, a trade made for training in minutes rather than hours on a CPU.
 TRAIN_SAMPLE = 256_000
 THUMBNAILS = 8               # frame paths kept per tracklet for result pages
+# float16 copies (keep_features) an index holds in memory while it is filled, at most; more go to a temporary file
+# (Chunks' spill). 256 MiB = 500 k tracklets of 256 dimensions.
+FEATURE_SPILL_BYTES = 256 << 20
 FLAT_BLOCK = 1 << 26         # similarities per block of queries in the exact search (256 MB of float32)
 
 
@@ -102,11 +105,20 @@ def format_percentile(p: float) -> str:
 class Chunks:
     """An array grown along axis 0 by appending chunks and concatenated only when read whole: n appends cost O(total),
     not O(n x total) (a sharded fill calls `add` thousands of times). The first chunk may be a read-only memmap
-    (a loaded index): nothing is ever written into a chunk, concatenation copies."""
+    (a loaded index): nothing is ever written into a chunk, concatenation copies.
 
-    def __init__(self, base: np.ndarray):
+    spill_bytes: once the appended chunks held in memory exceed this many bytes, they are moved to an anonymous
+    temporary file (in `spill_dir`, default the system's temporary folder: TMPDIR) and read back through a memmap,
+    so a build of tens of millions of rows holds at most spill_bytes of them in memory. The file has no name (it
+    vanishes with the process, even a killed one); `take` and `save` read it, `array` would copy it whole."""
+
+    def __init__(self, base: np.ndarray, spill_bytes: int | None = None, spill_dir: str | None = None):
         self._parts = [base]
         self._len = len(base)
+        self._spill_bytes, self._spill_dir = spill_bytes, spill_dir
+        self._spill = None          # the temporary file holding spilled rows (parts[1] maps it), None: none yet
+        self._spilled = 0           # rows in it
+        self._held = 0              # bytes of appended chunks in memory
 
     def __len__(self) -> int:
         return self._len
@@ -115,11 +127,36 @@ class Chunks:
         if len(part):
             self._parts.append(part)
             self._len += len(part)
+            self._held += part.nbytes
+            if self._spill_bytes is not None and self._held > self._spill_bytes:
+                self._spill_held()
+
+    def _spill_held(self) -> None:
+        """Write the in-memory appended chunks to the spill file; parts become [base, memmap of the file]."""
+        import tempfile
+        first = 2 if self._spill is not None else 1
+        held = self._parts[first:]
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile(dir=self._spill_dir, prefix="vidreid-spill-")
+        self._spill.seek(0, os.SEEK_END)
+        for part in held:                                         # loop over chunks
+            self._spill.write(memoryview(np.ascontiguousarray(part, self._parts[0].dtype)).cast("B"))
+        self._spill.flush()
+        self._spilled += sum(len(p) for p in held)
+        base = self._parts[0]
+        self._parts = [base, np.memmap(self._spill, base.dtype, "r", shape=(self._spilled, *base.shape[1:]))]
+        self._held = 0
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of appended chunks in memory (not yet spilled)."""
+        return self._held
 
     @property
     def array(self) -> np.ndarray:
         if len(self._parts) > 1:
             self._parts = [np.concatenate(self._parts)]
+            self._held, self._spill, self._spilled = 0, None, 0
         return self._parts[0]
 
     def take(self, rows: np.ndarray) -> np.ndarray:
@@ -138,15 +175,17 @@ class Chunks:
         return out.reshape(*np.shape(rows), *first.shape[1:])
 
     def save(self, path: str) -> None:
-        """Write the concatenation to the .npy file `path` chunk by chunk (no whole copy in memory)."""
+        """Write the concatenation to the .npy file `path` chunk by chunk (no whole copy in memory: a memmapped
+        chunk is copied in blocks of at most 64 MiB)."""
         first = self._parts[0]
         header = {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False,
                   "shape": (self._len, *first.shape[1:])}
         with open(path, "wb") as f:
             np.lib.format.write_array_header_1_0(f, header)
             for part in self._parts:                              # loop over chunks
-                if part.size:                                     # (memoryview cannot cast an empty (0, D) part)
-                    f.write(memoryview(np.ascontiguousarray(part)).cast("B"))
+                rows = max(1, (64 << 20) // max(1, part[:1].nbytes))
+                for a in range(0, len(part), rows):               # loop over blocks of a memmapped chunk
+                    f.write(memoryview(np.ascontiguousarray(part[a:a + rows])).cast("B"))
 
 
 class PackedStrings:
@@ -334,8 +373,10 @@ class GalleryIndex:
         self.faiss_index, self.header, self.table, self.path = faiss_index, header, table, path
         self.centre_mean = centre_mean         # (D,) subtracted before search when centring is on (set at 1st add)
         # (N, D) float16 copies of the indexed vectors (keep_features), for exact re-ranking; None: not kept
-        self.features = Chunks(features) if features is not None else \
-            Chunks(np.zeros((0, int(header["dim"])), np.float16)) if header.get("keep_features") else None
+        self.features = None
+        if features is not None or header.get("keep_features"):
+            base = features if features is not None else np.zeros((0, int(header["dim"])), np.float16)
+            self.features = Chunks(base, spill_bytes=FEATURE_SPILL_BYTES)   # a 10 M build must not hold 5 GB
         self._bitmaps: dict[int, np.ndarray] = {}
         self._flat_view: np.ndarray | None = None
 
