@@ -794,16 +794,16 @@ def parse_args(argv=None):
                                                          "docs/models.md")
     p.add_argument("--benchmarks-md", default=os.path.join(REPO, "BENCHMARKS.md"))
     p.add_argument("--models-md", default=os.path.join(REPO, "docs", "models.md"))
-    p.add_argument("--smoke", action="store_true", help="seconds: TP and STA, no ablations, a learning curve of 2 "
-                   "steps (points 1 and 2) on a tiny SynthPed in a temporary folder, no --update")
+    p.add_argument("--smoke", action="store_true", help="seconds: TP and STA (or --only's models), no ablations, a "
+                   "learning curve of 2 steps (points 1 and 2) on a tiny SynthPed in a temporary folder, no --update")
     args = p.parse_args(argv)
     if args.smoke:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from _smoke import TINY_SYNTH, smoke_dir
         args.out = smoke_dir("synthped_models")
         args.root, args.synth = os.path.join(args.out, "synthped"), json.dumps({**TINY_SYNTH, "ids": 12})
-        args.only, args.ablations, args.iters, args.threads, args.workers, args.update = "tp,sta", False, 2, 1, 0, \
-            False
+        args.only = args.only or "tp,sta"
+        args.ablations, args.iters, args.threads, args.workers, args.update = False, 2, 1, 0, False
         args.curve, args.curve_epoch, args.warmup_steps = "1,2", 1, 1     # the curve path: 2 points, 1 warm-up step
         args.batch_size = 8                                            # 2 ids x 4 tracklets
     if args.synth:

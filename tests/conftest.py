@@ -27,6 +27,24 @@ def free_module_temp_folders(request, tmp_path_factory):
             shutil.rmtree(base / name, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def vtest_crops(tmp_path_factory) -> tuple[str, str]:
+    """(crops folder, video) of vtest.avi's labelled tracklets (loose boxes), cut once per test run (~30 s of
+    decoding) and shared by every xdist worker: the first one to arrive cuts them under a lock, the others wait and
+    reuse them (ensure_crops checks the folder's marker). Skips where the video is absent."""
+    import fcntl
+
+    from helpers_assets import opencv_data_file
+    from vidreid.data.datasets.vtest import ensure_crops
+    video = opencv_data_file("vtest.avi")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base   # workers' basetemps share a parent
+    with open(shared / "vtest-crops.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)                       # released when the file closes
+        root = ensure_crops(str(shared / "vtest-crops"), video=video)
+    return root, video
+
+
 TINY_SYNTH = {"ids": 16, "cams": 3, "height": 32, "width": 16, "max_len": 12, "median_len": 8, "seed": 0}
 
 

@@ -10,17 +10,29 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "benchmarks", "*.py"))
-                 if not os.path.basename(p).startswith("_"))
+ALL_SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "benchmarks", "*.py"))
+                     if not os.path.basename(p).startswith("_"))
+# smoke runs whose output another test reads as well: run there, once
+SMOKED_ELSEWHERE = {"real_footage.py": "tests/test_vtest.py::test_benchmark_smoke"}
+SCRIPTS = [s for s in ALL_SCRIPTS if s not in SMOKED_ELSEWHERE]
+
+
+# scripts reading vtest's crops -> whether they take --video (the crops are cut once per test run: conftest.py)
+ON_VTEST_CROPS = {"learned_footage.py": False, "vtest_associate.py": True}
 
 
 def test_scripts_are_found():
-    assert "extract_speed.py" in SCRIPTS and not any(s.startswith("_") for s in SCRIPTS)
+    assert "extract_speed.py" in SCRIPTS and not any(s.startswith("_") for s in ALL_SCRIPTS)
+    assert set(SMOKED_ELSEWHERE) <= set(ALL_SCRIPTS)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_benchmark_smoke_mode_exits_0(script, tmp_path):
+def test_benchmark_smoke_mode_exits_0(script, tmp_path, request):
     env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    run = subprocess.run([sys.executable, os.path.join("benchmarks", script), "--smoke"], cwd=REPO, env=env,
+    extra = []
+    if script in ON_VTEST_CROPS:               # the session's crops, not a cut of their own into the clone's runs/
+        root, video = request.getfixturevalue("vtest_crops")
+        extra = ["--root", root] + (["--video", video] if ON_VTEST_CROPS[script] else [])
+    run = subprocess.run([sys.executable, os.path.join("benchmarks", script), "--smoke", *extra], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, f"{script} --smoke exited {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"

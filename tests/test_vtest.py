@@ -153,11 +153,8 @@ def test_options_are_checked(tmp_path):
 
 # ------------------------------------------------------------------------------ crops from the video
 @pytest.fixture(scope="module")
-def crops(tmp_path_factory):
-    video = opencv_data_file("vtest.avi")
-    root = str(tmp_path_factory.mktemp("vtest") / "crops")
-    V.ensure_crops(root, video=video)
-    return root, video
+def crops(vtest_crops):
+    return vtest_crops
 
 
 def test_loader_cross_pass_full(crops):
@@ -244,10 +241,12 @@ def test_table_is_what_the_pipeline_gives(tmp_path):
 
 
 def test_benchmark_smoke(crops):
+    """benchmarks/real_footage.py --smoke, every row (tests/test_benchmarks_smoke.py leaves this script to here)."""
     root, video = crops
     out = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "real_footage.py"), "--smoke", "--root",
-                          root, "--video", video, "--only", "1", "--threads", "1"], capture_output=True, text=True,
-                         cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, timeout=600)
+                          root, "--video", video, "--threads", "1"], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"},
+                         timeout=600)
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if line.startswith("| random-weight"))
     cells = [float(c) for c in row.split("|")[2:10]]
