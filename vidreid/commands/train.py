@@ -12,6 +12,10 @@ def add_arguments(p):
     add_force_argument(p, "replace a previous run in train.output_dir (its checkpoints/, metrics.json, train.log ... "
                           "are deleted first; without --force or --resume such a folder is refused)")
     add_progress_argument(p, "no progress bars (logs only)")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train on N processes of this machine (DDP: one GPU each where there are N, else gloo on "
+                        "the CPU), started by vidreid as `torchrun --standalone --nproc_per_node N` would, with "
+                        "one line when something fails; several machines: torchrun (docs/training.md)")
 
 
 def config_from_args(args):
@@ -28,11 +32,23 @@ def resume_command(args) -> str:
     words = ["vidreid", "train", "--config", args.config, *args.overrides, "--resume"]
     if args.no_progress:
         words.insert(2, "--no-progress")
+    if getattr(args, "nproc", None):
+        words[2:2] = ["--nproc", str(args.nproc)]
     return " ".join(shlex.quote(w) for w in words)
+
+
+def rank_argv(args) -> list[str]:
+    """The argument list each rank of `--nproc` runs (`vidreid` + this), --nproc kept for the resume hint."""
+    words = ["train", "--config", args.config, "--nproc", str(args.nproc), *args.overrides]
+    return words + [flag for flag, on in (("--resume", args.resume), ("--force", args.force),
+                                          ("--no-progress", args.no_progress)) if on]
 
 
 def run(args) -> int:
     import os
+    if args.nproc is not None and "RANK" not in os.environ:      # the launcher; the ranks have RANK set
+        from ..engine.launch import launch_ranks
+        return launch_ranks(args.nproc, rank_argv(args))
 
     from ..engine.train import TrainingInterrupted, train
     from ..workflows.training import draw_training
