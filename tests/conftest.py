@@ -95,3 +95,17 @@ def tiny_overrides():
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+# modules of long subprocess-driven tests (tens of seconds to minutes each), started before the rest
+LONG_FIRST = ("test_benchmarks_smoke.py", "test_train.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests first (`slow` marks, then LONG_FIRST's modules), the rest in file order: xdist hands tests
+    out in this order, so a 5-minute test started last would leave the other worker idle at the end of the run."""
+    def rank(item) -> int:
+        if item.get_closest_marker("slow"):
+            return 0
+        return 1 if item.path.name in LONG_FIRST else 2
+    items.sort(key=rank)                                       # stable: file order within each rank
