@@ -99,8 +99,11 @@ class Generator:
     def __init__(self, model: dict, kind: str, ids: int, seed: int = 0):
         self.m, self.kind, self.ids, self.seed = model, kind, ids, seed
         d = model["dim"]
-        z = np.random.default_rng([seed, 1]).standard_normal((ids, d))
-        self.centres = (model["centre_mean"] + z @ model["chol_b"].T).astype(np.float32)      # (ids, d)
+        rng = np.random.default_rng([seed, 1])
+        self.centres = np.empty((ids, d), np.float32)                                        # (ids, d)
+        for a in range(0, ids, CHUNK):   # in chunks (the same draws as one): 1 M centres would take 4 GB of float64
+            z = rng.standard_normal((min(CHUNK, ids - a), d))
+            self.centres[a:a + len(z)] = model["centre_mean"] + z @ model["chol_b"].T
         self.chol_w = model["chol_w"].T.astype(np.float32)
 
     def tracklets(self, pids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
