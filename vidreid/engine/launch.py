@@ -84,8 +84,10 @@ def _report(folder: str, exit_codes: dict[int, int], nproc: int) -> int:
         return next((c for c in codes if c > 0), 1)
     if not exit_codes:
         return 1
-    rank = 0 if 0 in exit_codes else min(exit_codes)
-    code = exit_codes[rank]
+    # a rank the launcher stopped (SIGTERM) after another failed is not the cause: prefer the others
+    causes = {r: c for r, c in exit_codes.items() if c != -signal.SIGTERM} or exit_codes
+    rank = 0 if 0 in causes else min(causes)
+    code = causes[rank]
     if code < 0:                                   # killed by a signal: no rank could say so
         name = signal.Signals(-code).name if -code in {s.value for s in signal.Signals} else f"signal {-code}"
         print(f"vidreid train: error: rank {rank} of {nproc} was killed by {name}"
