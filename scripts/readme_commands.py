@@ -26,7 +26,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -101,9 +100,6 @@ SUBSTITUTIONS = [
 PROGRAMS = [
     Substitution("vidreid", "python -m vidreid (PYTHONPATH = this checkout)", "the checkout under test, not an "
                  "installed vidreid", "program_vidreid"),
-    Substitution("torchrun", "python -m torch.distributed.run --nproc_per_node 2 --master_port FREE",
-                 "2 gloo processes on the CPU (this machine's cores; a GPU per process is not needed for the code "
-                 "path), on a free port", "program_torchrun"),
     Substitution("make demo", "python -m vidreid demo + tiny_overrides() (the demo writes runs/demo in WORK)",
                  "the demo's own code path in seconds instead of minutes: it writes the runs/demo checkpoints "
                  "(last, recommended) the next commands read", "program_demo"),
@@ -328,16 +324,6 @@ class Work:
     def program_vidreid(self, argv: list[str]) -> list[str]:
         return [PYTHON, "-m", "vidreid", *argv[1:]]
 
-    def program_torchrun(self, argv: list[str]) -> list[str]:
-        rest = list(argv[1:])
-        if _option(rest, "--nproc_per_node") is not None:
-            i = rest.index("--nproc_per_node")
-            del rest[i:i + 2]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        return [PYTHON, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port), *rest]
-
     def program_demo(self, argv: list[str]) -> list[str]:
         return [PYTHON, "-m", "vidreid", "demo", *tiny_overrides(self)]
 
@@ -369,7 +355,7 @@ def plan_command(argv: list[str], work: Work) -> Plan:
     args = []
     for word in argv[1:]:
         args.extend(getattr(work, words[word].make)(word) if word in words else [word])
-    if argv[0] in ("vidreid", "torchrun"):
+    if argv[0] == "vidreid":
         for matches, flags, _ in APPENDED:
             if matches(args):
                 args.extend(flags)

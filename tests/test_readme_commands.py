@@ -93,7 +93,7 @@ def test_readme_commands_run_as_written(tmp_path):
     for outcome, detail, _, text in reports:
         assert detail.strip(), text                           # a duration or a reason
     ran = {text for outcome, _, _, text in reports if outcome == "ran"}
-    # what must run here: the placeholders' substitutes, the generated videos, torchrun, the python snippet
+    # what must run here: the placeholders' substitutes, the generated videos, DDP (--nproc), the python snippet
     for must in ("make demo", "vidreid extract --config X --checkpoint Y --split query --sampling all",
                  "vidreid search --index footage.index --probe gate.mp4 --box 410,120,90,230 --frame 120",
                  "vidreid tracklets --footage footage.yaml --out footage"):
