@@ -1,15 +1,21 @@
 """Every benchmarks/ script runs its `--smoke` mode (seconds, tiny sizes, vidreid's code path) and exits 0, so that
 an interface change cannot break a benchmark silently. Private helper modules (`_*.py`) are not scripts.
 (tests/test_layout.py also checks the `from vidreid... import` names of every script, including code paths the smoke
-modes do not reach.)"""
+modes do not reach.)
+
+Each script runs as `python benchmarks/SCRIPT --smoke` would, in a new process forked from a warm interpreter that
+has imported torch and vidreid once (scripts/warm_python.py): the seconds of imports per script were a fifth of
+these tests' time."""
 import glob
 import os
-import subprocess
 import sys
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+from warm_python import LIBRARIES, WarmPython  # noqa: E402
+
 ALL_SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "benchmarks", "*.py"))
                      if not os.path.basename(p).startswith("_"))
 # smoke runs whose output another test reads as well: run there, once
@@ -21,18 +27,24 @@ SCRIPTS = [s for s in ALL_SCRIPTS if s not in SMOKED_ELSEWHERE]
 ON_VTEST_CROPS = {"learned_footage.py": False, "vtest_associate.py": True}
 
 
+@pytest.fixture(scope="module")
+def warm_python():
+    env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    with WarmPython(env, LIBRARIES, ["vidreid"]) as py:
+        yield py
+
+
 def test_scripts_are_found():
     assert "extract_speed.py" in SCRIPTS and not any(s.startswith("_") for s in ALL_SCRIPTS)
     assert set(SMOKED_ELSEWHERE) <= set(ALL_SCRIPTS)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_benchmark_smoke_mode_exits_0(script, tmp_path, request):
-    env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+def test_benchmark_smoke_mode_exits_0(script, warm_python, request):
     extra = []
     if script in ON_VTEST_CROPS:               # the session's crops, not a cut of their own into the clone's runs/
         root, video = request.getfixturevalue("vtest_crops")
         extra = ["--root", root] + (["--video", video] if ON_VTEST_CROPS[script] else [])
-    run = subprocess.run([sys.executable, os.path.join("benchmarks", script), "--smoke", *extra], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, f"{script} --smoke exited {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    code, output, _ = warm_python.run_script(os.path.join("benchmarks", script), ["--smoke", *extra], REPO,
+                                             timeout=300)
+    assert code == 0, f"{script} --smoke exited {code}:\n{output[-6000:]}"
