@@ -84,21 +84,27 @@ def score(gts: dict, ts, ids: np.ndarray):
     return evaluate_multicamera(gts, {c: mot_rows(ts, ids, c) for c in ts.cameras})
 
 
-def incremental(raw: np.ndarray, times, cfg, transit, chunks: int, join) -> np.ndarray:
+def incremental(raw: np.ndarray, times, cfg, transit, chunks: int, join) -> tuple[np.ndarray, int, int]:
     """Global ids of the tracklets fed in `chunks` equal spans of start time, each chunk joining the identities of
-    the ones before (join: workflows.identities.join_identities, what `vidreid associate --update` runs)."""
+    the ones before (join: workflows.identities.join_identities, what `vidreid associate --update` runs) -> (ids,
+    updates, updates that kept the earlier identities: where every camera of the earlier chunks had MIN_FINAL
+    tracklets; the others re-join everything, so they equal the batch run by construction)."""
+    from vidreid.workflows.identities import settled
     order = np.argsort(times.start, kind="stable")
     edges = np.linspace(times.start.min(), times.start.max(), chunks + 1)[1:-1]
     ends = np.concatenate([np.searchsorted(times.start[order], edges, side="right"), [len(order)]])
-    ids = None
+    ids, updates, kept = None, 0, 0
     for end in ends.tolist():                                            # loop over chunks
         if end == (0 if ids is None else len(ids)):
             continue                                                     # an empty chunk
+        if ids is not None:
+            updates += 1
+            kept += int(settled(times.camera[order[:len(ids)]]))
         rows = order[:end]
         ids = join(raw[rows], times.take(rows), cfg, transit, ids)
     out = np.empty(len(order), np.int64)
     out[order] = ids
-    return out
+    return out, updates, kept
 
 
 def ground_truth_ids(ts, gts: dict) -> np.ndarray:
@@ -244,14 +250,14 @@ def main() -> int:
         batch = methods["appearance + constraints"][1]
         for chunks in args.chunks:
             t0 = time.perf_counter()
-            ids = incremental(raw, ts.times, AssociateConfig(batch["threshold"]), transit_of(ts), chunks,
-                              join_identities)
+            ids, updates, kept = incremental(raw, ts.times, AssociateConfig(batch["threshold"]), transit_of(ts),
+                                             chunks, join_identities)
             methods[f"incremental, {chunks} time chunks"] = (score(gts, ts, ids), {
                 "threshold": batch["threshold"], "seconds": time.perf_counter() - t0,
-                "identities": int(len(set(ids.tolist())))})
+                "identities": int(len(set(ids.tolist()))), "updates": updates, "updates_kept_identities": kept})
         for chunks in args.chunks:
             ids = incremental(feats, ts.times, AssociateConfig(batch["threshold"]), transit_of(ts), chunks,
-                              lambda *a: join_identities(*a, centre=False))
+                              lambda *a: join_identities(*a, centre=False))[0]
             methods[f"incremental, {chunks} time chunks, whole-scene camera means (diagnostic)"] = (
                 score(gts, ts, ids), {"threshold": batch["threshold"], "identities": int(len(set(ids.tolist())))})
         results[f"{mode} seed {seed}"] = {k: {"metrics": m.to_dict(), "tuning": t} for k, (m, t) in methods.items()}
@@ -270,6 +276,12 @@ def main() -> int:
     summary = scene_summary(results, args.modes, args.test_seeds)
     print("\nover the test scenes (each at its validation threshold)")
     print("\n".join(summary))
+    print("\nincremental updates that kept the earlier identities (the others re-joined everything: MIN_FINAL)")
+    for mode in args.modes:
+        for chunks in args.chunks:
+            t = [results[f"{mode} seed {s}"][f"incremental, {chunks} time chunks"]["tuning"] for s in args.test_seeds]
+            print(f"{mode}, {chunks} time chunks: {sum(x['updates_kept_identities'] for x in t)} of "
+                  f"{sum(x['updates'] for x in t)} updates")
     print("\nconstraints against the ground truth (tracklets labelled by their boxes' majority id, IoU >= 0.5)")
     print("\n".join(blocked_truth(data, args.modes, args.test_seeds)))
     with open(os.path.join(args.work, "results.json"), "w") as f:

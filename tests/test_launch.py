@@ -1,5 +1,7 @@
 """vidreid/engine/launch.py's report of a failed `vidreid train --nproc` job, on hand-made failures (the launcher
-itself runs end to end in tests/test_train.py)."""
+itself runs end to end in tests/test_train.py), and what the launcher refuses before it starts any rank."""
+import os
+
 import pytest
 
 from vidreid.engine.launch import _report
@@ -31,3 +33,24 @@ def test_without_rank0s_line_the_lowest_rank_speaks(tmp_path, capsys):
 ])
 def test_a_rank_that_could_not_say_why(tmp_path, capsys, codes, line, code):
     assert report(tmp_path, capsys, {}, codes) == (code, [line])
+
+
+@pytest.mark.parametrize("words, message", [
+    (["data.root={root}"], "vidreid train: error: mars root {root}: no such folder"),
+    (["data.root={root}", "model.backbone=resnet9"], "vidreid train: error: "),
+    (["data.root={root}", "optim.lr=-1"], "vidreid train: error: "),
+])
+def test_the_launcher_refuses_a_bad_run_before_it_starts_a_rank(tmp_path, capsys, monkeypatch, words, message):
+    import vidreid.engine.launch as L
+    from vidreid.cli import main
+
+    def no_ranks(*a, **k):
+        raise AssertionError("ranks were started")
+    monkeypatch.setattr(L, "launch_ranks", no_ranks)
+    root = tmp_path / "MARS"
+    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "nvan_mars.yaml")
+    code = main(["train", "--nproc", "2", "--config", config, *[w.format(root=root) for w in words]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(message.format(root=root)), err
+    assert words[-1].split("=")[1] in err[0] or "no such folder" in err[0], err     # it names what is wrong
+    assert not os.path.exists(root)

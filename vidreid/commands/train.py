@@ -44,10 +44,21 @@ def rank_argv(args) -> list[str]:
                                           ("--no-progress", args.no_progress)) if on]
 
 
+def check_before_launch(cfg) -> None:
+    """What the `--nproc` launcher refuses before it starts any rank: the config and its overrides, the model's
+    options, a dataset that is missing or malformed (SynthPed is left to rank 0, which generates it) -- one line
+    from one process, instead of N processes importing torch to fail the same way."""
+    from ..builders import check_model_config, prepare_dataset
+    check_model_config(cfg)
+    if cfg.data.dataset != "synthped":
+        prepare_dataset(cfg, progress=False)
+
+
 def run(args) -> int:
     import os
     if args.nproc is not None and "RANK" not in os.environ:      # the launcher; the ranks have RANK set
         from ..engine.launch import launch_ranks
+        check_before_launch(config_from_args(args))
         return launch_ranks(args.nproc, rank_argv(args))
 
     from ..engine.train import TrainingInterrupted, train
