@@ -166,3 +166,20 @@ def test_histograms_skip_the_background_fill():
     red = frames.copy()
     red[0, :, 1] = (255, 0, 0)                                   # all red: same histogram as the masked frame
     np.testing.assert_allclose(model.frame_features(frames), model.frame_features(red))
+
+
+def test_foreground_mask_and_crop_mask_equal_their_plain_formulas():
+    """The fast forms (cv2.absdiff + elementwise channel maxima; the one-channel crop) against the formulas they
+    replace: any channel's |frame - background| > threshold, and the crop of the mask repeated to 3 channels."""
+    import cv2
+    from vidreid.data.video import crop
+    rng = np.random.default_rng(0)
+    frame, bg = rng.integers(0, 256, (2, 48, 40, 3), dtype=np.uint8)
+    plain = np.abs(frame.astype(np.int16) - bg.astype(np.int16)).max(-1) > 30
+    opened = cv2.morphologyEx(plain.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    closed = cv2.morphologyEx(opened, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8)).astype(bool)
+    assert np.array_equal(foreground_mask(frame, bg), closed)
+    mask = rng.random((48, 40)) > 0.5
+    for box, size in [((3.5, 2.2, 17, 30), (20, 10)), ((-8, -5, 20, 30), (64, 32)), ((60, 60, 5, 5), (8, 4))]:
+        three = crop(np.repeat(mask.astype(np.uint8)[..., None] * 255, 3, -1), box, size)[..., 0]
+        assert np.array_equal(crop_mask(mask, box, size), np.where(three >= 128, 255, 0).astype(np.uint8)), box

@@ -14,6 +14,8 @@ no mask (a moving camera, a dataset without masks): vidreid.data.masks.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .masks import MASKS, mask_path  # noqa: F401  (where masks are written: one rule, in the data package)
@@ -43,7 +45,10 @@ def foreground_mask(frame: np.ndarray, background: np.ndarray, threshold: int = 
     """uint8 (H, W, C) frame and background -> bool (H, W): foreground where some channel differs by > threshold,
     opened with an open_px square (speckle out) then closed with a close_px square (holes filled)."""
     import cv2
-    diff = np.abs(frame.astype(np.int16) - background.astype(np.int16)).max(-1)
+    d = cv2.absdiff(frame, background)                   # |frame - background| per channel, exact in uint8
+    # the channel maximum as elementwise maxima: numpy's max over a last axis of 3 is ~20x slower (a 768x576 frame:
+    # 17 ms against 1 ms), and this runs on every frame of a video
+    diff = functools.reduce(np.maximum, [d[..., c] for c in range(d.shape[-1])]) if d.ndim == 3 else d
     mask = (diff > threshold).astype(np.uint8)
     if open_px > 1:
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((open_px, open_px), np.uint8))

@@ -114,14 +114,14 @@ def pad_to_aspect(boxes: np.ndarray, aspect: float) -> np.ndarray:
 
 
 def crop(frame: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
-    """The (padded) box of a frame (H, W, 3), resized to size (h, w); outside the frame = black."""
+    """The (padded) box of a frame (H, W, 3) or (H, W), resized to size (h, w); outside the frame = black."""
     import cv2
     H, W = frame.shape[:2]
     x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
     x1, y1 = int(np.ceil(box[0] + box[2])), int(np.ceil(box[1] + box[3]))
     inside = frame[max(y0, 0):max(min(y1, H), 0), max(x0, 0):max(min(x1, W), 0)]
     if inside.size == 0:
-        return np.zeros((*size, 3), np.uint8)
+        return np.zeros((*size, *frame.shape[2:]), np.uint8)
     part = cv2.copyMakeBorder(inside, max(0, -y0), max(0, y1 - H), max(0, -x0), max(0, x1 - W),
                               cv2.BORDER_CONSTANT, value=(0, 0, 0))
     shrink = part.shape[0] > size[0]
@@ -137,7 +137,7 @@ def progress_frames(total, desc, progress):
 def crop_mask(mask: np.ndarray, box, size: tuple[int, int]) -> np.ndarray:
     """A frame's bool mask (H, W) -> uint8 (h, w) in {0, 255}: the crop of `box` as `crop` cuts the frame
     (outside the frame = background), thresholded at half after the resize."""
-    m = crop(np.repeat(mask.astype(np.uint8)[..., None] * 255, 3, -1), box, size)[..., 0]
+    m = crop(mask.astype(np.uint8) * 255, box, size)          # one channel: resized as each channel of a frame
     return np.where(m >= 128, 255, 0).astype(np.uint8)
 
 
