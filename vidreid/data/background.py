@@ -46,8 +46,8 @@ def foreground_mask(frame: np.ndarray, background: np.ndarray, threshold: int = 
     opened with an open_px square (speckle out) then closed with a close_px square (holes filled)."""
     import cv2
     d = cv2.absdiff(frame, background)                   # |frame - background| per channel, exact in uint8
-    # the channel maximum as elementwise maxima: numpy's max over a last axis of 3 is ~20x slower (a 768x576 frame:
-    # 17 ms against 1 ms), and this runs on every frame of a video
+    # the channel maximum as elementwise maxima: numpy's max over a last axis of 3 is ~10x slower (a 768x576 frame:
+    # 20 ms against 1.7 for this whole function without its opening and closing), and it runs on every frame
     diff = functools.reduce(np.maximum, [d[..., c] for c in range(d.shape[-1])]) if d.ndim == 3 else d
     mask = (diff > threshold).astype(np.uint8)
     if open_px > 1:
