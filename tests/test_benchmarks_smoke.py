@@ -4,8 +4,7 @@ an interface change cannot break a benchmark silently. Private helper modules (`
 modes do not reach.)
 
 Each script runs as `python benchmarks/SCRIPT --smoke` would, in a new process forked from a warm interpreter that
-has imported torch and vidreid once (scripts/warm_python.py): the seconds of imports per script were a fifth of
-these tests' time."""
+has imported torch and vidreid once (scripts/warm_python.py): each script no longer pays seconds of imports."""
 import glob
 import os
 import sys
