@@ -821,25 +821,24 @@ def test_paths_in_a_crafted_checkpoint_never_direct_a_write(tmp_path, root, caps
 
 # ---------------------------------------------------------------------------------------------- SIGTERM
 def test_sigterm_saves_a_resumable_checkpoint_removes_the_lock_and_resume_continues(tmp_path, root, capsys):
-    import signal
-    import subprocess
     import time
+
+    import helpers_processes
     cfg = _config(tmp_path, root, train__iters_per_epoch=12)
-    log = tmp_path / "run" / "train.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "vidreid", "train", "--no-progress", "--config", cfg,
-                             "train.log_every=1", "train.tensorboard=false"], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+    log, stderr = tmp_path / "run" / "train.log", str(tmp_path / "stderr.txt")
+    proc = helpers_processes.vidreid_process(["train", "--no-progress", "--config", cfg, "train.log_every=1",
+                                              "train.tensorboard=false"], os.devnull, stderr)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not (log.exists() and "step 2/12" in log.read_text()):
             time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
+        assert proc.is_alive(), open(stderr).read()
+        proc.terminate()                                                      # SIGTERM
+        proc.join(120)
+        err = open(stderr).read()
     finally:
-        proc.kill() if proc.poll() is None else None
-    assert proc.returncode == 143, err
+        proc.kill() if proc.is_alive() else None
+    assert proc.exitcode == 143, err
     lines = [line for line in err.splitlines() if "error:" in line]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert "stopped by SIGTERM after step" in lines[0] and "continue with: vidreid train" in lines[0]

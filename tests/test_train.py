@@ -4,10 +4,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 import warnings
 
@@ -15,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import helpers_processes
 from conftest import tiny_train_overrides
 from vidreid.config import load_config
 from vidreid.store.checkpoint import read_checkpoint
@@ -53,42 +51,40 @@ def test_seed_makes_runs_repeatable_bit_for_bit(tiny_synthped, tiny_overrides, t
     assert len(losses[0]) == 8 and losses[0] == losses[1]  # exact equality, not approx
 
 
-def _cli(args, **kw):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "vidreid", "train", "--no-progress", "--config", DEMO, *args],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-
-
 def _weights(run_dir):
     state, _ = read_checkpoint(os.path.join(run_dir, "checkpoints", "last.safetensors"))
     return state
 
 
 def test_resume_after_sigkill_matches_uninterrupted(tiny_synthped, tiny_overrides, tmp_path):
-    # bit-for-bit equality of the weights: on the CPU (CUDA kernels are not bit-deterministic)
+    # bit-for-bit equality of the weights: on the CPU (CUDA kernels are not bit-deterministic). The uninterrupted
+    # reference runs in this process (train.threads=1 either way); the killed run and its resume are processes.
     common = {"train.epochs": 2, "train.iters_per_epoch": 5, "train.checkpoint_every": 2, "train.eval_every": 0,
               "train.keep_last": 10, "train.device": "cpu"}
     ref_dir, cut_dir = str(tmp_path / "ref"), str(tmp_path / "cut")
-    ref = _cli(tiny_overrides(tiny_synthped, ref_dir, **common))
-    assert ref.wait(timeout=300) == 0, ref.stdout.read()
+    train(load_config(DEMO, tiny_overrides(tiny_synthped, ref_dir, **common)), progress=False)
     # kill the second run with SIGKILL once a mid-epoch checkpoint (step 6 = epoch 2, batch 1) exists
-    cut = _cli(tiny_overrides(tiny_synthped, cut_dir, **common))
+    cut_log, resumed_log = str(tmp_path / "cut.log"), str(tmp_path / "resumed.log")
+    cut = helpers_processes.vidreid_process(["train", "--no-progress", "--config", DEMO,
+                                             *tiny_overrides(tiny_synthped, cut_dir, **common)], cut_log)
     target = os.path.join(cut_dir, "checkpoints", "step_0000006.state.pt")
     deadline = time.time() + 300
-    while not os.path.exists(target) and cut.poll() is None and time.time() < deadline:
+    while not os.path.exists(target) and cut.is_alive() and time.time() < deadline:
         time.sleep(0.05)
-    assert cut.poll() is None, "run finished before it could be killed: " + cut.stdout.read()
-    cut.send_signal(signal.SIGKILL)
-    cut.wait()
+    assert cut.is_alive(), "run finished before it could be killed: " + open(cut_log).read()
+    cut.kill()
+    cut.join()
     assert not os.path.exists(os.path.join(cut_dir, "metrics.json")) or \
         len(json.load(open(os.path.join(cut_dir, "metrics.json")))["history"]) < 2
     # the newest state is mid-epoch 2 (step 6, or 8 if the kill landed late; never the epoch end, step 10)
     states = sorted(f for f in os.listdir(os.path.join(cut_dir, "checkpoints")) if f.endswith(".state.pt"))
     newest = int(re.findall(r"step_(\d+)", states[-1])[0])
     assert newest in (6, 8), states
-    resumed = _cli(["--resume", *tiny_overrides(tiny_synthped, cut_dir, **common)])
-    log = resumed.stdout.read()
-    assert resumed.wait(timeout=300) == 0, log
+    resumed = helpers_processes.vidreid_process(["train", "--no-progress", "--config", DEMO, "--resume",
+                                                 *tiny_overrides(tiny_synthped, cut_dir, **common)], resumed_log)
+    resumed.join(300)
+    log = open(resumed_log).read()
+    assert resumed.exitcode == 0, log
     # it resumed from that state, inside epoch 2, on the batch after the checkpoint ...
     assert re.search(rf"resumed from \S*step_{newest:07d}\.state\.pt: epoch 2, step {newest} "
                      rf"\(batch {newest - 5 + 1} of 5 in this epoch\)", log), log
@@ -138,24 +134,24 @@ def test_bf16_channels_last_and_tensorboard(tiny_synthped, tiny_overrides, tmp_p
             "eval/mAP", "eval/R1"} <= tags
 
 
+def _train_worker(rank, world, tmp, overrides):
+    return train(load_config(DEMO, overrides), progress=False)["step_losses"]
+
+
 def test_two_process_ddp_matches_one_process_with_same_global_batch(tiny_synthped, tiny_overrides, tmp_path):
-    """torchrun with 2 gloo processes, batch 8 split 4 + 4 by identity, SyncBN + gathered triplet: the loss curve
-    equals the single-process one on the same global batch up to float round-off."""
+    """2 gloo processes, batch 8 split 4 + 4 by identity, SyncBN + gathered triplet: the loss curve equals the
+    single-process one on the same global batch up to float round-off. (The ranks are joined as torchrun joins them:
+    its environment variables; `vidreid train --nproc`'s own launcher is tested below.)"""
     # the small warm-up lr keeps round-off from growing over the 4 steps; CPU: two processes on gloo (a one-GPU
     # machine cannot hold two NCCL ranks)
     common = {"train.epochs": 1, "train.iters_per_epoch": 4, "train.eval_every": 0, "train.sync_bn": "true",
               "optim.warmup_epochs": 1, "train.device": "cpu"}
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
-    cmd2 = [*torchrun, "-m", "vidreid", "train", "--no-progress", "--config", DEMO,
-            *tiny_overrides(tiny_synthped, str(tmp_path / "ddp2"), **common)]
-    p2 = subprocess.run(cmd2, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
-    assert p2.returncode == 0, p2.stdout[-3000:] + p2.stderr[-3000:]
-    p1 = _cli(tiny_overrides(tiny_synthped, str(tmp_path / "ddp1"), **common))
-    assert p1.wait(timeout=300) == 0, p1.stdout.read()
-    one = json.load(open(tmp_path / "ddp1" / "metrics.json"))["step_losses"]
+    reports = _run_ranks(_train_worker, tmp_path, tiny_overrides(tiny_synthped, str(tmp_path / "ddp2"), **common))
+    assert all("result" in r for r in reports), reports
+    one = train(load_config(DEMO, tiny_overrides(tiny_synthped, str(tmp_path / "ddp1"), **common)),
+                progress=False)["step_losses"]
     two = json.load(open(tmp_path / "ddp2" / "metrics.json"))["step_losses"]
-    assert len(one) == len(two) == 4
+    assert len(one) == len(two) == 4 and reports[0]["result"] == reports[1]["result"] == two
     np.testing.assert_allclose(two, one, rtol=2e-3)
     # without the gathered triplet / SyncBN the curves would differ by ~25% (per-rank BN statistics)
 
@@ -312,8 +308,7 @@ def _rank_entry(fn, rank, world, port, tmp, args):
 def _run_ranks(fn, tmp, *args, world=2, timeout=240) -> list[dict]:
     """Run fn(rank, world, tmp, *args) in `world` processes joined by a gloo group; -> each rank's report. A rank
     that does not finish in time (e.g. waiting forever in a collective) is killed and reported as hung."""
-    import torch.multiprocessing as mp
-    ctx = mp.get_context("spawn")
+    ctx = helpers_processes.context()
     port = _free_port()
     procs = [ctx.Process(target=_rank_entry, args=(fn, r, world, port, str(tmp), args)) for r in range(world)]
     for p in procs:
@@ -512,40 +507,43 @@ def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step_and_resume_finish
     assert re.search(r"resumed from \S+step_0000002\.state\.pt: epoch 1, step 2", (out / "train.log").read_text())
 
 
-def test_nproc_reports_one_line_and_sigterm_to_the_launcher_stops_every_rank_resumably(tiny_synthped, tmp_path):
+def test_nproc_reports_one_line_and_sigterm_to_the_launcher_stops_every_rank_resumably(tiny_synthped, tmp_path,
+                                                                                       capsys):
     """`vidreid train --nproc 2`: vidreid starts the ranks itself. A user error is one line (no launcher traceback,
     no ChildFailedError table); SIGTERM to the launcher reaches every rank, which stop at a safe point, and the
     printed resume command (with --nproc) finishes the run."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    vidreid = [sys.executable, "-m", "vidreid"]
-    bad = subprocess.run([*vidreid, "train", "--nproc", "2", "--no-progress", "--config",
-                          os.path.join(REPO, "configs", "nvan_mars.yaml"), f"data.root={tmp_path / 'MARS'}"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    lines = bad.stderr.strip().splitlines()
-    assert bad.returncode == 2 and len(lines) == 1, bad.stderr
+    from vidreid.cli import main
+    code = main(["train", "--nproc", "2", "--no-progress", "--config", os.path.join(REPO, "configs", "nvan_mars.yaml"),
+                 f"data.root={tmp_path / 'MARS'}"])                # refused by the launcher itself, before any rank
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
     assert lines[0].startswith(f"vidreid train: error: mars root {tmp_path / 'MARS'}: no such folder"), lines
     out = tmp_path / "run"
     overrides = tiny_train_overrides(tiny_synthped, str(out), **{"train.epochs": 1, "train.iters_per_epoch": 8,
                                                                  "train.eval_every": 0, "train.device": "cpu"})
-    launcher = subprocess.Popen([*vidreid, "train", "--nproc", "2", "--no-progress", "--config", DEMO, *overrides,
-                                 "train.checkpoint_every=1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    # the launcher is a process of its own (forked: see helpers_processes); its ranks are new interpreters
+    stdout, stderr = str(tmp_path / "launcher.out"), str(tmp_path / "launcher.err")
+    launcher = helpers_processes.vidreid_process(["train", "--nproc", "2", "--no-progress", "--config", DEMO,
+                                                  *overrides, "train.checkpoint_every=1"], stdout, stderr)
     first = out / "checkpoints" / "step_0000001.state.pt"
     deadline = time.time() + 240
-    while not first.exists() and launcher.poll() is None and time.time() < deadline:   # wait for step 1
+    while not first.exists() and launcher.is_alive() and time.time() < deadline:   # wait for step 1
         time.sleep(0.05)
-    launcher.send_signal(signal.SIGTERM)
-    stdout, stderr = launcher.communicate(timeout=300)
-    lines = stderr.strip().splitlines()
-    assert launcher.returncode == 143 and len(lines) == 1, stdout[-2000:] + stderr[-3000:]
+    launcher.terminate()                                                            # SIGTERM
+    launcher.join(300)
+    err = open(stderr).read()
+    lines = err.strip().splitlines()
+    assert launcher.exitcode == 143 and len(lines) == 1, open(stdout).read()[-2000:] + err[-3000:]
     stopped = re.match(r"vidreid train: error: stopped by SIGTERM after step (\d+); saved a resumable checkpoint: "
                        r"\S+; continue with: (vidreid train --nproc 2 --no-progress .* --resume)$", lines[0])
     assert stopped and 1 <= int(stopped.group(1)) < 8, lines[0]
     assert not list(out.glob("**/*.lock"))
     import shlex
-    resumed = subprocess.run([*vidreid, *shlex.split(stopped.group(2))[1:]], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    log = str(tmp_path / "resumed.log")
+    resumed = helpers_processes.vidreid_process(shlex.split(stopped.group(2))[1:], log)
+    resumed.join(300)
+    assert resumed.exitcode == 0, open(log).read()[-3000:]
     log = (out / "train.log").read_text()
     assert re.search(rf"resumed from \S+step_{int(stopped.group(1)):07d}\.state\.pt", log), log[-2000:]
     assert len(json.load(open(out / "metrics.json"))["step_losses"]) == 8
