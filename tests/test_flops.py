@@ -38,6 +38,25 @@ def test_meta_count_equals_cpu_count():
     assert model.training                                              # the train/eval mode is restored
 
 
+def test_counting_skips_random_initialisation_only_on_the_meta_device():
+    from torch.overrides import TorchFunctionMode
+
+    from vidreid.models.flops import build_for_count
+
+    class Spy(TorchFunctionMode):                 # below build_for_count's own mode: sees what it lets through
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in (torch.Tensor.normal_, torch.Tensor.uniform_):
+                fills.append(args[0].device.type)
+            return func(*args, **(kwargs or {}))
+    fills = []
+    with Spy():
+        build_for_count("tp", 7, (64, 32), "meta", backbone="resnet18")
+        assert fills == []                                             # no value to fill on the meta device
+        cpu = build_for_count("tp", 7, (64, 32), "cpu", backbone="resnet18")
+    assert len(fills) >= 20 and set(fills) == {"cpu"}                 # a CPU model is initialised as usual
+    assert cpu.backbone.conv1.weight.std() > 0
+
+
 def test_nonlocal_attention_products_by_hand():
     """theta^T phi and attention @ g: 2 products x N * L * L * C' MACs, 2 FLOPs per MAC; four 1x1x1 convs."""
     N, C, T, h, w = 2, 8, 3, 4, 2
