@@ -63,7 +63,8 @@ def build_for_dataset(cfg: Config, num_classes: int, pretrained: bool = True) ->
 def check_model_config(cfg: Config) -> None:
     """The configured model can be built (its name, backbone and options): checked before any data is read or
     generated, by building it on the meta device (no memory, no weights: the real builder, nothing repeated)."""
-    with torch.device("meta"):
+    from .models.meta import on_device
+    with on_device("meta"):
         build_for_dataset(cfg, 1, pretrained=False)
 
 

@@ -50,12 +50,12 @@ def _paper(name: str, builder) -> str:
 
 def runs_on(name: str, backbone: str) -> tuple[bool, str]:
     """(True, "") when model `name` builds with `backbone`, else (False, the one-line reason)."""
-    import torch
 
     from .errors import ConfigError
     from .models import build_model
+    from .models.meta import on_device
     try:
-        with torch.device("meta"):
+        with on_device("meta"):
             build_model(name, num_classes=2, input_size=COUNT_SIZE, backbone=backbone, pretrained=None)
     except ConfigError as e:
         return False, str(e).splitlines()[0]

@@ -101,9 +101,10 @@ def estimated_checkpoint_bytes(cfg) -> int | None:
     lower bound short of the classifier's classes. None where a builder needs real tensors: the exact check after
     the model is built still runs."""
     from .builders import build_for_dataset
+    from .models.meta import on_device
     rng = torch.random.get_rng_state()
     try:
-        with torch.device("meta"):
+        with on_device("meta"):
             model = build_for_dataset(cfg, 1, pretrained=False)
         return checkpoint_bytes(model, cfg.optim.name, cfg.train.keep_last)
     except Exception:   # noqa: BLE001 - an estimate only

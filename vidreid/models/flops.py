@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 _CONV_OPS = {"aten.convolution", "aten._convolution", "aten.convolution_backward"}
@@ -74,25 +73,14 @@ def count_flops(model: nn.Module, frames: int = 8, size: tuple[int, int] = (256,
     return out
 
 
-class _SkipRandomInit(TorchFunctionMode):
-    """Leaves tensors as they are where an initialiser would fill them with random numbers: on the meta device there
-    are no values to fill, and its `normal_`/`uniform_` run as Python decompositions (~6 ms a tensor: 0.5 s for a
-    ResNet-50, most of what counting it costs)."""
-    RANDOM_FILLS = {torch.Tensor.normal_, torch.Tensor.uniform_}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in self.RANDOM_FILLS and args[0].is_meta:
-            return args[0]
-        return func(*args, **(kwargs or {}))
-
-
 def build_for_count(name: str, num_classes: int = 625, size: tuple[int, int] = (256, 128),
                     device: str | torch.device = "cpu", **kwargs) -> nn.Module:
     """build_model(name, ...) on `device`; input_size=size reaches the models whose layers are sized by the
     feature map (registered with takes_input_size=True, e.g. ta and rru_stim)."""
+    from .meta import on_device
     from .registry import build_model
 
-    with torch.device(device), _SkipRandomInit():
+    with on_device(device):
         return build_model(name, num_classes, input_size=tuple(size), **kwargs)
 
 
