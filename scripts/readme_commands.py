@@ -49,14 +49,17 @@ TIMEOUT_S = 300         # per command
 
 def tiny_overrides(work: "Work") -> list[str]:
     """key=value overrides that make any SynthPed config (or nvan_mars.yaml, with MARS_TO_TINY) train and evaluate in
-    seconds: the tiny SynthPed at 64x32, PK batches of 4 ids x 2, 1 epoch of 2 steps, ResNet-18 without pretrained
+    seconds: the tiny SynthPed at 32x16 (STA: STA_SIZE), PK batches of 4 ids x 2, 1 epoch of 2 steps, ResNet-18 without pretrained
     weights, no loader workers, 1 thread."""
     synth = "{" + ", ".join(f"{k}: {v}" for k, v in TINY_SYNTH.items()) + "}"
-    return [f"data.root={work.synthped()}", f"data.synth={synth}", "data.height=64", "data.width=32",
+    return [f"data.root={work.synthped()}", f"data.synth={synth}", "data.height=32", "data.width=16",
             "data.batch_size=8", "data.num_instances=2", "data.test_batch_size=16", "data.workers=0",
             "model.backbone=resnet18", "model.pretrained=null", "train.epochs=1", "train.iters_per_epoch=2",
             "train.eval_every=0", "train.tensorboard=false", "train.threads=1"]
 
+
+# STA's K=4 horizontal parts need a feature map at least 4 high: 64x32 frames (ResNet-18, last stride 1)
+STA_SIZE = ["data.height=64", "data.width=32"]
 
 # configs/nvan_mars.yaml (README's DDP command): MARS is not here, so the same recipe on the tiny SynthPed; ResNet-18's
 # layer3 has 2 residual blocks, not the 3 non-local blocks the ResNet-50 recipe puts there
@@ -242,7 +245,7 @@ class Work:
         return self.config_words("tp_synthped.yaml", [f"train.output_dir={os.path.join(self.inputs, 'tiny_tp')}"])
 
     def config_sta(self, word: str) -> list[str]:
-        return self.config_words("sta_synthped.yaml")
+        return self.config_words("sta_synthped.yaml", STA_SIZE)
 
     def config_nvan(self, word: str) -> list[str]:
         return self.config_words("nvan_mars.yaml", MARS_TO_TINY)

@@ -6,10 +6,11 @@ import multiprocessing
 import os
 import sys
 
-# what the server imports before it forks anything (a child imports the rest itself). One server serves a process:
-# SynthPed's render pool (vidreid/data/synthped/writer.py) uses it too, with its module preloaded, when it starts first
-PRELOAD = ["numpy", "torch", "torch.distributed", "vidreid.cli", "vidreid.engine.train", "vidreid.utils.distributed",
-           "vidreid.data.synthped.writer"]
+# what the server imports before it forks anything (a child imports the rest itself; torch._dynamo: torch's optimisers
+# import it, 2.5 s). One server serves a process: SynthPed's render pool (vidreid/data/synthped/writer.py) uses it
+# too, with its module preloaded, when it starts first
+PRELOAD = ["numpy", "torch", "torch._dynamo", "torch.distributed", "vidreid.cli", "vidreid.engine.train",
+           "vidreid.utils.distributed", "vidreid.data.synthped.writer"]
 
 
 def context():

@@ -17,13 +17,25 @@ from warm_python import LIBRARIES, WarmPython  # noqa: E402
 
 ALL_SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "benchmarks", "*.py"))
                      if not os.path.basename(p).startswith("_"))
-# smoke runs whose output another test reads as well: run there, once
-SMOKED_ELSEWHERE = {"real_footage.py": "tests/test_vtest.py::test_benchmark_smoke"}
+# smoke runs that another script's smoke run makes: there, once
+SMOKED_ELSEWHERE = {"synthped_models.py": "gpu_check.py --smoke (its learning-curve point: synthped_models.py --smoke)"}
 SCRIPTS = [s for s in ALL_SCRIPTS if s not in SMOKED_ELSEWHERE]
 
 
 # scripts reading vtest's crops -> whether they take --video (the crops are cut once per test run: conftest.py)
-ON_VTEST_CROPS = {"learned_footage.py": False, "vtest_associate.py": True}
+ON_VTEST_CROPS = {"learned_footage.py": False, "real_footage.py": True, "vtest_associate.py": True}
+EXTRA_ARGS = {"real_footage.py": ["--threads", "1"]}
+
+
+def real_footage_rows(output: str) -> None:
+    """Every row of real_footage's table is filled: the random-weight network's 8 cells are percentages."""
+    row = next(line for line in output.splitlines() if line.startswith("| random-weight"))
+    cells = [float(c) for c in row.split("|")[2:10]]
+    assert len(cells) == 8 and all(0 < c <= 100 for c in cells), row
+
+
+# what a smoke run's output must show besides its exit status
+OUTPUT_CHECKS = {"real_footage.py": real_footage_rows}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +47,7 @@ def warm_python():
 
 def test_scripts_are_found():
     assert "extract_speed.py" in SCRIPTS and not any(s.startswith("_") for s in ALL_SCRIPTS)
-    assert set(SMOKED_ELSEWHERE) <= set(ALL_SCRIPTS)
+    assert set(SMOKED_ELSEWHERE) <= set(ALL_SCRIPTS) and set(OUTPUT_CHECKS) <= set(SCRIPTS)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -44,6 +56,7 @@ def test_benchmark_smoke_mode_exits_0(script, warm_python, request):
     if script in ON_VTEST_CROPS:               # the session's crops, not a cut of their own into the clone's runs/
         root, video = request.getfixturevalue("vtest_crops")
         extra = ["--root", root] + (["--video", video] if ON_VTEST_CROPS[script] else [])
-    code, output, _ = warm_python.run_script(os.path.join("benchmarks", script), ["--smoke", *extra], REPO,
-                                             timeout=300)
+    code, output, _ = warm_python.run_script(os.path.join("benchmarks", script),
+                                             ["--smoke", *extra, *EXTRA_ARGS.get(script, [])], REPO, timeout=300)
     assert code == 0, f"{script} --smoke exited {code}:\n{output[-6000:]}"
+    OUTPUT_CHECKS.get(script, lambda output: None)(output)

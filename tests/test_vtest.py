@@ -1,8 +1,7 @@
 """The real-footage set `vtest` (vidreid/data/datasets/vtest.py): the committed tables, the splits (main,
-cross-pass; full, late, adapt), the crops cut from vtest.avi (skipped without the video) and the benchmark's smoke."""
+cross-pass; full, late, adapt) and the crops cut from vtest.avi (skipped without the video); the benchmark's smoke run
+is tests/test_benchmarks_smoke.py's."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,8 +10,6 @@ from helpers_assets import opencv_data_file
 from vidreid.data import load_dataset
 from vidreid.data.datasets import vtest as V
 from vidreid.errors import ConfigError, DatasetError
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def frame_of(path: str) -> int:
@@ -238,16 +235,3 @@ def test_table_is_what_the_pipeline_gives(tmp_path):
     committed = {(int(f), *b.tolist()) for x in t.tracklets for f, b in zip(x.frames, x.boxes) if f <= 25}
     assert len(committed) > 40 and committed <= again
     assert CutConfig().crop_height == t.crop_size[0]
-
-
-def test_benchmark_smoke(crops):
-    """benchmarks/real_footage.py --smoke, every row (tests/test_benchmarks_smoke.py leaves this script to here)."""
-    root, video = crops
-    out = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "real_footage.py"), "--smoke", "--root",
-                          root, "--video", video, "--threads", "1"], capture_output=True, text=True, cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"},
-                         timeout=600)
-    assert out.returncode == 0, out.stderr
-    row = next(line for line in out.stdout.splitlines() if line.startswith("| random-weight"))
-    cells = [float(c) for c in row.split("|")[2:10]]
-    assert len(cells) == 8 and all(0 < c <= 100 for c in cells)
