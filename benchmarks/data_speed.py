@@ -242,7 +242,7 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="seconds: 4 identities, short tracklets, 1 round")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.ids, args.gpu_iters, args.rounds = 4, 5, max(args.rounds, 5)
+        args.ids, args.gpu_iters, args.rounds = 4, 5, 1
     torch.set_num_threads(1)                                               # one core
     root = speed_synthped(args.ids, args.smoke)
     name = os.path.basename(root)
