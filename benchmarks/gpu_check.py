@@ -191,8 +191,8 @@ def mobilenet_source(arg: str, notes: list[str]) -> str | None:
 
 def curve_point(out: str, smoke: bool, gpu: bool, weights: str | None, timeout: float, workers: int) -> dict:
     folder = os.path.join(out, "curve")
-    if smoke:            # the curve code path at a toy size: synthped_models' whole smoke run (tests/
-        cmd = ["--smoke"]    # test_benchmarks_smoke.py runs it only through here)
+    if smoke:   # the curve code path at a toy size: synthped_models' whole smoke run (the suite runs it only here)
+        cmd = ["--smoke"]
     else:
         cmd = ["--only", "tp,sta", "--no-ablations", "--backbone", "mobilenetv2", "--size", "256x128",
                "--synth", json.dumps(CURVE_SYNTH), "--root", os.path.join(out, "synthped_256x128"),

@@ -50,7 +50,6 @@ def _paper(name: str, builder) -> str:
 
 def runs_on(name: str, backbone: str) -> tuple[bool, str]:
     """(True, "") when model `name` builds with `backbone`, else (False, the one-line reason)."""
-
     from .errors import ConfigError
     from .models import build_model
     from .models.meta import on_device
