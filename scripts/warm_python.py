@@ -86,7 +86,7 @@ for line in sys.stdin:
 
 
 # the libraries whose import takes most of a short vidreid command's time (pass as `modules`, with packages=["vidreid"])
-# torch._dynamo: torch's optimisers import it when the first one is built (2.5 s), in every command that trains
+# torch._dynamo: torch's optimisers import it when the first one is built (seconds), in every command that trains
 LIBRARIES = ["torch", "torch._dynamo", "numpy", "cv2", "matplotlib.pyplot", "safetensors.torch", "yaml"]
 
 

@@ -1,13 +1,13 @@
 """Real processes for the tests that need them (a run killed with SIGKILL or stopped with SIGTERM, torch.distributed
 ranks), forked from a server that imported torch and vidreid once: multiprocessing's forkserver, preloaded. A new
-interpreter would spend ~3.5 s of CPU importing torch before its first line; a fork from the server starts at once,
+interpreter would spend seconds of CPU importing torch before its first line; a fork from the server starts at once,
 as a separate process with its own pid, signals and exit code."""
 import multiprocessing
 import os
 import sys
 
 # what the server imports before it forks anything (a child imports the rest itself; torch._dynamo: torch's optimisers
-# import it, 2.5 s). One server serves a process: SynthPed's render pool (vidreid/data/synthped/writer.py) uses it
+# import it, for seconds). One server serves a process: SynthPed's render pool (vidreid/data/synthped/writer.py) uses it
 # too, with its module preloaded, when it starts first
 PRELOAD = ["numpy", "torch", "torch._dynamo", "torch.distributed", "vidreid.cli", "vidreid.engine.train",
            "vidreid.utils.distributed", "vidreid.data.synthped.writer"]
@@ -20,10 +20,9 @@ def context():
     return ctx
 
 
-def _cli_entry(argv: list[str], stdout: str, stderr: str, env: dict[str, str]) -> None:
+def _cli_entry(argv: list[str], stdout: str, stderr: str) -> None:
     """Body of a forked `vidreid ARGV`: its stdout and stderr go to files (the descriptors too, so that whatever
     writes to fd 1 or 2 lands there); the process exits with main's code, as `python -m vidreid` would."""
-    os.environ.update(env)
     for fd, path in ((1, stdout), (2, stderr)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(target, fd)
@@ -37,9 +36,9 @@ def _cli_entry(argv: list[str], stdout: str, stderr: str, env: dict[str, str]) -
     sys.exit(code)
 
 
-def vidreid_process(argv: list[str], stdout: str, stderr: str | None = None, **env: str):
+def vidreid_process(argv: list[str], stdout: str, stderr: str | None = None):
     """`vidreid ARGV` in a started process (stderr into `stdout`'s file unless named) -> the Process (pid, kill(),
-    terminate(), join(), exitcode). `env`: variables set in the child only."""
-    proc = context().Process(target=_cli_entry, args=(list(argv), stdout, stderr or stdout, dict(env)))
+    terminate(), join(), exitcode)."""
+    proc = context().Process(target=_cli_entry, args=(list(argv), stdout, stderr or stdout))
     proc.start()
     return proc

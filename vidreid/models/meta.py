@@ -13,8 +13,8 @@ from torch.overrides import TorchFunctionMode
 
 class SkipRandomInit(TorchFunctionMode):
     """Leaves a meta tensor as it is where an initialiser would fill it with random numbers. A meta tensor has no
-    values to fill, and its `normal_`/`uniform_` run as Python decompositions whose first call imports torch._dynamo:
-    3.6 s on the first ResNet built in a process, then ~6 ms a tensor. Tensors on other devices are filled as usual."""
+    values to fill, and its `normal_`/`uniform_` run as Python decompositions whose first call imports torch._dynamo
+    (seconds), then milliseconds a tensor. Tensors on other devices are filled as usual."""
     # the tensor methods, and the nn.init functions that hand themselves to a mode before calling them (with the
     # tensor as the keyword `tensor`)
     RANDOM_FILLS = {torch.Tensor.normal_, torch.Tensor.uniform_, nn.init.normal_, nn.init.uniform_,
