@@ -587,14 +587,14 @@ def replace_section(path: str, which: str, body: str, title_if_new: str = "") ->
     atomic_write_text(path, text)
 
 
-def paper_gflops() -> dict:
-    """Each model's GFLOPs at its paper setting (benchmarks/model_table.py's PAPER_SETTINGS, ResNet-50)."""
+def paper_gflops(models: list[str]) -> dict:
+    """Each of `models`' GFLOPs at its paper setting (benchmarks/model_table.py's PAPER_SETTINGS, ResNet-50)."""
     sys.path.insert(0, os.path.join(REPO, "benchmarks"))
     from model_table import PAPER_SETTINGS
     from vidreid.models.flops import count_model
     out = {}
     for label, name, frames, size, kw, *_ in PAPER_SETTINGS:
-        if label == name:
+        if label == name and name in models:
             out[name] = f"{count_model(name, frames=frames, size=size, backbone='resnet50', **kw)['gflops']:.1f} " \
                         f"({frames} x {size[0]}x{size[1]})"
     return out
@@ -968,8 +968,9 @@ def main(argv=None) -> int:
                      "threads": args.threads, "machine": f"{os.cpu_count()} CPU cores (shared)",
                      "backbone": cfg0.model.backbone, "pretrained": cfg0.model.pretrained,
                      "schedule": schedule_text(cfg0) if args.curve else None},
-        "paper_gflops": paper_gflops(), "sta_lambda": base_lambda, "sta_map_rows": map_rows, "curve": args.curve,
-        "curve_stop": args.curve_stop,
+        # a smoke run counts its own models only (each count is most of a second)
+        "paper_gflops": paper_gflops(args.only if args.smoke else MODELS), "sta_lambda": base_lambda,
+        "sta_map_rows": map_rows, "curve": args.curve, "curve_stop": args.curve_stop,
     }
     if args.curve:
         meta["settings"]["iters"] = args.curve[-1]

@@ -93,6 +93,17 @@ def tiny_overrides():
     return tiny_train_overrides
 
 
+@pytest.fixture(scope="session", autouse=True)
+def preloaded_fork_server():
+    """Start this worker's fork server with helpers_processes.PRELOAD before anything else starts it: SynthPed's
+    render pool (the first tiny_synthped) would start it preloaded with its own module only, and every process
+    forked later to train (helpers_processes) would then import torch._dynamo and vidreid itself (~30 core-seconds
+    over the suite). Under xdist only (`make test`): a single module run by hand may need no server at all."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import helpers_processes
+        helpers_processes.start_server()
+
+
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -7,8 +7,8 @@ import os
 import sys
 
 # what the server imports before it forks anything (a child imports the rest itself; torch._dynamo: torch's optimisers
-# import it, for seconds). One server serves a process: SynthPed's render pool (vidreid/data/synthped/writer.py) uses it
-# too, with its module preloaded, when it starts first
+# import it, for seconds). One server serves a process, preloaded by whoever starts it: conftest.py starts it with this list
+# before SynthPed's render pool (vidreid/data/synthped/writer.py), which would preload its own module only
 PRELOAD = ["numpy", "torch", "torch._dynamo", "torch.distributed", "vidreid.cli", "vidreid.engine.train",
            "vidreid.utils.distributed", "vidreid.data.synthped.writer"]
 
@@ -18,6 +18,14 @@ def context():
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
+
+
+def start_server() -> None:
+    """Start the fork server now (preloaded with PRELOAD) unless it is running: whoever starts it first chooses what
+    it preloads."""
+    from multiprocessing import forkserver
+    context()
+    forkserver.ensure_running()
 
 
 def _cli_entry(argv: list[str], stdout: str, stderr: str) -> None:

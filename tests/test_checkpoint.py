@@ -43,6 +43,60 @@ def test_other_class_count_reinitialises_classifier(tmp_path):
     assert torch.equal(m2.backbone.conv1.weight, m.backbone.conv1.weight)
 
 
+@pytest.mark.parametrize("name,backbone", [(n, "resnet18") for n in ("tp", "ta", "rnn", "sta", "drsta", "nvan",
+                                                                       "ste_nvan", "rru_stim")]
+                         + [("tp", "mobilenetv2")])          # MobileNetV2: buffers the file does not hold
+def test_loading_skips_random_initialisation_and_gives_the_saved_network(tmp_path, name, backbone):
+    """A checkpoint with its own class count is built without random fills (the strict load replaces every
+    weight) and gives the saved network's outputs exactly; with another class count the new classifier is
+    initialised as usual."""
+    from torch.overrides import TorchFunctionMode
+
+    class Spy(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in (torch.Tensor.normal_, torch.Tensor.uniform_):
+                fills.append(func)
+            return func(*args, **(kwargs or {}))
+    torch.manual_seed(0)
+    m = build_model(name, 5, backbone=backbone, input_size=(64, 32)).eval()
+    cfg = Config()
+    cfg.model.name, cfg.model.backbone = name, backbone
+    cfg.data.height, cfg.data.width = 64, 32
+    path = str(tmp_path / "c.safetensors")
+    save_checkpoint(path, m, {"model": name, "num_classes": 5, "config": cfg.to_dict()})
+    fills = []
+    with Spy():
+        loaded, _ = build_model_from_checkpoint(path)
+    assert fills == []
+    x = torch.rand(2, 4, 3, 64, 32)                                     # (B, T, 3, H, W)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x).embedding, m(x).embedding, rtol=0, atol=0)
+    with Spy():
+        build_model_from_checkpoint(path, num_classes=7)
+    assert fills                                                        # the new classifier's
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_last_checkpoint_is_a_hard_link_or_else_a_copy(tmp_path, monkeypatch, links):
+    """last.safetensors mirrors the newest step: a hard link to its weights file (no second write), which outlives
+    the step's pruning; a copy where the filesystem refuses hard links."""
+    from vidreid.store.checkpoint import Checkpointer
+    if not links:
+        def refuse(src, dst):
+            raise PermissionError(1, "Operation not permitted", dst)
+        monkeypatch.setattr(os, "link", refuse)
+    m = build_model("tp", 5, backbone="resnet18")
+    writer = Checkpointer(str(tmp_path / "run"), keep_last=1, meta=_meta())
+    for step in (1, 2):
+        writer.save(m, {"step": step, "epoch": step, "optimizer": {}})
+    folder = tmp_path / "run" / "checkpoints"
+    assert sorted(os.listdir(folder)) == ["last.safetensors", "step_0000002.safetensors", "step_0000002.state.pt"]
+    last, step2 = os.stat(folder / "last.safetensors"), os.stat(folder / "step_0000002.safetensors")
+    assert (last.st_ino == step2.st_ino) == links and last.st_nlink == (2 if links else 1)
+    state, meta = read_checkpoint(str(folder / "last.safetensors"))
+    assert meta["step"] == 2 and all(torch.equal(v, state[k]) for k, v in m.state_dict().items())
+
+
 def test_mismatching_architecture_names_keys(tmp_path):
     src = build_model("tp", 5, backbone="resnet18")
     dst = build_model("tp", 5, backbone="resnet34")

@@ -18,6 +18,7 @@ from vidreid.cli import main as cli_main
 from vidreid.data.synthped import SynthPedConfig, ensure_synthped, generate_synthped, make_config
 from vidreid.data.synthped.appearance import make_twin, sample_palette, sample_person
 from vidreid.data.synthped.plan import build_plan, mars_query_rows
+from vidreid.data.synthped import writer
 from vidreid.data.synthped.render import make_background, render_tracklet
 from vidreid.errors import ConfigError, DatasetError, VidReIDError
 
@@ -36,7 +37,9 @@ def _tree(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def mars(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth") / "mars"
-    stats = generate_synthped(str(root), workers=2, progress=False, **TINY)
+    with pytest.MonkeyPatch.context() as mp:        # through the pool, though the job is small
+        mp.setattr(writer, "POOL_MIN_PIXELS", 0)
+        stats = generate_synthped(str(root), workers=2, progress=False, **TINY)
     return root, stats
 
 
@@ -54,8 +57,10 @@ def tables(mars):
 
 # ----------------------------------------------------------------------------------------------------------------------
 def test_same_seed_same_bytes_whatever_the_workers(mars, tmp_path):
-    root, _ = mars
-    generate_synthped(str(tmp_path / "again"), workers=1, progress=False, **TINY)
+    root, stats = mars
+    assert stats["workers"] == 2
+    again = generate_synthped(str(tmp_path / "again"), workers=2, progress=False, **TINY)
+    assert again["workers"] == 1                    # under POOL_MIN_PIXELS: rendered in this process
     a, b = _tree(root), _tree(tmp_path / "again")
     assert sorted(a) == sorted(b)
     assert all(a[k] == b[k] for k in a), [k for k in a if a[k] != b[k]][:5]

@@ -132,6 +132,11 @@ def test_bf16_channels_last_and_tensorboard(tiny_synthped, tiny_overrides, tmp_p
             "eval/mAP", "eval/R1"} <= tags
 
 
+def _cli_worker(rank, world, tmp, argv):
+    from vidreid.cli import main
+    return main(argv)
+
+
 def _train_worker(rank, world, tmp, overrides):
     return train(load_config(DEMO, overrides), progress=False)["step_losses"]
 
@@ -509,7 +514,7 @@ def test_nproc_reports_one_line_and_sigterm_to_the_launcher_stops_every_rank_res
                                                                                        capsys):
     """`vidreid train --nproc 2`: vidreid starts the ranks itself. A user error is one line (no launcher traceback,
     no ChildFailedError table); SIGTERM to the launcher reaches every rank, which stop at a safe point, and the
-    printed resume command (with --nproc) finishes the run."""
+    printed resume command (with --nproc 2: two ranks) finishes the run."""
     from vidreid.cli import main
     code = main(["train", "--nproc", "2", "--no-progress", "--config", os.path.join(REPO, "configs", "nvan_mars.yaml"),
                  f"data.root={tmp_path / 'MARS'}"])                # refused by the launcher itself, before any rank
@@ -537,11 +542,14 @@ def test_nproc_reports_one_line_and_sigterm_to_the_launcher_stops_every_rank_res
                        r"\S+; continue with: (vidreid train --nproc 2 --no-progress .* --resume)$", lines[0])
     assert stopped and 1 <= int(stopped.group(1)) < 8, lines[0]
     assert not list(out.glob("**/*.lock"))
+    # the printed command, run by two ranks joined as the launcher joins them (torchrun's variables: the launcher
+    # itself was just tested, and README's `--nproc` command runs it to the end in test_readme_commands)
     import shlex
-    log = str(tmp_path / "resumed.log")
-    resumed = helpers_processes.vidreid_process(shlex.split(stopped.group(2))[1:], log)
-    resumed.join(300)
-    assert resumed.exitcode == 0, open(log).read()[-3000:]
+    argv = shlex.split(stopped.group(2))[1:]
+    at = argv.index("--nproc")
+    assert argv[at + 1] == "2", argv
+    reports = _run_ranks(_cli_worker, tmp_path, argv[:at] + argv[at + 2:])
+    assert [r.get("result") for r in reports] == [0, 0], reports
     log = (out / "train.log").read_text()
     assert re.search(rf"resumed from \S+step_{int(stopped.group(1)):07d}\.state\.pt", log), log[-2000:]
     assert len(json.load(open(out / "metrics.json"))["step_losses"]) == 8

@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help=f"--scenes: {what} (default {default:g})")
     p.add_argument("--seed", type=int, default=0, help="global seed: same seed and options, same bytes (default 0)")
     p.add_argument("--layout", default="mars", help="mars (bbox_train/bbox_test/info) or dukev (train/query/gallery)")
-    p.add_argument("--workers", type=int, default=None, help="rendering processes (default: all CPU cores)")
+    p.add_argument("--workers", type=int, default=None, help="rendering processes (default: all CPU cores; a "
+                   "dataset of under 8 megapixels renders in one)")
     for name, typ in _KNOBS.items():
         p.add_argument("--" + name.replace("_", "-"), type=typ, default=None, metavar=typ.__name__.upper(),
                        help=f"SynthPedConfig.{name}")

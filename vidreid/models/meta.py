@@ -14,17 +14,22 @@ from torch.overrides import TorchFunctionMode
 class SkipRandomInit(TorchFunctionMode):
     """Leaves a meta tensor as it is where an initialiser would fill it with random numbers. A meta tensor has no
     values to fill, and its `normal_`/`uniform_` run as Python decompositions whose first call imports torch._dynamo
-    (seconds), then milliseconds a tensor. Tensors on other devices are filled as usual."""
+    (seconds), then milliseconds a tensor. Tensors on other devices are filled as usual, unless `everywhere`: for a
+    model whose every weight a strict load replaces next (their values are then whatever the memory held)."""
     # the tensor methods, and the nn.init functions that hand themselves to a mode before calling them (with the
     # tensor as the keyword `tensor`)
     RANDOM_FILLS = {torch.Tensor.normal_, torch.Tensor.uniform_, nn.init.normal_, nn.init.uniform_,
                     nn.init.kaiming_uniform_}
 
+    def __init__(self, everywhere: bool = False):
+        super().__init__()
+        self.everywhere = everywhere
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in self.RANDOM_FILLS:
             tensor = args[0] if args else kwargs["tensor"]
-            if tensor.is_meta:
+            if self.everywhere or tensor.is_meta:
                 return tensor
         return func(*args, **kwargs)
 

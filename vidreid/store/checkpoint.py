@@ -34,6 +34,18 @@ def save_checkpoint(path: str, model: nn.Module, meta: dict) -> None:
         save_file(state, tmp, metadata=metadata)
 
 
+def mirror_file(src: str, path: str, write) -> None:
+    """Make `path` hold what the finished file `src` holds: a hard link to it (no second copy of the bytes to write
+    and fsync; pruning `src` later leaves `path` whole), renamed over `path` atomically; where the filesystem has no
+    hard links, `write(path)` writes a copy."""
+    try:
+        with atomic_path(path) as tmp:
+            os.unlink(tmp)                  # the temp name atomic_path reserved, taken by the link
+            os.link(src, tmp)
+    except OutputError:
+        write(path)
+
+
 def load_tensors(path: str) -> dict[str, torch.Tensor]:
     """Every tensor of a checkpoint file: the one place vidreid loads a checkpoint's weights (a `Checkpoint` calls it
     at most once; tests count its calls)."""
@@ -232,7 +244,8 @@ class Checkpointer:
         try:
             save_checkpoint(weights, model, meta)
             save_training_state(state_path, state)
-            save_checkpoint(os.path.join(self.dir, "last.safetensors"), model, meta)
+            mirror_file(weights, os.path.join(self.dir, "last.safetensors"),
+                        lambda path: save_checkpoint(path, model, meta))
         except OutputError as e:
             for partial in (state_path, weights):             # a step is complete with both files or absent
                 if os.path.exists(partial):

@@ -23,6 +23,9 @@ from ..masks import MASKS, mask_path
 from .render import TrackletPlan, make_background, render_tracklet, render_tracklet_and_masks
 
 MARKER = "synthped.json"
+# below this many pixels to render, a pool costs more than it saves: its fork server is a fresh interpreter that
+# imports torch (~3.5 s of CPU) and one process renders ~2.5-7 megapixels a second (64x32 to 128x64 frames, AVX2 EPYC)
+POOL_MIN_PIXELS = 8_000_000
 _MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created by: vidreid synthped".ljust(116)
 
 
@@ -382,7 +385,8 @@ def generate_synthped(out: str, cfg: SynthPedConfig | None = None, workers: int 
                       progress: bool = True, overwrite: bool = False, **overrides) -> dict:
     """Render a SynthPed dataset into `out` (atomically: built beside it, then moved in); return its statistics.
 
-    `overrides` set SynthPedConfig fields (and `size="HxW"`). Same config -> byte-identical files, whatever `workers`.
+    `overrides` set SynthPedConfig fields (and `size="HxW"`). Same config -> byte-identical files, whatever `workers`
+    (a job under POOL_MIN_PIXELS renders in this process: a pool would cost more to start than it saves).
     An existing SynthPed in `out` is replaced only with `overwrite` (never another program's folder). One writer per
     `out` at a time (a lock beside it); the temp folders a killed writer of `out` left are removed first.
     """
@@ -405,6 +409,8 @@ def generate_synthped(out: str, cfg: SynthPedConfig | None = None, workers: int 
             print(f"synthped: removed {len(stale)} temporary folder(s) left by an interrupted run", file=sys.stderr)
         plan = build_plan(cfg)
         assign_files(plan)
+        if sum(t.n_frames for t in plan.train + plan.test) * cfg.height * cfg.width < POOL_MIN_PIXELS:
+            workers = 1                                     # a small job: rendered in this process
         tmp = tempfile.mkdtemp(prefix=temp_folder_prefixes(out)[0], dir=parent)
         try:
             total_bytes = _render_all(plan, tmp, workers, progress)
