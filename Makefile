@@ -26,8 +26,12 @@ demo: $(STAMP)
 # two workers: most tests run one thread (configs pin train.threads), so the suite used one of the two cores
 # (on an AVX2 EPYC, 2026-12-06: 15.4 min serial, 9.3 and 10.5 min with -n 2 from fresh clones); worksteal: a worker
 # that runs out takes queued tests from the other, so the few minute-long tests do not leave one worker idle at the
-# end (2026-12-07, the same tree: 12.4 min with the default schedule, 11.2 with worksteal)
+# end (2026-12-07, the same tree: 12.4 min with the default schedule, 11.2 with worksteal). compileall first (1 s):
+# where PYTHONDONTWRITEBYTECODE is set (as on this project's machines) nothing else writes bytecode, and every one of
+# the suite's ~30 interpreters (xdist workers, fork servers, subprocesses) would compile vidreid again: collecting the
+# tests alone took 18.5 s of CPU per worker without, 12 s with (2026-12-07)
 test: $(STAMP) opencv-data
+	$(PY) -m compileall -q vidreid scripts benchmarks tests
 	$(PY) -m pytest -n 2 --dist worksteal tests
 
 # the optional Ray engine (`vidreid tracklets --engine ray`): installs the `ray` extra, runs its tests and the

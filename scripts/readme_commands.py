@@ -49,12 +49,12 @@ TIMEOUT_S = 300         # per command
 
 def tiny_overrides(work: "Work") -> list[str]:
     """key=value overrides that make any SynthPed config (or nvan_mars.yaml, with MARS_TO_TINY) train and evaluate in
-    seconds: the tiny SynthPed at 32x16 (STA: STA_SIZE), PK batches of 4 ids x 2, 1 epoch of 2 steps, ResNet-18
+    seconds: the tiny SynthPed at 32x16 (STA: STA_SIZE), PK batches of 4 ids x 2, 1 epoch of 1 step, ResNet-18
     without pretrained weights, no loader workers, 1 thread."""
     synth = "{" + ", ".join(f"{k}: {v}" for k, v in TINY_SYNTH.items()) + "}"
     return [f"data.root={work.synthped()}", f"data.synth={synth}", "data.height=32", "data.width=16",
             "data.batch_size=8", "data.num_instances=2", "data.test_batch_size=16", "data.workers=0",
-            "model.backbone=resnet18", "model.pretrained=null", "train.epochs=1", "train.iters_per_epoch=2",
+            "model.backbone=resnet18", "model.pretrained=null", "train.epochs=1", "train.iters_per_epoch=1",
             "train.eval_every=0", "train.tensorboard=false", "train.threads=1"]
 
 

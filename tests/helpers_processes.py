@@ -28,9 +28,12 @@ def start_server() -> None:
     forkserver.ensure_running()
 
 
-def _cli_entry(argv: list[str], stdout: str, stderr: str) -> None:
+def _cli_entry(argv: list[str], stdout: str, stderr: str, cpus: set[int] | None = None) -> None:
     """Body of a forked `vidreid ARGV`: its stdout and stderr go to files (the descriptors too, so that whatever
-    writes to fd 1 or 2 lands there); the process exits with main's code, as `python -m vidreid` would."""
+    writes to fd 1 or 2 lands there); the process exits with main's code, as `python -m vidreid` would. `cpus`: the
+    cores it may run on, set before it computes anything (as on a machine with that many)."""
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
     for fd, path in ((1, stdout), (2, stderr)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(target, fd)
@@ -44,9 +47,9 @@ def _cli_entry(argv: list[str], stdout: str, stderr: str) -> None:
     sys.exit(code)
 
 
-def vidreid_process(argv: list[str], stdout: str, stderr: str | None = None):
-    """`vidreid ARGV` in a started process (stderr into `stdout`'s file unless named) -> the Process (pid, kill(),
-    terminate(), join(), exitcode)."""
-    proc = context().Process(target=_cli_entry, args=(list(argv), stdout, stderr or stdout))
+def vidreid_process(argv: list[str], stdout: str, stderr: str | None = None, cpus: set[int] | None = None):
+    """`vidreid ARGV` in a started process (stderr into `stdout`'s file unless named; on the cores `cpus` only,
+    when given) -> the Process (pid, kill(), terminate(), join(), exitcode)."""
+    proc = context().Process(target=_cli_entry, args=(list(argv), stdout, stderr or stdout, cpus))
     proc.start()
     return proc

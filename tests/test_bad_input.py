@@ -246,21 +246,11 @@ def test_evaluation_leaves_out_tracklets_without_readable_frame(tmp_path):
 
 # ============================================================================================ nothing lost, no crash
 # Each case: exit 2 (or the named exception from the Python API), one error line naming the path or key, no
-# traceback, and every input's bytes unchanged (hashes before/after).
+# traceback, and every input unchanged (helpers_files.snapshot before/after).
 import errno
-import hashlib
 import re
 
-
-def snapshot(*paths) -> dict:
-    """sha256 of every file under the given files/folders (what 'nothing lost' compares)."""
-    out = {}
-    for p in map(str, paths):
-        files = [p] if os.path.isfile(p) else [os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs]
-        for f in files:
-            with open(f, "rb") as fh:
-                out[f] = hashlib.sha256(fh.read()).hexdigest()
-    return out
+from helpers_files import snapshot
 
 
 @pytest.fixture

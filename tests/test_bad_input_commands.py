@@ -6,7 +6,6 @@ appeared. Every case fails during validation, before any training, extraction or
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import sys
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from helpers_datasets import make_dukev_root
+from helpers_files import snapshot
 from helpers_video import block_video, write_det
 from vidreid.cli import main
 
@@ -52,29 +52,6 @@ def inputs(tmp_path_factory) -> dict:
     assert (base / "trk" / "manifest.jsonl").read_text().strip()            # tracklets were cut
     return {"base": base, "root": root, "cfg": base / "cfg.yaml", "run": base / "run", "ckpt": ckpt,
             "index": base / "index", "video": base / "gate.avi", "det": base / "gate.txt", "trk": base / "trk"}
-
-
-def snapshot(*folders) -> dict:
-    """Every folder and file under `folders`: path -> None for a folder, (size, mtime_ns, digest) for a file (the
-    digest of the whole file up to 4 MiB; of its first and last MiB beyond, with size and mtime)."""
-    out = {}
-    for top in map(str, folders):
-        for d, dirs, files in os.walk(top):
-            out[d] = None
-            for name in files:
-                p = os.path.join(d, name)
-                st = os.lstat(p)
-                h = hashlib.sha256()
-                if not os.path.islink(p):
-                    with open(p, "rb") as f:
-                        if st.st_size <= 4 << 20:
-                            h.update(f.read())
-                        else:
-                            h.update(f.read(1 << 20))
-                            f.seek(-(1 << 20), os.SEEK_END)
-                            h.update(f.read())
-                out[p] = (st.st_size, st.st_mtime_ns, h.hexdigest())
-    return out
 
 
 def _diff(before: dict, after: dict) -> str:

@@ -8,11 +8,10 @@ how `make demo` printed other numbers on another machine.)"""
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import torch
 
+import helpers_processes
 from conftest import tiny_train_overrides
 from vidreid.config import load_config
 from vidreid.engine.train import train
@@ -38,15 +37,14 @@ def _run_result(out):
     return digest, numbers, metrics["step_losses"], metrics["environment"]["threads"]
 
 
-def train_in_subprocess(root, out, cpus, threads, workers):
-    """`vidreid train` in a process pinned to `cpus`, as on a machine with that many cores."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    code = (f"import os, sys; os.sched_setaffinity(0, {sorted(cpus)!r}); from vidreid.cli import main; "
-            f"sys.exit(main(sys.argv[1:]))")
-    run = subprocess.run([sys.executable, "-c", code, "train", "--no-progress", "--config", DEMO,
-                          *_overrides(root, out, threads, workers)], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
+def train_pinned(root, out, cpus, threads, workers):
+    """`vidreid train` in a process pinned to `cpus` before it computes anything, as on a machine with that many
+    cores (forked from the tests' preloaded server: helpers_processes)."""
+    log = out + ".log"
+    proc = helpers_processes.vidreid_process(["train", "--no-progress", "--config", DEMO,
+                                              *_overrides(root, out, threads, workers)], log, cpus=set(cpus))
+    proc.join(600)
+    assert proc.exitcode == 0, open(log).read()[-2000:]
     return _run_result(out)
 
 
@@ -63,7 +61,7 @@ def test_fixed_threads_give_identical_runs_on_any_core_count_and_worker_count(ti
     train(load_config(DEMO, _overrides(tiny_synthped, here, threads=2, workers=2)), progress=False)
     assert seen == [2] and torch.get_num_threads() == before           # the run's threads, then the caller's again
     digest, numbers, losses, threads = _run_result(here)
-    one_core = train_in_subprocess(tiny_synthped, str(tmp_path / "one_core"), {0}, threads=2, workers=0)
+    one_core = train_pinned(tiny_synthped, str(tmp_path / "one_core"), {0}, threads=2, workers=0)
     assert one_core[0] == digest                                       # the weights, bit for bit
     assert one_core[1] == numbers and "mAP" in numbers and one_core[2] == losses
     assert threads == one_core[3] == 2
