@@ -29,7 +29,7 @@ def free_module_temp_folders(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vtest_crops(tmp_path_factory) -> tuple[str, str]:
-    """(crops folder, video) of vtest.avi's labelled tracklets (loose boxes), cut once per test run (~30 s of
+    """(crops folder, video) of vtest.avi's labelled tracklets (loose boxes), cut once per test run (~9 s of
     decoding) and shared by every xdist worker: the first one to arrive cuts them under a lock, the others wait and
     reuse them (ensure_crops checks the folder's marker). Skips where the video is absent."""
     import fcntl
