@@ -110,7 +110,8 @@ def main() -> int:
     p.add_argument("--ids", type=int, default=120)
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--report", action="store_true", help="only print the tables from saved features")
-    p.add_argument("--smoke", action="store_true", help="seconds: TP, 12 ids, 5 steps of 8 clips at 32x16, in a temporary folder")
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds: TP, 12 ids, 5 steps of 8 clips at 32x16, in a temporary folder")
     args = p.parse_args()
     if args.smoke:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

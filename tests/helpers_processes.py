@@ -7,8 +7,8 @@ import os
 import sys
 
 # what the server imports before it forks anything (a child imports the rest itself; torch._dynamo: torch's optimisers
-# import it, for seconds). One server serves a process, preloaded by whoever starts it: conftest.py starts it with this list
-# before SynthPed's render pool (vidreid/data/synthped/writer.py), which would preload its own module only
+# import it, for seconds). One server serves a process, preloaded by whoever starts it: conftest.py starts it with
+# this list before SynthPed's render pool (vidreid/data/synthped/writer.py), which would preload its own module only
 PRELOAD = ["numpy", "torch", "torch._dynamo", "torch.distributed", "vidreid.cli", "vidreid.engine.train",
            "vidreid.utils.distributed", "vidreid.data.synthped.writer"]
 
