@@ -32,6 +32,9 @@ def test_roundtrip_and_metadata(tmp_path):
         assert torch.equal(v, m2.state_dict()[k]), k
     assert not m2.training
     assert os.listdir(tmp_path / "ck") == ["last.safetensors"]  # no temp files left
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask        # what any new file gets (not safetensors' 0600)
 
 
 def test_other_class_count_reinitialises_classifier(tmp_path):

@@ -116,9 +116,11 @@ def atomic_path(path: str):
     except OSError as e:
         raise OutputError(f"cannot write {path}: {os_error_words(e)}") from None
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)        # mkstemp makes 0600 files; an output gets what any new file gets
     try:
         yield tmp
+        # mkstemp makes 0600 files, and some writers (safetensors' save_file) replace the temp file with one of
+        # their own, 0600 too: an output gets what any new file gets
+        os.chmod(tmp, 0o666 & ~_UMASK)
         fsync_path(tmp)       # data on disk before the rename makes it visible
         os.replace(tmp, path)
         fsync_path(folder)    # and the rename itself
