@@ -28,8 +28,9 @@ demo: $(STAMP)
 # that runs out takes queued tests from the other, so the few minute-long tests do not leave one worker idle at the
 # end (2026-12-07, the same tree: 12.4 min with the default schedule, 11.2 with worksteal). compileall first (1 s):
 # where PYTHONDONTWRITEBYTECODE is set (as on this project's machines) nothing else writes bytecode, and every one of
-# the suite's ~30 interpreters (xdist workers, fork servers, subprocesses) would compile vidreid again: collecting the
-# tests alone took 18.5 s of CPU per worker without, 12 s with (2026-12-07); a tree it cannot write to only loses that
+# the suite's ~30 interpreters (xdist workers, fork servers, subprocesses) would compile vidreid again (`time
+# .venv/bin/python -m pytest --collect-only tests` with and without the __pycache__ folders: 18.5 s and 12 s of CPU on
+# 2026-12-07); a tree it cannot write to only loses that
 test: $(STAMP) opencv-data
 	-$(PY) -m compileall -q vidreid scripts benchmarks tests
 	$(PY) -m pytest -n 2 --dist worksteal tests

@@ -24,7 +24,7 @@ def start_server() -> None:
     """Start the fork server now (preloaded with PRELOAD) unless it is running: whoever starts it first chooses what
     it preloads."""
     from multiprocessing import forkserver
-    context()
+    context()                           # sets the preload list the server starts with
     forkserver.ensure_running()
 
 

@@ -30,7 +30,7 @@ def build_model_from_checkpoint(checkpoint: str | Checkpoint, num_classes: int |
     cfg = config_from_dict(meta["config"])
     n = num_classes or meta["num_classes"]
     # the checkpoint's weights replace ImageNet's; with its class count they replace every weight (a strict load),
-    # so the random initialisation is skipped: a quarter of a second for ResNet-18, half for ResNet-50
+    # so the random initialisation, most of what building a network costs, is skipped
     with SkipRandomInit(everywhere=True) if n == meta["num_classes"] else contextlib.nullcontext():
         model = build_for_dataset(cfg, n, pretrained=False)
     if n != meta["num_classes"]:

@@ -1,6 +1,7 @@
 """Building a model on the meta device: shapes only, no memory, no values. vidreid does it to check a config before
 any data is read (`builders.check_model_config`), to estimate a checkpoint's size (`validate.py`), to list which
-backbones a method runs on (`listing.py`) and to count FLOPs (`flops.py`)."""
+backbones a method runs on (`listing.py`) and to count FLOPs (`flops.py`). SkipRandomInit(everywhere=True) also
+builds a network whose every weight a checkpoint replaces next (`inference/model.py`)."""
 from __future__ import annotations
 
 import contextlib

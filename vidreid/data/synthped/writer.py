@@ -24,7 +24,8 @@ from .render import TrackletPlan, make_background, render_tracklet, render_track
 
 MARKER = "synthped.json"
 # below this many pixels to render, a pool costs more than it saves: its fork server is a fresh interpreter that
-# imports torch (~3.5 s of CPU) and one process renders ~2.5-7 megapixels a second (64x32 to 128x64 frames, AVX2 EPYC)
+# imports torch (seconds), and one process renders a few megapixels a second (time generate_synthped(..., workers=1)
+# and workers=2 on a small set to see both)
 POOL_MIN_PIXELS = 8_000_000
 _MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created by: vidreid synthped".ljust(116)
 
