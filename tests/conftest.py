@@ -106,6 +106,20 @@ def preloaded_fork_server():
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "VIDREID_TEST_CACHE" not in os.environ:
+        # the run's own XDG_CACHE_HOME (vidreid's listing, epoch-0 checkpoints and detections), made by the first
+        # process (the xdist controller, before it starts the workers, who inherit it): a run neither reads what an
+        # earlier run cached nor leaves anything in the user's ~/.cache. torch's hub folder stays where it was.
+        import tempfile
+        os.environ.setdefault("TORCH_HOME", os.path.dirname(torch.hub.get_dir()))
+        os.environ["VIDREID_TEST_CACHE"] = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="vidreid-tests-")
+        config._vidreid_test_cache = os.environ["VIDREID_TEST_CACHE"]
+
+
+def pytest_unconfigure(config):
+    made = getattr(config, "_vidreid_test_cache", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 # modules of long subprocess-driven tests (tens of seconds to minutes each), started before the rest

@@ -6,6 +6,7 @@ import io
 import json
 import math
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -112,3 +113,13 @@ def test_found_by_fuzzing_a_superscript_digit_is_not_an_integer(tmp_path):
     else:
         raise AssertionError("accepted")
     assert manifest._as_int(" 12 ") == 12 and manifest._as_int("-3") == -3 and manifest._as_int("\u00b2") is None
+
+
+def test_a_nul_in_a_path_is_a_manifest_error_naming_the_line(tmp_path):
+    """Found by the fuzz test above: os.listdir raised ValueError ("embedded null byte") for such a 'dir'."""
+    for row in ({"dir": "a\x00b", "pid": 0, "camid": 0, "split": "train"},
+                {"frames": ["f.jpg", "\x00"], "pid": 0, "camid": 0, "split": "train"}):
+        path = tmp_path / "m.jsonl"
+        path.write_text(json.dumps(row) + "\n")
+        with pytest.raises(VidReIDError, match=r"m\.jsonl:1: (dir|frames) holds a NUL character"):
+            manifest.build(str(path))

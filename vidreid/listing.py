@@ -77,8 +77,8 @@ def _cache_key() -> str:
 
 
 def _cache_path(key: str) -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "vidreid", f"models-{key}.json")
+    from .utils.io import user_cache_dir
+    return user_cache_dir(f"models-{key}.json")
 
 
 def model_rows(names: list[str] | None = None, use_cache: bool = True) -> list[dict]:

@@ -24,8 +24,8 @@ NO_CHECKPOINT = "none"
 
 
 def cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "vidreid", "initial")
+    from ..utils.io import user_cache_dir
+    return user_cache_dir("initial")
 
 
 def initial_checkpoint(cfg: Config, num_classes: int, log=print) -> str:

@@ -12,6 +12,8 @@ Registry (`build_detector(spec)`):
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -24,6 +26,16 @@ EMPTY = np.zeros((0, 5), np.float32)
 
 class DetectionsError(DatasetError):
     """A detections file or detector model is missing or malformed."""
+
+
+@functools.cache
+def _code_digest() -> str:
+    """sha256 of this file and tracker.py (nms's IoU): any change to the code invalidates cached detections."""
+    h = hashlib.sha256()
+    for name in ("detectors.py", "tracker.py"):
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -57,6 +69,11 @@ class HogDetector:
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         self.upscale, self.min_score, self.win_stride, self.scale, self.nms_iou = \
             upscale, min_score, win_stride, scale, nms_iou
+
+    def cache_key(self) -> str:
+        """What its boxes depend on (detection_cache.py): its settings, OpenCV's version and the code."""
+        return (f"hog|{self.upscale}|{self.min_score}|{self.win_stride}|{self.scale}|{self.nms_iou}|"
+                f"{self.cv2.__version__}|{_code_digest()}")
 
     def detect(self, frame: np.ndarray, frame_number: int) -> np.ndarray:
         cv2 = self.cv2

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import VidReIDError
 from .cut import crop, pad_to_aspect
+from .detection_cache import detect_frames
 from .tracker import Tracker, TrackerConfig
 from ..data.video import check_video_size, iter_frames, probe_video
 
@@ -62,9 +63,9 @@ def follow(video: str, box, seed_frame: int, detector, every: int = 1, window: i
     if getattr(detector, "needs_pixels", True):
         total = len(range(start, min(stop or info.frame_count, info.frame_count or 0) + 1, every)) or None
         with progress_bar(total=total, desc="follow: detect", unit="frame", enabled=progress) as bar:
-            for n, frame in iter_frames(video, every, start, stop):   # per-frame loop over the stream
+            for n, rows in detect_frames(video, detector, every, start, stop):   # per-frame loop over the stream
                 numbers.append(n)
-                dets.append(detector.detect(frame, n))
+                dets.append(rows)
                 bar.update()
     else:
         last = info.frame_count or int(detector.frames.max(initial=seed_frame))

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..errors import VidReIDError
 from ..data.background import MASKS, foreground_mask, sample_background
-from ..data.video import check_video_size, iter_frames, probe_video, progress_frames, write_box_crops
+from ..data.video import check_video_size, probe_video, progress_frames, write_box_crops
 from .cut import CutConfig, cut_tracks, tracklet_names
+from .detection_cache import detect_frames
 from .tracker import Tracker, TrackerConfig
 
 SIDECAR = "tracklets.json"
@@ -50,6 +51,7 @@ class VideoResult:
     seconds_track: float = 0.0
     seconds_cut: float = 0.0
     joined: int = 0                                          # fragments joined to an earlier one (--checkpoint)
+    frames_cached: int = 0                                   # frames whose detections came from the cache
     rows: np.ndarray = field(default=None, repr=False)       # kept boxes (k, 7) [frame, id, x, y, w, h, score]
     names: list = field(default_factory=list, repr=False)    # tracklet name of each kept row
 
@@ -61,23 +63,25 @@ def camera_name(path: str) -> str:
 
 
 def track_video(path: str, detector, tracker_cfg: TrackerConfig, every: int = 1, start: int = 1,
-                stop: int | None = None, progress: bool = False, desc: str = "track") -> tuple[np.ndarray, int]:
-    """Pass 1: detect and track -> (confirmed tracks (K, 7) [frame, id, x, y, w, h, score], frames processed)."""
+                stop: int | None = None, progress: bool = False, desc: str = "track",
+                counts: dict | None = None) -> tuple[np.ndarray, int]:
+    """Pass 1: detect and track -> (confirmed tracks (K, 7) [frame, id, x, y, w, h, score], frames processed).
+    counts["cached"]: the frames whose detections came from the detection cache (detection_cache.py)."""
     tracker = Tracker(tracker_cfg)
     if getattr(detector, "needs_pixels", True):
         info = probe_video(path)
         last = min(stop or info.frame_count, info.frame_count) if info.frame_count else stop
         total = (max(0, (last - start)) // every + 1) if last else None
-        frames = iter_frames(path, every, start, stop)
+        detections = detect_frames(path, detector, every, start, stop, counts)   # remembered per video
     else:                                    # detections from a file: no decoding needed to track
         last = int(detector.frames.max()) if len(detector.frames) else start
         last = min(last, stop) if stop else last
         numbers = range(start, last + 1, every)
-        total, frames = len(numbers), ((n, None) for n in numbers)
+        total, detections = len(numbers), ((n, detector.detect(None, n)) for n in numbers)
     count = 0
     with progress_frames(total, desc, progress) as bar:
-        for n, frame in frames:              # per-frame loop: the stream hands out one frame at a time
-            tracker.step(n, detector.detect(frame, n))
+        for n, rows in detections:           # per-frame loop: the stream hands out one frame at a time
+            tracker.step(n, rows)
             count += 1
             bar.update()
     return tracker.result(), count
@@ -159,8 +163,10 @@ def track_and_cut(folder: str, video: str, cam: str, camid: int, info, detector,
     single-process loop (run_tracklets) and the Ray engine's tasks call this."""
     r = VideoResult(os.path.abspath(video), cam, info.width, info.height, info.fps)
     t0 = time.perf_counter()
+    counts = {}
     tracks, r.frames_processed = track_video(video, detector, tracker_cfg, every, start, stop, progress,
-                                             f"track {cam}")
+                                             f"track {cam}", counts)
+    r.frames_cached = counts.get("cached", 0)
     r.seconds_track = time.perf_counter() - t0
     rows, pieces = cut_tracks(tracks, cut)
     names = tracklet_names(rows[:, 1], pieces) if len(rows) else []

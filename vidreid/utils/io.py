@@ -138,6 +138,13 @@ def atomic_path(path: str):
             os.unlink(tmp)
 
 
+def user_cache_dir(*parts: str) -> str:
+    """$XDG_CACHE_HOME/vidreid/<parts> (~/.cache when XDG_CACHE_HOME is unset): what vidreid can compute again
+    (model listings, epoch-0 checkpoints, detections), never a user's data."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "vidreid", *parts)
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

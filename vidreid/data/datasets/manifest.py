@@ -131,6 +131,8 @@ def _parse(entry) -> tuple[dict | None, str]:
         return None, "'frames' must be a list of file paths"
     if folder is not None and not isinstance(folder, str):
         return None, "'dir' must be a folder path"
+    if "\0" in (folder or "") or any("\0" in p for p in frames or ()):      # no OS accepts a NUL in a path
+        return None, f"{'dir' if folder is not None else 'frames'} holds a NUL character (\\x00): not a path"
     pid, camid = _as_int(entry.get("pid")), _as_int(entry.get("camid"))
     if pid is None or camid is None:
         missing = [k for k, v in (("pid", pid), ("camid", camid)) if v is None]
