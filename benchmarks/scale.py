@@ -104,6 +104,9 @@ def bench_detector(name: str, videos: list[str], dets: list[str], workers: list[
 
 
 def main() -> int:
+    # every run detects: its frames/s are the detector's and the engine's, not the detection cache's (a second run
+    # of a video would read its boxes from there; benchmarks/detection_cache.py measures that)
+    os.environ["VIDREID_NO_DETECTION_CACHE"] = "1"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cams", type=int, default=4, help="videos (scene cameras)")
     ap.add_argument("--frames", type=int, default=60, help="frames per video")

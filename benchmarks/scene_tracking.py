@@ -88,6 +88,9 @@ def add(tot: dict, m) -> None:
 
 
 def main() -> int:
+    # every run detects: its frames/s are the detector's and the engine's, not the detection cache's (a second run
+    # of a video would read its boxes from there; benchmarks/detection_cache.py measures that)
+    os.environ["VIDREID_NO_DETECTION_CACHE"] = "1"
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", help="re-ID checkpoint for the cross-camera part (required)")
     ap.add_argument("--work", default="runs/scene_bench", help="scenes and tracklets go here")

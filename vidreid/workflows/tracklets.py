@@ -91,9 +91,9 @@ def cut_tracklets(args) -> int:
         return 0
     for v in doc["videos"]:
         fps = v["frames_processed"] / max(v["seconds_track"], 1e-9)
-        speed = ("detections from the cache" if v["frames_cached"] == v["frames_processed"] else
-                 f"{fps:.1f} frames/s tracking" + (f", {v['frames_cached']} from the cache" if v["frames_cached"]
-                                                   else ""))
+        cached = v.get("frames_cached", 0)                 # a Ray part of an earlier version has none
+        speed = ("detections from the cache" if cached and cached == v["frames_processed"] else
+                 f"{fps:.1f} frames/s tracking" + (f", {cached} from the cache" if cached else ""))
         print(f"{v['camera']}: {v['frames_processed']} frames ({speed}), {v['tracks']} tracks, "
               f"{v['tracklets']} tracklets" + (f" ({v['joined']} joined by appearance)" if args.checkpoint else "")
               + f"; {v['seconds_track'] + v['seconds_cut']:.1f} s")
