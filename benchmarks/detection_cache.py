@@ -1,7 +1,7 @@
 """The detection cache (vidreid/tracking/detection_cache.py): `vidreid tracklets` on a real video, first with an
 empty cache (HOG runs on every frame, the boxes are remembered), then again on the same video into another folder
 (the boxes come from the cache, the detection pass decodes nothing); both outputs must be the same bytes apart from
-the sidecar's timings. Prints one markdown row for BENCHMARKS.md ("Detection cache").
+the sidecar's timings and cache hits. Prints one markdown row for BENCHMARKS.md ("Detection cache").
 
     python benchmarks/detection_cache.py [--video vtest.avi] [--threads 1]
     python benchmarks/detection_cache.py --smoke      # a generated 16-frame video, seconds

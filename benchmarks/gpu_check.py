@@ -131,7 +131,7 @@ def run_in_process(main, argv: list[str], log: str) -> tuple[int, float]:
         try:
             rc = main(argv) or 0
         except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else 1
+            rc = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
         except Exception:
             traceback.print_exc()
             rc = 1

@@ -117,6 +117,10 @@ def test_hog_key_names_its_settings_opencv_and_its_code(monkeypatch):
     key = HogDetector().cache_key()
     assert cv2.__version__ in key and key != HogDetector(upscale=2).cache_key()
     assert key != HogDetector(scale=1.1).cache_key() and key == HogDetector().cache_key()
+
+    class Tuned(HogDetector):                                            # a subclass may detect otherwise
+        pass
+    assert Tuned().cache_key() != key
     import vidreid.tracking.detectors as detectors
     monkeypatch.setattr(detectors, "_code_digest", lambda: "changed")
     assert HogDetector().cache_key() != key
@@ -126,7 +130,11 @@ def test_a_bad_cache_file_is_ignored_and_rewritten(cache_home, video):
     path, boxes = video
     run(path, Oracle(boxes))
     [name] = os.listdir(cache_home)
-    for junk in (b"not an npz", b""):
+    import io
+    foreign = io.BytesIO()                    # the right format number, the wrong shapes
+    np.savez(foreign, format=1, frames=np.zeros((2, 2), np.int64), counts=np.zeros(2, np.int64),
+             rows=np.zeros((0, 5), np.float32), end=12)
+    for junk in (b"not an npz", b"", foreign.getvalue()):
         (cache_home / name).write_bytes(junk)
         det = Oracle(boxes)
         assert run(path, det)[2] == 0 and len(det.calls) == 12
@@ -156,27 +164,29 @@ def test_an_unwritable_cache_costs_only_time(cache_home, video, monkeypatch):
     assert run(path, det)[0] == list(range(1, 13)) and len(det.calls) == 12
 
 
-def test_tracklets_twice_gives_the_same_bytes_from_the_cache(cache_home, tmp_path, capsys):
+def test_tracklets_twice_gives_the_same_bytes_from_the_cache(cache_home, tmp_path, capsys, monkeypatch):
+    """The first run's "HOG" returns the walking block's true boxes (HOG itself finds no block: the key stays HOG's),
+    the second run's returns nothing and must not be called: its tracklets come from the cache alone."""
     video = tmp_path / "gate.avi"
-    block_video(video, frames=16, size=(240, 200), people=[((0, 0, 230), 10, 40, 60, 150, 4)])
+    boxes = block_video(video, frames=16, size=(240, 200), people=[((0, 0, 230), 10, 40, 60, 150, 4)])[0]
     common = [str(video), "--no-progress", "--min-len", "2", "--preview", "none"]
+    monkeypatch.setattr(HogDetector, "detect", lambda self, frame, n: np.array([[*boxes[n - 1], 0.9]], np.float32))
     assert main(["tracklets", *common, "--out", str(tmp_path / "a")]) == 0
     assert "detections from the cache" not in capsys.readouterr().out
     calls = []
-    real = HogDetector.detect
-    HogDetector.detect = lambda self, frame, n: calls.append(n) or real(self, frame, n)
-    try:
-        assert main(["tracklets", *common, "--out", str(tmp_path / "b")]) == 0
-    finally:
-        HogDetector.detect = real
+    monkeypatch.setattr(HogDetector, "detect", lambda self, frame, n: calls.append(n) or np.zeros((0, 5), np.float32))
+    assert main(["tracklets", *common, "--out", str(tmp_path / "b")]) == 0
     assert calls == [] and "gate: 16 frames (detections from the cache)" in capsys.readouterr().out
     sides = [json.load(open(tmp_path / o / "tracklets.json")) for o in "ab"]
     assert sides[0]["videos"][0]["frames_cached"] == 0 and sides[1]["videos"][0]["frames_cached"] == 16
+    assert [t["frames"] for t in sides[1]["tracklets"]] == [list(range(1, 17))]   # the block, every frame
+    np.testing.assert_allclose(sides[1]["tracklets"][0]["boxes"], boxes)
     for s in sides:
         for v in s["videos"]:
             v.pop("seconds_track"), v.pop("seconds_cut"), v.pop("frames_cached")
     assert sides[0] == sides[1]
     files = sorted(os.path.relpath(os.path.join(d, f), tmp_path / "a") for d, _, fs in os.walk(tmp_path / "a")
                    for f in fs if f != "tracklets.json")
+    assert len([f for f in files if f.endswith(".jpg")]) == 16
     match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", files, shallow=False)
     assert match == files and not mismatch and not errors

@@ -22,6 +22,19 @@ needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed: `make 
 CAMERAS = ("gate", "hall", "yard")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def detect_every_time():
+    """No detection cache in this module: the engines are compared on detecting, not on reading each other's boxes
+    (the Ray workers, started below, inherit it)."""
+    before = os.environ.get("VIDREID_NO_DETECTION_CACHE")
+    os.environ["VIDREID_NO_DETECTION_CACHE"] = "1"
+    yield
+    if before is None:
+        del os.environ["VIDREID_NO_DETECTION_CACHE"]
+    else:
+        os.environ["VIDREID_NO_DETECTION_CACHE"] = before
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """One small local Ray for the module (the engine uses a Ray already started in its process)."""

@@ -7,11 +7,12 @@ a single box.
     $XDG_CACHE_HOME/vidreid/detections/<video sha256>-<detector key>.npz     (~/.cache when XDG_CACHE_HOME is unset)
 
 The key is the video's bytes (sha256: a copied or renamed video still hits, an edited one misses) and the detector's
-`cache_key()`: its settings, OpenCV's version and the bytes of detectors.py, so a change to the detector's code or
-options never reads boxes it would not give now. Only detectors with a `cache_key` are cached (HOG); an ONNX model's
+`cache_key()`: its class, its settings, OpenCV's version and build, and the bytes of the code between the file and the
+boxes (detectors.py, tracker.py for NMS, data/video.py for decoding), so a change to any of them misses. Only detectors with a `cache_key` are cached (HOG); an ONNX model's
 boxes depend on the execution provider, and a det.txt is read, not computed. The file holds, per detected frame, its
-rows [x, y, w, h, score]; `end` is the video's last frame once a pass has decoded it to the end, which is what lets a
-later pass skip decoding altogether (a container's frame count can be wrong; the cache only trusts what it decoded).
+rows [x, y, w, h, score]; `end` is the video's last frame once a pass over every frame (every 1, no stop) has decoded
+it to its end, which is what lets a later pass skip decoding altogether (a container's frame count can be wrong; the
+cache only trusts what it decoded).
 
 Set VIDREID_NO_DETECTION_CACHE=1 to neither read nor write it; delete the folder to clear it (entries are a few
 bytes per box). A cache that cannot be read is ignored, one that cannot be written costs only the next run's time.
@@ -49,7 +50,8 @@ def video_sha256(path: str) -> str:
 
 class DetectionCache:
     """The remembered detections of one (video, detector): rows per frame number, and the video's last frame when
-    known. `add` records new frames; `save` merges them into the file (atomically)."""
+    known. `add` records new frames; `save` writes what was loaded plus what was added, atomically (two runs on one
+    video at once: the last to finish wins, and the other's new frames cost a later run their time, nothing else)."""
 
     def __init__(self, path: str):
         self.path = path
@@ -66,7 +68,7 @@ class DetectionCache:
             return None
         try:
             digest = video_sha256(video)
-        except OSError:
+        except (OSError, ValueError):              # (ValueError: a NUL in the path)
             return None                            # the decoder says what is wrong with the file
         detector_key = hashlib.sha256(key().encode()).hexdigest()[:16]
         return cls(os.path.join(cache_folder(), f"{digest}-{detector_key}.npz"))
@@ -77,23 +79,27 @@ class DetectionCache:
                 if int(z["format"]) != FORMAT:
                     return
                 frames, counts, rows, end = z["frames"], z["counts"], z["rows"], int(z["end"])
+            if not (frames.ndim == counts.ndim == 1 and len(frames) == len(counts) and rows.ndim == 2
+                    and rows.shape[1] == 5 and frames.dtype.kind == counts.dtype.kind == "i"
+                    and int(counts.sum()) == len(rows)):
+                return
+            self.rows = dict(zip(frames.tolist(), np.split(rows.astype(np.float32), np.cumsum(counts)[:-1])))
+            self.end = end if end > 0 else None
         except Exception:                          # missing, truncated or foreign: start empty, rewrite on save
-            return
-        if len(frames) != len(counts) or int(counts.sum()) != len(rows) or rows.ndim != 2 or rows.shape[1] != 5:
-            return
-        self.rows = dict(zip(frames.tolist(), np.split(rows.astype(np.float32), np.cumsum(counts)[:-1])))
-        self.end = end if end > 0 else None
+            self.rows, self.end = {}, None
 
-    def add(self, n: int, rows: np.ndarray) -> None:
-        self.rows[n] = rows
+    def add(self, n: int, rows: np.ndarray) -> np.ndarray:
+        """Remember frame n's rows -> them as float32 (what a later pass reads back)."""
+        self.rows[n] = rows = np.asarray(rows, np.float32)
         self.new += 1
+        return rows
 
     def frame_numbers(self, every: int, start: int, stop: int | None) -> list[int] | None:
         """The frames a pass (every, start, stop) would decode, if the cache holds every one of them and knows
         where the video ends; else None (decode)."""
         if self.end is None:
             return None
-        numbers = list(range(start, min(stop or self.end, self.end) + 1, every))
+        numbers = list(range(start, self.end + 1 if stop is None else min(stop, self.end) + 1, every))
         if not numbers or any(n not in self.rows for n in numbers):
             return None
         return numbers
@@ -140,7 +146,7 @@ def detect_frames(video: str, detector, every: int = 1, start: int = 1, stop: in
             if rows is None:
                 rows = detector.detect(frame, n)
                 if cache is not None:
-                    cache.add(n, rows)
+                    rows = cache.add(n, rows)
             else:
                 counts["cached"] += 1
             last = n

@@ -30,11 +30,19 @@ class DetectionsError(DatasetError):
 
 @functools.cache
 def _code_digest() -> str:
-    """sha256 of this file and tracker.py (nms's IoU): any change to the code invalidates cached detections."""
-    h = hashlib.sha256()
-    for name in ("detectors.py", "tracker.py"):
-        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), "rb") as f:
-            h.update(f.read())
+    """sha256 of the code between a video file and its boxes -- this file, tracker.py (nms's IoU), data/video.py
+    (decoding) -- and of OpenCV's build (its FFmpeg): a change to any of them invalidates cached detections."""
+    import cv2
+    here = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256(cv2.getBuildInformation().encode())
+    for path in (os.path.join(here, "detectors.py"), os.path.join(here, "tracker.py"),
+                 os.path.join(here, os.pardir, "data", "video.py")):
+        try:
+            with open(path, "rb") as f:
+                h.update(f.read())
+        except OSError:                       # an install without sources: its version stands for its code
+            from .. import __version__
+            h.update(__version__.encode())
     return h.hexdigest()[:16]
 
 
@@ -72,8 +80,8 @@ class HogDetector:
 
     def cache_key(self) -> str:
         """What its boxes depend on (detection_cache.py): its settings, OpenCV's version and the code."""
-        return (f"hog|{self.upscale}|{self.min_score}|{self.win_stride}|{self.scale}|{self.nms_iou}|"
-                f"{self.cv2.__version__}|{_code_digest()}")
+        return (f"{type(self).__module__}.{type(self).__qualname__}|{self.upscale}|{self.min_score}|"
+                f"{self.win_stride}|{self.scale}|{self.nms_iou}|{self.cv2.__version__}|{_code_digest()}")
 
     def detect(self, frame: np.ndarray, frame_number: int) -> np.ndarray:
         cv2 = self.cv2
