@@ -1,7 +1,7 @@
 """The detection cache (vidreid/tracking/detection_cache.py): `vidreid tracklets` on a real video, first with an
 empty cache (HOG runs on every frame, the boxes are remembered), then again on the same video into another folder
 (the boxes come from the cache, the detection pass decodes nothing); both outputs must be the same bytes apart from
-the sidecar's timings and cache hits. Prints one markdown row for BENCHMARKS.md ("Detection cache").
+the sidecar's RUN_FIELDS (timings, cache hits). Prints one markdown row for BENCHMARKS.md ("Detection cache").
 
     python benchmarks/detection_cache.py [--video vtest.avi] [--threads 1]
     python benchmarks/detection_cache.py --smoke      # a generated 16-frame video, seconds
@@ -9,7 +9,6 @@ the sidecar's timings and cache hits. Prints one markdown row for BENCHMARKS.md 
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import sys
@@ -43,18 +42,6 @@ def run(video: str, out: str) -> tuple[float, dict]:
     return seconds, json.load(open(os.path.join(out, "tracklets.json")))
 
 
-def same_bytes(a: str, b: str) -> bool:
-    """Every file the same, the sidecar apart from its timings and cache hits."""
-    files = sorted(os.path.relpath(os.path.join(d, f), a) for d, _, fs in os.walk(a) for f in fs)
-    sides = [json.load(open(os.path.join(o, "tracklets.json"))) for o in (a, b)]
-    for s in sides:
-        for v in s["videos"]:
-            v.pop("seconds_track"), v.pop("seconds_cut"), v.pop("frames_cached")
-    others = [f for f in files if f != "tracklets.json"]
-    match, mismatch, errors = filecmp.cmpfiles(a, b, others, shallow=False)
-    return sides[0] == sides[1] and match == others and not mismatch and not errors
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--video", help="the video (default: vtest.avi from the opencv-doc data folders)")
@@ -76,7 +63,8 @@ def main(argv=None) -> int:
     cached, side2 = run(video, os.path.join(work, "cached"))
     v, v2 = side["videos"][0], side2["videos"][0]
     assert v["frames_cached"] == 0 and v2["frames_cached"] == v2["frames_processed"], (v, v2)
-    identical = same_bytes(os.path.join(work, "cold"), os.path.join(work, "cached"))
+    from vidreid.tracking.pipeline import output_differences
+    identical = not output_differences(os.path.join(work, "cold"), os.path.join(work, "cached"))[0]
     print(f"\n{os.path.basename(video)}: {v['frames_processed']} frames of {v['width']}x{v['height']}, "
           f"{len(side['tracklets'])} tracklets; OpenCV threads {args.threads}")
     print("| video | frames | first run (detects) | second run (cache) | speed-up | same bytes |")

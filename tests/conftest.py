@@ -6,7 +6,8 @@ import pytest
 
 # OpenMP threads that wait sleep instead of spinning. Read once, when torch's OpenMP runtime loads (the next import),
 # and inherited by every process the tests start. Spinning burns the other xdist worker's core whenever a run uses
-# 2 intra-op threads, and a 2-thread run pinned to one core (test_reproducibility) took 9.6 s instead of 2.4 s.
+# 2 intra-op threads, and test_reproducibility's 2-thread run pinned to one core spins for most of its time (run
+# `pytest tests/test_reproducibility.py --durations=1` with OMP_WAIT_POLICY=ACTIVE and without to see both).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402

@@ -3,7 +3,6 @@ the single-process path, retries, failures reported, and a run stopped mid-way r
 duplicating anything. `vidreid index build --engine ray` (workflows/ray_index.py): the same index (features within
 float tolerance) from model actors' shards, and a failed shard redone alone. Skipped when Ray is not installed
 (`make test-ray` installs the `ray` extra and runs these)."""
-import filecmp
 import json
 import os
 import sys
@@ -13,6 +12,7 @@ import pytest
 
 from helpers_video import block_video, write_det
 from vidreid.cli import build_parser, main
+from vidreid.tracking.pipeline import output_differences
 
 try:
     import ray
@@ -72,18 +72,10 @@ def single_process(footage):
 
 
 def same_output(a, b):
-    """Every file of the two outputs byte-identical, except the sidecar's timings and cache hits."""
-    names = sorted(os.path.relpath(os.path.join(d, f), a) for d, _, fs in os.walk(a) for f in fs)
-    assert names == sorted(os.path.relpath(os.path.join(d, f), b) for d, _, fs in os.walk(b) for f in fs)
-    side = [json.load(open(os.path.join(o, "tracklets.json"))) for o in (a, b)]
-    for s in side:
-        for v in s["videos"]:
-            v.pop("seconds_track"), v.pop("seconds_cut"), v.pop("frames_cached")   # how, not what
-    assert side[0] == side[1]
-    other = [n for n in names if n != "tracklets.json"]
-    match, mismatch, errors = filecmp.cmpfiles(a, b, other, shallow=False)
-    assert not mismatch and not errors and len(match) == len(other)
-    return side[0]
+    """Every file of the two outputs byte-identical, the sidecar apart from its RUN_FIELDS -> a's sidecar."""
+    differ, side = output_differences(str(a), str(b))
+    assert not differ, differ
+    return side
 
 
 def counted(task, calls, fail=(), fail_first=()):

@@ -1,8 +1,8 @@
 """Detections remembered per video: a detector's boxes for the frames of one video file, kept in the user's cache so
 that the next `vidreid tracklets`, `vidreid adapt --videos` or `vidreid search --frame` on the same video does not
-detect again. Detection is most of the time these commands take on a CPU (HOG: ~60 frames/s at 432x240, a few
-frames/s at 1080p), while changing the tracker, the cutting rules, the masks or the cameras' manifest does not change
-a single box.
+detect again. Detection is most of the time these commands take on a CPU (HOG: 6 frames/s on vtest.avi's 768x576
+frames on one core, benchmarks/detection_cache.py), while changing the tracker, the cutting rules, the masks or the
+cameras' manifest does not change a single box.
 
     $XDG_CACHE_HOME/vidreid/detections/<video sha256>-<detector key>.npz     (~/.cache when XDG_CACHE_HOME is unset)
 

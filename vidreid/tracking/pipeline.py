@@ -191,6 +191,29 @@ def track_and_cut(folder: str, video: str, cam: str, camid: int, info, detector,
     return r, entries
 
 
+# a sidecar's per-video fields that say how a run went (its timings, the frames the detection cache gave), not what
+# it found: two runs on the same videos and settings (another engine, a warm cache) differ there only
+RUN_FIELDS = ("seconds_track", "seconds_cut", "frames_cached")
+
+
+def output_differences(a: str, b: str) -> tuple[list[str], dict]:
+    """Two output folders of `vidreid tracklets` -> (the files that differ or are in one of them only, with the
+    sidecar compared without its RUN_FIELDS; a's sidecar without them)."""
+    import filecmp
+    names = [sorted(os.path.relpath(os.path.join(d, f), top) for d, _, fs in os.walk(top) for f in fs)
+             for top in (a, b)]
+    sides = []
+    for top in (a, b):
+        with open(os.path.join(top, SIDECAR)) as f:
+            side = json.load(f)
+        side["videos"] = [{k: v for k, v in video.items() if k not in RUN_FIELDS} for video in side["videos"]]
+        sides.append(side)
+    both = sorted(set(names[0]) & set(names[1]) - {SIDECAR})
+    _, mismatch, errors = filecmp.cmpfiles(a, b, both, shallow=False)
+    differ = sorted(set(names[0]) ^ set(names[1])) + mismatch + errors + ([SIDECAR] if sides[0] != sides[1] else [])
+    return differ, sides[0]
+
+
 def finish_output(folder: str, settings: dict, results: list[VideoResult], entries: list[list[dict]],
                   footage=None) -> dict:
     """The run-wide files from the per-video results, in the videos' order: clock times (footage), manifest.jsonl,
